@@ -1,0 +1,1 @@
+"""PPOCoder rewards: execution feedback, structural match, CodeBLEU and their composition."""

@@ -1,0 +1,1 @@
+"""PPOCoder trainer: `python -m trainer.ppo` runs PPO with PPOCoder rewards."""
