@@ -3,3 +3,9 @@
 from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
 
 __all__ = ["RewardBreakdown", "RewardConfig", "Sample", "score"]
+
+# CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
+from rewards.bleu import bleu  # noqa: E402
+from rewards.codebleu import CodeBLEUResult, codebleu, codebleu_per_sample  # noqa: E402
+
+__all__ += ["CodeBLEUResult", "bleu", "codebleu", "codebleu_per_sample"]

@@ -1,0 +1,295 @@
+"""CodeBLEU: BLEU, keyword-weighted BLEU, AST match and data-flow match, combined.
+
+CodeBLEU (Ren et al., 2020) scores generated code against reference code with four
+components, each in [0, 1], mixed by weights (default 0.25 each):
+
+1. ``ngram_match_score``: plain BLEU-4 on whitespace tokens (`rewards.bleu`);
+2. ``weighted_ngram_match_score``: BLEU in which the language's keywords count 1.0 and
+   every other unigram 0.2 (keyword lists in ``rewards/keywords/<lang>.txt``);
+3. ``syntax_match_score``: share of the reference's syntax subtrees found in the
+   candidate (the native engine, `core.structural`);
+4. ``dataflow_match_score``: share of the reference's data-flow edges found in the
+   candidate (same engine).
+
+Corpus scores are micro-averaged: counts are summed over all (candidate, reference)
+pairs before dividing, exactly as the `codebleu` package (0.7.0) does. Its quirks are
+kept on purpose so that scores are comparable with published numbers:
+
+- weighted n-gram match divides by the *reference's* n-gram counts (a recall, not a
+  precision), summed over every reference of a candidate;
+- its brevity penalty takes every reference to be 2 tokens long (codebleu measures the
+  length of a ``[tokens, weights]`` pair), so it only bites when candidates average
+  2 tokens or fewer;
+- a data-flow score of 0 (no reference data flow at all, or none matched) is replaced
+  by 1 inside the weighted sum, while ``dataflow_match_score`` still reports 0;
+- a syntax score with no reference subtrees at all is 0 (codebleu divides by zero).
+
+Unlike codebleu, the data-flow component is deterministic (codebleu's depends on Python's
+string hash seed on some inputs); there it equals codebleu with sorted parent lists.
+
+    >>> from rewards import codebleu
+    >>> codebleu(["x = a + b"], ["x = a + b"], lang="python").codebleu
+    1.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from core import languages
+from rewards.bleu import (
+    BleuStats,
+    Tokenizer,
+    Tokens,
+    ngram_counts,
+    normalize_inputs,
+    precision_stats,
+    score_from_stats,
+    sum_stats,
+    tokenize_all,
+)
+
+__all__ = [
+    "CodeBLEUResult",
+    "codebleu",
+    "codebleu_per_sample",
+    "keywords",
+    "weighted_ngram_match",
+    "weighted_stats",
+]
+
+DEFAULT_WEIGHTS = (0.25, 0.25, 0.25, 0.25)
+"""Weights of (ngram, weighted ngram, syntax, data flow)."""
+
+KEYWORD_WEIGHT = 1
+"""Unigram weight of a language keyword in weighted n-gram match."""
+OTHER_TOKEN_WEIGHT = 0.2
+"""Unigram weight of every other token."""
+
+_BLEU_ORDER = 4  # codebleu always uses BLEU-4 with uniform n-gram weights
+_BLEU_NGRAM_WEIGHTS = (0.25, 0.25, 0.25, 0.25)
+# codebleu passes [tokens, weights] pairs where a token list is expected, so the
+# "closest reference length" of its weighted BLEU is always len(pair) == 2.
+_WEIGHTED_REFERENCE_LENGTH = 2
+
+_KEYWORD_DIR = Path(__file__).with_name("keywords")
+
+
+@dataclass(frozen=True)
+class CodeBLEUResult:
+    """CodeBLEU and its four components (same meaning as codebleu's dict keys)."""
+
+    codebleu: float
+    """Weighted sum of the four components (data flow 0 counts as 1, like codebleu)."""
+    ngram_match_score: float
+    """BLEU-4 on tokens."""
+    weighted_ngram_match_score: float
+    """BLEU-4 with keyword unigrams weighted 1.0 and others 0.2."""
+    syntax_match_score: float
+    """Matched reference AST subtrees / reference subtrees."""
+    dataflow_match_score: float
+    """Matched reference data-flow edges / reference edges (0 when there are none)."""
+
+    def as_dict(self) -> dict[str, float]:
+        """The five scores under codebleu's key names."""
+        return asdict(self)
+
+
+@cache
+def keywords(lang: str) -> frozenset[str]:
+    """The keyword set of `lang` (a language id or alias) used by weighted n-gram match."""
+    name = languages.get(lang).name
+    path = _KEYWORD_DIR / f"{name}.txt"
+    if not path.is_file():
+        raise ValueError(f"no CodeBLEU keyword list for language {name!r} (expected {path})")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip() for w in lines if w.strip() and not w.startswith("#"))
+
+
+def weighted_stats(references: Sequence[Tokens], hypothesis: Tokens,
+                   keyword_set: frozenset[str] | set[str],
+                   max_order: int = _BLEU_ORDER) -> BleuStats:
+    """Keyword-weighted BLEU stats of one candidate (codebleu's ``modified_recall``).
+
+    For every order n and every reference: the reference's n-grams are clipped by their
+    count in the candidate; the matches are summed and divided by the reference's
+    n-gram count (at least 1 per reference). For unigrams both sums weigh each token by
+    `KEYWORD_WEIGHT` if it is a keyword, else `OTHER_TOKEN_WEIGHT`.
+    """
+    if not references:
+        raise ValueError("at least one reference is needed")
+    matches: list[float] = []
+    totals: list[float] = []
+    for n in range(1, max_order + 1):
+        counts = ngram_counts(hypothesis, n)
+        matched: float = 0
+        total: float = 0
+        for reference in references:
+            ref_counts = ngram_counts(reference, n)
+            if n == 1:
+                # Sum term by term in first-occurrence order, as codebleu does, so that
+                # the float result is identical.
+                ref_matched: float = 0
+                ref_total: float = 0
+                for gram, count in ref_counts.items():
+                    weight = KEYWORD_WEIGHT if gram[0] in keyword_set else OTHER_TOKEN_WEIGHT
+                    ref_matched += min(count, counts[gram]) * weight
+                    ref_total += count * weight
+            else:
+                ref_matched = sum(min(count, counts[gram]) for gram, count in ref_counts.items())
+                ref_total = sum(ref_counts.values())
+            matched += ref_matched
+            total += max(1, ref_total)
+        matches.append(matched)
+        totals.append(total)
+    return BleuStats(tuple(matches), tuple(totals), len(hypothesis), _WEIGHTED_REFERENCE_LENGTH)
+
+
+def _check_component_weights(weights: Sequence[float]) -> tuple[float, float, float, float]:
+    try:
+        weights = tuple(weights)
+    except TypeError:
+        raise ValueError(f"weights must be 4 numbers, got {weights!r}") from None
+    if len(weights) != 4 or any(
+            isinstance(w, bool) or not isinstance(w, (int, float, np.number))
+            or not math.isfinite(w) for w in weights):
+        raise ValueError(
+            "weights must be 4 finite numbers (ngram, weighted ngram, syntax, data flow), "
+            f"got {weights!r}")
+    return tuple(float(w) for w in weights)  # type: ignore[return-value]
+
+
+@dataclass
+class _Components:
+    """Per-sample statistics of all four components."""
+
+    ngram: list[BleuStats]
+    weighted: list[BleuStats]
+    ast_match: np.ndarray  # (n_samples,) summed over the sample's references
+    ast_total: np.ndarray
+    dfg_match: np.ndarray
+    dfg_total: np.ndarray
+
+
+def _ngram_components(refs: list[list[str]], cands: list[str], lang: str,
+                      tokenizer: Tokenizer | None) -> tuple[list[BleuStats], list[BleuStats]]:
+    tok_refs, tok_cands = tokenize_all(refs, cands, tokenizer)
+    keyword_set = keywords(lang)
+    ngram = [precision_stats(r, c, _BLEU_ORDER) for r, c in zip(tok_refs, tok_cands)]
+    weighted = [weighted_stats(r, c, keyword_set) for r, c in zip(tok_refs, tok_cands)]
+    return ngram, weighted
+
+
+def _components(refs: list[list[str]], cands: list[str], lang: str,
+                tokenizer: Tokenizer | None, threads: int) -> _Components:
+    from core import structural  # imported here: the native engine is only needed here
+
+    ngram, weighted = _ngram_components(refs, cands, lang, tokenizer)
+    # One (candidate, reference) pair per reference; the engine parses each distinct
+    # reference once.
+    flat_cands = [cand for cand, group in zip(cands, refs) for _ in group]
+    flat_refs = [ref for group in refs for ref in group]
+    counts = structural.match(lang, flat_cands, flat_refs, threads=threads)
+    owner = np.repeat(np.arange(len(cands)), [len(group) for group in refs])
+
+    def per_sample(values: np.ndarray) -> np.ndarray:
+        return np.bincount(owner, weights=np.asarray(values, dtype=np.int64),
+                           minlength=len(cands)).astype(np.int64)
+
+    return _Components(ngram, weighted, per_sample(counts.ast_match),
+                       per_sample(counts.ast_total), per_sample(counts.dfg_match),
+                       per_sample(counts.dfg_total))
+
+
+def _ratio(matched: int, total: int) -> float:
+    return matched / total if total > 0 else 0.0
+
+
+def _result(ngram: BleuStats, weighted: BleuStats, ast_match: int, ast_total: int,
+            dfg_match: int, dfg_total: int,
+            weights: tuple[float, float, float, float]) -> CodeBLEUResult:
+    ngram_score = score_from_stats(ngram, _BLEU_NGRAM_WEIGHTS)
+    weighted_score = score_from_stats(weighted, _BLEU_NGRAM_WEIGHTS)
+    syntax_score = _ratio(ast_match, ast_total)
+    dataflow_score = _ratio(dfg_match, dfg_total)
+    alpha, beta, gamma, theta = weights
+    total = (alpha * ngram_score + beta * weighted_score + gamma * syntax_score
+             + theta * (dataflow_score or 1))
+    return CodeBLEUResult(float(total), ngram_score, weighted_score, syntax_score,
+                          dataflow_score)
+
+
+def codebleu(references: Sequence[str] | Sequence[Sequence[str]], candidates: Sequence[str],
+             lang: str = "python", weights: Sequence[float] = DEFAULT_WEIGHTS,
+             tokenizer: Tokenizer | None = None, threads: int = 0) -> CodeBLEUResult:
+    """Corpus-level CodeBLEU, equal to ``codebleu.calc_codebleu`` (0.7.0).
+
+    Args:
+        references: one entry per candidate: a reference string, or a list of
+            reference strings (all acceptable solutions).
+        candidates: generated code, one string per sample.
+        lang: python, java, cpp, c, c_sharp, javascript or php (aliases such as
+            ``"js"`` or ``"c++"`` work too).
+        weights: weights of (ngram, weighted ngram, syntax, data flow).
+        tokenizer: str -> tokens for the two n-gram components; default whitespace split.
+        threads: threads for the structural engine (0 = its default).
+
+    Returns:
+        A `CodeBLEUResult`; all counts are summed over the corpus before dividing.
+
+    Raises:
+        ValueError: unknown language (the message lists the supported ones), lists of
+            different lengths, an empty corpus, a candidate without references,
+            non-string items or weights that are not 4 finite numbers.
+    """
+    name = languages.get(lang).name
+    component_weights = _check_component_weights(weights)
+    refs, cands = normalize_inputs(references, candidates)
+    parts = _components(refs, cands, name, tokenizer, threads)
+    return _result(sum_stats(parts.ngram, _BLEU_ORDER), sum_stats(parts.weighted, _BLEU_ORDER),
+                   int(parts.ast_match.sum()), int(parts.ast_total.sum()),
+                   int(parts.dfg_match.sum()), int(parts.dfg_total.sum()), component_weights)
+
+
+def codebleu_per_sample(references: Sequence[str] | Sequence[Sequence[str]],
+                        candidates: Sequence[str], lang: str = "python",
+                        weights: Sequence[float] = DEFAULT_WEIGHTS,
+                        tokenizer: Tokenizer | None = None,
+                        threads: int = 0) -> list[CodeBLEUResult]:
+    """CodeBLEU of every candidate on its own (one call's worth of parsing for all).
+
+    Entry i equals ``codebleu([references[i]], [candidates[i]], ...)``. Arguments and
+    errors as in `codebleu`.
+    """
+    name = languages.get(lang).name
+    component_weights = _check_component_weights(weights)
+    refs, cands = normalize_inputs(references, candidates)
+    parts = _components(refs, cands, name, tokenizer, threads)
+    return [
+        _result(parts.ngram[i], parts.weighted[i], int(parts.ast_match[i]),
+                int(parts.ast_total[i]), int(parts.dfg_match[i]), int(parts.dfg_total[i]),
+                component_weights)
+        for i in range(len(cands))
+    ]
+
+
+def weighted_ngram_match(references: Sequence[str] | Sequence[Sequence[str]],
+                         candidates: Sequence[str], lang: str = "python",
+                         tokenizer: Tokenizer | None = None) -> float:
+    """Corpus keyword-weighted BLEU of code strings (codebleu's ``weighted_ngram_match_score``).
+
+    Needs no parser: only tokens and the keyword list of `lang`.
+    """
+    name = languages.get(lang).name
+    refs, cands = normalize_inputs(references, candidates)
+    tok_refs, tok_cands = tokenize_all(refs, cands, tokenizer)
+    keyword_set = keywords(name)
+    stats = sum_stats((weighted_stats(r, c, keyword_set) for r, c in zip(tok_refs, tok_cands)),
+                      _BLEU_ORDER)
+    return score_from_stats(stats, _BLEU_NGRAM_WEIGHTS)
