@@ -32,6 +32,50 @@ class DataFlowSpec:
 
 
 @dataclass(frozen=True)
+class ExecutionSpec:
+    """How programs of a language are compiled and run, for `rewards.execution`.
+
+    Pure data: argv templates use ``{src}`` (the source file name), ``{stem}`` (its name
+    without extension) and ``{out}`` (an output path). A *fragment* (a method without a
+    class, a function without includes) is a source that does not match
+    `complete_program`; it is wrapped in `fragment_prefix` / `fragment_suffix` and the
+    line numbers of messages are shifted back to the sample's own lines.
+    """
+
+    check: str
+    """Fast path of compile feedback: ``python_compile`` (in-process `compile()`),
+    ``java_worker`` (one JVM with javax.tools), ``node_worker`` (one Node process with
+    `vm.Script`) or ``command`` (`check_command` per sample, in parallel sandboxes)."""
+    check_command: tuple[str, ...] = ()
+    """argv that checks one source (for ``command``; also the cold fallback)."""
+    build_command: tuple[str, ...] = ()
+    """argv that builds a runnable program from ``{src}`` (empty: interpreted)."""
+    run_command: tuple[str, ...] = ()
+    """argv that runs the built program or script (stdin/stdout tests)."""
+    complete_program: str = ""
+    """Regex (multiline) that a complete compilation unit matches; empty: always complete."""
+    fragment_prefix: str = ""
+    """Text put before a fragment (imports, an opening class)."""
+    fragment_suffix: str = ""
+    """Text put after a fragment (a closing brace)."""
+    file_stem_pattern: str = ""
+    """Regex whose group 1 names the source file (Java's public class); else `file_stem`."""
+    file_stem: str = "main"
+    """Default file name without extension."""
+    message_pattern: str = ""
+    """Regex over compiler output with named groups ``line``, ``severity``, ``text``
+    (optionally ``column``) that finds the diagnostics."""
+    error_severities: tuple[str, ...] = ("error", "fatal error")
+    """Severities that make a compile error (warnings never do)."""
+    precompiled_header: str = ""
+    """A system header worth precompiling once and force-including (C++'s bits/stdc++.h)."""
+    address_space_mb: int = 1024
+    """RLIMIT_AS for the tool and the program (JVM and V8 reserve much virtual memory)."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra environment variables for the tool inside the sandbox."""
+
+
+@dataclass(frozen=True)
 class LanguageSpec:
     """Everything the toolkit needs to know about one programming language."""
 
@@ -49,6 +93,8 @@ class LanguageSpec:
     """Node types removed before structural matching."""
     dataflow: DataFlowSpec = field(default_factory=DataFlowSpec)
     """Tables for the generic data-flow walker."""
+    execution: ExecutionSpec | None = None
+    """Compile and run commands (see `ExecutionSpec`); None: no execution feedback."""
 
     def grammar(self) -> Any:
         """The grammar's `language()` capsule (a pointer handed to the native engine)."""
@@ -104,38 +150,125 @@ def get(name: str) -> LanguageSpec:
     return _SPECS[key]
 
 
+# Execution data (compile / run commands, fragment wrapping, diagnostics) per language.
+_GCC_MESSAGES = (r"^[^\n:]*:(?P<line>\d+):(?P<column>\d+): "
+                 r"(?P<severity>fatal error|error|warning|note): (?P<text>.*)$")
+_PYTHON_EXECUTION = ExecutionSpec(
+    check="python_compile", run_command=("python3", "{src}"), file_stem="main",
+)
+_JAVA_EXECUTION = ExecutionSpec(
+    check="java_worker",
+    check_command=("javac", "-proc:none", "-encoding", "UTF-8", "-J-Xmx384m",
+                   "-J-XX:ReservedCodeCacheSize=64m", "-J-XX:+UseSerialGC", "-d", "{out}", "{src}"),
+    build_command=("javac", "-proc:none", "-encoding", "UTF-8", "-J-Xmx384m",
+                   "-J-XX:ReservedCodeCacheSize=64m", "-J-XX:+UseSerialGC", "-d", "{out}", "{src}"),
+    run_command=("java", "-Xmx256m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                 "-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m",
+                 "-cp", "{out}", "{stem}"),
+    complete_program=(r"^\s*(?:(?:public|final|abstract|static|sealed|strictfp)\s+)*"
+                      r"(?:class|interface|enum|record)\s+\w+"),
+    fragment_prefix=("import java.util.*; import java.util.function.*; import java.util.stream.*; "
+                     "import java.io.*; import java.math.*; public class Main {\n"),
+    fragment_suffix="\n}\n",
+    file_stem_pattern=r"^\s*public\s+(?:(?:final|abstract|sealed|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
+    file_stem="Main",
+    message_pattern=r"^[^\n:]*\.java:(?P<line>\d+): (?P<severity>error|warning): (?P<text>.*)$",
+    address_space_mb=4096,
+    env=(("MALLOC_ARENA_MAX", "2"),),
+)
+_CPP_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=("g++", "-std=c++17", "-fsyntax-only", "-fdiagnostics-color=never", "{src}"),
+    build_command=("g++", "-std=c++17", "-O1", "-fdiagnostics-color=never", "-o", "{out}", "{src}"),
+    run_command=("{out}",),
+    complete_program=r"^\s*#\s*include",
+    fragment_prefix="#include <bits/stdc++.h>\nusing namespace std;\n",
+    message_pattern=_GCC_MESSAGES,
+    precompiled_header="bits/stdc++.h",
+)
+_C_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=("gcc", "-std=gnu11", "-fsyntax-only", "-fdiagnostics-color=never", "{src}"),
+    build_command=("gcc", "-std=gnu11", "-O1", "-fdiagnostics-color=never", "-o", "{out}", "{src}", "-lm"),
+    run_command=("{out}",),
+    complete_program=r"^\s*#\s*include",
+    fragment_prefix=("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                     "#include <math.h>\n#include <stdbool.h>\n#include <limits.h>\n"),
+    message_pattern=_GCC_MESSAGES,
+)
+_C_SHARP_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=("mcs", "-target:library", "-out:{out}", "{src}"),
+    build_command=("mcs", "-out:{out}", "{src}"),
+    run_command=("mono", "{out}"),
+    complete_program=(r"^\s*(?:namespace\s+[\w.]+|(?:(?:public|internal|static|sealed|abstract|partial)\s+)*"
+                      r"(?:class|struct|interface|enum|record)\s+\w+)"),
+    fragment_prefix=("using System; using System.Collections.Generic; using System.Linq; "
+                     "using System.Text; public class Program {\n"),
+    fragment_suffix="\n}\n",
+    file_stem="Program",
+    message_pattern=r"^[^\n(]*\((?P<line>\d+),(?P<column>\d+)\): (?P<severity>error|warning) (?P<text>.*)$",
+    address_space_mb=4096,
+)
+_JAVASCRIPT_EXECUTION = ExecutionSpec(
+    check="node_worker",
+    check_command=("node", "--check", "{src}"),
+    run_command=("node", "--stack-size=4000", "{src}"),
+    message_pattern=r"^[^\n:]*\.js:(?P<line>\d+)\n(?:.*\n)*?(?P<severity>\w*Error): (?P<text>.*)$",
+    error_severities=("SyntaxError", "ReferenceError", "TypeError", "Error"),
+    address_space_mb=16384,
+)
+_PHP_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=("php", "-n", "-l", "-d", "display_errors=stdout", "{src}"),
+    run_command=("php", "-n", "{src}"),
+    complete_program=r"<\?(?:php|=)",
+    fragment_prefix="<?php\n",
+    message_pattern=(r"(?:PHP )?(?P<severity>Parse error|Fatal error|Warning|Deprecated):\s+"
+                     r"(?P<text>.*?) in \S+ on line (?P<line>\d+)"),
+    error_severities=("Parse error", "Fatal error"),
+)
+
+
 register(LanguageSpec(
     name="python", aliases=("py", "python3"),
     grammar_module="tree_sitter_python", grammar_function="language",
+    execution=_PYTHON_EXECUTION,
     file_extension=".py", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
     name="java", aliases=(),
     grammar_module="tree_sitter_java", grammar_function="language",
+    execution=_JAVA_EXECUTION,
     file_extension=".java", comment_node_types=("line_comment", "block_comment"),
 ))
 register(LanguageSpec(
     name="cpp", aliases=("c++", "cxx", "cc"),
     grammar_module="tree_sitter_cpp", grammar_function="language",
+    execution=_CPP_EXECUTION,
     file_extension=".cpp", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
     name="c", aliases=(),
     grammar_module="tree_sitter_c", grammar_function="language",
+    execution=_C_EXECUTION,
     file_extension=".c", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
     name="c_sharp", aliases=("cs", "c#", "csharp", "c-sharp"),
     grammar_module="tree_sitter_c_sharp", grammar_function="language",
+    execution=_C_SHARP_EXECUTION,
     file_extension=".cs", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
     name="javascript", aliases=("js", "node", "ecmascript"),
     grammar_module="tree_sitter_javascript", grammar_function="language",
+    execution=_JAVASCRIPT_EXECUTION,
     file_extension=".js", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
     name="php", aliases=(),
     grammar_module="tree_sitter_php", grammar_function="language_php",
+    execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
 ))
