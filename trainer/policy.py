@@ -1,0 +1,334 @@
+"""The policy: a Hugging Face causal or encoder-decoder LM plus a scalar value head.
+
+One interface for both model families:
+
+- `Policy.generate(query_ids, query_mask, ...)` samples responses and returns them
+  right-padded with a mask of real tokens (the first EOS is kept and is the last real
+  token; a response that hits `max_new_tokens` is truncated there).
+- `Policy.evaluate(query_ids, query_mask, response_ids, response_mask)` returns, for
+  every response token, its log-probability under the policy, the value estimate of
+  the state it was sampled in and the policy's entropy there, all (B, T).
+- `Policy.ref_logprobs(...)` gives the same log-probabilities under the frozen
+  reference model. With LoRA the reference is the base weights with the adapters
+  switched off (no second copy in memory); otherwise a frozen deep copy.
+
+The value head reads the backbone's last hidden state (shared backbone, as in the
+PPOCoder paper); `separate_critic=True` gives the critic its own copy of the backbone.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainer.models import resolve_model
+
+
+@dataclass
+class TokenStats:
+    """Per-token quantities of a batch of responses, each (B, T), zero on padding."""
+
+    logprobs: torch.Tensor
+    values: torch.Tensor | None
+    entropy: torch.Tensor | None
+
+
+def _dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def _is_seq2seq(config: Any) -> bool:
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+class Policy(nn.Module):
+    """Actor (LM) + critic (value head) + access to the frozen reference model."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        *,
+        lora: bool,
+        critic: nn.Module | None = None,
+        reference: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.is_seq2seq = _is_seq2seq(model.config)
+        self.lora = lora
+        self.critic = critic
+        hidden = _hidden_size(model.config)
+        self.value_head = nn.Linear(hidden, 1)
+        nn.init.normal_(self.value_head.weight, std=1.0 / math.sqrt(hidden + 1))
+        nn.init.zeros_(self.value_head.bias)
+        # Not a registered submodule: it is frozen and never part of a checkpoint.
+        self._reference = [reference] if reference is not None else []
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.pad_token_id = int(tokenizer.pad_token_id)
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("the tokenizer has no EOS token; responses could never end")
+        self.eos_token_id = int(eos)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: str = "auto",
+        lora: bool = True,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.0,
+        lora_target_modules: str | list[str] = "all-linear",
+        separate_critic: bool = False,
+        trust_remote_code: bool = False,
+    ) -> Policy:
+        """Load a hub name, a local folder or the embedded default (see `trainer.models`).
+
+        The architecture decides causal vs. encoder-decoder. Weights are fp32 on CPU and
+        bf16 (or fp16) on GPU with ``dtype="auto"``; the value head stays fp32.
+        """
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForSeq2SeqLM,
+            AutoTokenizer,
+        )
+
+        device = torch.device(device)
+        path = resolve_model(name_or_path)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        auto = AutoModelForSeq2SeqLM if _is_seq2seq(config) else AutoModelForCausalLM
+        torch_dtype = _dtype(dtype, device)
+
+        def load_backbone() -> nn.Module:
+            m = auto.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+            m.eval()  # no dropout: PPO ratios must compare like with like
+            return m.to(device)
+
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer.padding_side = "left" if not _is_seq2seq(config) else "right"
+        tokenizer.truncation_side = "left"  # keep the end of an over-long prompt
+        model = load_backbone()
+        critic = load_backbone() if separate_critic else None
+        reference = None
+        if lora:
+            from peft import LoraConfig, get_peft_model
+
+            lcfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                              target_modules=lora_target_modules, bias="none")
+            model = get_peft_model(model, lcfg)
+            if critic is not None:
+                critic = get_peft_model(critic, copy.deepcopy(lcfg))
+        else:
+            reference = copy.deepcopy(model)
+            for p in reference.parameters():
+                p.requires_grad_(False)
+        policy = cls(model, tokenizer, lora=lora, critic=critic, reference=reference)
+        return policy.to(device)
+
+    # ------------------------------------------------------------------------ helpers
+
+    @property
+    def device(self) -> torch.device:
+        return self.value_head.weight.device
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every parameter the optimiser updates (LoRA adapters or full weights, value head)."""
+        return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what `trainable_state_dict` saved; missing or extra names raise ValueError."""
+        params = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        if set(params) != set(state):
+            missing = sorted(set(params) - set(state))[:5]
+            extra = sorted(set(state) - set(params))[:5]
+            raise ValueError(f"checkpoint does not match the model: missing {missing}, extra {extra}")
+        with torch.no_grad():
+            for n, p in params.items():
+                p.copy_(state[n].to(p.device, p.dtype))
+
+    def _reference_context(self) -> Any:
+        if self.lora:
+            return self.model.disable_adapter()
+        return _Null()
+
+    def _reference_model(self) -> nn.Module:
+        return self.model if self.lora else self._reference[0]
+
+    # --------------------------------------------------------------------- generation
+
+    @torch.no_grad()
+    def generate(
+        self,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+        *,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample one response per query row. Returns (response_ids, response_mask), (B, T).
+
+        `temperature == 0` decodes greedily. Tokens after the first EOS are padding
+        (mask 0); T <= max_new_tokens.
+        """
+        from transformers import GenerationConfig
+
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        sample = temperature > 0
+        gcfg = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=sample,
+            temperature=temperature if sample else None,
+            top_k=top_k if (sample and top_k > 0) else None,
+            top_p=top_p if sample else None,
+            pad_token_id=self.pad_token_id, eos_token_id=self.eos_token_id,
+        )
+        if self.is_seq2seq:
+            dec_start = self.model.config.decoder_start_token_id
+            if dec_start is None:
+                dec_start = self.pad_token_id
+            gcfg.decoder_start_token_id = dec_start
+        out = self.model.generate(input_ids=query_ids, attention_mask=query_mask,
+                                  generation_config=gcfg)
+        # Causal output repeats the (left-padded) query; seq2seq starts with the start token.
+        response = out[:, 1:] if self.is_seq2seq else out[:, query_ids.shape[1]:]
+        return self.finish_responses(response)
+
+    def finish_responses(self, response: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask everything after the first EOS (kept) and pad it. Returns (ids, mask)."""
+        if response.shape[1] == 0:
+            return response, torch.zeros_like(response)
+        is_eos = response == self.eos_token_id
+        # Real = at or before the first EOS: no EOS strictly before this position.
+        eos_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()
+        mask = (eos_before == 0).long()
+        ids = torch.where(mask.bool(), response, torch.full_like(response, self.pad_token_id))
+        return ids, mask
+
+    # ---------------------------------------------------------------------- scoring
+
+    def _forward(
+        self,
+        model: nn.Module,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+        response_ids: torch.Tensor,
+        response_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, V) predicting each response token, and hidden states (B, T, H)."""
+        T = response_ids.shape[1]
+        if self.is_seq2seq:
+            start = model.config.decoder_start_token_id
+            if start is None:
+                start = self.pad_token_id
+            dec_in = torch.cat(
+                [torch.full_like(response_ids[:, :1], start), response_ids[:, :-1]], dim=1)
+            dec_mask = torch.cat([torch.ones_like(response_mask[:, :1]), response_mask[:, :-1]], 1)
+            out = model(input_ids=query_ids, attention_mask=query_mask, decoder_input_ids=dec_in,
+                        decoder_attention_mask=dec_mask, output_hidden_states=True)
+            return out.logits, out.decoder_hidden_states[-1]
+        Lq = query_ids.shape[1]
+        ids = torch.cat([query_ids, response_ids], dim=1)  # (B, Lq + T)
+        attn = torch.cat([query_mask, response_mask], dim=1)
+        pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions start at the prompt
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True)
+        # Position Lq - 1 + t predicts response token t.
+        return out.logits[:, Lq - 1: Lq - 1 + T], out.hidden_states[-1][:, Lq - 1: Lq - 1 + T]
+
+    def evaluate(
+        self,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+        response_ids: torch.Tensor,
+        response_mask: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        with_values: bool = True,
+        with_entropy: bool = False,
+    ) -> TokenStats:
+        """Log-probs, values and (optionally) entropy of each response token, (B, T).
+
+        Logits are divided by `temperature` (the one responses were sampled with), so the
+        log-probs are those of the sampling distribution.
+        """
+        logits, hidden = self._forward(self.model, query_ids, query_mask, response_ids,
+                                       response_mask)
+        logprobs, entropy = _token_logprobs(logits, response_ids, temperature, with_entropy)
+        real = response_mask.bool()
+        values = None
+        if with_values:
+            if self.critic is not None:
+                _, hidden = self._forward(self.critic, query_ids, query_mask, response_ids,
+                                          response_mask)
+            values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
+            values = torch.where(real, values, torch.zeros_like(values))
+        logprobs = torch.where(real, logprobs, torch.zeros_like(logprobs))
+        if entropy is not None:
+            entropy = torch.where(real, entropy, torch.zeros_like(entropy))
+        return TokenStats(logprobs=logprobs, values=values, entropy=entropy)
+
+    @torch.no_grad()
+    def ref_logprobs(
+        self,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+        response_ids: torch.Tensor,
+        response_mask: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """Log-probs (B, T) of the response tokens under the frozen reference model."""
+        with self._reference_context():
+            logits, _ = self._forward(self._reference_model(), query_ids, query_mask,
+                                      response_ids, response_mask)
+        logprobs, _ = _token_logprobs(logits, response_ids, temperature, False)
+        return torch.where(response_mask.bool(), logprobs, torch.zeros_like(logprobs))
+
+
+def _token_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float, with_entropy: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    logits = logits.float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)  # (B, T, V)
+    logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    return logprobs, entropy
+
+
+def _hidden_size(config: Any) -> int:
+    for name in ("hidden_size", "d_model", "n_embd"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"cannot find the hidden size in {type(config).__name__}")
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,205 @@
+"""Rollouts: sample responses for a batch of prompts, score them, record per-token stats.
+
+Generation runs in chunks of prompts. As soon as a chunk's responses are decoded, its
+programs go to the reward workers (processes, or one background thread for in-process
+reward functions), so scoring of chunk i overlaps generation of chunk i + 1 and the
+policy / reference forward passes that follow. The scores are collected last.
+
+A reward is either the PPOCoder reward (`rewards.score` with a `rewards.RewardConfig`)
+or any function ``f(list[rewards.Sample]) -> list[float]`` (or list of
+`RewardBreakdown`), given as a Python object or as an import path ``"module:function"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from rewards import RewardConfig, Sample
+from trainer.policy import Policy
+
+RewardFn = Callable[[list[Sample]], Sequence[Any]]
+
+
+@dataclass
+class Scored:
+    """One sample's reward as plain data (crosses process boundaries cheaply)."""
+
+    total: float
+    components: dict[str, float] = field(default_factory=dict)
+    outcome: str | None = None
+
+
+def _normalise(results: Sequence[Any], n: int) -> list[Scored]:
+    if len(results) != n:
+        raise ValueError(f"reward function returned {len(results)} scores for {n} samples")
+    out = []
+    for r in results:
+        if isinstance(r, (int, float)):
+            out.append(Scored(float(r)))
+        elif hasattr(r, "total"):
+            comps = r.components() if hasattr(r, "components") else {}
+            out.append(Scored(float(r.total), {k: float(v) for k, v in comps.items()},
+                              getattr(r, "outcome", None)))
+        else:
+            raise ValueError(f"a reward must be a float or a RewardBreakdown, got {type(r).__name__}")
+    return out
+
+
+def import_reward(path: str) -> RewardFn:
+    """Import ``"package.module:function"``; ValueError if it is not there."""
+    module, _, attr = path.partition(":")
+    if not module or not attr:
+        raise ValueError(f"reward function must look like 'module:function', got {path!r}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import reward function {path!r}: {exc}") from exc
+    if not callable(fn):
+        raise ValueError(f"reward function {path!r} is not callable")
+    return fn
+
+
+def _score_chunk(spec: str | RewardConfig | RewardFn, samples: list[Sample]) -> list[Scored]:
+    """Worker entry point: score one chunk of samples with `spec`."""
+    if isinstance(spec, RewardConfig):
+        from rewards import score
+
+        return _normalise(score(samples, spec), len(samples))
+    fn = import_reward(spec) if isinstance(spec, str) else spec
+    return _normalise(fn(samples), len(samples))
+
+
+class RewardWorkers:
+    """Scores chunks of samples in the background; `submit` returns a Future[list[Scored]].
+
+    `spec` is a `RewardConfig` (the PPOCoder reward), an import path or a callable.
+    With ``workers >= 1`` and a picklable spec (config or import path) chunks run in
+    that many spawned processes; a callable object, or ``workers == 0``, runs in one
+    background thread of this process.
+    """
+
+    def __init__(self, spec: str | RewardConfig | RewardFn, workers: int = 1) -> None:
+        self.spec = spec
+        if isinstance(spec, str):
+            import_reward(spec)  # fail early with a clear message
+        self._pool: Executor
+        if workers >= 1 and not callable(spec):
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        else:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward")
+
+    def submit(self, samples: list[Sample]) -> Future:
+        return self._pool.submit(_score_chunk, self.spec, samples)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class Rollout:
+    """A batch of sampled responses with everything PPO needs. Tensors are (B, ...)."""
+
+    query_ids: torch.Tensor  # (B, Lq) left-padded (causal) / right-padded (seq2seq)
+    query_mask: torch.Tensor  # (B, Lq)
+    response_ids: torch.Tensor  # (B, T) right-padded
+    response_mask: torch.Tensor  # (B, T) 1 on real tokens (EOS included)
+    logprobs: torch.Tensor  # (B, T) policy log-probs at sampling time
+    ref_logprobs: torch.Tensor  # (B, T) reference-model log-probs
+    values: torch.Tensor  # (B, T) value estimates at sampling time
+    scores: torch.Tensor  # (B,) sequence rewards
+    scored: list[Scored]
+    texts: list[str]  # decoded responses
+    truncated: torch.Tensor  # (B,) bool: hit max_new_tokens without EOS
+
+
+def _pad_right(chunks: list[torch.Tensor], value: int) -> torch.Tensor:
+    T = max(c.shape[1] for c in chunks)
+    return torch.cat([torch.nn.functional.pad(c, (0, T - c.shape[1]), value=value) for c in chunks])
+
+
+def _pad_query(chunks: list[torch.Tensor], value: int, left: bool) -> torch.Tensor:
+    L = max(c.shape[1] for c in chunks)
+    pads = [(L - c.shape[1], 0) if left else (0, L - c.shape[1]) for c in chunks]
+    return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
+
+
+def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
+    """Programs to score: each example's `code_prefix` + the decoded response."""
+    return [
+        Sample(language=ex.language, code=(getattr(ex, "code_prefix", "") or "") + text,
+               reference=getattr(ex, "reference", None), tests=getattr(ex, "tests", None),
+               prompt=getattr(ex, "prompt", None))
+        for ex, text in zip(examples, texts)
+    ]
+
+
+@torch.no_grad()
+def collect(
+    policy: Policy,
+    examples: Sequence[Any],
+    scorer: RewardWorkers,
+    *,
+    max_prompt_tokens: int,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    chunk_size: int = 0,
+) -> Rollout:
+    """Generate, score and measure one batch. `examples` carry `.prompt`, `.language`,
+    `.code_prefix`, `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an
+    example in the list to draw several samples for it."""
+    if not examples:
+        raise ValueError("collect() needs at least one example")
+    tok = policy.tokenizer
+    device = policy.device
+    chunk_size = chunk_size if chunk_size > 0 else len(examples)
+    q_ids, q_masks, r_ids, r_masks, texts, futures = [], [], [], [], [], []
+    for start in range(0, len(examples), chunk_size):
+        chunk = examples[start: start + chunk_size]
+        enc = tok([ex.prompt for ex in chunk], return_tensors="pt", padding=True,
+                  truncation=True, max_length=max_prompt_tokens)
+        qi, qm = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        ri, rm = policy.generate(qi, qm, max_new_tokens=max_new_tokens, temperature=temperature,
+                                 top_k=top_k, top_p=top_p)
+        chunk_texts = [
+            tok.decode(ids[: int(m.sum())].tolist(), skip_special_tokens=True)
+            for ids, m in zip(ri.cpu(), rm.cpu())
+        ]
+        futures.append(scorer.submit(make_samples(chunk, chunk_texts)))  # overlaps what follows
+        q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
+        texts.extend(chunk_texts)
+
+    left = not policy.is_seq2seq
+    query_ids = _pad_query(q_ids, policy.pad_token_id, left)
+    query_mask = _pad_query(q_masks, 0, left)
+    response_ids = _pad_right(r_ids, policy.pad_token_id)
+    response_mask = _pad_right(r_masks, 0)
+    stats = policy.evaluate(query_ids, query_mask, response_ids, response_mask,
+                            temperature=temperature if temperature > 0 else 1.0)
+    ref = policy.ref_logprobs(query_ids, query_mask, response_ids, response_mask,
+                              temperature=temperature if temperature > 0 else 1.0)
+    lengths = response_mask.sum(1)
+    last = response_ids.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+    truncated = (lengths >= max_new_tokens) & (last != policy.eos_token_id)
+
+    scored = [s for f in futures for s in f.result()]
+    totals = [s.total for s in scored]
+    bad = [i for i, t in enumerate(totals) if not math.isfinite(t)]
+    if bad:
+        raise FloatingPointError(
+            f"reward is not finite for {len(bad)} sample(s), e.g. sample {bad[0]} = {totals[bad[0]]}")
+    return Rollout(
+        query_ids=query_ids, query_mask=query_mask, response_ids=response_ids,
+        response_mask=response_mask, logprobs=stats.logprobs, ref_logprobs=ref,
+        values=stats.values, scores=torch.tensor(totals, dtype=torch.float32, device=device),
+        scored=scored, texts=texts, truncated=truncated,
+    )
