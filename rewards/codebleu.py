@@ -152,16 +152,16 @@ def weighted_stats(references: Sequence[Tokens], hypothesis: Tokens,
 
 
 def _check_component_weights(weights: Sequence[float]) -> tuple[float, float, float, float]:
+    message = ("weights must be 4 finite numbers (ngram, weighted ngram, syntax, data flow), "
+               f"got {weights!r}")
     try:
         weights = tuple(weights)
     except TypeError:
-        raise ValueError(f"weights must be 4 numbers, got {weights!r}") from None
+        raise ValueError(message) from None
     if len(weights) != 4 or any(
             isinstance(w, bool) or not isinstance(w, (int, float, np.number))
             or not math.isfinite(w) for w in weights):
-        raise ValueError(
-            "weights must be 4 finite numbers (ngram, weighted ngram, syntax, data flow), "
-            f"got {weights!r}")
+        raise ValueError(message)
     return tuple(float(w) for w in weights)  # type: ignore[return-value]
 
 
