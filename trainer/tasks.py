@@ -1,0 +1,514 @@
+"""Tasks and data for the PPO trainer: what the policy is asked to write, and how it is judged.
+
+Three tasks (``DataConfig.task``):
+
+* ``completion``: the model sees the start of a function and writes the rest. The
+  scored program is ``code_prefix + response``; the reference is the whole function
+  (AST / data-flow match) and execution feedback is "does it compile".
+* ``translation``: the model sees a program in a source language (inside a prompt
+  template) and writes it in the target language; the reference is the known
+  translation.
+* ``synthesis``: the model sees a problem statement and writes a program that is run
+  against unit tests (``TaskExample.tests``); a reference solution is optional.
+
+Sources (``DataConfig.source``):
+
+* ``stdlib`` (default, completion only): built at run time, with no download, from the
+  functions of the local Python standard library, CodeSearchNet-style. Files are read
+  in sorted order of their path relative to the stdlib root, permuted by ``seed``; a
+  file contributes at most ``max_per_file`` functions of ``min_lines``..``max_lines``
+  lines (methods are dedented; decorators are not included; exact duplicates are
+  kept once; test, encodings and site-packages folders are skipped). The prompt is the
+  function minus its last ``completion_holdout`` tokens (tree-sitter leaves,
+  comments not counted; or lines, see ``completion_unit``); trailing spaces are left to
+  the response. Functions too short to keep at least as many tokens as are held out
+  are skipped.
+* ``jsonl``: one JSON object per line in ``path`` (eval examples from ``eval_path``,
+  or carved from ``path`` by ``eval_fraction``).
+* ``hf``: a Hugging Face dataset: a hub name (needs network), a folder written by
+  ``Dataset.save_to_disk``, or a local .json/.jsonl/.csv/.parquet file; needs
+  ``pip install datasets``.
+
+Field mapping for jsonl/hf records (every name is a ``DataConfig`` field, so
+``--data.code-field func_code_string`` adapts CodeSearchNet, for example):
+
+==============  =================================  =====================================
+task            required fields                    optional fields
+==============  =================================  =====================================
+completion      ``code_field`` (whole function)    ``language_field``, ``id_field``
+translation     ``source_field``,                  ``source_language_field``,
+                ``reference_field`` (target code)  ``language_field``, ``id_field``
+synthesis       ``prompt_field``                   ``reference_field``, ``tests_field``,
+                                                   ``language_field``, ``id_field``
+==============  =================================  =====================================
+
+A missing language field falls back to ``language`` (``source_language`` for the
+source side of translation). HumanEval-style synthesis, where the prompt is the start
+of the program: ``--data.prompt-is-code`` (the prompt then becomes ``code_prefix`` and
+is prepended to the reference solution unless it already starts with it).
+
+Train/eval split: when no separate eval data is given, every example gets a key
+``sha256(f"{seed}:{id}")`` and the ``round(n * eval_fraction)`` smallest keys form the
+eval set (at least one when the fraction is positive and n >= 2). The split depends
+only on the ids, the seed and the fraction, never on file-system order; both lists keep
+the data's order.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import sysconfig
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import languages
+
+TASKS = ("completion", "translation", "synthesis")
+SOURCES = ("stdlib", "jsonl", "hf")
+# Folders of the stdlib tree that hold tests, fixtures or third-party packages.
+_STDLIB_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
+                     "__pycache__", "lib2to3", "turtledemo", "ensurepip",
+                     "encodings"}  # encodings/: hundreds of near-identical codec stubs
+
+
+@dataclass
+class TaskExample:
+    """One prompt for the policy and what its response is judged against."""
+
+    prompt: str
+    """Text fed to the model."""
+    language: str
+    """Canonical id of the language the response is written in (`core.languages`)."""
+    code_prefix: str
+    """Code that precedes the response in the scored program ("" unless completion-like)."""
+    reference: str | None
+    """The full reference program (for AST / data-flow match), or None."""
+    tests: Any | None
+    """Unit tests (a `rewards.TestSpec`, or the raw record value before that exists), or None."""
+    source_language: str | None = None
+    """Language of the source program (translation only)."""
+    id: str = ""
+    """Stable identifier, e.g. ``stdlib:json/encoder.py:JSONEncoder.default`` or ``data.jsonl:17``."""
+
+
+@dataclass
+class DataConfig:
+    """Which task the policy is trained on and where its examples come from."""
+
+    task: str = "completion"
+    """Task: completion | translation | synthesis."""
+    source: str = "stdlib"
+    """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf."""
+    path: str | None = None
+    """JSONL file (source=jsonl); dataset name, save_to_disk folder or data file (source=hf)."""
+    eval_path: str | None = None
+    """JSONL file of eval examples (source=jsonl); None carves eval_fraction out of path."""
+    hf_config: str | None = None
+    """Configuration (subset) name of a Hugging Face dataset, if it has several."""
+    train_split: str = "train"
+    """Split of the Hugging Face dataset used for training."""
+    eval_split: str | None = None
+    """Split used for evaluation (source=hf); None carves eval_fraction out of train_split."""
+    language: str = "python"
+    """Target language when records have no language field (any `core.languages` id or alias)."""
+    source_language: str | None = None
+    """Translation: source language when records have no source-language field."""
+    id_field: str = "id"
+    """Record field with a stable example id (optional; the line/row number otherwise)."""
+    code_field: str = "code"
+    """Completion: record field with the whole function (the prompt is cut from it)."""
+    prompt_field: str = "prompt"
+    """Synthesis: record field with the problem statement (or program start, see prompt_is_code)."""
+    reference_field: str = "reference"
+    """Record field with the reference program (translation: the target-language code)."""
+    tests_field: str = "tests"
+    """Synthesis: record field with the unit tests (see rewards.TestSpec)."""
+    language_field: str = "language"
+    """Record field with the target language id."""
+    source_field: str = "source"
+    """Translation: record field with the source program."""
+    source_language_field: str = "source_language"
+    """Translation: record field with the source language id."""
+    prompt_is_code: bool = False
+    """Synthesis: the prompt is the start of the program (HumanEval style); it is scored with the response."""
+    prompt_template: str = (
+        "// Translate this {source_language} program to {language}.\n"
+        "// {source_language}:\n{source}\n// {language}:\n"
+    )
+    """Translation prompt; placeholders {source}, {source_language}, {language}."""
+    completion_unit: str = "tokens"
+    """Completion: hold out the last N `tokens` (tree-sitter leaves) or `lines`."""
+    completion_holdout: int = 10
+    """Completion: how many tokens/lines at the end of each function the model must write."""
+    min_lines: int = 4
+    """Stdlib: smallest function kept, in lines."""
+    max_lines: int = 30
+    """Stdlib: largest function kept, in lines."""
+    max_per_file: int = 5
+    """Stdlib: at most this many functions from one file (keeps the data diverse)."""
+    max_examples: int | None = 1000
+    """Cap on examples read (before the split); None reads everything."""
+    eval_fraction: float = 0.1
+    """Share of examples held out for evaluation when no eval data is given."""
+    seed: int = 0
+    """Seed of the stdlib file order and of the train/eval split."""
+
+
+def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
+    """Load (train, eval) examples for `cfg`; the same config gives the same lists."""
+    _check_config(cfg)
+    if cfg.source == "stdlib":
+        return _split(_stdlib_completion(cfg), cfg)
+    if cfg.source == "jsonl":
+        train = _examples(_read_jsonl(cfg.path), cfg, _display(cfg.path))
+        if cfg.eval_path is None:
+            return _split(train, cfg)
+        return train, _examples(_read_jsonl(cfg.eval_path), cfg, _display(cfg.eval_path))
+    train_rows = _read_hf(cfg, cfg.train_split)
+    train = _examples(train_rows, cfg, f"{_display(cfg.path)}/{cfg.train_split}")
+    if cfg.eval_split is None:
+        return _split(train, cfg)
+    eval_rows = _read_hf(cfg, cfg.eval_split)
+    return train, _examples(eval_rows, cfg, f"{_display(cfg.path)}/{cfg.eval_split}")
+
+
+# ------------------------------------------------------------------------ validation
+
+
+def _check_config(cfg: DataConfig) -> None:
+    if cfg.task not in TASKS:
+        raise ValueError(f"unknown task {cfg.task!r}; expected one of {TASKS}")
+    if cfg.source not in SOURCES:
+        raise ValueError(f"unknown data source {cfg.source!r}; expected one of {SOURCES}")
+    if cfg.source == "stdlib" and cfg.task != "completion":
+        raise ValueError(f"source 'stdlib' only provides the completion task, not {cfg.task!r}; "
+                         "give --data.source jsonl or hf with a --data.path")
+    if cfg.source != "stdlib" and not cfg.path:
+        raise ValueError(f"source {cfg.source!r} needs --data.path")
+    if cfg.completion_unit not in ("tokens", "lines"):
+        raise ValueError(f"completion_unit must be 'tokens' or 'lines', got {cfg.completion_unit!r}")
+    if cfg.completion_holdout < 1:
+        raise ValueError(f"completion_holdout must be >= 1, got {cfg.completion_holdout}")
+    if not 0.0 <= cfg.eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must be in [0, 1), got {cfg.eval_fraction}")
+    if cfg.max_examples is not None and cfg.max_examples < 1:
+        raise ValueError(f"max_examples must be >= 1 or None, got {cfg.max_examples}")
+    if not 1 <= cfg.min_lines <= cfg.max_lines:
+        raise ValueError(f"need 1 <= min_lines <= max_lines, got {cfg.min_lines}, {cfg.max_lines}")
+    if cfg.max_per_file < 1:
+        raise ValueError(f"max_per_file must be >= 1, got {cfg.max_per_file}")
+    languages.get(cfg.language)  # ValueError listing the supported ones
+    if cfg.source_language is not None:
+        languages.get(cfg.source_language)
+
+
+def _display(path: str | None) -> str:
+    return Path(path).name if path else "data"
+
+
+# ------------------------------------------------------------------------ completion
+
+
+def split_completion(code: str, language: str, unit: str, holdout: int) -> tuple[str, str] | None:
+    """Cut `code` into (prefix, held-out rest), holding out its last `holdout` tokens or lines.
+
+    Tokens are the tree-sitter leaves of the language's grammar, comments excluded;
+    the cut is made where the first held-out token starts, and spaces/tabs before it
+    go to the rest. Returns None when the code is too short to keep at least as many
+    units in the prefix as are held out, or (tokens) when it does not parse cleanly.
+    """
+    if unit == "lines":
+        lines = code.rstrip("\n").split("\n")
+        if len(lines) < 2 * holdout:
+            return None
+        prefix = "\n".join(lines[:-holdout]) + "\n"
+        return prefix, code[len(prefix):]
+    data = code.encode("utf-8")
+    starts = _token_starts(data, language)
+    if starts is None or len(starts) < 2 * holdout:
+        return None
+    cut = starts[-holdout]
+    prefix = data[:cut].decode("utf-8").rstrip(" \t")
+    return prefix, code[len(prefix):]
+
+
+def _token_starts(data: bytes, language: str) -> list[int] | None:
+    """Start bytes of the non-comment leaves of `data`, in order; None on a parse error."""
+    spec = languages.get(language)
+    tree = _parser(spec.name).parse(data)
+    if tree.root_node.has_error:
+        return None
+    comments = set(spec.comment_node_types)
+    starts: list[int] = []
+    cursor = tree.walk()
+    while True:  # iterative pre-order walk: deep nesting cannot overflow the stack
+        node = cursor.node
+        if node.type in comments:
+            pass
+        elif node.child_count == 0:
+            if node.end_byte > node.start_byte:
+                starts.append(node.start_byte)
+        elif cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return starts
+
+
+_PARSERS: dict[str, Any] = {}
+
+
+def _parser(language: str) -> Any:
+    if language not in _PARSERS:
+        import tree_sitter
+
+        _PARSERS[language] = tree_sitter.Parser(
+            tree_sitter.Language(languages.get(language).grammar()))
+    return _PARSERS[language]
+
+
+def _stdlib_root() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _stdlib_files(root: Path, seed: int) -> list[Path]:
+    """Relative paths of the stdlib's .py files: sorted, then permuted by seed."""
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _STDLIB_SKIP_DIRS]
+        rel = Path(dirpath).relative_to(root)
+        files.extend(rel / f for f in filenames if f.endswith(".py"))
+    files.sort(key=lambda p: p.as_posix())
+    order = np.random.default_rng(seed).permutation(len(files))
+    return [files[i] for i in order]
+
+
+def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """(qualified name, node) of every function and method, in source order."""
+    found: list[tuple[str, Any]] = []
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.append((scope + child.name, child))
+                visit(child, f"{scope}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{scope}{child.name}.")
+
+    visit(tree, "")
+    return found
+
+
+def _stdlib_completion(cfg: DataConfig) -> list[TaskExample]:
+    root = _stdlib_root()
+    files = _stdlib_files(root, cfg.seed) if root.is_dir() else []
+    if not files:
+        raise ValueError(f"no Python standard-library sources found under {root}; this "
+                         "Python ships without them (install its -dev/-source package) or "
+                         "use --data.source jsonl")
+    limit = cfg.max_examples
+    examples: list[TaskExample] = []
+    seen: set[str] = set()  # exact duplicates (copied helpers) are kept once
+    for rel in files:
+        try:
+            source = (root / rel).read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+            continue  # files for other Python versions, fixtures, unreadable files
+        lines = source.splitlines()
+        taken = 0
+        for qualname, node in _functions(tree):
+            n_lines = node.end_lineno - node.lineno + 1
+            if not cfg.min_lines <= n_lines <= cfg.max_lines:
+                continue
+            code = textwrap.dedent("\n".join(lines[node.lineno - 1:node.end_lineno])) + "\n"
+            if code in seen:
+                continue
+            seen.add(code)
+            try:
+                ast.parse(code)
+            except SyntaxError:
+                continue  # e.g. a method whose multi-line string defeats dedent
+            cut = split_completion(code, "python", cfg.completion_unit, cfg.completion_holdout)
+            if cut is None:
+                continue
+            examples.append(TaskExample(
+                prompt=cut[0], language="python", code_prefix=cut[0], reference=code,
+                tests=None, id=f"stdlib:{rel.as_posix()}:{qualname}"))
+            taken += 1
+            if taken >= cfg.max_per_file or (limit is not None and len(examples) >= limit):
+                break
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise ValueError(f"no functions of {cfg.min_lines}-{cfg.max_lines} lines with more than "
+                         f"{2 * cfg.completion_holdout} {cfg.completion_unit} found under {root}")
+    return examples
+
+
+# --------------------------------------------------------------------- jsonl and hf
+
+
+def _read_jsonl(path: str | None) -> list[dict[str, Any]]:
+    """Records of a JSONL file; blank lines are skipped, anything else must be an object."""
+    file = Path(str(path))
+    if not file.is_file():
+        raise ValueError(f"JSONL file {str(path)!r} does not exist")
+    rows: list[dict[str, Any]] = []
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{file}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{file}:{number}: expected a JSON object, got {type(row).__name__}")
+            row.setdefault("__row__", number)
+            rows.append(row)
+    return rows
+
+
+def _read_hf(cfg: DataConfig, split: str) -> list[dict[str, Any]]:
+    """Rows of one split of a Hugging Face dataset (imported lazily)."""
+    try:
+        import datasets
+    except ImportError:
+        raise ValueError("source 'hf' needs the Hugging Face `datasets` package: "
+                         "pip install datasets") from None
+    path = str(cfg.path)
+    local = Path(path)
+    if local.is_dir() and ((local / "dataset_info.json").exists()
+                           or (local / "dataset_dict.json").exists()
+                           or (local / "state.json").exists()):
+        loaded = datasets.load_from_disk(path)  # a save_to_disk folder
+        if isinstance(loaded, datasets.DatasetDict):
+            if split not in loaded:
+                raise ValueError(f"dataset {path!r} has no split {split!r}; splits: {list(loaded)}")
+            loaded = loaded[split]
+        elif split != cfg.train_split:
+            raise ValueError(f"dataset {path!r} is a single split; give eval data another way")
+    elif local.is_file():
+        kind = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}.get(
+            local.suffix.lower())
+        if kind is None:
+            raise ValueError(f"cannot read {path!r}: expected .json, .jsonl, .csv or .parquet")
+        loaded = datasets.load_dataset(kind, data_files={cfg.train_split: path}, split=split)
+    else:
+        loaded = datasets.load_dataset(path, cfg.hf_config, split=split)
+    if cfg.max_examples is not None and len(loaded) > cfg.max_examples:
+        loaded = loaded.select(range(cfg.max_examples))
+    rows = []
+    for number, row in enumerate(loaded):
+        row = dict(row)
+        row.setdefault("__row__", number)
+        rows.append(row)
+    return rows
+
+
+def _field(row: dict[str, Any], name: str, where: str, required: bool = True) -> Any:
+    value = row.get(name)
+    if value is None and required:
+        raise ValueError(f"{where}: record has no field {name!r} (fields: "
+                         f"{sorted(k for k in row if k != '__row__')}); map it with "
+                         f"the matching --data.*-field option")
+    return value
+
+
+def _text(value: Any, name: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: field {name!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[TaskExample]:
+    """Turn records into TaskExamples following the field mapping of `cfg`."""
+    if cfg.max_examples is not None:
+        rows = rows[:cfg.max_examples]
+    examples: list[TaskExample] = []
+    skipped = 0
+    for row in rows:
+        where = f"{origin}:{row['__row__']}"
+        raw_id = row.get(cfg.id_field)
+        example_id = str(raw_id) if raw_id is not None else where
+        language = languages.get(row.get(cfg.language_field) or cfg.language).name
+        if cfg.task == "completion":
+            code = _text(_field(row, cfg.code_field, where), cfg.code_field, where)
+            cut = split_completion(code, language, cfg.completion_unit, cfg.completion_holdout)
+            if cut is None:
+                skipped += 1
+                continue
+            examples.append(TaskExample(prompt=cut[0], language=language, code_prefix=cut[0],
+                                        reference=code, tests=None, id=example_id))
+        elif cfg.task == "translation":
+            source = _text(_field(row, cfg.source_field, where), cfg.source_field, where)
+            target = _text(_field(row, cfg.reference_field, where), cfg.reference_field, where)
+            source_language = row.get(cfg.source_language_field) or cfg.source_language
+            if source_language is None:
+                raise ValueError(f"{where}: no source language: add a {cfg.source_language_field!r} "
+                                 "field or give --data.source-language")
+            source_language = languages.get(source_language).name
+            prompt = cfg.prompt_template.format(source=source, source_language=source_language,
+                                                language=language)
+            examples.append(TaskExample(prompt=prompt, language=language, code_prefix="",
+                                        reference=target, tests=None,
+                                        source_language=source_language, id=example_id))
+        else:
+            prompt = _text(_field(row, cfg.prompt_field, where), cfg.prompt_field, where)
+            reference = row.get(cfg.reference_field)
+            if reference is not None:
+                reference = _text(reference, cfg.reference_field, where)
+                if cfg.prompt_is_code and not reference.startswith(prompt):
+                    reference = prompt + reference
+            tests = _tests(row.get(cfg.tests_field), where)
+            examples.append(TaskExample(prompt=prompt, language=language,
+                                        code_prefix=prompt if cfg.prompt_is_code else "",
+                                        reference=reference, tests=tests, id=example_id))
+    if not examples:
+        raise ValueError(f"{origin}: no usable {cfg.task} examples"
+                         + (f" ({skipped} too short to hold out {cfg.completion_holdout} "
+                            f"{cfg.completion_unit})" if skipped else ""))
+    return examples
+
+
+def _tests(raw: Any, where: str) -> Any:
+    """The record's unit tests as a `rewards.TestSpec` when that type is available."""
+    if raw is None:
+        return None
+    try:
+        from rewards.execution import TestSpec
+    except ImportError:  # the execution package is not there: keep the raw value
+        return raw
+    if isinstance(raw, TestSpec):
+        return raw
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: tests must be an object with the fields of rewards.TestSpec, "
+                         f"got {type(raw).__name__}")
+    try:
+        return TestSpec(**raw)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad tests: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ split
+
+
+def _split(examples: list[TaskExample], cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
+    """Deterministic (train, eval) split by a seeded hash of each example's id."""
+    n = len(examples)
+    n_eval = round(n * cfg.eval_fraction)
+    if cfg.eval_fraction > 0 and n >= 2:
+        n_eval = min(max(n_eval, 1), n - 1)
+    keys = [hashlib.sha256(f"{cfg.seed}:{ex.id}".encode()).digest() for ex in examples]
+    in_eval = set(sorted(range(n), key=lambda i: (keys[i], i))[:n_eval])
+    train = [ex for i, ex in enumerate(examples) if i not in in_eval]
+    evals = [ex for i, ex in enumerate(examples) if i in in_eval]
+    return train, evals
