@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import math
 import multiprocessing as mp
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,18 +68,25 @@ def import_reward(path: str) -> RewardFn:
     return fn
 
 
-def _score_chunk(spec: str | RewardConfig | RewardFn, samples: list[Sample]) -> list[Scored]:
-    """Worker entry point: score one chunk of samples with `spec`."""
+def _score_chunk(
+    spec: str | RewardConfig | RewardFn, samples: list[Sample]
+) -> tuple[list[Scored], float]:
+    """Worker entry point: score one chunk of samples with `spec`; also returns the seconds."""
+    start = time.perf_counter()
     if isinstance(spec, RewardConfig):
         from rewards import score
 
-        return _normalise(score(samples, spec), len(samples))
-    fn = import_reward(spec) if isinstance(spec, str) else spec
-    return _normalise(fn(samples), len(samples))
+        out = _normalise(score(samples, spec), len(samples))
+    else:
+        fn = import_reward(spec) if isinstance(spec, str) else spec
+        out = _normalise(fn(samples), len(samples))
+    return out, time.perf_counter() - start
 
 
 class RewardWorkers:
-    """Scores chunks of samples in the background; `submit` returns a Future[list[Scored]].
+    """Scores chunks of samples in the background.
+
+    `submit` returns a Future of (list[Scored], seconds spent scoring).
 
     `spec` is a `RewardConfig` (the PPOCoder reward), an import path or a callable.
     With ``workers >= 1`` and a picklable spec (config or import path) chunks run in
@@ -118,6 +126,8 @@ class Rollout:
     scored: list[Scored]
     texts: list[str]  # decoded responses
     truncated: torch.Tensor  # (B,) bool: hit max_new_tokens without EOS
+    reward_seconds: float = 0.0  # time the workers spent scoring (overlapped)
+    reward_wait_seconds: float = 0.0  # time this process blocked waiting for scores
 
 
 def _pad_right(chunks: list[torch.Tensor], value: int) -> torch.Tensor:
@@ -191,7 +201,10 @@ def collect(
     last = response_ids.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     truncated = (lengths >= max_new_tokens) & (last != policy.eos_token_id)
 
-    scored = [s for f in futures for s in f.result()]
+    wait_start = time.perf_counter()
+    results = [f.result() for f in futures]
+    wait = time.perf_counter() - wait_start
+    scored = [s for chunk_scored, _ in results for s in chunk_scored]
     totals = [s.total for s in scored]
     bad = [i for i, t in enumerate(totals) if not math.isfinite(t)]
     if bad:
@@ -202,4 +215,5 @@ def collect(
         response_mask=response_mask, logprobs=stats.logprobs, ref_logprobs=ref,
         values=stats.values, scores=torch.tensor(totals, dtype=torch.float32, device=device),
         scored=scored, texts=texts, truncated=truncated,
+        reward_seconds=sum(sec for _, sec in results), reward_wait_seconds=wait,
     )

@@ -1,0 +1,640 @@
+"""PPO for code generation with PPOCoder rewards: ``python -m trainer.ppo``.
+
+    python -m trainer.ppo                                 # embedded default, CPU-friendly
+    python -m trainer.ppo --config my.yaml                # YAML with the same field names
+    python -m trainer.ppo --model.name-or-path Salesforce/codet5-base --ppo.steps 100
+    torchrun --nproc-per-node 2 -m trainer.ppo ...        # DDP: rollouts sharded per rank
+
+One PPO step (read `train` top to bottom):
+  1. sample prompts; generate responses; score the programs in background workers
+  2. per-token log-probs, reference log-probs and values of the responses
+  3. token rewards = score on the last real token - kl_coef * KL (core.shaping)
+  4. GAE advantages / returns; advantages whitened over the whole (global) batch
+  5. several epochs of clipped PPO over shuffled minibatches (policy + value loss)
+  6. log, checkpoint (atomic; resume is exact), adapt the KL coefficient
+A run writes <output_dir>/{config.yaml, metrics.jsonl, tensorboard/, checkpoints/,
+final/, plot.png}. Rerunning the same command resumes from the newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import yaml
+
+from core.shaping import gae, make_kl_controller, token_rewards, whiten
+from rewards import RewardConfig
+from trainer import checkpoint
+from trainer.metrics import MetricsLogger
+from trainer.models import DEFAULT_MODEL
+from trainer.plot import plot_metrics
+from trainer.policy import Policy
+from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect
+from trainer.tasks import DataConfig, load_task
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = DEFAULT_MODEL
+    """HF hub name or local folder (causal or encoder-decoder); "smollm2-135m" = embedded default."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight dtype; auto = float32 on CPU, bfloat16 (or float16) on GPU."""
+    lora: bool = True
+    """Train LoRA adapters (the reference model is the base with adapters off) instead of all weights."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout inside LoRA layers (0 keeps PPO ratios exact)."""
+    lora_target_modules: str = "all-linear"
+    """Modules that get adapters: "all-linear" or a comma-separated list of names."""
+    separate_critic: bool = False
+    """Give the value head its own backbone copy instead of sharing the policy's."""
+    trust_remote_code: bool = False
+    """Allow model code from the hub (only for models you trust)."""
+
+
+@dataclass
+class GenerationSettings:
+    max_prompt_tokens: int = 256
+    """Prompts longer than this keep their last tokens."""
+    max_new_tokens: int = 32
+    """Response length limit; longer responses are truncated and scored as they are."""
+    temperature: float = 1.0
+    """Sampling temperature (0 = greedy)."""
+    top_k: int = 0
+    """Sample among the k most likely tokens (0 = off)."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold (1 = off)."""
+    samples_per_prompt: int = 1
+    """Responses drawn per prompt."""
+    chunk_size: int = 0
+    """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
+
+
+@dataclass
+class RewardSettings:
+    function: str | None = None
+    """Custom reward "module:function" taking list[rewards.Sample] -> list[float]; default: PPOCoder's."""
+    workers: int = 1
+    """Reward worker processes (0 = one background thread in the trainer process)."""
+    use_execution: bool = True
+    """Compile feedback, or unit tests when the task has them."""
+    use_ast: bool = True
+    """AST subtree match against the reference."""
+    use_dfg: bool = True
+    """Data-flow-graph match against the reference."""
+    execution_weight: float = 1.0
+    """Weight of the execution reward."""
+    ast_weight: float = 1.0
+    """Weight of the AST match."""
+    dfg_weight: float = 1.0
+    """Weight of the data-flow match."""
+    threads: int = 0
+    """Threads / sandbox workers inside one scoring call (0 = all cores)."""
+    timeout_s: float = 10.0
+    """Time limit of one compile or test run, seconds."""
+
+
+@dataclass
+class PPOSettings:
+    steps: int = 6
+    """Number of PPO steps (rollout + update)."""
+    prompts_per_step: int = 4
+    """Prompts per step over all ranks (must divide by the number of ranks)."""
+    epochs: int = 2
+    """Passes over each rollout batch."""
+    minibatch_size: int = 4
+    """Responses per optimiser step, per rank."""
+    grad_accum: int = 1
+    """Micro-batches a minibatch is split into (saves memory, same result)."""
+    lr: float = 3e-4
+    """AdamW learning rate."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning-rate decay over the run, after warm-up."""
+    warmup_steps: int = 0
+    """PPO steps of linear LR warm-up."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    clip_range: float = 0.2
+    """PPO ratio clip epsilon."""
+    clip_range_value: float = 0.2
+    """Value clip around the old values."""
+    vf_coef: float = 0.1
+    """Value-loss coefficient."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    max_grad_norm: float = 1.0
+    """Gradient norm clip."""
+    gamma: float = 1.0
+    """Discount."""
+    lam: float = 0.95
+    """GAE lambda."""
+    whiten_advantages: bool = True
+    """Normalise advantages over the whole batch (all ranks)."""
+    kl_coef: float = 0.05
+    """Initial KL penalty coefficient."""
+    kl_target: float | None = None
+    """Target KL per response; set it for the adaptive controller (else fixed)."""
+    kl_horizon: float = 10000.0
+    """Adaptive controller horizon, in samples."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    """Per-token KL estimator."""
+
+
+@dataclass
+class RunSettings:
+    output_dir: str = "runs/ppo"
+    """Where logs, checkpoints and the plot go."""
+    seed: int = 0
+    """Seed of everything (model init, data order, sampling)."""
+    device: str = "auto"
+    """"auto" (GPU when present), "cpu", "cuda", "cuda:1"..."""
+    save_every: int = 2
+    """Checkpoint every N steps (and at the end)."""
+    keep_last: int = 2
+    """Checkpoints kept (0 = all)."""
+    resume: bool = True
+    """Continue from the newest checkpoint in output_dir when there is one."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars."""
+    progress: bool = True
+    """Show the tqdm bar."""
+    plot: bool = True
+    """Write plot.png at the end."""
+    threads: int = 0
+    """torch CPU threads (0 = torch's default)."""
+
+
+@dataclass
+class Config:
+    """Everything a PPO run needs; every field can be set from YAML or as a flag."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    reward: RewardSettings = field(default_factory=RewardSettings)
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+
+
+def config_from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
+    """Build dataclass `cls` from a nested dict; unknown keys raise ValueError."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if dataclasses.is_dataclass(cls) else None
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = config_from_dict(type(default), value, f"{where}.{name}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML file with the field names of `Config` (any subset)."""
+    with open(path) as f:
+        values = yaml.safe_load(f) or {}
+    return config_from_dict(Config, values)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+
+    return plain(dataclasses.asdict(cfg))
+
+
+# -------------------------------------------------------------------- distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Average over ranks (identity on one process)."""
+        if self.world > 1:
+            x = x.clone()
+            torch.distributed.all_reduce(x)
+            x /= self.world
+        return x
+
+    def sum(self, x: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            x = x.clone()
+            torch.distributed.all_reduce(x)
+        return x
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """Join the process group when launched by torchrun / accelerate (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
+
+
+def global_whiten(x: torch.Tensor, mask: torch.Tensor, dist: Dist) -> torch.Tensor:
+    """`core.shaping.whiten` over the real positions of all ranks' batches together."""
+    if dist.world == 1:
+        return whiten(x, mask)
+    real = mask.bool()
+    xs = torch.where(real, x, torch.zeros_like(x)).double()
+    stats = dist.sum(torch.stack([xs.sum(), (xs * xs).sum(), real.sum().double()]))
+    total, total_sq, n = stats.tolist()
+    if n < 1:
+        return torch.zeros_like(x)
+    mean = total / n
+    var = max(total_sq - n * mean * mean, 0.0) / max(n - 1, 1)
+    out = (x - mean) / math.sqrt(var + 1e-8)
+    return torch.where(real, out, torch.zeros_like(out)).to(x.dtype)
+
+
+# ------------------------------------------------------------------------- PPO loss
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised when a reward, loss or gradient is NaN/inf; the last good checkpoint stays."""
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of x over mask != 0 (0 when the mask is empty)."""
+    real = mask.bool()
+    total = torch.where(real, x, torch.zeros_like(x)).sum()  # where: padding may hold NaN
+    return total / real.sum().clamp(min=1).to(x.dtype)
+
+
+def ppo_loss(
+    logprobs: torch.Tensor,
+    values: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    old_values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_range: float,
+    clip_range_value: float,
+    vf_coef: float,
+    entropy: torch.Tensor | None = None,
+    ent_coef: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped PPO objective over the real tokens of a minibatch; all inputs (B, T).
+
+    loss = max(-A r, -A clip(r, 1 +- eps)) + vf_coef * 0.5 max((V - R)^2, (Vclip - R)^2)
+           - ent_coef * H, each a masked token mean; r = exp(logp - old_logp).
+    """
+    log_ratio = torch.where(mask.bool(), logprobs - old_logprobs, torch.zeros_like(logprobs))
+    ratio = torch.exp(log_ratio)
+    pg1 = -advantages * ratio
+    pg2 = -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+    policy_loss = masked_mean(torch.maximum(pg1, pg2), mask)
+    v_clipped = old_values + torch.clamp(values - old_values, -clip_range_value, clip_range_value)
+    vf1, vf2 = (values - returns) ** 2, (v_clipped - returns) ** 2
+    value_loss = 0.5 * masked_mean(torch.maximum(vf1, vf2), mask)
+    loss = policy_loss + vf_coef * value_loss
+    ent = masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    if entropy is not None and ent_coef:
+        loss = loss - ent_coef * ent
+    with torch.no_grad():
+        stats = {
+            "loss/policy": policy_loss.detach(), "loss/value": value_loss.detach(),
+            "loss/entropy": ent.detach(),
+            "ppo/clipfrac": masked_mean((pg2 > pg1).float(), mask),
+            "ppo/approx_kl": masked_mean(0.5 * log_ratio**2, mask),
+            "ppo/value_clipfrac": masked_mean((vf2 > vf1).float(), mask),
+        }
+    return loss, stats
+
+
+def ppo_update(
+    policy: Policy, optimizer: torch.optim.Optimizer, batch: Rollout,
+    advantages: torch.Tensor, returns: torch.Tensor, cfg: PPOSettings, temperature: float,
+    dist: Dist,
+) -> dict[str, float]:
+    """`cfg.epochs` passes of clipped PPO over shuffled minibatches of `batch`."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    B = batch.response_ids.shape[0]
+    mb_size = max(1, min(cfg.minibatch_size, B))
+    sums: dict[str, float] = {}
+    n_updates = 0
+    for _ in range(cfg.epochs):
+        order = torch.randperm(B)
+        for start in range(0, B, mb_size):
+            mb = order[start: start + mb_size]
+            optimizer.zero_grad(set_to_none=True)
+            micro = [m for m in mb.chunk(max(1, min(cfg.grad_accum, len(mb))))]
+            for idx in micro:
+                mask = batch.response_mask[idx]
+                T = max(int(mask.sum(1).max()), 1)  # trim padding shared by the micro-batch
+                out = policy.evaluate(batch.query_ids[idx], batch.query_mask[idx],
+                                      batch.response_ids[idx, :T], mask[:, :T],
+                                      temperature=temperature, with_entropy=True)
+                loss, stats = ppo_loss(
+                    out.logprobs, out.values, batch.logprobs[idx, :T], batch.values[idx, :T],
+                    advantages[idx, :T], returns[idx, :T], mask[:, :T],
+                    clip_range=cfg.clip_range, clip_range_value=cfg.clip_range_value,
+                    vf_coef=cfg.vf_coef, entropy=out.entropy, ent_coef=cfg.ent_coef)
+                if not torch.isfinite(loss):
+                    raise NonFiniteError(f"PPO loss is {loss.item()} ({_fmt(stats)})")
+                (loss / len(micro)).backward()
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) / len(micro)
+            if dist.world > 1:
+                for p in params:  # DDP: average gradients so every rank takes the same step
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= dist.world
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            if not torch.isfinite(norm):
+                raise NonFiniteError(f"gradient norm is {norm.item()}")
+            optimizer.step()
+            sums["ppo/grad_norm"] = sums.get("ppo/grad_norm", 0.0) + float(norm)
+            n_updates += 1
+    optimizer.zero_grad(set_to_none=True)
+    return {k: v / max(n_updates, 1) for k, v in sums.items()}
+
+
+def _fmt(stats: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={float(v):.4g}" for k, v in stats.items())
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+class PromptSampler:
+    """Deterministic epoch-wise shuffled order over n examples; state is (epoch, position)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        if n < 1:
+            raise ValueError("the training set is empty")
+        self.n, self.seed, self.epoch, self.pos = n, seed, 0, 0
+
+    def _order(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+
+    def take(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            order = self._order()
+            chunk = order[self.pos: self.pos + k - len(out)]
+            out.extend(int(i) for i in chunk)
+            self.pos += len(chunk)
+            if self.pos >= self.n:
+                self.epoch, self.pos = self.epoch + 1, 0
+        return out
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos, "n": self.n}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state["n"] != self.n:
+            raise ValueError(f"checkpoint was made on {state['n']} examples, data has {self.n}")
+        self.epoch, self.pos = state["epoch"], state["pos"]
+
+
+def lr_lambda(cfg: PPOSettings) -> Any:
+    def f(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        if cfg.lr_schedule == "linear":
+            return max(0.0, 1.0 - frac)
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+        return 1.0
+
+    return f
+
+
+def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> dict[str, float]:
+    """Reward components, compile/pass rates, KL and lengths of one (local) batch."""
+    m: dict[str, float] = {"reward/total": float(batch.scores.mean())}
+    names = sorted({k for s in batch.scored for k in s.components})
+    for k in names:
+        vals = [s.components[k] for s in batch.scored if k in s.components]
+        m[f"reward/{k}"] = float(np.mean(vals))
+    ran = [s.outcome for s in batch.scored if s.outcome not in (None, "not_run")]
+    if ran:
+        m["rate/compile"] = float(np.mean([o != "compile_error" for o in ran]))
+    tested = [s.outcome for s, ex in zip(batch.scored, examples)
+              if getattr(ex, "tests", None) is not None and s.outcome not in (None, "not_run")]
+    if tested:
+        m["rate/pass"] = float(np.mean([o == "passed" for o in tested]))
+    lengths = batch.response_mask.sum(1).float()
+    m["kl/mean"] = float((kl * batch.response_mask).sum(1).mean())
+    m["response/length"] = float(lengths.mean())
+    m["response/truncated"] = float(batch.truncated.float().mean())
+    m["response/empty"] = float(np.mean([not t.strip() for t in batch.texts]))
+    m["value/mean"] = float(masked_mean(batch.values, batch.response_mask))
+    return m
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train(
+    cfg: Config,
+    reward_fn: RewardFn | None = None,
+    train_data: list[Any] | None = None,
+) -> Policy:
+    """Run (or resume) PPO as configured; returns the trained policy.
+
+    `reward_fn` (list[Sample] -> list[float]) overrides the configured reward;
+    `train_data` (objects with .prompt/.language/.code_prefix/.reference/.tests)
+    overrides `cfg.data`.
+    """
+    pc, gc, rc = cfg.ppo, cfg.generation, cfg.run
+    if rc.threads > 0:
+        torch.set_num_threads(rc.threads)
+    device = torch.device(rc.device if rc.device != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    dist = init_distributed(device)
+    if pc.prompts_per_step % dist.world:
+        raise ValueError(f"ppo.prompts_per_step={pc.prompts_per_step} must divide by the "
+                         f"{dist.world} ranks")
+    run_dir = Path(rc.output_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    main = dist.rank == 0
+
+    # Same init on every rank (value head, LoRA), then rank-specific sampling streams.
+    torch.manual_seed(rc.seed)
+    policy = Policy.load(
+        cfg.model.name_or_path, device=device, dtype=cfg.model.dtype, lora=cfg.model.lora,
+        lora_r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha,
+        lora_dropout=cfg.model.lora_dropout,
+        lora_target_modules=(cfg.model.lora_target_modules if cfg.model.lora_target_modules
+                             == "all-linear" else cfg.model.lora_target_modules.split(",")),
+        separate_critic=cfg.model.separate_critic,
+        trust_remote_code=cfg.model.trust_remote_code)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc))
+    kl_ctl = make_kl_controller(pc.kl_coef, pc.kl_target, pc.kl_horizon)
+    data = train_data if train_data is not None else load_task(cfg.data)[0]
+    sampler = PromptSampler(len(data), rc.seed)
+    torch.manual_seed(rc.seed + 1000 * dist.rank)
+    np.random.seed(rc.seed + 1000 * dist.rank)
+
+    start_step = 0
+    found = checkpoint.latest(ckpt_dir) if rc.resume else None
+    if found is not None:
+        ck = checkpoint.load(found, dist.rank)
+        policy.load_trainable_state_dict(ck["trainable"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        kl_ctl.load_state_dict(ck["state"]["kl_controller"])
+        sampler.load_state_dict(ck["state"]["sampler"])
+        checkpoint.set_rng_state(ck["rng"])
+        start_step = ck["state"]["step"]
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
+    scorer = RewardWorkers(spec, cfg.reward.workers)
+    log = MetricsLogger(run_dir, pc.steps, start_step, enabled=main,
+                        tensorboard=rc.tensorboard, progress=rc.progress)
+    temperature = gc.temperature if gc.temperature > 0 else 1.0
+    try:
+        for step in range(start_step + 1, pc.steps + 1):
+            t0 = time.perf_counter()
+            # 1. prompts: the global batch is the same on all ranks; each takes its shard
+            idx = sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
+            examples = [data[i] for i in idx for _ in range(gc.samples_per_prompt)]
+            # 2. generate + score (in the background) + logprobs / ref logprobs / values
+            batch = collect(policy, examples, scorer, max_prompt_tokens=gc.max_prompt_tokens,
+                            max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
+                            top_k=gc.top_k, top_p=gc.top_p, chunk_size=gc.chunk_size)
+            t_rollout = time.perf_counter()
+            # 3-4. token rewards, GAE, whitening over the global batch
+            mask = batch.response_mask
+            rewards, kl = token_rewards(batch.scores, batch.logprobs, batch.ref_logprobs, mask,
+                                        kl_ctl.value, pc.kl_estimator)
+            advantages, returns = gae(rewards, batch.values, mask, pc.gamma, pc.lam)
+            if pc.whiten_advantages:
+                advantages = global_whiten(advantages, mask, dist)
+            # 5. PPO epochs
+            stats = ppo_update(policy, optimizer, batch, advantages, returns, pc, temperature, dist)
+            scheduler.step()
+            t_update = time.perf_counter()
+            # 6. metrics (averaged over ranks), KL controller, checkpoint
+            metrics = {**rollout_metrics(batch, examples, kl), **stats}
+            metrics = {k: float(dist.mean(torch.tensor(v, dtype=torch.float64)))
+                       for k, v in sorted(metrics.items())}
+            metrics["kl/coef"] = kl_ctl.value
+            metrics["ppo/lr"] = scheduler.get_last_lr()[0]
+            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
+            metrics.update({
+                "time/step": t_update - t0, "time/rollout": t_rollout - t0,
+                "time/update": t_update - t_rollout, "time/reward": batch.reward_seconds,
+                "time/reward_wait": batch.reward_wait_seconds,
+            })
+            log.log(step, metrics)
+            if step % rc.save_every == 0 or step == pc.steps:
+                _save(ckpt_dir, step, policy, optimizer, scheduler, kl_ctl, sampler, dist, rc)
+    finally:
+        scorer.close()
+        log.close()
+    if main:
+        _export(policy, run_dir / "final")
+        if rc.plot and (run_dir / "metrics.jsonl").is_file():
+            plot_metrics(run_dir / "metrics.jsonl", run_dir / "plot.png")
+    return policy
+
+
+def _reward_config(rs: RewardSettings) -> RewardConfig:
+    names = {f.name for f in dataclasses.fields(RewardConfig)}
+    return RewardConfig(**{k: v for k, v in dataclasses.asdict(rs).items() if k in names})
+
+
+def _save(ckpt_dir: Path, step: int, policy: Policy, optimizer: Any, scheduler: Any,
+          kl_ctl: Any, sampler: PromptSampler, dist: Dist, rc: RunSettings) -> None:
+    rng = checkpoint.rng_state()
+    if dist.world > 1:
+        states: list[Any] = [None] * dist.world
+        torch.distributed.all_gather_object(states, rng)
+    else:
+        states = [rng]
+    if dist.rank == 0:
+        checkpoint.save(ckpt_dir, step, trainable=policy.trainable_state_dict(),
+                        optimizer=optimizer, scheduler=scheduler,
+                        state={"kl_controller": kl_ctl.state_dict(),
+                               "sampler": sampler.state_dict()},
+                        rng_states=states, keep_last=rc.keep_last)
+    if dist.world > 1:
+        torch.distributed.barrier()
+
+
+def _export(policy: Policy, out: Path) -> None:
+    """Final weights for users: HF/PEFT folder + tokenizer + value head (safetensors)."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    policy.model.save_pretrained(out)
+    policy.tokenizer.save_pretrained(out)
+    save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
+              str(out / "value_head.safetensors"))
+
+
+def cli(argv: list[str] | None = None) -> Config:
+    """Parse ``--config file.yaml`` (optional) and flags into a `Config`."""
+    import tyro
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    base = Config()
+    for i, a in enumerate(args):
+        if a == "--config" or a.startswith("--config="):
+            path = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+            if not path:
+                raise SystemExit("--config needs a YAML file path")
+            base = load_config(path)
+            del args[i: i + (1 if "=" in a else 2)]
+            break
+    return tyro.cli(Config, default=base, args=args,
+                    description=__doc__.split("\n\n")[0] if __doc__ else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = cli(argv)
+    try:
+        train(cfg)
+    except (NonFiniteError, FloatingPointError) as exc:
+        print(f"training stopped: {exc}; the last good checkpoint is in "
+              f"{Path(cfg.run.output_dir) / 'checkpoints'}", file=sys.stderr)
+        return 1
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
