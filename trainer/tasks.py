@@ -19,8 +19,8 @@ Sources (``DataConfig.source``):
   file contributes at most ``max_per_file`` functions of ``min_lines``..``max_lines``
   lines (methods are dedented; decorators are not included; exact duplicates are
   kept once; test, encodings and site-packages folders are skipped). The prompt is the
-  function minus its last ``completion_holdout`` tokens (tree-sitter leaves,
-  comments not counted; or lines, see ``completion_unit``); trailing spaces are left to
+  function minus its last ``completion_holdout`` tokens (tree-sitter leaves, a string
+  literal counting as one, comments not counted; or lines, see ``completion_unit``); trailing spaces are left to
   the response. Functions too short to keep at least as many tokens as are held out
   are skipped.
 * ``jsonl``: one JSON object per line in ``path`` (eval examples from ``eval_path``,
@@ -219,7 +219,8 @@ def _display(path: str | None) -> str:
 def split_completion(code: str, language: str, unit: str, holdout: int) -> tuple[str, str] | None:
     """Cut `code` into (prefix, held-out rest), holding out its last `holdout` tokens or lines.
 
-    Tokens are the tree-sitter leaves of the language's grammar, comments excluded;
+    Tokens are the tree-sitter leaves of the language's grammar, comments excluded
+    and string/character literals counted whole;
     the cut is made where the first held-out token starts, and spaces/tabs before it
     go to the rest. Returns None when the code is too short to keep at least as many
     units in the prefix as are held out, or (tokens) when it does not parse cleanly.
@@ -250,9 +251,9 @@ def _token_starts(data: bytes, language: str) -> list[int] | None:
     cursor = tree.walk()
     while True:  # iterative pre-order walk: deep nesting cannot overflow the stack
         node = cursor.node
-        if node.type in comments:
+        if node.type in comments or node.is_extra:  # comments, line continuations
             pass
-        elif node.child_count == 0:
+        elif node.child_count == 0 or _is_literal(node.type):
             if node.end_byte > node.start_byte:
                 starts.append(node.start_byte)
         elif cursor.goto_first_child():
@@ -260,6 +261,20 @@ def _token_starts(data: bytes, language: str) -> list[int] | None:
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
                 return starts
+
+
+def _is_literal(node_type: str) -> bool:
+    """String and character literals count as one token (grammars split them into leaves)."""
+    return node_type in _LITERALS
+
+
+# Literal node types of the supported grammars (not "concatenated_string": its parts count).
+_LITERALS = frozenset({
+    "string", "string_literal", "raw_string_literal", "char_literal", "character_literal",
+    "template_string", "encapsed_string", "verbatim_string_literal", "text_block",
+    "interpolated_string_expression", "interpolated_verbatim_string_expression",
+    "heredoc", "nowdoc", "interpreted_string_literal",
+})
 
 
 _PARSERS: dict[str, Any] = {}
