@@ -1,0 +1,531 @@
+"""Test harness that runs INSIDE the sandbox (started as `python -I -S runner.py VERDICT_FD`).
+
+Three processes, so that untrusted code can never report its own verdict:
+
+* the *judge* (this process) reads the job from stdin, runs the test code and compares
+  outputs, and writes the verdict, tagged with the per-run nonce, to VERDICT_FD;
+* the *host* child, forked before the job (and its nonce) is read, with stdin and
+  VERDICT_FD closed: it loads the candidate and answers calls (function tests), or forks
+  one *case* grandchild per stdin/stdout test case and reports what it printed;
+* the judge and host mark themselves non-dumpable, so a process of the same uid can
+  neither ptrace them nor open their /proc files (memory, descriptors).
+
+A candidate that exits early, kills its parent, overrides ``__eq__`` (results cross the
+process boundary as plain data), patches ``AssertionError`` or prints "passed" earns no
+pass: only the judge writes to VERDICT_FD, after the last test. Standard library only.
+"""
+
+import ctypes
+import io
+import json
+import os
+import random
+import selectors
+import signal
+import struct
+import sys
+import time
+import traceback
+
+PR_SET_DUMPABLE = 4
+SAFE_SCALARS = (type(None), bool, int, float, str)
+RANK = {"passed": 0, "failed": 1, "runtime_error": 2, "timeout": 3, "compile_error": 4}
+
+
+# ------------------------------------------------------------------ wire format
+
+
+def send(fd, obj):
+    data = json.dumps(obj).encode()
+    os.write(fd, struct.pack("<I", len(data)))
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def recv(fd, deadline=None):
+    header = _read_exact(fd, 4, deadline)
+    return json.loads(_read_exact(fd, struct.unpack("<I", header)[0], deadline))
+
+
+def _read_exact(fd, n, deadline):
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sel = selectors.DefaultSelector()
+            sel.register(fd, selectors.EVENT_READ)
+            ready = sel.select(left)
+            sel.close()
+            if not ready:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def encode(value):
+    """Built-in data only, tagged so that list/tuple/set/dict/bytes survive JSON."""
+    kind = type(value)
+    if kind in SAFE_SCALARS:
+        return value
+    if kind is list:
+        return {"l": [encode(v) for v in value]}
+    if kind is tuple:
+        return {"t": [encode(v) for v in value]}
+    if kind is dict:
+        return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
+    if kind is set:
+        return {"s": [encode(v) for v in value]}
+    if kind is frozenset:
+        return {"f": [encode(v) for v in value]}
+    if kind is bytes:
+        return {"b": value.hex()}
+    if kind is complex:
+        return {"c": [value.real, value.imag]}
+    raise TypeError(f"a value of type {kind.__name__} cannot be compared (built-in data types only)")
+
+
+def decode(value):
+    if not isinstance(value, dict):
+        return value
+    (tag, body), = value.items()
+    if tag == "l":
+        return [decode(v) for v in body]
+    if tag == "t":
+        return tuple(decode(v) for v in body)
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in body}
+    if tag == "s":
+        return {decode(v) for v in body}
+    if tag == "f":
+        return frozenset(decode(v) for v in body)
+    if tag == "b":
+        return bytes.fromhex(body)
+    if tag == "c":
+        return complex(*body)
+    raise ValueError(f"bad tag {tag!r}")
+
+
+def _no_dump():
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _error_line(exc, filename):
+    """The last traceback line that lies in `filename` (the candidate or the test)."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == filename:
+            line = frame.lineno
+    if line is None and isinstance(exc, SyntaxError) and exc.filename == filename:
+        line = exc.lineno
+    return line
+
+
+def _describe(exc):
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+# ------------------------------------------------------------------ host child
+
+
+def host_main(cmd_fd, reply_fd):
+    """Loop of the host child: load / call / stdio requests from the judge."""
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    namespace = None
+    code = None
+    while True:
+        try:
+            req = recv(cmd_fd)
+        except (EOFError, OSError):
+            os._exit(0)
+        op = req["op"]
+        if op == "load":
+            sys.path.extend(req.get("path", []))
+            namespace = {"__name__": "__candidate__", "__builtins__": __builtins__}
+            random.seed(0)
+            try:
+                exec(compile(req["code"], "<candidate>", "exec"), namespace)
+            except BaseException as exc:  # noqa: BLE001 - any failure is the candidate's
+                send(reply_fd, {"error": _describe(exc), "line": _error_line(exc, "<candidate>"),
+                                "syntax": isinstance(exc, SyntaxError)})
+                continue
+            names = [k for k, v in namespace.items() if callable(v) and not k.startswith("__")]
+            send(reply_fd, {"names": names})
+        elif op == "call":
+            try:
+                args = [decode(a) for a in req["args"]]
+                kwargs = {k: decode(v) for k, v in req["kwargs"].items()}
+                value = namespace[req["name"]](*args, **kwargs)
+                sys.stdout.flush()
+                send(reply_fd, {"value": encode(value)})
+            except BaseException as exc:  # noqa: BLE001
+                send(reply_fd, {"error": _describe(exc), "line": _error_line(exc, "<candidate>")})
+        elif op == "prepare":
+            code = req["code"]
+            if req.get("python"):
+                sys.path.extend(req.get("path", []))
+                code = compile(code, "<candidate>", "exec")
+            send(reply_fd, {"ok": True})
+        elif op == "case":
+            send(reply_fd, run_case(code, req, cmd_fd, reply_fd))
+
+
+def run_case(program, req, cmd_fd, reply_fd):
+    """Fork one case process with the given stdin; collect its capped output."""
+    cap, timeout = req["cap"], req["timeout"]
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        for fd in (cmd_fd, reply_fd, in_w, out_r, err_r):
+            os.close(fd)
+        os.dup2(in_r, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        _case_child(program)
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    data = req["input"].encode()
+    start = time.monotonic()
+    deadline = start + timeout
+    out = {out_r: bytearray(), err_r: bytearray()}
+    sel = selectors.DefaultSelector()
+    sel.register(out_r, selectors.EVENT_READ)
+    sel.register(err_r, selectors.EVENT_READ)
+    os.set_blocking(in_w, False)
+    if data:
+        sel.register(in_w, selectors.EVENT_WRITE)
+    else:
+        os.close(in_w)
+    timed_out = truncated = False
+    while len(sel.get_map()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        for key, _ in sel.select(left):
+            if key.fd == in_w:
+                try:
+                    sent = os.write(in_w, data)
+                except OSError:
+                    sent = len(data)
+                data = data[sent:]
+                if not data:
+                    sel.unregister(in_w)
+                    os.close(in_w)
+                continue
+            chunk = os.read(key.fd, 1 << 16)
+            if not chunk:
+                sel.unregister(key.fd)
+                continue
+            out[key.fd] += chunk
+            if len(out[key.fd]) > cap:
+                truncated = True
+        if truncated:
+            break
+    for key in list(sel.get_map().values()):
+        sel.unregister(key.fd)
+        os.close(key.fd)
+    sel.close()
+    status = None
+    if not (timed_out or truncated):
+        left = deadline - time.monotonic()
+        while left > 0:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(min(0.002, left))
+            left = deadline - time.monotonic()
+        else:
+            timed_out = True
+    if status is None:
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except OSError:
+                pass
+        _, status = os.waitpid(pid, 0)
+    for fd in (out_r, err_r):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return {"stdout": out[out_r][:cap].decode("utf-8", "replace"),
+            "stderr": out[err_r][:4096].decode("utf-8", "replace"),
+            "exit": os.waitstatus_to_exitcode(status), "timeout": timed_out,
+            "truncated": truncated, "wall": time.monotonic() - start}
+
+
+def _case_child(program):
+    """Run the program of one case in this (already redirected) process; never returns."""
+    if isinstance(program, list):
+        try:
+            os.execvp(program[0], program)
+        except OSError as exc:
+            os.write(2, f"cannot run {program[0]}: {exc}\n".encode())
+            os._exit(127)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
+                                 encoding="utf-8", errors="replace")
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+                                  encoding="utf-8", errors="replace")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                  errors="replace", write_through=True)
+    code = 0
+    try:
+        exec(program, {"__name__": "__main__", "__builtins__": __builtins__})
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            sys.stderr.write(f"{exc.code}\n")
+            code = 1
+    except BaseException as exc:  # noqa: BLE001
+        line = _error_line(exc, "<candidate>")
+        sys.stderr.write(f"line {line}: {_describe(exc)}\n")
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BaseException:  # noqa: BLE001
+        code = code or 1
+    os._exit(code & 0xFF)
+
+
+# ------------------------------------------------------------------ judge
+
+
+class CandidateError(BaseException):
+    """The candidate raised or died during a call (a BaseException: tests cannot swallow it)."""
+
+    def __init__(self, text, line):
+        super().__init__(text)
+        self.text, self.line = text, line
+
+
+class CaseTimeout(BaseException):
+    """The candidate ran past the time budget."""
+
+
+class Judge:
+    def __init__(self, job, cmd_fd, reply_fd):
+        self.job, self.cmd_fd, self.reply_fd = job, cmd_fd, reply_fd
+        self.deadline = time.monotonic() + job["timeout"]
+        self.passed = self.total = 0
+        self.first_failing_line = None
+        self.messages = []
+        self.outcome = None
+
+    def ask(self, request, deadline=None):
+        send(self.cmd_fd, request)
+        try:
+            return recv(self.reply_fd, min(deadline or self.deadline, self.deadline))
+        except TimeoutError:
+            raise CaseTimeout() from None
+        except (EOFError, OSError, ValueError):
+            raise CandidateError("the candidate's process died (exit, kill or crash)", None) from None
+
+    def note(self, outcome, line, text):
+        if self.outcome is None or RANK[outcome] > RANK[self.outcome]:
+            self.outcome = outcome
+        if self.first_failing_line is None:
+            self.first_failing_line = line
+        if len(self.messages) < 20:
+            self.messages.append({"line": line, "text": text[:500]})
+
+    # -- assert-style tests (HumanEval, MBPP)
+
+    def check_assert(self, value, line):
+        self.total += 1
+        if value:
+            self.passed += 1
+        else:
+            self.note("failed", line, f"line {line}: assertion failed")
+
+    def proxy(self, name):
+        def call(*args, **kwargs):
+            try:
+                payload = {"op": "call", "name": name, "args": [encode(a) for a in args],
+                           "kwargs": {k: encode(v) for k, v in kwargs.items()}}
+            except TypeError as exc:
+                raise CandidateError(f"test argument not supported: {exc}", None) from None
+            reply = self.ask(payload)
+            if "error" in reply:
+                raise CandidateError(reply["error"], reply.get("line"))
+            return decode(reply["value"])
+
+        call.__name__ = name
+        return call
+
+    def run_function_tests(self):
+        import ast
+
+        job = self.job
+        reply = self.ask({"op": "load", "code": job["code"], "path": job.get("path", [])})
+        if "error" in reply:
+            kind = "compile_error" if reply.get("syntax") else "runtime_error"
+            self.note(kind, reply.get("line"), f"line {reply.get('line')}: {reply['error']}")
+            return
+        sources = [job["test"]] if job.get("test") else []
+        sources += list(job.get("asserts") or [])
+        for k, source in enumerate(sources):
+            tree = _SoftAsserts().visit(ast.parse(source, f"<test{k}>"))
+            ast.fix_missing_locations(tree)
+            env = {"__name__": "__test__", "__builtins__": __builtins__,
+                   "__ppo_assert__": self.check_assert}
+            env.update((name, self.proxy(name)) for name in reply["names"])
+            random.seed(0)
+            try:
+                exec(compile(tree, f"<test{k}>", "exec"), env)
+                if k == 0 and job.get("test") and job.get("entry_point"):
+                    env["check"](self.proxy(job["entry_point"]))
+            except CaseTimeout:
+                self.note("timeout", None, "time limit exceeded")
+                return
+            except CandidateError as exc:
+                self.note("runtime_error", exc.line, f"line {exc.line}: {exc.text}")
+                return
+            except Exception as exc:  # noqa: BLE001 - the test broke on a wrong answer
+                self.total += 1
+                self.note("failed", _error_line(exc, f"<test{k}>"), f"test raised {_describe(exc)}")
+        if self.outcome is None:
+            self.outcome = "passed"
+
+    # -- stdin/stdout tests (APPS, CodeContests)
+
+    def run_stdio_tests(self):
+        job = self.job
+        program = job["code"] if job.get("python") else job["command"]
+        self.ask({"op": "prepare", "code": program, "python": bool(job.get("python")),
+                  "path": job.get("path", [])})
+        for k, (given, expected) in enumerate(job["cases"]):
+            self.total += 1
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.note("timeout", None, f"case {k}: time limit exceeded")
+                return
+            timeout = min(job["case_timeout"], left)
+            try:
+                res = self.ask({"op": "case", "input": given, "timeout": timeout,
+                                "cap": job["cap"]}, time.monotonic() + timeout + 5)
+            except CaseTimeout:
+                self.note("timeout", None, f"case {k}: time limit exceeded")
+                return
+            except CandidateError as exc:
+                self.note("runtime_error", None, f"case {k}: {exc.text}")
+                return
+            if res["timeout"]:
+                self.note("timeout", None, f"case {k}: time limit exceeded")
+                return
+            if res["exit"] != 0 or res["truncated"]:
+                why = "output limit exceeded" if res["truncated"] else f"exit status {res['exit']}"
+                self.note("runtime_error", _line_in(res["stderr"]),
+                          f"case {k}: {why}: {res['stderr'][-300:]}")
+                continue
+            if same_output(res["stdout"], expected):
+                self.passed += 1
+            else:
+                self.note("failed", None, f"case {k}: wrong answer")
+        if self.outcome is None:
+            self.outcome = "passed"
+
+
+def _line_in(stderr):
+    import re
+
+    found = re.search(r"line (\d+)", stderr)
+    return int(found.group(1)) if found else None
+
+
+def same_output(got, expected):
+    """Equal after trimming trailing blanks; else token by token with 1e-6 float tolerance."""
+    def lines(text):
+        return [line.rstrip() for line in text.strip("\n").split("\n")]
+
+    if lines(got) == lines(expected):
+        return True
+    a, b = got.split(), expected.split()
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        try:
+            fx, fy = float(x), float(y)
+        except ValueError:
+            return False
+        if not abs(fx - fy) <= 1e-6 * max(1.0, abs(fy)):
+            return False
+    return True
+
+
+class _SoftAsserts:
+    """Rewrites `assert X` into `__ppo_assert__(bool(X), line)`: every assert is counted."""
+
+    def visit(self, tree):
+        import ast
+
+        class Rewrite(ast.NodeTransformer):
+            def visit_Assert(self, node):
+                call = ast.Call(func=ast.Name("__ppo_assert__", ast.Load()),
+                                args=[node.test, ast.Constant(node.lineno)], keywords=[])
+                return ast.copy_location(ast.Expr(call), node)
+
+        return Rewrite().visit(tree)
+
+
+def main():
+    verdict_fd = int(sys.argv[1])
+    _no_dump()
+    cmd_r, cmd_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    host = os.fork()
+    if host == 0:
+        os.close(verdict_fd)
+        os.close(cmd_w)
+        os.close(reply_r)
+        host_main(cmd_r, reply_w)
+        os._exit(0)
+    os.close(cmd_r)
+    os.close(reply_w)
+    job = json.loads(sys.stdin.buffer.read())
+    judge = Judge(job, cmd_w, reply_r)
+    try:
+        if job["mode"] == "function":
+            judge.run_function_tests()
+        else:
+            judge.run_stdio_tests()
+    except CaseTimeout:
+        judge.note("timeout", None, "time limit exceeded")
+    except CandidateError as exc:
+        judge.note("runtime_error", exc.line, exc.text)
+    try:
+        os.kill(host, signal.SIGKILL)
+    except OSError:
+        pass
+    verdict = {"nonce": job["nonce"], "outcome": judge.outcome or "runtime_error",
+               "passed": judge.passed, "total": judge.total,
+               "first_failing_line": judge.first_failing_line, "messages": judge.messages}
+    data = json.dumps(verdict).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(verdict_fd, view):]
+    os.close(verdict_fd)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

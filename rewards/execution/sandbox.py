@@ -1,0 +1,429 @@
+"""The sandbox: every untrusted program (and every compiler fed untrusted source) runs here.
+
+One run gets, where the host allows it (level ``namespaces``, via bubblewrap):
+
+* new PID, network, IPC, UTS and mount namespaces; the whole host file system read-only;
+  a fresh size-limited tmpfs on ``/tmp``, ``/dev/shm`` and the working directory
+  ``/tmp/box``; the home directories hidden (only the Python prefix is shown again);
+* an unprivileged uid (one per concurrent slot, so RLIMIT_NPROC counts that run only),
+  no supplementary groups, ``no_new_privs``, no capabilities;
+* rlimits for address space, CPU seconds, file size, open files, processes, core dumps;
+* a wall-clock timeout, capped stdout/stderr, a scrubbed environment;
+* at the end the PID namespace is torn down, which kills every process of the run,
+  including ``setsid()`` daemons that a process-group kill would miss.
+
+Where namespaces are unavailable the sandbox degrades (warning once): ``uid`` (root without
+namespaces: a separate uid, rlimits, and a kill of every process of that uid at the end)
+or ``rlimits`` (no root: rlimits and a process-group kill only). Every result names the
+level it ran under. ``PPOCODER_ISOLATION`` forces a weaker level (for tests).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+LEVELS = ("namespaces", "uid", "rlimits")
+"""Isolation levels, strongest first."""
+
+BOX = "/tmp/box"
+"""Working directory of a run inside the sandbox (namespaces level)."""
+
+HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+_UID_BASE = 61000
+_SLOTS = 64
+_ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+             "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
+             "PYTHONHASHSEED": "0"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run (0 disables a limit)."""
+
+    wall_s: float = 10.0
+    """Wall-clock timeout; the whole process tree is killed when it passes."""
+    cpu_s: int = 20
+    """RLIMIT_CPU per process (seconds)."""
+    address_space_mb: int = 1024
+    """RLIMIT_AS (virtual memory) per process."""
+    file_size_mb: int = 16
+    """RLIMIT_FSIZE: the largest file a process may write."""
+    open_files: int = 256
+    """RLIMIT_NOFILE."""
+    processes: int = 64
+    """RLIMIT_NPROC for the run's own uid (not enforced at the ``rlimits`` level)."""
+    output_bytes: int = 1 << 20
+    """stdout and stderr are each cut after this many bytes (and the run killed)."""
+    tmpfs_mb: int = 64
+    """Size of each tmpfs (``/tmp``, ``/dev/shm``, the working directory)."""
+
+
+@dataclass
+class RunResult:
+    """What one sandboxed run did."""
+
+    returncode: int | None
+    """Exit status (negative: killed by that signal); None when it timed out."""
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+    truncated: bool
+    """Output went past `Limits.output_bytes` (the run was killed)."""
+    wall_s: float
+    isolation: str
+    extra: dict[str, bytes] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- levels
+
+
+@cache
+def isolation_level() -> str:
+    """The strongest isolation level this host allows (probed once, cached)."""
+    forced = os.environ.get("PPOCODER_ISOLATION", "").strip()
+    if forced and forced not in LEVELS:
+        raise ValueError(f"PPOCODER_ISOLATION must be one of {LEVELS}, not {forced!r}")
+    is_root = os.geteuid() == 0
+    tools = all(shutil.which(t) for t in ("prlimit", "setpriv"))
+    best = "rlimits"
+    if is_root and tools:
+        best = "uid"
+        if shutil.which("bwrap") and _probe_bwrap():
+            best = "namespaces"
+    if forced and LEVELS.index(forced) >= LEVELS.index(best):
+        return forced
+    if best != "namespaces":
+        warnings.warn(
+            f"sandbox: namespaces unavailable (root={is_root}, bwrap={bool(shutil.which('bwrap'))}); "
+            f"running untrusted code at isolation level {best!r}", RuntimeWarning, stacklevel=2)
+    return best
+
+
+def _probe_bwrap() -> bool:
+    argv = [*_bwrap_prefix(Limits(), None, {}), "--", "/bin/true"]
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=20, env=_ENV_KEEP).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+# --------------------------------------------------------------------------- uid slots
+
+_slot_queue: queue.Queue[int] = queue.Queue()
+for _i in range(_SLOTS):
+    _slot_queue.put(_i)
+
+
+class _Slot:
+    """An unprivileged uid reserved for one run (or one persistent worker)."""
+
+    def __init__(self) -> None:
+        self.index = _slot_queue.get()
+        self.uid = _UID_BASE + os.getpid() % 97 * _SLOTS + self.index
+
+    def release(self) -> None:
+        _slot_queue.put(self.index)
+
+
+# --------------------------------------------------------------------------- argv
+
+
+@cache
+def _visible_prefixes() -> tuple[str, ...]:
+    """Paths under hidden home directories that the sandbox must still show (Python)."""
+    paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"], str(HARNESS_DIR)}
+    return tuple(sorted(p for p in paths if p.startswith(("/root", "/home"))))
+
+
+def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str]) -> list[str]:
+    size = str(max(limits.tmpfs_mb, 1) << 20)
+    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+            "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
+    for hidden in ("/root", "/home"):
+        if os.path.isdir(hidden):
+            argv += ["--tmpfs", hidden]
+    made: set[str] = set()
+    for path in _visible_prefixes():
+        parts = Path(path).parts
+        for k in range(2, len(parts)):
+            parent = str(Path(*parts[:k]))
+            if parent not in made and parent not in ("/root", "/home"):
+                argv += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        argv += ["--ro-bind", path, path]
+    if rw_dir is None:
+        argv += ["--perms", "0777", "--size", size, "--tmpfs", BOX]
+    else:
+        argv += ["--bind", rw_dir, BOX]
+    for host, inside in ro_binds.items():
+        argv += ["--ro-bind", host, inside]
+    argv += ["--chdir", BOX]
+    return argv
+
+
+def _limit_prefix(limits: Limits, uid: int | None) -> list[str]:
+    def lim(value: int) -> str:
+        return str(value) if value > 0 else "unlimited"
+
+    argv = ["prlimit", f"--as={lim(limits.address_space_mb << 20)}", f"--cpu={lim(limits.cpu_s)}",
+            f"--fsize={lim(limits.file_size_mb << 20)}", f"--nofile={lim(limits.open_files)}",
+            "--core=0"]
+    if uid is not None:
+        argv.append(f"--nproc={lim(limits.processes)}")
+        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--no-new-privs", "--inh-caps=-all"]
+    argv.append("--")
+    return argv
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of `uid` (the sender is that uid, so kill(-1) reaches exactly those)."""
+    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+                    "/bin/kill", "-KILL", "-1"], capture_output=True, timeout=10)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class Sandbox:
+    """A place to run one untrusted command (or one persistent worker).
+
+    `rw_dir` (a host directory) becomes the working directory, writable; without it the
+    working directory is a fresh tmpfs. `ro_binds` maps host paths to sandbox paths shown
+    read-only (at levels without namespaces the host path is used as is: use `path()`).
+    """
+
+    def __init__(self, limits: Limits, rw_dir: str | None = None,
+                 ro_binds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None):
+        self.limits = limits
+        self.level = isolation_level()
+        self.ro_binds = dict(ro_binds or {})
+        self.env = {**_ENV_KEEP, **(env or {})}
+        self._own_dir = None
+        if rw_dir is None and self.level != "namespaces":
+            self._own_dir = rw_dir = _make_dir()
+        self.rw_dir = rw_dir
+        self.slot = _Slot() if self.level in ("namespaces", "uid") else None
+        if self.slot is not None and rw_dir is not None:
+            _chown_tree(rw_dir, self.slot.uid)
+
+    def path(self, inside: str) -> str:
+        """The path a sandboxed process uses for a bound host path or the work dir."""
+        if self.level == "namespaces":
+            return inside
+        if inside == BOX or inside.startswith(BOX + "/"):
+            return str(self.rw_dir) + inside[len(BOX):]
+        for host, target in self.ro_binds.items():
+            if inside == target or inside.startswith(target + "/"):
+                return host + inside[len(target):]
+        return inside
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        uid = self.slot.uid if self.slot is not None else None
+        inner = _limit_prefix(self.limits, uid) + list(command)
+        if self.level == "namespaces":
+            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), "--", *inner]
+        return inner
+
+    def popen(self, command: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        cwd = self.rw_dir if self.level != "namespaces" else None
+        return subprocess.Popen(self.argv(command), cwd=cwd, env=self.env,
+                                start_new_session=True, **kwargs)  # type: ignore[call-overload]
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """Kill the run's whole process tree."""
+        for target in (-proc.pid, proc.pid):
+            try:
+                os.kill(target, signal.SIGKILL) if target > 0 else os.killpg(-target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.level == "uid" and self.slot is not None:
+            _kill_uid(self.slot.uid)
+
+    def close(self) -> None:
+        if self.slot is not None:
+            if self.level == "uid":
+                _kill_uid(self.slot.uid)
+            self.slot.release()
+            self.slot = None
+        if self._own_dir is not None:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = None
+
+    def run(self, command: Sequence[str], stdin: bytes = b"",
+            extra_fds: Sequence[str] = ()) -> RunResult:
+        """Run `command` to the end (or the timeout) and collect its output.
+
+        `extra_fds` names extra output channels: ``{fd:NAME}`` in `command` becomes the
+        number of an inherited write descriptor, and what the program writes there comes
+        back in `RunResult.extra[NAME]` (a channel the program can close to its children,
+        unlike stdout).
+        """
+        pipes = [os.pipe() for _ in extra_fds]
+        for name, (_, w) in zip(extra_fds, pipes):
+            command = [a.replace("{fd:" + name + "}", str(w)) for a in command]
+        start = time.perf_counter()
+        try:
+            proc = self.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, pass_fds=tuple(w for _, w in pipes))
+        finally:
+            for _, w in pipes:
+                os.close(w)
+        readers = {"stdout": proc.stdout, "stderr": proc.stderr}
+        for name, (r, _) in zip(extra_fds, pipes):
+            readers[name] = os.fdopen(r, "rb", buffering=0)
+        out, timed_out, truncated = _communicate(proc, stdin, readers, self.limits)
+        if timed_out or truncated:
+            self.kill(proc)
+        else:
+            proc.wait()
+            if self.level == "uid" and self.slot is not None:
+                _kill_uid(self.slot.uid)
+        for name in extra_fds:
+            readers[name].close()
+        return RunResult(
+            returncode=None if timed_out else proc.returncode, stdout=out["stdout"],
+            stderr=out["stderr"], timed_out=timed_out, truncated=truncated,
+            wall_s=time.perf_counter() - start, isolation=self.level,
+            extra={k: out[k] for k in extra_fds})
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _communicate(proc: subprocess.Popen[bytes], stdin: bytes, readers: Mapping[str, object],
+                 limits: Limits) -> tuple[dict[str, bytes], bool, bool]:
+    """Feed stdin, read every channel up to the cap, stop at the deadline."""
+    deadline = time.monotonic() + limits.wall_s
+    assert proc.stdin is not None
+
+    def feed() -> None:
+        try:
+            proc.stdin.write(stdin)  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        finally:
+            try:
+                proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    chunks: dict[str, list[bytes]] = {k: [] for k in readers}
+    sizes = dict.fromkeys(readers, 0)
+    sel = selectors.DefaultSelector()
+    for name, f in readers.items():
+        sel.register(f, selectors.EVENT_READ, name)  # type: ignore[arg-type]
+    timed_out = truncated = False
+    open_count = len(readers)
+    while open_count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        for key, _ in sel.select(timeout=min(left, 1.0)):
+            data = os.read(key.fd, 1 << 16)
+            if not data:
+                sel.unregister(key.fileobj)
+                open_count -= 1
+                continue
+            name = key.data
+            room = limits.output_bytes - sizes[name]
+            chunks[name].append(data[:max(room, 0)])
+            sizes[name] += len(data)
+            if sizes[name] > limits.output_bytes:
+                truncated = True
+        if truncated:
+            break
+    sel.close()
+    if not timed_out and not truncated:
+        # The channels closed; give the process a moment to exit before the deadline.
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    writer.join(timeout=1)
+    return {k: b"".join(v) for k, v in chunks.items()}, timed_out, truncated
+
+
+def _make_dir() -> str:
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="ppocoder-run-")
+    os.chmod(path, 0o755)
+    return path
+
+
+def make_run_dir() -> str:
+    """A fresh host directory for one run's files (the caller removes it)."""
+    return _make_dir()
+
+
+def _chown_tree(path: str, uid: int) -> None:
+    for root, _dirs, files in os.walk(path):
+        os.chown(root, uid, uid)
+        for name in files:
+            os.chown(os.path.join(root, name), uid, uid)
+
+
+def run(command: Sequence[str], *, stdin: bytes = b"", limits: Limits | None = None,
+        rw_dir: str | None = None, ro_binds: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None) -> RunResult:
+    """Run one command in a fresh sandbox and return what it did (see `Sandbox`)."""
+    with Sandbox(limits or Limits(), rw_dir=rw_dir, ro_binds=ro_binds, env=env) as box:
+        return box.run(command, stdin=stdin)
+
+
+def python_executable() -> str:
+    """The interpreter sandboxed Python code runs under.
+
+    This interpreter (shown read-only inside the namespaces); at weaker levels, where a
+    home directory cannot be shown to the sandbox uid, the system ``python3``.
+    """
+    if isolation_level() != "namespaces" and sys.base_prefix.startswith(("/root", "/home")):
+        return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
+    return sys.executable
+
+
+HARNESS_INSIDE = "/tmp/harness"
+
+
+@cache
+def harness_binding() -> tuple[str, str]:
+    """(host path, sandbox path) of the harness sources (a world-readable copy when needed)."""
+    if isolation_level() == "namespaces":
+        return str(HARNESS_DIR), HARNESS_INSIDE
+    import tempfile
+
+    copy = tempfile.mkdtemp(prefix="ppocoder-harness-")
+    shutil.copytree(HARNESS_DIR, copy, dirs_exist_ok=True)
+    for root, _dirs, files in os.walk(copy):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+    return copy, copy

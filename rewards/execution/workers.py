@@ -1,0 +1,239 @@
+"""Persistent sandboxed workers: one JVM that compiles Java with javax.tools, one Node
+process that syntax-checks JavaScript. Started on first use, kept for the life of the
+process (startup dominates: a cold `javac` costs ~1 s, a warm compile tens of ms), killed
+and restarted when a request runs past its deadline.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import selectors
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rewards.execution import sandbox
+from rewards.execution.sandbox import BOX, HARNESS_DIR, Limits, Sandbox
+
+_WORKER_LIMITS_JAVA = Limits(wall_s=0, cpu_s=0, address_space_mb=4096, file_size_mb=64,
+                             open_files=1024, processes=1024, tmpfs_mb=64)
+_WORKER_LIMITS_NODE = Limits(wall_s=0, cpu_s=0, address_space_mb=0, file_size_mb=16,
+                             open_files=256, processes=256, tmpfs_mb=16)
+JAVA_FLAGS = ("-Xmx768m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+              "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=128m",
+              "-Xshare:auto", "-XX:-UsePerfData")
+
+
+class WorkerDied(RuntimeError):
+    """The worker exited or ran past the deadline (it has been killed and will restart)."""
+
+
+class PersistentWorker:
+    """A long-lived sandboxed process spoken to over stdin/stdout; thread-safe."""
+
+    def __init__(self, command: Sequence[str], limits: Limits, rw_dir: str | None = None,
+                 ro_binds: dict[str, str] | None = None, env: dict[str, str] | None = None):
+        self.command, self.limits, self.ro_binds, self.env = list(command), limits, ro_binds, env
+        self.rw_dir = rw_dir
+        self.lock = threading.Lock()
+        self.box: Sandbox | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+
+    @property
+    def isolation(self) -> str:
+        return sandbox.isolation_level()
+
+    def _start(self) -> None:
+        self.box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds, env=self.env)
+        command = [self.box.path(a) if a.startswith("/tmp/") else a for a in self.command]
+        self.proc = self.box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)
+        self._buf = b""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.box is not None:
+            self.box.kill(self.proc)
+            self.box.close()
+        self.proc = self.box = None
+
+    def send(self, data: bytes) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self._start()
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            self.stop()
+            raise WorkerDied(f"worker exited: {exc}") from exc
+
+    def read(self, n: int, deadline: float) -> bytes:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while len(self._buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.stop()
+                raise WorkerDied("worker ran past its deadline")
+            with selectors.DefaultSelector() as sel:
+                sel.register(fd, selectors.EVENT_READ)
+                if not sel.select(left):
+                    continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self.stop()
+                raise WorkerDied("worker exited")
+            self._buf += chunk
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+_workers: dict[str, PersistentWorker] = {}
+_workers_lock = threading.Lock()
+
+
+def _shutdown() -> None:
+    for worker in _workers.values():
+        worker.stop()
+
+
+atexit.register(_shutdown)
+
+
+def shutdown_workers() -> None:
+    """Stop every persistent worker (they restart on the next request)."""
+    with _workers_lock:
+        _shutdown()
+
+
+# --------------------------------------------------------------------------- Java
+
+
+@dataclass
+class Diagnostic:
+    line: int | None
+    column: int | None
+    severity: str
+    text: str
+
+
+def _java_classes() -> str:
+    """Compile CompileWorker.java once into a world-readable cache directory."""
+    src = HARNESS_DIR / "CompileWorker.java"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    target = os.path.join(tempfile.gettempdir(), f"ppocoder-javaworker-{digest}")
+    if os.path.exists(os.path.join(target, "CompileWorker.class")):
+        return target
+    staging = tempfile.mkdtemp(prefix="ppocoder-javaworker-")
+    subprocess.run(["javac", "-d", staging, str(src)], check=True, capture_output=True, timeout=120)
+    os.chmod(staging, 0o755)
+    for name in os.listdir(staging):
+        os.chmod(os.path.join(staging, name), 0o644)
+    try:
+        os.rename(staging, target)
+    except OSError:  # another process won the race
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def java_worker(threads: int) -> PersistentWorker:
+    key = f"java{threads}"
+    with _workers_lock:
+        if key not in _workers:
+            classes = _java_classes()
+            rw = sandbox.make_run_dir()
+            _workers[key] = PersistentWorker(
+                ["java", *JAVA_FLAGS, "-cp", "/tmp/javaworker", "CompileWorker", str(threads)],
+                _WORKER_LIMITS_JAVA, rw_dir=rw, ro_binds={classes: "/tmp/javaworker"},
+                env={"MALLOC_ARENA_MAX": "2"})
+        return _workers[key]
+
+
+def _pack(s: str) -> bytes:
+    data = s.encode("utf-8", "replace")
+    return struct.pack(">i", len(data)) + data
+
+
+def java_compile(units: Sequence[tuple[str, str, str]], threads: int,
+                 timeout_s: float) -> list[tuple[bool, list[Diagnostic]] | None]:
+    """Compile (file name, source, out dir inside the worker or "") units in one JVM.
+
+    Returns per unit (ok, diagnostics), or None where the worker ran out of time.
+    """
+    worker = java_worker(threads)
+    out: list[tuple[bool, list[Diagnostic]] | None] = [None] * len(units)
+    with worker.lock:
+        payload = struct.pack(">i", len(units)) + b"".join(
+            _pack(name) + _pack(src) + _pack(outdir) for name, src, outdir in units)
+        deadline = time.monotonic() + timeout_s + 30  # + JVM start on first use
+        try:
+            worker.send(payload)
+            for _ in units:
+                index, ok, count = struct.unpack(">iii", worker.read(12, deadline))
+                diags = []
+                for _ in range(count):
+                    line, column = struct.unpack(">qq", worker.read(16, deadline))
+                    kind = _read_str(worker, deadline)
+                    text = _read_str(worker, deadline)
+                    diags.append(Diagnostic(line if line > 0 else None,
+                                            column if column > 0 else None, kind, text))
+                out[index] = (bool(ok), diags)
+        except WorkerDied:
+            pass
+    return out
+
+
+def _read_str(worker: PersistentWorker, deadline: float) -> str:
+    (n,) = struct.unpack(">i", worker.read(4, deadline))
+    return worker.read(n, deadline).decode("utf-8", "replace")
+
+
+def java_worker_dir(threads: int) -> str:
+    """Host directory the Java worker sees as its working directory (build outputs)."""
+    worker = java_worker(threads)
+    assert worker.rw_dir is not None
+    return worker.rw_dir
+
+
+JAVA_BOX = BOX
+
+
+# --------------------------------------------------------------------------- JavaScript
+
+
+def node_worker() -> PersistentWorker:
+    with _workers_lock:
+        if "node" not in _workers:
+            host, inside = sandbox.harness_binding()
+            binds = {host: inside} if host != inside else {}
+            _workers["node"] = PersistentWorker(
+                ["node", "--experimental-vm-modules", "--no-warnings", "--stack-size=8000",
+                 f"{inside}/node_check.js"], _WORKER_LIMITS_NODE, ro_binds=binds)
+        return _workers["node"]
+
+
+def node_check(codes: Sequence[str], timeout_s: float) -> list[dict[str, object] | None]:
+    """Syntax-check JavaScript sources in the persistent Node worker."""
+    worker = node_worker()
+    out: list[dict[str, object] | None] = [None] * len(codes)
+    with worker.lock:
+        for k, code in enumerate(codes):
+            body = json.dumps({"code": code}).encode()
+            deadline = time.monotonic() + timeout_s + (10 if worker.proc is None else 0)
+            try:
+                worker.send(struct.pack("<I", len(body)) + body)
+                (n,) = struct.unpack("<I", worker.read(4, deadline))
+                out[k] = json.loads(worker.read(n, deadline))
+            except WorkerDied:
+                out[k] = None
+    return out
