@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rewards.execution import TestSpec
 from trainer import tasks
 from trainer.tasks import DataConfig, TaskExample, load_task, split_completion
 
@@ -205,8 +206,9 @@ def test_jsonl_translation_codexglue_style(tmp_path: Path) -> None:
 
 
 def test_jsonl_synthesis_humaneval_style(tmp_path: Path) -> None:
+    check = "def check(candidate):\n    assert candidate(1) == 2\n"
     rows = [{"task_id": "HE/0", "prompt": "def inc(x):\n", "canonical_solution": "    return x + 1\n",
-             "test": {"code": "assert inc(1) == 2"}},
+             "test": check, "entry_point": "inc"},
             {"task_id": "HE/1", "prompt": "def two():\n", "canonical_solution": None}]
     path = write_jsonl(tmp_path / "he.jsonl", rows)
     cfg = DataConfig(task="synthesis", source="jsonl", path=path, id_field="task_id",
@@ -216,10 +218,39 @@ def test_jsonl_synthesis_humaneval_style(tmp_path: Path) -> None:
     assert evals == [] and [e.id for e in train] == ["HE/0", "HE/1"]
     assert train[0].code_prefix == "def inc(x):\n"
     assert train[0].reference == "def inc(x):\n    return x + 1\n"
-    assert train[0].tests is not None and train[1].tests is None and train[1].reference is None
+    assert isinstance(train[0].tests, TestSpec)
+    assert (train[0].tests.test, train[0].tests.entry_point) == (check, "inc")
+    assert train[1].tests is None and train[1].reference is None
     plain = load_task(DataConfig(task="synthesis", source="jsonl", path=path, eval_fraction=0.0,
-                                 reference_field="canonical_solution"))[0]
+                                 reference_field="canonical_solution", tests_field="test"))[0]
     assert plain[0].code_prefix == "" and plain[0].reference == "    return x + 1\n"
+
+
+def test_synthesis_test_shapes_become_test_specs(tmp_path: Path) -> None:
+    rows = [
+        {"text": "add two numbers", "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]},
+        {"text": "echo", "test_list": json.dumps({"inputs": ["1\n", "2\n"], "outputs": ["1", "2"]})},
+        {"text": "echo", "test_list": {"inputs": ["3\n"], "outputs": ["3"]}},
+        {"text": "echo", "test_list": [["4\n", "4"], ["5\n", "5"]]},
+        {"text": "sum", "test_list": {"asserts": ["assert f() == 1"], "timeout_s": 2.0}},
+    ]
+    path = write_jsonl(tmp_path / "mbpp.jsonl", rows)
+    train, _ = load_task(DataConfig(task="synthesis", source="jsonl", path=path,
+                                    prompt_field="text", tests_field="test_list",
+                                    eval_fraction=0.0))
+    specs = [ex.tests for ex in train]
+    assert all(isinstance(spec, TestSpec) for spec in specs)
+    assert specs[0].asserts == ("assert add(1, 2) == 3", "assert add(0, 0) == 0")
+    assert specs[1].stdio == (("1\n", "1"), ("2\n", "2"))
+    assert specs[2].stdio == (("3\n", "3"),)
+    assert specs[3].stdio == (("4\n", "4"), ("5\n", "5"))
+    assert specs[4].asserts == ("assert f() == 1",) and specs[4].timeout_s == 2.0
+    assert train[0].prompt == "add two numbers" and train[0].code_prefix == ""
+    for bad in ({"nonsense": 1}, 17, {"inputs": ["1"], "outputs": []}, [1, 2]):
+        path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "x", "test_list": bad}])
+        with pytest.raises(ValueError, match="bad.jsonl:1"):
+            load_task(DataConfig(task="synthesis", source="jsonl", path=path,
+                                 prompt_field="text", tests_field="test_list"))
 
 
 def test_jsonl_errors_are_clear(tmp_path: Path) -> None:

@@ -42,6 +42,17 @@ synthesis       ``prompt_field``                   ``reference_field``, ``tests_
                                                    ``language_field``, ``id_field``
 ==============  =================================  =====================================
 
+Unit tests (``tests_field``) may be: test code (a string; HumanEval's ``test``, run as
+``check(<entry_point>)`` with the function named by ``entry_point_field``), a list of
+assert statements (MBPP's ``test_list``), ``{"inputs": [...], "outputs": [...]}`` as an
+object or JSON string (APPS' ``input_output``: stdin/stdout cases), a list of
+``[stdin, expected stdout]`` pairs, or an object with the fields of `rewards.TestSpec`.
+They become a `rewards.TestSpec`. Examples: HumanEval = ``--data.task synthesis
+--data.id-field task_id --data.reference-field canonical_solution --data.tests-field
+test --data.prompt-is-code``; MBPP = ``--data.prompt-field text --data.reference-field
+code --data.tests-field test_list``; APPS = ``--data.prompt-field question
+--data.tests-field input_output`` (its ``solutions`` is a JSON list, not one program).
+
 A missing language field falls back to ``language`` (``source_language`` for the
 source side of translation). HumanEval-style synthesis, where the prompt is the start
 of the program: ``--data.prompt-is-code`` (the prompt then becomes ``code_prefix`` and
@@ -91,7 +102,7 @@ class TaskExample:
     reference: str | None
     """The full reference program (for AST / data-flow match), or None."""
     tests: Any | None
-    """Unit tests (a `rewards.TestSpec`, or the raw record value before that exists), or None."""
+    """Unit tests (a `rewards.TestSpec`), or None."""
     source_language: str | None = None
     """Language of the source program (translation only)."""
     id: str = ""
@@ -129,7 +140,9 @@ class DataConfig:
     reference_field: str = "reference"
     """Record field with the reference program (translation: the target-language code)."""
     tests_field: str = "tests"
-    """Synthesis: record field with the unit tests (see rewards.TestSpec)."""
+    """Synthesis: record field with the unit tests (shapes: see the module docstring)."""
+    entry_point_field: str = "entry_point"
+    """Synthesis: record field naming the function that HumanEval-style test code checks."""
     language_field: str = "language"
     """Record field with the target language id."""
     source_field: str = "source"
@@ -483,7 +496,7 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                 reference = _text(reference, cfg.reference_field, where)
                 if cfg.prompt_is_code and not reference.startswith(prompt):
                     reference = prompt + reference
-            tests = _tests(row.get(cfg.tests_field), where)
+            tests = _tests(row.get(cfg.tests_field), row.get(cfg.entry_point_field), where)
             examples.append(TaskExample(prompt=prompt, language=language,
                                         code_prefix=prompt if cfg.prompt_is_code else "",
                                         reference=reference, tests=tests, id=example_id))
@@ -494,23 +507,36 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
     return examples
 
 
-def _tests(raw: Any, where: str) -> Any:
-    """The record's unit tests as a `rewards.TestSpec` when that type is available."""
-    if raw is None:
-        return None
-    try:
-        from rewards.execution import TestSpec
-    except ImportError:  # the execution package is not there: keep the raw value
+def _tests(raw: Any, entry_point: Any, where: str) -> Any:
+    """A record's unit tests as a `rewards.TestSpec`; the accepted shapes are listed in
+    the module docstring. None stays None."""
+    from rewards.execution import TestSpec
+
+    if raw is None or isinstance(raw, TestSpec):
         return raw
-    if isinstance(raw, TestSpec):
-        return raw
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: tests must be an object with the fields of rewards.TestSpec, "
-                         f"got {type(raw).__name__}")
+    if isinstance(raw, str) and raw.lstrip().startswith("{"):
+        try:  # APPS stores {"inputs": [...], "outputs": [...]} as a JSON string
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            pass  # test code that happens to start with a brace
     try:
-        return TestSpec(**raw)
+        if isinstance(raw, str):
+            return TestSpec(test=raw, entry_point=str(entry_point or ""))
+        if isinstance(raw, dict) and "inputs" in raw and "outputs" in raw:
+            return TestSpec.from_io([str(i) for i in raw["inputs"]],
+                                    [str(o) for o in raw["outputs"]])
+        if isinstance(raw, dict):
+            return TestSpec(**raw)
+        if isinstance(raw, list | tuple) and all(isinstance(a, str) for a in raw):
+            return TestSpec(asserts=tuple(raw))
+        if isinstance(raw, list | tuple) and all(isinstance(p, list | tuple) and len(p) == 2
+                                                 for p in raw):
+            return TestSpec(stdio=tuple((str(i), str(o)) for i, o in raw))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad tests: {exc}") from None
+    raise ValueError(f"{where}: cannot read tests of type {type(raw).__name__}; expected test "
+                     "code, a list of assert statements, {inputs, outputs}, a list of "
+                     "[stdin, stdout] pairs, or an object with rewards.TestSpec's fields")
 
 
 # ------------------------------------------------------------------------------ split
