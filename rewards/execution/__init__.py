@@ -6,8 +6,9 @@
 """
 
 from rewards.execution.compile import compile_feedback
+from rewards.execution.run_tests import run_tests
 from rewards.execution.sandbox import Limits, isolation_level
 from rewards.execution.types import CompileResult, Message, RewardValues, TestResult, TestSpec
 
 __all__ = ["CompileResult", "Limits", "Message", "RewardValues", "TestResult", "TestSpec",
-           "compile_feedback", "isolation_level"]
+           "compile_feedback", "isolation_level", "run_tests"]

@@ -353,7 +353,7 @@ class Judge:
         if value:
             self.passed += 1
         else:
-            self.note("failed", line, f"line {line}: assertion failed")
+            self.note("failed", line, "assertion failed")
 
     def proxy(self, name):
         def call(*args, **kwargs):
@@ -377,7 +377,7 @@ class Judge:
         reply = self.ask({"op": "load", "code": job["code"], "path": job.get("path", [])})
         if "error" in reply:
             kind = "compile_error" if reply.get("syntax") else "runtime_error"
-            self.note(kind, reply.get("line"), f"line {reply.get('line')}: {reply['error']}")
+            self.note(kind, reply.get("line"), reply["error"])
             return
         sources = [job["test"]] if job.get("test") else []
         sources += list(job.get("asserts") or [])
@@ -396,7 +396,7 @@ class Judge:
                 self.note("timeout", None, "time limit exceeded")
                 return
             except CandidateError as exc:
-                self.note("runtime_error", exc.line, f"line {exc.line}: {exc.text}")
+                self.note("runtime_error", exc.line, exc.text)
                 return
             except Exception as exc:  # noqa: BLE001 - the test broke on a wrong answer
                 self.total += 1
