@@ -9,3 +9,15 @@ from rewards.bleu import bleu  # noqa: E402
 from rewards.codebleu import CodeBLEUResult, codebleu, codebleu_per_sample  # noqa: E402
 
 __all__ += ["CodeBLEUResult", "bleu", "codebleu", "codebleu_per_sample"]
+
+# Execution feedback: compile and unit-test rewards in the sandbox.
+from rewards.execution import (  # noqa: E402
+    CompileResult,
+    RewardValues,
+    TestResult,
+    TestSpec,
+    compile_feedback,
+    run_tests,
+)
+
+__all__ += ["CompileResult", "RewardValues", "TestResult", "TestSpec", "compile_feedback", "run_tests"]
