@@ -34,7 +34,9 @@ normally right-padded; padding holds arbitrary values (even NaN/inf) and never
 contributes. Padding is transparent: the successor of a real token is the next real
 token of its row, and after the last real token the episode ends (next value 0).
 With right padding this is the textbook GAE. An all-padding row (empty response)
-gets no score, zero rewards, zero KL, zero advantages and returns.
+gets no score, zero rewards, zero KL, zero advantages and returns. Non-finite values
+on real tokens (or in the score of a non-empty row) propagate to the outputs, so the
+caller's NaN guard sees them.
 """
 
 from __future__ import annotations
@@ -131,13 +133,16 @@ def _np_dtypes(x: Any) -> tuple[np.dtype, np.dtype]:
 
 def _np(x: Any, dtype: np.dtype) -> np.ndarray:
     if _is_tensor(x):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if not x.dtype.is_floating_point or x.itemsize < 4:  # bool/int/bf16: NumPy-safe
+            x = x.double()
+        x = x.numpy()
     return np.ascontiguousarray(x, dtype=dtype)
 
 
 def _np_mask(mask: Any) -> np.ndarray:
     if _is_tensor(mask):
-        mask = mask.detach().cpu().numpy()
+        return np.ascontiguousarray((mask.detach() != 0).cpu().numpy())
     return np.ascontiguousarray(np.asarray(mask) != 0)
 
 

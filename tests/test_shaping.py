@@ -245,6 +245,22 @@ def test_dtypes_and_container_types_are_preserved() -> None:
         assert shaping.whiten(x, torch.tensor(mask)).dtype == dtype
 
 
+def test_mixed_dtypes_and_mask_types_on_the_numba_path() -> None:
+    rng = np.random.default_rng(2)
+    rewards = torch.tensor(rng.normal(size=(3, 5)), dtype=torch.float32)
+    values = torch.tensor(rng.normal(size=(3, 5)), dtype=torch.bfloat16)  # cast to rewards' dtype
+    lengths = torch.tensor([5, 2, 0])
+    for mask in (torch.arange(5)[None] < lengths[:, None],  # bool
+                 (torch.arange(5)[None] < lengths[:, None]).to(torch.bfloat16),
+                 (torch.arange(5)[None] < lengths[:, None]).long()):
+        adv, ret = shaping.gae(rewards, values, mask, 0.9, 0.8)
+        want_adv, want_ret = ref.gae(rewards.numpy(), values.float().numpy(),
+                                     mask.float().numpy(), 0.9, 0.8)
+        assert adv.dtype == torch.float32
+        close(adv, want_adv, rtol=1e-5, atol=1e-5)
+        close(ret, want_ret, rtol=1e-5, atol=1e-5)
+
+
 def test_grad_tensors_take_the_torch_path_and_stay_differentiable() -> None:
     values = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
     rewards = torch.randn(3, 6, dtype=torch.float64)
