@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 __all__ = [
     "BleuStats",
@@ -38,9 +39,12 @@ __all__ = [
     "brevity_penalty",
     "closest_reference_length",
     "corpus_bleu",
+    "clipped_matches",
     "ngram_counts",
+    "ngram_counts_by_order",
     "normalize_inputs",
     "precision_stats",
+    "precision_stats_from_counts",
     "score_from_stats",
     "sentence_bleu",
     "sum_stats",
@@ -138,6 +142,21 @@ def sum_stats(stats: Iterable[BleuStats], max_order: int) -> BleuStats:
     return total
 
 
+def ngram_counts_by_order(tokens: Tokens, max_order: int) -> list[Counter]:
+    """`ngram_counts` of `tokens` for n = 1..max_order."""
+    return [ngram_counts(tokens, n) for n in range(1, max_order + 1)]
+
+
+def clipped_matches(counts: Counter, reference_counts: Sequence[Counter]) -> int:
+    """Sum over candidate n-grams of min(count, its largest count in any one reference)."""
+    keys = counts.keys()
+    if len(reference_counts) == 1:
+        best = map(reference_counts[0].get, keys, repeat(0))
+    else:
+        best = map(max, *(map(ref.get, keys, repeat(0)) for ref in reference_counts))
+    return sum(map(min, counts.values(), best))
+
+
 def precision_stats(references: Sequence[Tokens], hypothesis: Tokens,
                     max_order: int = 4) -> BleuStats:
     """BLEU stats of one candidate against its references (clipped n-gram precision).
@@ -147,22 +166,24 @@ def precision_stats(references: Sequence[Tokens], hypothesis: Tokens,
     """
     if not references:
         raise ValueError("at least one reference is needed")
-    matches: list[float] = []
-    totals: list[float] = []
-    for n in range(1, max_order + 1):
-        counts = ngram_counts(hypothesis, n)
-        best: dict = dict.fromkeys(counts, 0)
-        for reference in references:
-            ref_counts = ngram_counts(reference, n)
-            for gram in counts:
-                found = ref_counts[gram]
-                if found > best[gram]:
-                    best[gram] = found
-        matches.append(sum(min(count, best[gram]) for gram, count in counts.items()))
-        totals.append(max(1, sum(counts.values())))
-    hyp_length = len(hypothesis)
-    ref_length = closest_reference_length((len(r) for r in references), hyp_length)
-    return BleuStats(tuple(matches), tuple(totals), hyp_length, ref_length)
+    return precision_stats_from_counts(
+        [ngram_counts_by_order(ref, max_order) for ref in references],
+        ngram_counts_by_order(hypothesis, max_order),
+        [len(ref) for ref in references], len(hypothesis))
+
+
+def precision_stats_from_counts(reference_counts: Sequence[Sequence[Counter]],
+                                hypothesis_counts: Sequence[Counter],
+                                reference_lengths: Sequence[int],
+                                hyp_length: int) -> BleuStats:
+    """`precision_stats` from n-gram counts made once (``[reference][order]``, ``[order]``)."""
+    max_order = len(hypothesis_counts)
+    matches = tuple(clipped_matches(hypothesis_counts[k], [ref[k] for ref in reference_counts])
+                    for k in range(max_order))
+    # A sequence of L tokens has L - n + 1 n-grams; each sample's denominator is >= 1.
+    totals = tuple(max(1, hyp_length - k) for k in range(max_order))
+    return BleuStats(matches, totals, hyp_length,
+                     closest_reference_length(reference_lengths, hyp_length))
 
 
 def _check_weights(weights: Sequence[float]) -> tuple[float, ...]:

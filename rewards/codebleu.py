@@ -35,9 +35,12 @@ string hash seed on some inputs); there it equals codebleu with sorted parent li
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import cache
+from functools import cache, reduce
+from itertools import repeat
+from operator import add, mul
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +50,9 @@ from rewards.bleu import (
     BleuStats,
     Tokenizer,
     Tokens,
-    ngram_counts,
+    ngram_counts_by_order,
     normalize_inputs,
-    precision_stats,
+    precision_stats_from_counts,
     score_from_stats,
     sum_stats,
     tokenize_all,
@@ -62,6 +65,7 @@ __all__ = [
     "keywords",
     "weighted_ngram_match",
     "weighted_stats",
+    "weighted_stats_from_counts",
 ]
 
 DEFAULT_WEIGHTS = (0.25, 0.25, 0.25, 0.25)
@@ -124,31 +128,46 @@ def weighted_stats(references: Sequence[Tokens], hypothesis: Tokens,
     """
     if not references:
         raise ValueError("at least one reference is needed")
+    return weighted_stats_from_counts(
+        [ngram_counts_by_order(ref, max_order) for ref in references],
+        ngram_counts_by_order(hypothesis, max_order),
+        [len(ref) for ref in references], len(hypothesis),
+        _unigram_weights(frozenset(keyword_set)))
+
+
+@cache
+def _unigram_weights(keyword_set: frozenset) -> dict[tuple, int]:
+    # Keyed like unigram counts (1-tuples); tokens not in it weigh OTHER_TOKEN_WEIGHT.
+    return {(word,): KEYWORD_WEIGHT for word in keyword_set}
+
+
+def weighted_stats_from_counts(reference_counts: Sequence[Sequence[Counter]],
+                               hypothesis_counts: Sequence[Counter],
+                               reference_lengths: Sequence[int], hyp_length: int,
+                               unigram_weights: dict[tuple, int]) -> BleuStats:
+    """`weighted_stats` from n-gram counts made once (``[reference][order]``, ``[order]``)."""
     matches: list[float] = []
     totals: list[float] = []
-    for n in range(1, max_order + 1):
-        counts = ngram_counts(hypothesis, n)
+    for k, counts in enumerate(hypothesis_counts):  # order n = k + 1
         matched: float = 0
         total: float = 0
-        for reference in references:
-            ref_counts = ngram_counts(reference, n)
-            if n == 1:
-                # Sum term by term in first-occurrence order, as codebleu does, so that
-                # the float result is identical.
-                ref_matched: float = 0
-                ref_total: float = 0
-                for gram, count in ref_counts.items():
-                    weight = KEYWORD_WEIGHT if gram[0] in keyword_set else OTHER_TOKEN_WEIGHT
-                    ref_matched += min(count, counts[gram]) * weight
-                    ref_total += count * weight
+        for ref, ref_length in zip(reference_counts, reference_lengths):
+            grams, ref_values = ref[k].keys(), ref[k].values()
+            clipped = map(min, ref_values, map(counts.get, grams, repeat(0)))
+            if k == 0:
+                # Weighted sums added left to right in first-occurrence order, exactly
+                # like codebleu's loop, so that the float result is identical.
+                weights = list(map(unigram_weights.get, grams, repeat(OTHER_TOKEN_WEIGHT)))
+                ref_matched = reduce(add, map(mul, clipped, weights), 0)
+                ref_total = reduce(add, map(mul, ref_values, weights), 0)
             else:
-                ref_matched = sum(min(count, counts[gram]) for gram, count in ref_counts.items())
-                ref_total = sum(ref_counts.values())
+                ref_matched = sum(clipped)
+                ref_total = max(0, ref_length - k)
             matched += ref_matched
             total += max(1, ref_total)
         matches.append(matched)
         totals.append(total)
-    return BleuStats(tuple(matches), tuple(totals), len(hypothesis), _WEIGHTED_REFERENCE_LENGTH)
+    return BleuStats(tuple(matches), tuple(totals), hyp_length, _WEIGHTED_REFERENCE_LENGTH)
 
 
 def _check_component_weights(weights: Sequence[float]) -> tuple[float, float, float, float]:
@@ -180,9 +199,17 @@ class _Components:
 def _ngram_components(refs: list[list[str]], cands: list[str], lang: str,
                       tokenizer: Tokenizer | None) -> tuple[list[BleuStats], list[BleuStats]]:
     tok_refs, tok_cands = tokenize_all(refs, cands, tokenizer)
-    keyword_set = keywords(lang)
-    ngram = [precision_stats(r, c, _BLEU_ORDER) for r, c in zip(tok_refs, tok_cands)]
-    weighted = [weighted_stats(r, c, keyword_set) for r, c in zip(tok_refs, tok_cands)]
+    unigram_weights = _unigram_weights(keywords(lang))
+    ngram, weighted = [], []
+    for group, cand in zip(tok_refs, tok_cands):
+        # Count every n-gram once; both components read the same counts.
+        ref_counts = [ngram_counts_by_order(ref, _BLEU_ORDER) for ref in group]
+        cand_counts = ngram_counts_by_order(cand, _BLEU_ORDER)
+        ref_lengths = [len(ref) for ref in group]
+        ngram.append(precision_stats_from_counts(ref_counts, cand_counts, ref_lengths,
+                                                 len(cand)))
+        weighted.append(weighted_stats_from_counts(ref_counts, cand_counts, ref_lengths,
+                                                   len(cand), unigram_weights))
     return ngram, weighted
 
 
@@ -288,8 +315,6 @@ def weighted_ngram_match(references: Sequence[str] | Sequence[Sequence[str]],
     """
     name = languages.get(lang).name
     refs, cands = normalize_inputs(references, candidates)
-    tok_refs, tok_cands = tokenize_all(refs, cands, tokenizer)
-    keyword_set = keywords(name)
-    stats = sum_stats((weighted_stats(r, c, keyword_set) for r, c in zip(tok_refs, tok_cands)),
-                      _BLEU_ORDER)
+    _, weighted = _ngram_components(refs, cands, name, tokenizer)
+    stats = sum_stats(weighted, _BLEU_ORDER)
     return score_from_stats(stats, _BLEU_NGRAM_WEIGHTS)

@@ -84,3 +84,4 @@ def test_several_references_equal_oracle(corpus: list[dict]) -> None:
     oracle = calc_codebleu(refs, cands, "java")
     for key in NGRAM_KEYS:
         assert ours[key] == oracle[key]
+
