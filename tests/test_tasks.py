@@ -339,6 +339,14 @@ def test_hf_save_to_disk_folder_and_local_json(tmp_path: Path) -> None:
     assert [e.id for e in train] == [r["id"] for r in rows]
     with pytest.raises(ValueError, match="no split"):
         load_task(DataConfig(source="hf", path=str(folder), train_split="nope"))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_task(DataConfig(source="hf", path=str(tmp_path / "missing")))
+    # a plain folder of JSONL files goes through load_dataset's local builders
+    (tmp_path / "files").mkdir()
+    write_jsonl(tmp_path / "files" / "train.jsonl", rows)
+    train, evals = load_task(DataConfig(source="hf", path=str(tmp_path / "files"),
+                                        completion_holdout=2, eval_fraction=0.5))
+    assert len(train) == len(evals) == 3
 
 
 def test_hf_without_datasets_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch,

@@ -430,8 +430,14 @@ def _read_hf(cfg: DataConfig, split: str) -> list[dict[str, Any]]:
         if kind is None:
             raise ValueError(f"cannot read {path!r}: expected .json, .jsonl, .csv or .parquet")
         loaded = datasets.load_dataset(kind, data_files={cfg.train_split: path}, split=split)
-    else:
-        loaded = datasets.load_dataset(path, cfg.hf_config, split=split)
+    elif not local.exists() and (local.is_absolute() or path.startswith((".", "~"))):
+        raise ValueError(f"dataset path {path!r} does not exist")
+    else:  # a hub name (needs network) or a folder of data files
+        try:
+            loaded = datasets.load_dataset(path, cfg.hf_config, split=split)
+        except Exception as exc:  # hub/network/builder errors of many types
+            raise ValueError(f"could not load Hugging Face dataset {path!r} "
+                             f"(split {split!r}): {exc}") from exc
     if cfg.max_examples is not None and len(loaded) > cfg.max_examples:
         loaded = loaded.select(range(cfg.max_examples))
     rows = []
