@@ -154,11 +154,11 @@ def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str) -> None:
 
 
 def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], config: RewardConfig) -> None:
-    from core import structural
-
     with_ref = [k for k, s in enumerate(group) if s.reference is not None]
     if not with_ref:
         return
+    from core import structural
+
     start = time.perf_counter()
     counts = structural.match(lang, [group[k].code for k in with_ref],
                               [group[k].reference for k in with_ref], threads=config.threads)
