@@ -13,22 +13,135 @@ means adding one spec here (plus tests); no code elsewhere is copied per languag
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any
 
 
 @dataclass(frozen=True)
 class DataFlowSpec:
-    """Node-type tables for the one generic data-flow walker in `csrc/`.
+    """Node-type tables for the one generic data-flow walker in `csrc/dataflow.cpp`.
 
-    Each field lists tree-sitter node types of the language that play a role in the
-    walk; the walker itself knows no language. Filled in per language below.
+    CodeBLEU's data-flow graph (the `R_dfg` reward) is computed by a walker that
+    knows no language: it only asks which *role* a node type plays. Each field
+    below names the tree-sitter node types (or field names) of one role; the
+    defaults are CodeBLEU's shared choices. The five CodeBLEU languages carry the
+    values of codebleu 0.7.0's per-language walkers, so scores match it.
     """
 
-    # Filled by the data-flow work; every field is a tuple of node-type names or a
-    # small mapping, never code.
-    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    comment_style: str = "c"
+    """How comments are removed before parsing (CodeBLEU's text pass): ``"python"``
+    (comments and docstrings, via a tokenize emulation), ``"c"`` (``//`` and
+    ``/* */`` outside '...' and "..." literals) or ``"none"``."""
+    string_types: tuple[str, ...] = ("string_literal", "string", "character_literal")
+    """Literals taken whole as one token."""
+    comment_types: tuple[str, ...] = ("comment",)
+    """Node types that are never tokens."""
+    identifier_types: tuple[str, ...] = ("identifier",)
+    """Leaves whose first (unbound) use defines the name."""
+    def_types: tuple[str, ...] = ()
+    """Declarations `name [= value]`: name comesFrom value's variables."""
+    def_style: str = "fields"
+    """``"fields"`` (name/value fields) or ``"positional"`` (children[0], children[1] when exactly two)."""
+    def_name_field: str = "name"
+    def_value_field: str = "value"
+    assignment_types: tuple[str, ...] = ()
+    """Assignments: left computedFrom right."""
+    assignment_style: str = "pairwise"
+    """``"pairwise"``: one edge per (left, right) variable; ``"tuple"``: `a, b = c, d` split
+    element-wise, each left variable computedFrom all right variables of its element."""
+    assignment_left_field: str = "left"
+    assignment_right_field: str = "right"
+    last_child_assignment_types: tuple[str, ...] = ()
+    """Assignments whose right side is the last child (Python's `for_in_clause`)."""
+    increment_types: tuple[str, ...] = ()
+    """`x++`: every variable computedFrom every variable of the node."""
+    if_types: tuple[str, ...] = ()
+    """Branching statements: alternatives start from the entry state, states merge after."""
+    if_branch_types: tuple[str, ...] = ()
+    """Children that start an alternative branch."""
+    if_branch_sticky: bool = False
+    """True: every child after the first branch child is a branch too (Java family)."""
+    if_merge: str = "else_tag"
+    """``"else_tag"``: the entry state joins the merge only when no `else` child exists;
+    ``"always"``: it always joins (CodeBLEU's PHP and JavaScript walkers)."""
+    for_types: tuple[str, ...] = ()
+    """Counted loops."""
+    for_style: str = "rewalk_after_init"
+    """``"rewalk_after_init"``: walk all children, then again those after the init child;
+    ``"tuple"``: Python's `for left in right: block`, walked twice."""
+    for_init_types: tuple[str, ...] = ()
+    for_left_field: str = "left"
+    for_right_field: str = "right"
+    block_types: tuple[str, ...] = ()
+    """Body node type of a ``"tuple"`` for loop."""
+    separator_types: tuple[str, ...] = (",",)
+    """Skipped when splitting tuples."""
+    enhanced_for_types: tuple[str, ...] = ()
+    """For-each loops: name computedFrom the iterable, body walked twice."""
+    enhanced_for_style: str = "fields"
+    """``"fields"`` or ``"positional"`` (first and second `enhanced_for_variable_types` child)."""
+    enhanced_for_name_field: str = "name"
+    enhanced_for_value_field: str = "value"
+    enhanced_for_body_field: str = "body"
+    enhanced_for_variable_types: tuple[str, ...] = ()
+    while_types: tuple[str, ...] = ()
+    """Loops whose children are walked twice."""
+    do_first_types: tuple[str, ...] = ()
+    """Children walked before their siblings (Python comprehension clauses)."""
+
+    def tables(self) -> dict[str, Any]:
+        """The tables as handed to the native walker (everything but `comment_style`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "comment_style"}
+
+
+_JAVA_FAMILY = dict(
+    def_types=("variable_declarator",), assignment_types=("assignment_expression",),
+    increment_types=("update_expression",), if_types=("if_statement", "else"),
+    if_branch_types=("if_statement", "else"), if_branch_sticky=True,
+    for_types=("for_statement",), for_init_types=("local_variable_declaration",),
+    while_types=("while_statement",),
+)
+PYTHON_DATAFLOW = DataFlowSpec(
+    comment_style="python", def_types=("default_parameter",),
+    assignment_types=("assignment", "augmented_assignment"), assignment_style="tuple",
+    last_child_assignment_types=("for_in_clause",), if_types=("if_statement",),
+    if_branch_types=("elif_clause", "else_clause"), for_types=("for_statement",), for_style="tuple",
+    block_types=("block",), while_types=("while_statement",), do_first_types=("for_in_clause",),
+)
+JAVA_DATAFLOW = DataFlowSpec(**_JAVA_FAMILY, enhanced_for_types=("enhanced_for_statement",))
+C_SHARP_DATAFLOW = DataFlowSpec(**{
+    **_JAVA_FAMILY, "def_style": "positional", "increment_types": ("postfix_unary_expression",),
+    "enhanced_for_types": ("for_each_statement",), "enhanced_for_name_field": "left",
+    "enhanced_for_value_field": "right",
+})
+JAVASCRIPT_DATAFLOW = DataFlowSpec(**{
+    **_JAVA_FAMILY, "assignment_types": ("assignment_pattern", "augmented_assignment_expression"),
+    "if_merge": "always", "for_init_types": ("variable_declaration",),
+})
+PHP_DATAFLOW = DataFlowSpec(**{
+    **_JAVA_FAMILY, "def_types": ("simple_parameter",), "def_value_field": "default_value",
+    "assignment_types": ("assignment_expression", "augmented_assignment_expression"),
+    "if_types": ("if_statement", "else_clause"), "if_branch_types": ("if_statement", "else_clause"),
+    "if_merge": "always", "for_init_types": ("assignment_expression",),
+    "enhanced_for_types": ("foreach_statement",), "enhanced_for_style": "positional",
+    "enhanced_for_variable_types": ("variable_name",),
+})
+# C and C++: not CodeBLEU's (it routes them to its C# walker, which misses C's
+# node types); our own tables for the same generic walker.
+C_DATAFLOW = DataFlowSpec(
+    def_types=("init_declarator", "parameter_declaration"), def_name_field="declarator",
+    assignment_types=("assignment_expression",), increment_types=("update_expression",),
+    if_types=("if_statement",), if_branch_types=("else_clause",),
+    for_types=("for_statement",), for_init_types=("declaration", "assignment_expression"),
+    while_types=("while_statement", "do_statement"),
+)
+CPP_DATAFLOW = DataFlowSpec(**{
+    **{f.name: getattr(C_DATAFLOW, f.name) for f in fields(C_DATAFLOW)},
+    "def_types": ("init_declarator", "parameter_declaration", "optional_parameter_declaration"),
+    "enhanced_for_types": ("for_range_loop",), "enhanced_for_name_field": "declarator",
+    "enhanced_for_value_field": "right",
+})
 
 
 @dataclass(frozen=True)
@@ -231,43 +344,43 @@ _PHP_EXECUTION = ExecutionSpec(
 
 
 register(LanguageSpec(
-    name="python", aliases=("py", "python3"),
+    name="python", dataflow=PYTHON_DATAFLOW, aliases=("py", "python3"),
     grammar_module="tree_sitter_python", grammar_function="language",
     execution=_PYTHON_EXECUTION,
     file_extension=".py", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
-    name="java", aliases=(),
+    name="java", dataflow=JAVA_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_java", grammar_function="language",
     execution=_JAVA_EXECUTION,
     file_extension=".java", comment_node_types=("line_comment", "block_comment"),
 ))
 register(LanguageSpec(
-    name="cpp", aliases=("c++", "cxx", "cc"),
+    name="cpp", dataflow=CPP_DATAFLOW, aliases=("c++", "cxx", "cc"),
     grammar_module="tree_sitter_cpp", grammar_function="language",
     execution=_CPP_EXECUTION,
     file_extension=".cpp", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
-    name="c", aliases=(),
+    name="c", dataflow=C_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_c", grammar_function="language",
     execution=_C_EXECUTION,
     file_extension=".c", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
-    name="c_sharp", aliases=("cs", "c#", "csharp", "c-sharp"),
+    name="c_sharp", dataflow=C_SHARP_DATAFLOW, aliases=("cs", "c#", "csharp", "c-sharp"),
     grammar_module="tree_sitter_c_sharp", grammar_function="language",
     execution=_C_SHARP_EXECUTION,
     file_extension=".cs", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
-    name="javascript", aliases=("js", "node", "ecmascript"),
+    name="javascript", dataflow=JAVASCRIPT_DATAFLOW, aliases=("js", "node", "ecmascript"),
     grammar_module="tree_sitter_javascript", grammar_function="language",
     execution=_JAVASCRIPT_EXECUTION,
     file_extension=".js", comment_node_types=("comment",),
 ))
 register(LanguageSpec(
-    name="php", aliases=(),
+    name="php", dataflow=PHP_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_php", grammar_function="language_php",
     execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
