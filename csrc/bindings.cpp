@@ -1,11 +1,19 @@
 // The one pybind11 file: converts Python values to plain C++ and releases the GIL.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "engine.hpp"
 #include "parse.hpp"
+#include "strip.hpp"
 
 namespace py = pybind11;
+using ppocoder::Language;
 
 static const TSLanguage* language_from_capsule(const py::object& capsule) {
     void* ptr = PyCapsule_GetPointer(capsule.ptr(), "tree_sitter.Language");
@@ -15,6 +23,26 @@ static const TSLanguage* language_from_capsule(const py::object& capsule) {
     }
     return static_cast<const TSLanguage*>(ptr);
 }
+
+static ppocoder::StripStyle strip_style(const std::string& s) {
+    if (s == "python") return ppocoder::StripStyle::kPython;
+    if (s == "c") return ppocoder::StripStyle::kCLike;
+    if (s == "none") return ppocoder::StripStyle::kNone;
+    throw py::value_error("comment style must be 'python', 'c' or 'none', got " + s);
+}
+
+static std::vector<std::string> byte_list(const py::sequence& seq, const char* what) {
+    std::vector<std::string> out;
+    out.reserve(py::len(seq));
+    for (const auto& item : seq) {
+        if (!py::isinstance<py::bytes>(item))
+            throw py::type_error(std::string(what) + " must hold bytes (core.structural encodes str)");
+        out.emplace_back(item.cast<std::string>());
+    }
+    return out;
+}
+
+static py::bytes to_bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
 
 PYBIND11_MODULE(_native, m) {
     m.doc() = "PPOCoder native engine (tree-sitter walks, subtree hashing, data-flow graphs)";
@@ -28,4 +56,86 @@ PYBIND11_MODULE(_native, m) {
         },
         py::arg("language"), py::arg("source"),
         "Parse `source` and return the number of named nodes (-1 if the grammar ABI is unsupported).");
+
+    py::class_<Language, std::shared_ptr<Language>>(m, "Language",
+                                                    "A grammar plus the tables of the generic data-flow walker.")
+        .def(py::init([](const py::object& capsule, const std::string& comments, const py::dict& tables) {
+                 ppocoder::DataFlowTables t;
+                 for (auto [k, v] : tables) {
+                     auto key = k.cast<std::string>();
+                     if (py::isinstance<py::str>(v) || py::isinstance<py::bool_>(v)) {
+                         t.options[key] = py::isinstance<py::bool_>(v) ? (v.cast<bool>() ? "true" : "false")
+                                                                        : v.cast<std::string>();
+                     } else {
+                         t.lists[key] = v.cast<std::vector<std::string>>();
+                     }
+                 }
+                 try {
+                     return std::make_shared<Language>(
+                         ppocoder::make_language(language_from_capsule(capsule), strip_style(comments), t));
+                 } catch (const std::invalid_argument& e) {
+                     throw py::value_error(e.what());
+                 }
+             }),
+             py::arg("grammar"), py::arg("comments"), py::arg("tables"));
+
+    m.def(
+        "match",
+        [](const Language& lang, const py::sequence& candidates, const py::sequence& references, int threads) {
+            auto cands = byte_list(candidates, "candidates");
+            auto refs = byte_list(references, "references");
+            if (cands.size() != refs.size()) throw py::value_error("candidates and references differ in length");
+            std::vector<ppocoder::MatchRow> rows;
+            {
+                py::gil_scoped_release release;
+                rows = ppocoder::match_batch(lang, cands, refs, threads);
+            }
+            auto n = static_cast<py::ssize_t>(rows.size());
+            py::array_t<int64_t> am(n), at(n), dm(n), dt(n);
+            auto a = am.mutable_unchecked<1>(), b = at.mutable_unchecked<1>();
+            auto c = dm.mutable_unchecked<1>(), d = dt.mutable_unchecked<1>();
+            for (py::ssize_t i = 0; i < n; ++i) {
+                a(i) = rows[i].ast_match;
+                b(i) = rows[i].ast_total;
+                c(i) = rows[i].dfg_match;
+                d(i) = rows[i].dfg_total;
+            }
+            return py::make_tuple(am, at, dm, dt);
+        },
+        py::arg("language"), py::arg("candidates"), py::arg("references"), py::arg("threads"),
+        "Per-pair (ast_match, ast_total, dfg_match, dfg_total) int64 arrays; runs without the GIL.");
+
+    m.def(
+        "strip_comments",
+        [](const Language& lang, const py::bytes& source) {
+            std::string src = source;
+            std::string out;
+            {
+                py::gil_scoped_release release;
+                out = ppocoder::strip_comments(src, lang.strip);
+            }
+            return to_bytes(out);
+        },
+        py::arg("language"), py::arg("source"), "The source after CodeBLEU-style comment removal.");
+
+    m.def(
+        "dataflow",
+        [](const Language& lang, const py::bytes& stripped_source) {
+            std::string src = stripped_source;
+            std::vector<ppocoder::FlowItem> items;
+            {
+                py::gil_scoped_release release;
+                items = ppocoder::dataflow_items(lang, src);
+            }
+            py::list out;
+            for (const auto& it : items) {
+                py::list parents;
+                for (const auto& p : it.parents) parents.append(to_bytes(p));
+                out.append(py::make_tuple(to_bytes(it.var), it.index,
+                                          it.computed_from ? "computedFrom" : "comesFrom", parents));
+            }
+            return out;
+        },
+        py::arg("language"), py::arg("stripped_source"),
+        "Data-flow items (name, token index, relation, parent names) of an already stripped source.");
 }

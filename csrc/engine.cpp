@@ -1,0 +1,351 @@
+// Language tables, bottom-up subtree hashing (CodeBLEU syntax match) and the
+// batched, multi-threaded matcher.
+#include "engine.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+
+namespace ppocoder {
+
+uint64_t mix64(uint64_t x) {  // splitmix64 finalizer
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t hash_bytes(const char* data, size_t len) {  // FNV-1a, then mixed
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; ++i) {
+        h ^= static_cast<unsigned char>(data[i]);
+        h *= 0x100000001b3ULL;
+    }
+    return mix64(h ^ len);
+}
+
+namespace {
+
+const std::vector<std::string>& list_or_empty(const DataFlowTables& t, const char* key) {
+    static const std::vector<std::string> empty;
+    auto it = t.lists.find(key);
+    return it == t.lists.end() ? empty : it->second;
+}
+
+std::string option(const DataFlowTables& t, const char* key, const char* fallback) {
+    auto it = t.options.find(key);
+    return it == t.options.end() ? std::string(fallback) : it->second;
+}
+
+TSFieldId field(const TSLanguage* ts, const std::string& name) {
+    if (name.empty()) return 0;
+    return ts_language_field_id_for_name(ts, name.data(), static_cast<uint32_t>(name.size()));
+}
+
+bool flag(const std::string& v, const char* key) {
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0" || v.empty()) return false;
+    throw std::invalid_argument(std::string("data-flow option ") + key + " must be a boolean, got " + v);
+}
+
+}  // namespace
+
+Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTables& t) {
+    Language lang;
+    lang.ts = ts;
+    lang.strip = strip;
+    uint32_t count = ts_language_symbol_count(ts);
+    lang.symbol_hash.resize(count);
+    lang.roles.assign(count, 0);
+    std::unordered_map<std::string, uint32_t> role_by_name;
+    auto add = [&](const char* key, uint32_t bit) {
+        for (const auto& name : list_or_empty(t, key)) role_by_name[name] |= bit;
+    };
+    add("string_types", kRoleString);
+    add("comment_types", kRoleComment);
+    add("identifier_types", kRoleIdentifier);
+    add("def_types", kRoleDef);
+    add("assignment_types", kRoleAssign);
+    add("last_child_assignment_types", kRoleAssign | kRoleLastChildAssign);
+    add("increment_types", kRoleIncrement);
+    add("if_types", kRoleIf);
+    add("if_branch_types", kRoleIfBranch);
+    add("for_types", kRoleFor);
+    add("for_init_types", kRoleForInit);
+    add("enhanced_for_types", kRoleEnhancedFor);
+    add("enhanced_for_variable_types", kRoleEnhancedVar);
+    add("while_types", kRoleWhile);
+    add("do_first_types", kRoleDoFirst);
+    add("separator_types", kRoleComma);
+    add("block_types", kRoleBlock);
+    for (uint32_t sym = 0; sym < count; ++sym) {
+        const char* name = ts_language_symbol_name(ts, static_cast<TSSymbol>(sym));
+        if (name == nullptr) name = "";
+        size_t len = std::strlen(name);
+        lang.symbol_hash[sym] = hash_bytes(name, len);
+        auto it = role_by_name.find(name);
+        uint32_t r = it == role_by_name.end() ? 0 : it->second;
+        if (std::strstr(name, "else") != nullptr) r |= kRoleHasElse;
+        lang.roles[sym] = r;
+    }
+    lang.dataflow = !t.lists.empty();
+    lang.tuple_assignment = option(t, "assignment_style", "pairwise") == "tuple";
+    if (!lang.tuple_assignment && option(t, "assignment_style", "pairwise") != "pairwise")
+        throw std::invalid_argument("assignment_style must be 'pairwise' or 'tuple'");
+    std::string for_style = option(t, "for_style", "rewalk_after_init");
+    if (for_style != "rewalk_after_init" && for_style != "tuple")
+        throw std::invalid_argument("for_style must be 'rewalk_after_init' or 'tuple'");
+    lang.python_for = for_style == "tuple";
+    lang.if_branch_sticky = flag(option(t, "if_branch_sticky", "false"), "if_branch_sticky");
+    std::string merge = option(t, "if_merge", "else_tag");
+    if (merge != "else_tag" && merge != "always")
+        throw std::invalid_argument("if_merge must be 'else_tag' or 'always'");
+    lang.if_always_keep_original = merge == "always";
+    lang.def_positional = option(t, "def_style", "fields") == "positional";
+    lang.enhanced_positional = option(t, "enhanced_for_style", "fields") == "positional";
+    lang.def_name = field(ts, option(t, "def_name_field", ""));
+    lang.def_value = field(ts, option(t, "def_value_field", ""));
+    lang.assign_left = field(ts, option(t, "assignment_left_field", ""));
+    lang.assign_right = field(ts, option(t, "assignment_right_field", ""));
+    lang.for_left = field(ts, option(t, "for_left_field", ""));
+    lang.for_right = field(ts, option(t, "for_right_field", ""));
+    lang.each_name = field(ts, option(t, "enhanced_for_name_field", ""));
+    lang.each_value = field(ts, option(t, "enhanced_for_value_field", ""));
+    lang.each_body = field(ts, option(t, "enhanced_for_body_field", ""));
+    return lang;
+}
+
+// ---- AST match: structural hash of every subtree, bottom-up, iterative ----
+//
+// A subtree's identity is the S-expression py-tree-sitter prints for it
+// (`str(node)`): named nodes, plus MISSING nodes, with their field names; token
+// text and anonymous nodes are left out. The hash mirrors that string without
+// building it.
+
+namespace {
+constexpr uint64_t kMissingNamed = 0x6d697373696e6731ULL;
+constexpr uint64_t kMissingAnon = 0x6d697373696e6732ULL;
+constexpr uint64_t kUnexpected = 0x756e657870656374ULL;
+constexpr uint64_t kClose = 0x636c6f7365640a0aULL;
+
+struct Frame {
+    uint64_t h;
+    bool visible;
+    bool counted;
+};
+
+inline uint64_t fold(uint64_t h, uint64_t x) { return mix64(h * 0x100000001b3ULL ^ x); }
+}  // namespace
+
+void subtree_hashes(const Language& lang, TSNode root, std::vector<uint64_t>& out, uint32_t& max_depth) {
+    TSTreeCursor cursor = ts_tree_cursor_new(root);
+    std::vector<Frame> stack;
+    std::vector<uint16_t> fields;  // field id of each frame's node
+    max_depth = 0;
+    auto enter = [&](bool is_root) {
+        TSNode n = ts_tree_cursor_current_node(&cursor);
+        bool named = ts_node_is_named(n);
+        bool missing = ts_node_is_missing(n);
+        uint32_t children = ts_node_child_count(n);
+        uint64_t h = lang.symbol_hash[ts_node_symbol(n)];
+        if (missing) h ^= named ? kMissingNamed : kMissingAnon;
+        if (children == 0 && ts_node_is_error(n) && ts_node_end_byte(n) > ts_node_start_byte(n)) h = kUnexpected;
+        stack.push_back({mix64(h), named || missing || is_root, is_root || children > 0});
+        fields.push_back(is_root ? 0 : ts_tree_cursor_current_field_id(&cursor));
+        if (stack.size() > max_depth) max_depth = static_cast<uint32_t>(stack.size());
+    };
+    auto finish = [&]() {
+        Frame f = stack.back();
+        uint16_t fid = fields.back();
+        stack.pop_back();
+        fields.pop_back();
+        uint64_t h = mix64(f.h ^ kClose);
+        if (f.counted) out.push_back(h);
+        if (!f.visible) return;  // anonymous tokens are not part of the S-expression
+        uint64_t x = mix64(h + 0x9e3779b97f4a7c15ULL * (fid + 1));
+        // Children of anonymous nodes count toward the nearest visible ancestor.
+        for (size_t i = stack.size(); i-- > 0;) {
+            stack[i].h = fold(stack[i].h, x);
+            if (stack[i].visible) break;
+        }
+    };
+    enter(true);
+    for (;;) {
+        if (ts_tree_cursor_goto_first_child(&cursor)) {
+            enter(false);
+            continue;
+        }
+        bool done = false;
+        for (;;) {
+            finish();
+            if (ts_tree_cursor_goto_next_sibling(&cursor)) {
+                enter(false);
+                break;
+            }
+            if (!ts_tree_cursor_goto_parent(&cursor)) {
+                done = true;
+                break;
+            }
+        }
+        if (done) break;
+    }
+    while (!stack.empty()) finish();
+    ts_tree_cursor_delete(&cursor);
+}
+
+Analysis analyze(const Language& lang, const std::string& source) {
+    Analysis a;
+    std::string src = strip_comments(source, lang.strip);
+    TSParser* parser = ts_parser_new();
+    if (!ts_parser_set_language(parser, lang.ts)) {
+        ts_parser_delete(parser);
+        throw std::runtime_error("grammar ABI not supported by the compiled tree-sitter runtime");
+    }
+    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    TSNode root = ts_tree_root_node(tree);
+    uint32_t depth = 0;
+    subtree_hashes(lang, root, a.subtrees, depth);
+    std::sort(a.subtrees.begin(), a.subtrees.end());
+    if (lang.dataflow) {
+        FlowGraph g = build_flow(lang, src, root, depth);
+        a.dataflow = normalize_flow(g);
+        std::sort(a.dataflow.begin(), a.dataflow.end());
+    }
+    ts_tree_delete(tree);
+    ts_parser_delete(parser);
+    return a;
+}
+
+std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& src) {
+    TSParser* parser = ts_parser_new();
+    ts_parser_set_language(parser, lang.ts);
+    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    TSNode root = ts_tree_root_node(tree);
+    std::vector<uint64_t> scratch;
+    uint32_t depth = 0;
+    subtree_hashes(lang, root, scratch, depth);
+    FlowGraph g = build_flow(lang, src, root, depth);
+    ts_tree_delete(tree);
+    ts_parser_delete(parser);
+    std::vector<FlowItem> items;
+    for (const auto& it : g.items) {
+        FlowItem f{g.texts[it.code], it.idx, it.computed_from, {}};
+        for (uint32_t n : it.names) f.parents.push_back(g.texts[n]);
+        items.push_back(std::move(f));
+    }
+    return items;
+}
+
+// ---- batching ----
+
+namespace {
+
+// Count of a's elements (with multiplicity) present in b; both sorted.
+int64_t count_present(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+    int64_t n = 0;
+    size_t j = 0;
+    for (uint64_t x : a) {
+        while (j < b.size() && b[j] < x) ++j;
+        if (j < b.size() && b[j] == x) ++n;
+    }
+    return n;
+}
+
+// Size of the multiset intersection; both sorted.
+int64_t count_common(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+    int64_t n = 0;
+    size_t i = 0, j = 0;
+    while (i < a.size() && j < b.size()) {
+        if (a[i] < b[j]) ++i;
+        else if (b[j] < a[i]) ++j;
+        else { ++n; ++i; ++j; }
+    }
+    return n;
+}
+
+struct Job {
+    const Language* lang;
+    const std::vector<const std::string*>* sources;
+    std::vector<Analysis>* results;
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::string error;
+    pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+};
+
+void* worker(void* arg) {
+    auto* job = static_cast<Job*>(arg);
+    for (;;) {
+        size_t i = job->next.fetch_add(1);
+        if (i >= job->sources->size() || job->failed.load()) break;
+        try {
+            (*job->results)[i] = analyze(*job->lang, *(*job->sources)[i]);
+        } catch (const std::exception& e) {
+            pthread_mutex_lock(&job->error_lock);
+            if (!job->failed.exchange(true)) job->error = e.what();
+            pthread_mutex_unlock(&job->error_lock);
+        }
+    }
+    return nullptr;
+}
+
+// Worker stacks are large so that the data-flow walk (recursive, like the
+// grammar it follows) survives deep nesting; the memory is only reserved.
+constexpr size_t kWorkerStack = size_t(512) << 20;
+
+}  // namespace
+
+std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::string>& candidates,
+                                  const std::vector<std::string>& references, int threads) {
+    if (candidates.size() != references.size())
+        throw std::invalid_argument("candidates and references must have the same length");
+    // Deduplicate by content: k samples for one prompt share one reference.
+    std::unordered_map<std::string_view, size_t> slot;
+    std::vector<const std::string*> unique;
+    auto intern = [&](const std::string& s) {
+        auto [it, fresh] = slot.emplace(std::string_view(s), unique.size());
+        if (fresh) unique.push_back(&s);
+        return it->second;
+    };
+    std::vector<size_t> cand_slot(candidates.size()), ref_slot(references.size());
+    for (size_t i = 0; i < references.size(); ++i) ref_slot[i] = intern(references[i]);
+    for (size_t i = 0; i < candidates.size(); ++i) cand_slot[i] = intern(candidates[i]);
+
+    std::vector<Analysis> results(unique.size());
+    Job job;
+    job.lang = &lang;
+    job.sources = &unique;
+    job.results = &results;
+    size_t n_threads = static_cast<size_t>(std::max(1, threads));
+    n_threads = std::min(n_threads, std::max<size_t>(1, unique.size()));
+    std::vector<pthread_t> ids;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kWorkerStack);
+    for (size_t t = 0; t < n_threads; ++t) {
+        pthread_t id;
+        if (pthread_create(&id, &attr, worker, &job) == 0) ids.push_back(id);
+    }
+    pthread_attr_destroy(&attr);
+    if (ids.empty()) throw std::runtime_error("could not start a worker thread");
+    for (pthread_t id : ids) pthread_join(id, nullptr);
+    if (job.failed.load()) throw std::runtime_error(job.error);
+
+    std::vector<MatchRow> rows(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        const Analysis& c = results[cand_slot[i]];
+        const Analysis& r = results[ref_slot[i]];
+        rows[i].ast_match = count_present(r.subtrees, c.subtrees);
+        rows[i].ast_total = static_cast<int64_t>(r.subtrees.size());
+        rows[i].dfg_match = count_common(r.dataflow, c.dataflow);
+        rows[i].dfg_total = static_cast<int64_t>(r.dataflow.size());
+    }
+    return rows;
+}
+
+}  // namespace ppocoder

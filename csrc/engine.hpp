@@ -1,0 +1,108 @@
+// The structural engine: per-language tables, per-document analysis (subtree
+// hashes and data-flow edges) and batched matching. Plain C++, no Python.
+#pragma once
+#include <tree_sitter/api.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "strip.hpp"
+
+namespace ppocoder {
+
+// Node-type tables of the generic data-flow walker, as handed over from
+// core/languages.py (`DataFlowSpec`). Lists hold node-type names; the walker
+// knows no language.
+struct DataFlowTables {
+    std::map<std::string, std::vector<std::string>> lists;
+    std::map<std::string, std::string> options;
+};
+
+// Role bits of a node type for the data-flow walker.
+enum Role : uint32_t {
+    kRoleString = 1u << 0,          // a literal kept whole as one token
+    kRoleComment = 1u << 1,         // never a token
+    kRoleIdentifier = 1u << 2,      // a first use defines the name
+    kRoleDef = 1u << 3,             // declaration with optional initial value
+    kRoleAssign = 1u << 4,          // assignment
+    kRoleLastChildAssign = 1u << 5, // assignment whose right side is the last child
+    kRoleIncrement = 1u << 6,       // x++ and friends
+    kRoleIf = 1u << 7,              // branching statement
+    kRoleIfBranch = 1u << 8,        // child that starts an alternative branch
+    kRoleFor = 1u << 9,             // counted loop
+    kRoleForInit = 1u << 10,        // the init child after which a counted loop is re-walked
+    kRoleEnhancedFor = 1u << 11,    // for-each loop
+    kRoleEnhancedVar = 1u << 12,    // positional for-each variable (PHP)
+    kRoleWhile = 1u << 13,          // loop walked twice
+    kRoleDoFirst = 1u << 14,        // child walked before its siblings
+    kRoleComma = 1u << 15,          // separator skipped when splitting tuples
+    kRoleBlock = 1u << 16,          // body of a tuple-style for loop
+    kRoleHasElse = 1u << 17,        // type name contains "else"
+};
+
+struct Language {
+    const TSLanguage* ts = nullptr;
+    StripStyle strip = StripStyle::kNone;
+    std::vector<uint64_t> symbol_hash;  // per symbol: hash of its name
+    std::vector<uint32_t> roles;        // per symbol: Role bits
+    bool tuple_assignment = false;      // Python-style `a, b = c, d`
+    bool python_for = false;            // for loop with left/right fields (else: re-walk after init)
+    bool if_branch_sticky = false;      // every child after the first branch child is a branch
+    bool if_always_keep_original = false;  // merge the entry state even when an else exists
+    bool def_positional = false;        // declarator = children[0] (+ children[1] when exactly 2)
+    bool enhanced_positional = false;   // for-each variables found by node type (PHP)
+    TSFieldId def_name = 0, def_value = 0, assign_left = 0, assign_right = 0;
+    TSFieldId for_left = 0, for_right = 0;
+    TSFieldId each_name = 0, each_value = 0, each_body = 0;
+    bool dataflow = false;              // tables were given
+};
+
+// Builds a Language; throws std::invalid_argument on an unknown option value.
+Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTables& tables);
+
+// One analysed source: sorted subtree hashes and sorted normalized data-flow items.
+struct Analysis {
+    std::vector<uint64_t> subtrees;  // every subtree with children (and the root), sorted
+    std::vector<uint64_t> dataflow;  // hashes of normalized (var, relation, parents) items, sorted
+};
+
+// Parses `source` (after comment stripping) and computes both fingerprints.
+Analysis analyze(const Language& lang, const std::string& source);
+
+// A data-flow item before normalization, for tests and the reference comparison.
+struct FlowItem {
+    std::string var;
+    uint32_t index;
+    bool computed_from;
+    std::vector<std::string> parents;
+};
+std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& stripped_source);
+
+struct MatchRow {
+    int64_t ast_match, ast_total, dfg_match, dfg_total;
+};
+
+// Matches candidates[i] against references[i] on `threads` worker threads.
+// Identical sources (typically one reference shared by k samples) are analysed once.
+std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::string>& candidates,
+                                  const std::vector<std::string>& references, int threads);
+
+// Internal: used by analyze and dataflow_items.
+void subtree_hashes(const Language& lang, TSNode root, std::vector<uint64_t>& out, uint32_t& max_depth);
+struct FlowGraph {
+    struct Item {
+        uint32_t code, idx;
+        bool computed_from;
+        std::vector<uint32_t> names;  // ids into texts; ids follow the texts' byte order
+    };
+    std::vector<std::string> texts;
+    std::vector<Item> items;  // after CodeBLEU's filtering and merging by token index
+};
+FlowGraph build_flow(const Language& lang, const std::string& src, TSNode root, uint32_t max_depth);
+std::vector<uint64_t> normalize_flow(const FlowGraph& graph);
+uint64_t mix64(uint64_t x);
+uint64_t hash_bytes(const char* data, size_t len);
+
+}  // namespace ppocoder

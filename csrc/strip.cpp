@@ -1,0 +1,425 @@
+// Comment stripping that reproduces CodeBLEU's text-level pass byte for byte
+// (see strip.hpp). The Python branch mirrors the line loop of CPython 3.11's
+// `tokenize` closely enough to know which tokens are comments and which strings
+// the docstring heuristic drops, and re-renders the kept tokens the same way
+// (whitespace between tokens becomes spaces, INDENT keeps its literal text,
+// backslash-newline continuations disappear).
+#include "strip.hpp"
+
+#include <cctype>
+#include <cstdint>
+#include <vector>
+
+namespace ppocoder {
+namespace {
+
+bool is_word_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
+}
+
+// Length of a valid string prefix (r, b, u, f, br, rb, fr, rf in any case) at `p`
+// followed by a quote, or -1.
+int string_prefix_len(const std::string& s, size_t p) {
+    size_t n = s.size();
+    auto lower = [](char c) { return static_cast<char>(c | 0x20); };
+    for (int len = 0; len <= 2; ++len) {
+        if (p + len >= n) return -1;
+        char q = s[p + len];
+        if (q == '\'' || q == '"') {
+            if (len == 0) return 0;
+            char a = lower(s[p]);
+            if (len == 1) return (a == 'r' || a == 'b' || a == 'u' || a == 'f') ? 1 : -1;
+            char b = lower(s[p + 1]);
+            bool ok = (a == 'b' && b == 'r') || (a == 'r' && b == 'b') || (a == 'f' && b == 'r') ||
+                      (a == 'r' && b == 'f');
+            return ok ? 2 : -1;
+        }
+        char c = lower(q);
+        if (!(c == 'r' || c == 'b' || c == 'u' || c == 'f')) return -1;
+    }
+    return -1;
+}
+
+// Python's str.strip() whitespace, on UTF-8 bytes: true when [b, e) is blank.
+bool is_blank_line(const char* b, const char* e) {
+    const auto* p = reinterpret_cast<const unsigned char*>(b);
+    const auto* end = reinterpret_cast<const unsigned char*>(e);
+    while (p < end) {
+        unsigned char c = *p;
+        if (c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f)) { ++p; continue; }
+        if (c == 0xc2 && p + 1 < end && (p[1] == 0x85 || p[1] == 0xa0)) { p += 2; continue; }
+        if (c == 0xe1 && p + 2 < end && p[1] == 0x9a && p[2] == 0x80) { p += 3; continue; }
+        if (c == 0xe2 && p + 2 < end) {
+            unsigned c1 = p[1], c2 = p[2];
+            bool ws = (c1 == 0x80 && (c2 <= 0x8a || c2 == 0xa8 || c2 == 0xa9 || c2 == 0xaf)) ||
+                      (c1 == 0x81 && c2 == 0x9f);
+            if (ws) { p += 3; continue; }
+        }
+        if (c == 0xe3 && p + 2 < end && p[1] == 0x80 && p[2] == 0x80) { p += 3; continue; }
+        return false;
+    }
+    return true;
+}
+
+// "\n".join(line for line in text.split("\n") if line.strip())
+std::string drop_blank_lines(const std::string& text) {
+    std::string out;
+    out.reserve(text.size());
+    size_t start = 0;
+    bool first = true;
+    while (start <= text.size()) {
+        size_t nl = text.find('\n', start);
+        size_t end = nl == std::string::npos ? text.size() : nl;
+        if (!is_blank_line(text.data() + start, text.data() + end)) {
+            if (!first) out.push_back('\n');
+            out.append(text, start, end - start);
+            first = false;
+        }
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+    }
+    return out;
+}
+
+std::string strip_clike(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    size_t n = s.size(), pos = 0;
+    bool block_unclosed = false;                 // no "*/" after some "/*": none later either
+    size_t quote_fail[2] = {SIZE_MAX, SIZE_MAX};  // a failed '...' / "..." scan start
+    while (pos < n) {
+        char c = s[pos];
+        if (c == '/' && pos + 1 < n && s[pos + 1] == '/') {
+            size_t nl = s.find('\n', pos);
+            out.push_back(' ');
+            pos = nl == std::string::npos ? n : nl;
+            continue;
+        }
+        if (c == '/' && pos + 1 < n && s[pos + 1] == '*' && !block_unclosed) {
+            size_t close = s.find("*/", pos + 2);
+            if (close != std::string::npos) {
+                out.push_back(' ');
+                pos = close + 2;
+                continue;
+            }
+            block_unclosed = true;
+        }
+        if (c == '\'' || c == '"') {
+            int k = c == '"';
+            if (quote_fail[k] == SIZE_MAX || pos < quote_fail[k]) {
+                size_t p = pos + 1;
+                bool closed = false;
+                while (p < n) {
+                    if (s[p] == '\\') {
+                        if (p + 1 >= n) break;
+                        p += 2;
+                    } else if (s[p] == c) {
+                        closed = true;
+                        break;
+                    } else {
+                        ++p;
+                    }
+                }
+                if (closed) {
+                    out.append(s, pos, p + 1 - pos);
+                    pos = p + 1;
+                    continue;
+                }
+                // Every later quote of this kind sits inside this failed scan, escaped,
+                // and its own scan would retrace the same bytes: it fails too.
+                quote_fail[k] = pos;
+            }
+        }
+        out.push_back(c);
+        ++pos;
+    }
+    return drop_blank_lines(out);
+}
+
+// ---- Python: a re-implementation of the parts of tokenize that matter here ----
+
+enum Tok { kOther, kIndent, kNewline, kNl, kDedent };
+
+struct PyStripper {
+    const std::string& s;
+    std::string out;
+    int64_t last_line = -1;  // tokenize's last_lineno / last_col, in (line, byte column)
+    int64_t last_col = 0;
+    Tok prev = kIndent;
+    std::vector<size_t> line_starts;
+
+    explicit PyStripper(const std::string& src) : s(src) {}
+
+    // One token from byte offset a to b (line/col derived), rendered like CodeBLEU.
+    void emit(size_t a, size_t b, bool keep) {
+        int64_t sl = line_of(a), el = line_of(b);
+        int64_t sc = static_cast<int64_t>(a - line_starts[sl]);
+        int64_t ec = static_cast<int64_t>(b - line_starts[el]);
+        if (sl > last_line) last_col = 0;
+        if (sc > last_col) out.append(static_cast<size_t>(sc - last_col), ' ');
+        if (keep) out.append(s, a, b - a);
+        last_col = ec;
+        last_line = el;
+    }
+    int64_t line_of(size_t off) {
+        // Offsets arrive in non-decreasing order except for multi-line strings; a
+        // binary search keeps this simple.
+        size_t lo = 0, hi = line_starts.size();
+        while (hi - lo > 1) {
+            size_t mid = (lo + hi) / 2;
+            if (line_starts[mid] <= off) lo = mid; else hi = mid;
+        }
+        return static_cast<int64_t>(lo);
+    }
+
+    bool run();
+};
+
+bool PyStripper::run() {
+    size_t n = s.size();
+    line_starts.push_back(0);
+    for (size_t i = 0; i < n; ++i)
+        if (s[i] == '\n') line_starts.push_back(i + 1);
+    std::vector<int64_t> indents{0};
+    int64_t parenlev = 0;
+    bool continued = false;
+    // Open multi-line string: start offset, quote char, triple?, single-quoted needcont.
+    bool in_str = false;
+    size_t str_start = 0;
+    char str_quote = 0;
+    bool str_triple = false, needcont = false;
+    size_t last_line_start = 0, last_line_end = 0;
+
+    size_t ls = 0;
+    for (;;) {
+        size_t le = ls;  // [ls, le) is the physical line, with its '\n'
+        if (ls < n) {
+            size_t nl = s.find('\n', ls);
+            le = nl == std::string::npos ? n : nl + 1;
+        }
+        bool eof = ls >= n;
+        size_t pos = ls;
+        if (!eof) { last_line_start = ls; last_line_end = le; }
+
+        if (in_str) {
+            if (eof) return false;  // EOF in multi-line string
+            // endprog: body then closing quote(s); the body may span lines.
+            size_t p = ls;
+            bool found = false;
+            while (p < le) {
+                char c = s[p];
+                if (c == '\\') { p += 2; continue; }
+                if (c == str_quote) {
+                    if (!str_triple) { found = true; ++p; break; }
+                    if (p + 2 < le + 0 && s[p + 1] == c && s[p + 2] == c) { found = true; p += 3; break; }
+                }
+                ++p;
+            }
+            if (found && p <= le) {
+                bool at_col0 = str_start == line_starts[static_cast<size_t>(line_of(str_start))];
+                emit(str_start, p, !(prev == kIndent || prev == kNewline || at_col0));
+                prev = kOther;
+                in_str = false;
+                pos = p;
+            } else if (needcont && !(le - ls >= 2 && s[le - 1] == '\n' && s[le - 2] == '\\') &&
+                       !(le - ls >= 3 && s[le - 1] == '\n' && s[le - 2] == '\r' && s[le - 3] == '\\')) {
+                emit(str_start, le, true);  // ERRORTOKEN: kept verbatim
+                prev = kOther;
+                in_str = false;
+                ls = le;
+                continue;
+            } else {
+                ls = le;
+                continue;
+            }
+        } else if (parenlev == 0 && !continued) {
+            if (eof) break;
+            int64_t column = 0;
+            while (pos < le) {
+                char c = s[pos];
+                if (c == ' ') column += 1;
+                else if (c == '\t') column = (column / 8 + 1) * 8;
+                else if (c == '\f') column = 0;
+                else break;
+                ++pos;
+            }
+            if (pos == le) break;
+            char c = s[pos];
+            if (c == '#' || c == '\r' || c == '\n') {
+                if (c == '#') {
+                    size_t e = pos;
+                    while (e < le && s[e] != '\r' && s[e] != '\n') ++e;
+                    emit(pos, e, false);
+                    pos = e;
+                }
+                emit(pos, le, true);  // NL
+                prev = kNl;
+                ls = le;
+                continue;
+            }
+            if (column > indents.back()) {
+                indents.push_back(column);
+                emit(ls, pos, true);
+                prev = kIndent;
+            }
+            while (column < indents.back()) {
+                bool known = false;
+                for (int64_t v : indents) known |= v == column;
+                if (!known) return false;  // IndentationError
+                indents.pop_back();
+                emit(pos, pos, true);
+                prev = kDedent;
+            }
+        } else {
+            if (eof) return false;  // EOF in multi-line statement
+            continued = false;
+        }
+
+        while (pos < le) {
+            size_t start = pos;
+            while (start < le && (s[start] == ' ' || s[start] == '\f' || s[start] == '\t')) ++start;
+            if (start >= le) { pos = le; break; }
+            char c = s[start];
+            unsigned char uc = static_cast<unsigned char>(c);
+            if (c == '\\') {
+                if (start + 1 < le && s[start + 1] == '\n') { continued = true; pos = start + 2; continue; }
+                if (start + 2 < le && s[start + 1] == '\r' && s[start + 2] == '\n') {
+                    continued = true; pos = start + 3; continue;
+                }
+                emit(start, start + 1, true);  // ERRORTOKEN
+                prev = kOther;
+                pos = start + 1;
+                continue;
+            }
+            if (c == '#') {
+                size_t e = start;
+                while (e < le && s[e] != '\r' && s[e] != '\n') ++e;
+                emit(start, e, false);
+                prev = kOther;
+                pos = e;
+                continue;
+            }
+            if (c == '\n' || (c == '\r' && start + 1 < le && s[start + 1] == '\n')) {
+                emit(start, le, true);
+                prev = parenlev > 0 ? kNl : kNewline;
+                pos = le;
+                continue;
+            }
+            int pl = (std::isalpha(uc) || c == '\'' || c == '"') ? string_prefix_len(s, start) : -1;
+            if (pl >= 0 && start + pl < le) {
+                size_t q = start + pl;
+                char quote = s[q];
+                bool triple = q + 2 < le && s[q + 1] == quote && s[q + 2] == quote;
+                bool drop = prev == kIndent || prev == kNewline || start == ls;
+                if (triple) {
+                    size_t p = q + 3;
+                    bool found = false;
+                    while (p < le) {
+                        if (s[p] == '\\') { p += 2; continue; }
+                        if (s[p] == quote && p + 2 < le && s[p + 1] == quote && s[p + 2] == quote) {
+                            found = true; p += 3; break;
+                        }
+                        ++p;
+                    }
+                    if (found) {
+                        emit(start, p, !drop);
+                        prev = kOther;
+                        pos = p;
+                    } else {
+                        in_str = true; str_start = start; str_quote = quote; str_triple = true; needcont = false;
+                        pos = le;
+                        // prev/drop decided when the string closes, with `prev` as it is now
+                        break;
+                    }
+                    continue;
+                }
+                // Single-quoted: ends at the quote, or continues after backslash-newline.
+                size_t p = q + 1;
+                int state = 0;  // 0 scanning, 1 closed, 2 continued, 3 failed
+                while (p < le) {
+                    char d = s[p];
+                    if (d == quote) { state = 1; ++p; break; }
+                    if (d == '\n') { state = 3; break; }
+                    if (d == '\\') {
+                        if (p + 1 < le && s[p + 1] == '\n') { state = 2; p += 2; break; }
+                        if (p + 2 < le && s[p + 1] == '\r' && s[p + 2] == '\n') { state = 2; p += 3; break; }
+                        if (p + 1 < le) { p += 2; continue; }
+                        state = 3; break;
+                    }
+                    ++p;
+                }
+                if (p >= le && state == 0) state = 3;
+                if (state == 1) {
+                    emit(start, p, !drop);
+                    prev = kOther;
+                    pos = p;
+                    continue;
+                }
+                if (state == 2) {
+                    in_str = true; str_start = start; str_quote = quote; str_triple = false; needcont = true;
+                    pos = le;
+                    break;
+                }
+                // Unterminated: the prefix letters lex as a NAME, the quote as an ERRORTOKEN.
+                size_t e = pl > 0 ? q : start + 1;
+                emit(start, e, true);
+                prev = kOther;
+                pos = e;
+                continue;
+            }
+            if (is_word_byte(uc) && !(c >= '0' && c <= '9')) {
+                size_t e = start;
+                while (e < le && is_word_byte(static_cast<unsigned char>(s[e]))) ++e;
+                emit(start, e, true);
+                prev = kOther;
+                pos = e;
+                continue;
+            }
+            if ((c >= '0' && c <= '9') || (c == '.' && start + 1 < le && s[start + 1] >= '0' && s[start + 1] <= '9')) {
+                size_t e = start + 1;
+                while (e < le) {
+                    char d = s[e];
+                    if (is_word_byte(static_cast<unsigned char>(d)) || d == '.') { ++e; continue; }
+                    if ((d == '+' || d == '-') && (s[e - 1] == 'e' || s[e - 1] == 'E') && e + 1 < le &&
+                        s[e + 1] >= '0' && s[e + 1] <= '9') { ++e; continue; }
+                    break;
+                }
+                emit(start, e, true);
+                prev = kOther;
+                pos = e;
+                continue;
+            }
+            if (c == '(' || c == '[' || c == '{') ++parenlev;
+            else if (c == ')' || c == ']' || c == '}') --parenlev;
+            emit(start, start + 1, true);  // OP or ERRORTOKEN: one byte at a time is enough
+            prev = kOther;
+            pos = start + 1;
+        }
+        ls = le;
+        if (eof) break;
+    }
+    // Implicit NEWLINE at EOF when the last line has no newline: pads trailing spaces.
+    if (last_line_end > last_line_start && s[last_line_end - 1] != '\n' && s[last_line_end - 1] != '\r') {
+        size_t a = last_line_start;
+        while (a < last_line_end && is_blank_line(s.data() + a, s.data() + a + 1)) ++a;
+        if (!(a < last_line_end && s[a] == '#')) emit(last_line_end, last_line_end, true);
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string strip_comments(const std::string& source, StripStyle style) {
+    switch (style) {
+        case StripStyle::kNone: return source;
+        case StripStyle::kCLike: return strip_clike(source);
+        case StripStyle::kPython: {
+            PyStripper p(source);
+            if (!p.run()) return source;
+            return drop_blank_lines(p.out);
+        }
+    }
+    return source;
+}
+
+}  // namespace ppocoder
