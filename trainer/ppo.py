@@ -618,7 +618,7 @@ def cli(argv: list[str] | None = None) -> Config:
             base = load_config(path)
             del args[i: i + (1 if "=" in a else 2)]
             break
-    return tyro.cli(Config, default=base, args=args,
+    return tyro.cli(Config, default=base, args=args, prog="python -m trainer.ppo",
                     description=__doc__.split("\n\n")[0] if __doc__ else None)
 
 

@@ -1,0 +1,274 @@
+"""PPO trainer: loss, update, end-to-end runs on tiny models, learning, guards, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from rewards import Sample
+from trainer.ppo import (
+    Config,
+    PromptSampler,
+    cli,
+    load_config,
+    masked_mean,
+    ppo_loss,
+    ppo_update,
+    train,
+)
+from trainer.rollout import RewardWorkers, collect
+from trainer.tasks import TaskExample
+from trainer.tiny import build_tiny_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("tiny")
+    return {k: build_tiny_model(root / k, k) for k in ("causal", "seq2seq")}
+
+
+def _example(prompt: str = "def f ( x ) :") -> TaskExample:
+    return TaskExample(prompt=prompt, language="python", code_prefix="", reference=None, tests=None)
+
+
+def _cfg(model: str, out: Path, **ppo: object) -> Config:
+    cfg = Config()
+    cfg.model.name_or_path = model
+    cfg.model.lora = False
+    cfg.run.output_dir = str(out)
+    cfg.run.progress = False
+    cfg.run.threads = 1
+    cfg.reward.workers = 0
+    cfg.generation.max_new_tokens = 6
+    for k, v in ppo.items():
+        setattr(cfg.ppo, k, v)
+    return cfg
+
+
+def count_x(samples: list[Sample]) -> list[float]:
+    """Toy reward: share of the response's words that are "x"."""
+    return [s.code.split().count("x") / max(len(s.code.split()), 1) for s in samples]
+
+
+# ------------------------------------------------------------------------ the loss
+
+
+def test_ppo_loss_at_ratio_one_is_minus_mean_advantage() -> None:
+    torch.manual_seed(0)
+    lp = torch.randn(3, 5)
+    adv, ret, vals = torch.randn(3, 5), torch.randn(3, 5), torch.randn(3, 5)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+    loss, stats = ppo_loss(lp, vals, lp, vals, adv, ret, mask, clip_range=0.2,
+                           clip_range_value=0.2, vf_coef=0.5)
+    real = mask.bool()
+    assert stats["loss/policy"].item() == pytest.approx(-adv[real].mean().item(), abs=1e-6)
+    assert stats["loss/value"].item() == pytest.approx(
+        0.5 * ((vals - ret)[real] ** 2).mean().item(), abs=1e-6)
+    assert loss.item() == pytest.approx(stats["loss/policy"].item() + 0.5 * stats["loss/value"].item(),
+                                        abs=1e-6)
+    assert stats["ppo/clipfrac"].item() == 0.0
+
+
+def test_ppo_loss_clips_ratio_and_ignores_padding() -> None:
+    old = torch.zeros(1, 3)
+    new = torch.tensor([[0.5, -0.5, 0.0]], requires_grad=True)  # ratios e^.5, e^-.5, 1
+    adv = torch.tensor([[1.0, -1.0, 1.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    nan_pad = torch.tensor([[0.0, 0.0, float("nan")]])  # padding may hold garbage
+    loss, stats = ppo_loss(new, nan_pad, old, nan_pad.nan_to_num(), adv, nan_pad.nan_to_num(),
+                           mask, clip_range=0.2, clip_range_value=0.2, vf_coef=1.0)
+    assert torch.isfinite(loss)
+    loss.backward()
+    # Both real tokens moved past the clip in the direction the advantage favours: no gradient.
+    assert new.grad[0, :2].abs().max().item() == 0.0
+    assert stats["ppo/clipfrac"].item() == 1.0
+    assert masked_mean(torch.tensor([[float("nan")]]), torch.tensor([[0]])).item() == 0.0
+
+
+# ------------------------------------------------------------------- update / loop
+
+
+def _rollout(policy_path: str, reward=count_x, n: int = 8):  # noqa: ANN001, ANN202
+    from trainer.policy import Policy
+
+    torch.manual_seed(0)
+    policy = Policy.load(policy_path, lora=False)
+    workers = RewardWorkers(reward, workers=0)
+    try:
+        batch = collect(policy, [_example()] * n, workers, max_prompt_tokens=32, max_new_tokens=6)
+    finally:
+        workers.close()
+    return policy, batch
+
+
+def test_update_lowers_the_loss_on_a_fixed_batch(tiny: dict[str, str]) -> None:
+    from core.shaping import gae, token_rewards, whiten
+
+    policy, batch = _rollout(tiny["causal"])
+    mask = batch.response_mask
+    rewards, _ = token_rewards(batch.scores, batch.logprobs, batch.ref_logprobs, mask, 0.05)
+    adv, ret = gae(rewards, batch.values, mask, 1.0, 0.95)
+    adv = whiten(adv, mask)
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=1e-3)
+    cfg = Config().ppo
+    cfg.epochs, cfg.minibatch_size, cfg.clip_range = 1, 8, 10.0  # wide clip: plain surrogate
+
+    def losses() -> tuple[float, float]:
+        with torch.no_grad():
+            out = policy.evaluate(batch.query_ids, batch.query_mask, batch.response_ids, mask)
+            _, s = ppo_loss(out.logprobs, out.values, batch.logprobs, batch.values, adv, ret,
+                            mask, clip_range=10.0, clip_range_value=10.0, vf_coef=1.0)
+        return s["loss/policy"].item(), s["loss/value"].item()
+
+    first = losses()
+    assert abs(first[0] - (-masked_mean(adv, mask).item())) < 1e-4  # ratio 1 before any update
+    for _ in range(10):
+        ppo_update(policy, opt, batch, adv, ret, cfg, 1.0, _one_rank())
+    last = losses()
+    assert last[0] < first[0] - 0.05
+    assert last[1] < first[1]
+
+
+def _one_rank():  # noqa: ANN202
+    from trainer.ppo import Dist
+
+    return Dist()
+
+
+@pytest.mark.parametrize("kind,lora", [("causal", True), ("seq2seq", False)])
+def test_end_to_end_run_writes_everything(tiny: dict[str, str], tmp_path: Path, kind: str,
+                                          lora: bool) -> None:
+    cfg = _cfg(tiny[kind], tmp_path / "run", steps=3, prompts_per_step=4, minibatch_size=2)
+    cfg.model.lora = lora
+    cfg.generation.samples_per_prompt = 2
+    cfg.generation.chunk_size = 3
+    cfg.run.save_every = 2
+    data = [_example(p) for p in ("def f ( x ) :", "x =", "print (", "def g ( a , b ) :")]
+    train(cfg, reward_fn=count_x, train_data=data)
+    run = tmp_path / "run"
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for key in ("reward/total", "kl/mean", "loss/policy", "loss/value", "ppo/clipfrac",
+                "ppo/approx_kl", "loss/entropy", "response/length", "time/reward"):
+        assert all(isinstance(r[key], float) for r in rows), key
+    assert rows[0]["kl/mean"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at step 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000002", "step_000003"]
+    assert (run / "plot.png").stat().st_size > 1000
+    assert list((run / "tensorboard").iterdir())
+    assert yaml.safe_load((run / "config.yaml").read_text())["ppo"]["steps"] == 3
+    final = {p.name for p in (run / "final").iterdir()}
+    assert "value_head.safetensors" in final
+    assert ("adapter_model.safetensors" in final) == lora
+
+
+def test_policy_learns_to_emit_a_token(tiny: dict[str, str], tmp_path: Path) -> None:
+    cfg = _cfg(tiny["causal"], tmp_path / "run", steps=30, prompts_per_step=8, minibatch_size=8,
+               epochs=4, lr=2e-3, kl_coef=0.0)
+    cfg.run.save_every = 1000
+    cfg.run.tensorboard = cfg.run.plot = False
+    train(cfg, reward_fn=count_x, train_data=[_example()])
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    first, last = rows[0]["reward/total"], max(r["reward/total"] for r in rows[-5:])
+    assert first < 0.2  # a random policy rarely says "x" (1 word in ~45)
+    assert last > 0.8, [round(r["reward/total"], 2) for r in rows]
+
+
+# --------------------------------------------------------------------------- guards
+
+
+def test_nan_reward_stops_with_message_and_keeps_last_good_checkpoint(
+        tiny: dict[str, str], tmp_path: Path) -> None:
+    calls = []
+
+    def flaky(samples: list[Sample]) -> list[float]:
+        calls.append(1)
+        return [float("nan") if len(calls) == 3 else 0.5] * len(samples)
+
+    cfg = _cfg(tiny["causal"], tmp_path / "run", steps=5, prompts_per_step=2)
+    cfg.run.save_every = 1
+    with pytest.raises(FloatingPointError, match="reward is not finite"):
+        train(cfg, reward_fn=flaky, train_data=[_example()])
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step_000001", "step_000002"]
+
+
+def test_short_long_and_degenerate_responses(tiny: dict[str, str]) -> None:
+    from trainer.policy import Policy
+
+    torch.manual_seed(0)
+    policy = Policy.load(tiny["causal"], lora=False)
+    workers = RewardWorkers(lambda s: [1.0] * len(s), workers=0)
+    try:
+        long_prompt = " ".join(["x"] * 500)
+        batch = collect(policy, [_example(long_prompt), _example()], workers,
+                        max_prompt_tokens=16, max_new_tokens=2)
+        assert batch.query_ids.shape[1] == 16  # over-long prompt kept its end
+        assert batch.response_ids.shape[1] <= 2
+        eos_last = batch.response_ids[:, -1] == policy.eos_token_id
+        assert torch.equal(batch.truncated, (batch.response_mask.sum(1) == 2) & ~eos_last)
+        with pytest.raises(ValueError, match="at least one example"):
+            collect(policy, [], workers, max_prompt_tokens=16, max_new_tokens=2)
+        # A response made only of EOS (an empty program) and an all-padding row.
+        q = batch.query_ids
+        ids = torch.tensor([[policy.eos_token_id, 0], [0, 0]])
+        mask = torch.tensor([[1, 0], [0, 0]])
+        out = policy.evaluate(q, batch.query_mask, ids, mask)
+        from core.shaping import gae, token_rewards
+
+        rewards, _ = token_rewards(torch.tensor([1.0, 1.0]), out.logprobs, out.logprobs, mask, 0.1)
+        assert rewards.tolist() == [[1.0, 0.0], [0.0, 0.0]]  # no score on padding
+        adv, ret = gae(rewards, out.values, mask, 1.0, 0.95)
+        loss, _ = ppo_loss(out.logprobs, out.values, out.logprobs.detach(), out.values.detach(),
+                           adv, ret, mask, clip_range=0.2, clip_range_value=0.2, vf_coef=0.1)
+        assert torch.isfinite(loss)
+    finally:
+        workers.close()
+    with pytest.raises(ValueError, match="empty"):
+        PromptSampler(0, 0)
+
+
+def test_reward_function_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match="module:function"):
+        RewardWorkers("no_colon", workers=0)
+    with pytest.raises(ValueError, match="cannot import"):
+        RewardWorkers("no_such_module_xyz:f", workers=0)
+    workers = RewardWorkers(lambda s: [1.0], workers=0)
+    try:
+        with pytest.raises(ValueError, match="returned 1 scores for 2"):
+            workers.submit([Sample("python", "x"), Sample("python", "y")]).result()
+    finally:
+        workers.close()
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_yaml_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("ppo:\n  steps: 7\n  lr: 0.01\nmodel:\n  lora: false\n")
+    cfg = load_config(path)
+    assert (cfg.ppo.steps, cfg.ppo.lr, cfg.model.lora) == (7, 0.01, False)
+    assert cfg.ppo.epochs == Config().ppo.epochs  # untouched fields keep defaults
+    cfg = cli(["--config", str(path), "--ppo.steps", "3", "--generation.max-new-tokens", "5"])
+    assert (cfg.ppo.steps, cfg.ppo.lr, cfg.generation.max_new_tokens) == (3, 0.01, 5)
+    path.write_text("ppo:\n  stepz: 7\n")
+    with pytest.raises(ValueError, match="stepz"):
+        load_config(path)
+
+
+def test_prompt_sampler_is_a_resumable_permutation() -> None:
+    s = PromptSampler(5, seed=3)
+    first = s.take(5)
+    assert sorted(first) == list(range(5))
+    s.take(2)
+    state = s.state_dict()
+    rest = s.take(7)
+    s2 = PromptSampler(5, seed=3)
+    s2.load_state_dict(state)
+    assert s2.take(7) == rest
