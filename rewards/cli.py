@@ -1,0 +1,200 @@
+"""Command line of the rewards package: ``python -m rewards <command> ...``.
+
+Commands:
+
+``codebleu``: corpus CodeBLEU (and optionally per-sample scores) printed as JSON::
+
+    python -m rewards codebleu --lang java --refs refs.txt --hyps hyps.txt
+    python -m rewards codebleu --lang java --refs refs_a.txt refs_b.txt --hyps hyps.txt
+    python -m rewards codebleu --lang python --data pairs.jsonl --per-sample
+
+Text files hold one piece of code per line (like codebleu's own CLI); several
+``--refs`` files give several references per candidate, line by line. Files ending in
+``.jsonl`` hold one JSON value per line: a string, or an object whose ``--ref-field`` /
+``--hyp-field`` (default ``reference`` / ``candidate``) holds the code (a reference may
+be a list of strings). ``--data`` reads both fields from one JSONL file.
+
+``serve``: the HTTP scoring server (`rewards.server`).
+
+Errors (missing files, mismatched line counts, malformed JSON, unknown language) print
+``error: ...`` on stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class CliError(ValueError):
+    """A user error: printed as ``error: <message>``, exit status 2."""
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+    return text.splitlines()
+
+
+def _code_value(value: Any, where: str, allow_list: bool) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if allow_list and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return value
+    kind = "a string or a non-empty list of strings" if allow_list else "a string"
+    raise CliError(f"{where}: expected {kind}, got {type(value).__name__}")
+
+
+def read_jsonl_field(path: Path, field: str, allow_list: bool) -> list[str | list[str]]:
+    """The `field` of every line of a JSONL file (a bare JSON string is taken as is)."""
+    out: list[str | list[str]] = []
+    for number, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+        if isinstance(value, dict):
+            if field not in value:
+                raise CliError(f"{path}:{number}: no field {field!r} "
+                               f"(fields: {', '.join(map(str, value)) or 'none'})")
+            value = value[field]
+        out.append(_code_value(value, f"{path}:{number}: field {field!r}", allow_list))
+    return out
+
+
+def read_code_file(path: Path, field: str, allow_list: bool = False) -> list[str | list[str]]:
+    """Code items of a file: one per line, or one per JSONL record for ``.jsonl`` files."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return read_jsonl_field(path, field, allow_list)
+    return _read_lines(path)
+
+
+def _parse_weights(text: str) -> tuple[float, float, float, float]:
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise CliError(f"--weights: expected 4 comma-separated numbers, got {text!r}") from None
+    if len(weights) != 4:
+        raise CliError(f"--weights: expected 4 comma-separated numbers, got {text!r}")
+    return weights  # type: ignore[return-value]
+
+
+def _gather_codebleu_inputs(args: argparse.Namespace) -> tuple[list, list[str]]:
+    if args.data is not None:
+        if args.refs or args.hyps is not None:
+            raise CliError("give either --data or --refs/--hyps, not both")
+        references = read_jsonl_field(args.data, args.ref_field, allow_list=True)
+        candidates = read_jsonl_field(args.data, args.hyp_field, allow_list=False)
+        return references, candidates  # type: ignore[return-value]
+    if not args.refs or args.hyps is None:
+        raise CliError("give --refs and --hyps (or --data)")
+    candidates = read_code_file(args.hyps, args.hyp_field)
+    columns = [read_code_file(path, args.ref_field, allow_list=True) for path in args.refs]
+    for path, column in zip(args.refs, columns):
+        if len(column) != len(candidates):
+            raise CliError(f"{path} has {len(column)} references but {args.hyps} has "
+                           f"{len(candidates)} candidates")
+    if len(columns) == 1:
+        return columns[0], candidates  # type: ignore[return-value]
+    references = []
+    for row in zip(*columns):
+        group: list[str] = []
+        for item in row:
+            group.extend([item] if isinstance(item, str) else item)
+        references.append(group)
+    return references, candidates  # type: ignore[return-value]
+
+
+def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
+    """Compute what ``python -m rewards codebleu`` prints (as a dict)."""
+    from rewards.codebleu import codebleu, codebleu_per_sample
+
+    references, candidates = _gather_codebleu_inputs(args)
+    weights = _parse_weights(args.weights)
+    corpus = codebleu(references, candidates, lang=args.lang, weights=weights,
+                      threads=args.threads)
+    out: dict[str, Any] = {**corpus.as_dict(), "lang": args.lang, "n_samples": len(candidates),
+                           "weights": list(weights)}
+    if args.per_sample:
+        results = codebleu_per_sample(references, candidates, lang=args.lang, weights=weights,
+                                      threads=args.threads)
+        out["per_sample"] = [r.as_dict() for r in results]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m rewards``."""
+    parser = argparse.ArgumentParser(prog="python -m rewards",
+                                     description="PPOCoder rewards and metrics.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cb = commands.add_parser(
+        "codebleu", help="corpus CodeBLEU of candidates against references, as JSON",
+        description="Corpus CodeBLEU (BLEU, keyword-weighted BLEU, AST match, data-flow "
+                    "match) of candidates against references, printed as JSON.")
+    cb.add_argument("--lang", required=True,
+                    help="language: python, java, cpp, c, c_sharp, javascript, php")
+    cb.add_argument("--refs", type=Path, nargs="+", default=[], metavar="FILE",
+                    help="reference files, one code per line or .jsonl; several files "
+                         "give several references per candidate")
+    cb.add_argument("--hyps", "--hyp", type=Path, metavar="FILE",
+                    help="candidate file, one code per line or .jsonl")
+    cb.add_argument("--data", type=Path, metavar="FILE",
+                    help="one JSONL file holding both the reference and the candidate fields")
+    cb.add_argument("--ref-field", default="reference",
+                    help="JSONL field of the reference (default: reference)")
+    cb.add_argument("--hyp-field", default="candidate",
+                    help="JSONL field of the candidate (default: candidate)")
+    cb.add_argument("--weights", "--params", default="0.25,0.25,0.25,0.25",
+                    help="weights of ngram, weighted ngram, syntax, data flow "
+                         "(default 0.25,0.25,0.25,0.25)")
+    cb.add_argument("--per-sample", action="store_true",
+                    help="also print every candidate's own scores under 'per_sample'")
+    cb.add_argument("--threads", type=int, default=0,
+                    help="threads of the structural engine (0 = its default)")
+    cb.set_defaults(handler=_codebleu_command)
+
+    serve = commands.add_parser("serve", help="run the HTTP scoring server",
+                                description="Serve rewards.score over HTTP (see rewards.server).")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8008, help="port (default 8008)")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.set_defaults(handler=_serve_command)
+    return parser
+
+
+def _codebleu_command(args: argparse.Namespace) -> int:
+    print(json.dumps(run_codebleu(args), indent=2))
+    return 0
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    from rewards.server import serve
+
+    serve(host=args.host, port=args.port, verbose=args.verbose)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m rewards``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as exc:  # CliError and the API's own input errors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
