@@ -68,6 +68,8 @@ class CompileResult:
 class TestResult:
     """Unit-test feedback for one sample."""
 
+    __test__ = False  # not a pytest test class
+
     outcome: str
     """``passed``, ``failed``, ``runtime_error``, ``compile_error`` or ``timeout``."""
     reward: float
@@ -99,6 +101,8 @@ class TestSpec:
     functions through proxies that pass built-in data types only (values of other types,
     such as objects with a custom ``__eq__``, fail the test).
     """
+
+    __test__ = False  # not a pytest test class
 
     test: str = ""
     entry_point: str = ""

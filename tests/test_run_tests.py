@@ -1,0 +1,170 @@
+"""Unit-test feedback: outcome classes, rewards, pass ratio, lines, both test shapes, 7 languages."""
+
+import pytest
+
+from rewards import RewardValues, TestResult, TestSpec, run_tests
+
+CHECK = TestSpec(
+    test="def check(candidate):\n"
+         "    assert candidate(1, 2) == 3\n"
+         "    assert candidate(2, 2) == 4\n"
+         "    assert candidate(0, 0) == 0\n",
+    entry_point="add")
+
+
+def outcomes(results):
+    return [r.outcome for r in results]
+
+
+def test_assert_style_outcome_classes_and_rewards():
+    codes = ["def add(a, b):\n    return a + b\n",
+             "def add(a, b):\n    return a * b\n",
+             "def add(a, b):\n    return [][a]\n",
+             "def add(a, b):\n    while True:\n        pass\n",
+             "def add(a, b)\n    return a\n"]
+    res = run_tests("python", codes, [CHECK] * len(codes), timeout_s=1.5)
+    assert outcomes(res) == ["passed", "failed", "runtime_error", "timeout", "compile_error"]
+    assert [r.reward for r in res] == [1.0, -0.3, -0.6, -0.6, -1.0]
+    assert all(isinstance(r, TestResult) for r in res)
+    # a * b: 1*2 != 3 fails (line 2), 2*2 == 4 and 0*0 == 0 pass
+    assert (res[1].passed, res[1].total, res[1].first_failing_line) == (2, 3, 2)
+    assert res[1].pass_ratio == pytest.approx(2 / 3)
+    assert res[0].pass_ratio == 1.0 and res[0].total == 3
+    assert res[2].first_failing_line == 2  # the line of the error in the candidate
+    assert "IndexError" in res[2].messages[0].text
+    assert res[4].first_failing_line == 1
+    assert res[0].isolation == "namespaces" or res[0].isolation in ("uid", "rlimits")
+
+
+def test_mbpp_style_asserts_name_the_function():
+    spec = TestSpec(asserts=("assert square(3) == 9", "assert square(-2) == 4", "assert square(0) == 1"))
+    res = run_tests("python", ["def square(x):\n    return x * x\n"], [spec])[0]
+    assert res.outcome == "failed"
+    assert (res.passed, res.total) == (2, 3)
+
+
+def test_helpers_of_the_candidate_are_visible_to_the_test():
+    spec = TestSpec(test="def check(candidate):\n    assert candidate(helper(2)) == 5\n",
+                    entry_point="inc")
+    code = "def helper(x):\n    return x * 2\n\ndef inc(x):\n    return x + 1\n"
+    assert run_tests("python", [code], [spec])[0].outcome == "passed"
+
+
+def test_values_cross_as_plain_data():
+    spec = TestSpec(test="def check(candidate):\n"
+                         "    assert candidate() == ([1, (2, 3)], {'a': {4}}, b'x', 1.5, None, 2j)\n",
+                    entry_point="f")
+    good = "def f():\n    return ([1, (2, 3)], {'a': {4}}, b'x', 1.5, None, 2j)\n"
+    tuple_not_list = "def f():\n    return ((1, (2, 3)), {'a': {4}}, b'x', 1.5, None, 2j)\n"
+    res = run_tests("python", [good, tuple_not_list], [spec, spec])
+    assert outcomes(res) == ["passed", "failed"]
+
+
+def test_top_level_error_and_early_exit_are_runtime_errors():
+    codes = ["raise RuntimeError('boom')\n", "import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n",
+             "def add(a, b):\n    raise SystemExit(0)\n"]
+    res = run_tests("python", codes, [CHECK] * len(codes), timeout_s=3)
+    assert outcomes(res) == ["runtime_error"] * 4
+
+
+IO = TestSpec.from_io(["1 2\n", "10 -3\n", "0 0\n"], ["3\n", "7\n", "0\n"])
+
+STDIO_PROGRAMS = {
+    "python": "a, b = map(int, input().split())\nprint(a + b)\n",
+    "cpp": "#include <iostream>\nint main() {\n  long a, b;\n  std::cin >> a >> b;\n  std::cout << a + b << std::endl;\n}\n",
+    "c": "#include <stdio.h>\nint main(void) {\n  long a, b;\n  scanf(\"%ld %ld\", &a, &b);\n  printf(\"%ld\\n\", a + b);\n  return 0;\n}\n",
+    "java": "import java.util.*;\npublic class Main {\n  public static void main(String[] x) {\n"
+            "    Scanner s = new Scanner(System.in);\n    System.out.println(s.nextLong() + s.nextLong());\n  }\n}\n",
+    "c_sharp": "using System;\nclass P {\n  static void Main() {\n    var p = Console.ReadLine().Split(' ');\n"
+               "    Console.WriteLine(long.Parse(p[0]) + long.Parse(p[1]));\n  }\n}\n",
+    "javascript": "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number);\n"
+                  "console.log(a + b);\n",
+    "php": "<?php\n[$a, $b] = array_map('intval', explode(' ', trim(fgets(STDIN))));\necho $a + $b, \"\\n\";\n",
+}
+WRONG = {"php": ("echo $a + $b", "echo $a * $b"), "c_sharp": (") + long", ") * long"),
+         "java": ("() + s", "() * s")}
+CRASH = {
+    "python": "import sys\nsys.exit(3)\n",
+    "cpp": "int main() { return 3; }\n",
+    "c": "int main(void) { int *p = 0; return *p; }\n",
+    "java": "public class Main {\n  public static void main(String[] x) {\n    int[] a = new int[1];\n    a[2] = 1;\n  }\n}\n",
+    "c_sharp": "class P {\n  static void Main() { throw new System.Exception(\"boom\"); }\n}\n",
+    "javascript": "throw new Error('boom');\n",
+    "php": "<?php\nthrow new Exception('boom');\n",
+}
+BROKEN = {
+    "python": "print(\n", "cpp": "int main() { return }\n", "c": "int main(void) { return }\n",
+    "java": "public class Main { void f() { int x = ; } }\n", "c_sharp": "class P { void F() { int x = ; } }\n",
+    "javascript": "function (\n", "php": "<?php\necho 1 +;\n",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(STDIO_PROGRAMS))
+def test_stdio_tests_every_language(lang):
+    good = STDIO_PROGRAMS[lang]
+    old, new = WRONG.get(lang, ("a + b", "a * b"))
+    wrong = good.replace(old, new)
+    assert wrong != good
+    res = run_tests(lang, [good, wrong, CRASH[lang], BROKEN[lang]], [IO] * 4, timeout_s=10)
+    assert outcomes(res) == ["passed", "failed", "runtime_error", "compile_error"], \
+        [[str(m) for m in r.messages] for r in res]
+    assert res[0].pass_ratio == 1.0 and res[0].total == 3
+    # a * b: 1*2 != 3, 10*-3 != 7, 0*0 == 0
+    assert (res[1].passed, res[1].total) == (1, 3)
+    assert [r.reward for r in res] == [1.0, -0.3, -0.6, -1.0]
+
+
+def test_stdio_timeout_and_float_tolerance():
+    spec = TestSpec.from_io(["2\n"], ["0.6666666667\n"])
+    codes = ["print(2 / 3)\n", "print(0.67)\n", "while True:\n    pass\n",
+             "import time\nprint(1, flush=True)\ntime.sleep(60)\n"]
+    res = run_tests("python", codes, [spec] * 4, timeout_s=1)
+    assert outcomes(res) == ["passed", "failed", "timeout", "timeout"]
+
+
+def test_output_is_compared_without_trailing_blanks():
+    spec = TestSpec.from_io(["", ""], ["a b\nc\n", "x"])
+    res = run_tests("python", ["print('a b   ')\nprint('c')\nprint()\n"], [TestSpec(stdio=spec.stdio[:1])])
+    assert res[0].outcome == "passed"
+    # token by token, whitespace between tokens does not matter; the tokens do
+    res = run_tests("python", ["print('a  b')\nprint('c')\n", "print('a b')\nprint('C')\n"],
+                    [TestSpec(stdio=spec.stdio[:1])] * 2)
+    assert outcomes(res) == ["passed", "failed"]
+
+
+def test_determinism():
+    code = "import random\ndef add(a, b):\n    return a + b + (random.random() > 2)\n"
+    specs = [CHECK, TestSpec(test="import random\ndef check(c):\n    for _ in range(5):\n"
+                                  "        x = random.randint(0, 9)\n        assert c(x, 0) == x\n",
+                             entry_point="add")]
+    first = run_tests("python", [code, code], specs)
+    second = run_tests("python", [code, code], specs)
+    assert [(r.outcome, r.passed, r.total, r.reward) for r in first] == \
+           [(r.outcome, r.passed, r.total, r.reward) for r in second]
+    assert outcomes(first) == ["passed", "passed"]
+
+
+def test_reward_values_are_configurable():
+    values = RewardValues(passed=2.0, failed=-0.1, runtime_error=-0.5, timeout=-0.9, compile_error=-3.0)
+    codes = ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return 0\n",
+             "def add(a, b):\n    return 1 / 0\n", "def add(a, b):\n    while 1: pass\n", "def add(\n"]
+    res = run_tests("python", codes, [CHECK] * 5, timeout_s=1, rewards=values)
+    assert [r.reward for r in res] == [2.0, -0.1, -0.5, -0.9, -3.0]
+
+
+def test_misuse_raises_value_error():
+    with pytest.raises(ValueError, match="test specs"):
+        run_tests("python", ["x = 1"], [])
+    with pytest.raises(ValueError, match="not TestSpec"):
+        run_tests("python", ["x = 1"], [{"test": "assert True"}])
+    with pytest.raises(ValueError, match="stdin/stdout tests only"):
+        run_tests("java", ["class A {}"], [CHECK])
+    with pytest.raises(ValueError, match="unsupported language"):
+        run_tests("brainfuck", ["+"], [IO])
+    with pytest.raises(ValueError, match="either stdio"):
+        TestSpec()
+    with pytest.raises(ValueError, match="entry_point"):
+        TestSpec(test="def check(candidate):\n    pass\n")
+    with pytest.raises(ValueError, match="inputs but"):
+        TestSpec.from_io(["1"], [])
+    assert run_tests("python", [], []) == []
