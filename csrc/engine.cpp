@@ -59,9 +59,11 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     Language lang;
     lang.ts = ts;
     lang.strip = strip;
+    // Indexed by any TSSymbol: ERROR nodes carry the builtin symbol 65535, beyond
+    // ts_language_symbol_count.
     uint32_t count = ts_language_symbol_count(ts);
-    lang.symbol_hash.resize(count);
-    lang.roles.assign(count, 0);
+    lang.symbol_hash.assign(65536, 0);
+    lang.roles.assign(65536, 0);
     std::unordered_map<std::string, uint32_t> role_by_name;
     auto add = [&](const char* key, uint32_t bit) {
         for (const auto& name : list_or_empty(t, key)) role_by_name[name] |= bit;
@@ -83,7 +85,8 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     add("do_first_types", kRoleDoFirst);
     add("separator_types", kRoleComma);
     add("block_types", kRoleBlock);
-    for (uint32_t sym = 0; sym < count; ++sym) {
+    for (uint32_t sym = 0; sym < 65536; ++sym) {
+        if (sym >= count && sym < 65534) continue;
         const char* name = ts_language_symbol_name(ts, static_cast<TSSymbol>(sym));
         if (name == nullptr) name = "";
         size_t len = std::strlen(name);
