@@ -10,19 +10,11 @@ import torch
 import yaml
 
 from rewards import Sample
-from trainer.ppo import (
-    Config,
-    PromptSampler,
-    cli,
-    load_config,
-    masked_mean,
-    ppo_loss,
-    ppo_update,
-    train,
-)
+from trainer.ppo import Config, PromptSampler, cli, load_config, train
 from trainer.rollout import RewardWorkers, collect
 from trainer.tasks import TaskExample
 from trainer.tiny import build_tiny_model
+from trainer.update import Dist, masked_mean, ppo_loss, ppo_update
 
 torch.set_num_threads(1)
 
@@ -129,16 +121,10 @@ def test_update_lowers_the_loss_on_a_fixed_batch(tiny: dict[str, str]) -> None:
     first = losses()
     assert abs(first[0] - (-masked_mean(adv, mask).item())) < 1e-4  # ratio 1 before any update
     for _ in range(10):
-        ppo_update(policy, opt, batch, adv, ret, cfg, 1.0, _one_rank())
+        ppo_update(policy, opt, batch, adv, ret, cfg, 1.0, Dist())
     last = losses()
     assert last[0] < first[0] - 0.05
     assert last[1] < first[1]
-
-
-def _one_rank():  # noqa: ANN202
-    from trainer.ppo import Dist
-
-    return Dist()
 
 
 @pytest.mark.parametrize("kind,lora", [("causal", True), ("seq2seq", False)])
@@ -150,7 +136,7 @@ def test_end_to_end_run_writes_everything(tiny: dict[str, str], tmp_path: Path, 
     cfg.generation.chunk_size = 3
     cfg.run.save_every = 2
     data = [_example(p) for p in ("def f ( x ) :", "x =", "print (", "def g ( a , b ) :")]
-    train(cfg, reward_fn=count_x, train_data=data)
+    train(cfg, reward_fn=count_x, train_data=data, eval_data=data[:2])
     run = tmp_path / "run"
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
@@ -158,6 +144,8 @@ def test_end_to_end_run_writes_everything(tiny: dict[str, str], tmp_path: Path, 
                 "ppo/approx_kl", "loss/entropy", "response/length", "time/reward"):
         assert all(isinstance(r[key], float) for r in rows), key
     assert rows[0]["kl/mean"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at step 1
+    # Greedy evaluation on the eval examples at the end only (eval_every=0).
+    assert "eval/reward/total" in rows[-1] and "eval/reward/total" not in rows[0]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000002", "step_000003"]
     assert (run / "plot.png").stat().st_size > 1000
     assert list((run / "tensorboard").iterdir())

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import yaml
 
-from core.shaping import gae, make_kl_controller, token_rewards, whiten
+from core.shaping import gae, make_kl_controller, token_rewards
 from rewards import RewardConfig
 from trainer import checkpoint
 from trainer.metrics import MetricsLogger
@@ -40,6 +40,14 @@ from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect
 from trainer.tasks import DataConfig, load_task
+from trainer.update import (
+    Dist,
+    NonFiniteError,
+    global_whiten,
+    init_distributed,
+    masked_mean,
+    ppo_update,
+)
 
 # ----------------------------------------------------------------------------- config
 
@@ -176,6 +184,10 @@ class RunSettings:
     """Write plot.png at the end."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
+    eval_every: int = 0
+    """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
+    eval_examples: int = 4
+    """Eval examples per evaluation (0 = no evaluation)."""
 
 
 @dataclass
@@ -223,166 +235,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
         return v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
 
     return plain(dataclasses.asdict(cfg))
-
-
-# -------------------------------------------------------------------- distributed
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-
-    def mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Average over ranks (identity on one process)."""
-        if self.world > 1:
-            x = x.clone()
-            torch.distributed.all_reduce(x)
-            x /= self.world
-        return x
-
-    def sum(self, x: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            x = x.clone()
-            torch.distributed.all_reduce(x)
-        return x
-
-
-def init_distributed(device: torch.device) -> Dist:
-    """Join the process group when launched by torchrun / accelerate (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
-
-
-def global_whiten(x: torch.Tensor, mask: torch.Tensor, dist: Dist) -> torch.Tensor:
-    """`core.shaping.whiten` over the real positions of all ranks' batches together."""
-    if dist.world == 1:
-        return whiten(x, mask)
-    real = mask.bool()
-    xs = torch.where(real, x, torch.zeros_like(x)).double()
-    stats = dist.sum(torch.stack([xs.sum(), (xs * xs).sum(), real.sum().double()]))
-    total, total_sq, n = stats.tolist()
-    if n < 1:
-        return torch.zeros_like(x)
-    mean = total / n
-    var = max(total_sq - n * mean * mean, 0.0) / max(n - 1, 1)
-    out = (x - mean) / math.sqrt(var + 1e-8)
-    return torch.where(real, out, torch.zeros_like(out)).to(x.dtype)
-
-
-# ------------------------------------------------------------------------- PPO loss
-
-
-class NonFiniteError(FloatingPointError):
-    """Raised when a reward, loss or gradient is NaN/inf; the last good checkpoint stays."""
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of x over mask != 0 (0 when the mask is empty)."""
-    real = mask.bool()
-    total = torch.where(real, x, torch.zeros_like(x)).sum()  # where: padding may hold NaN
-    return total / real.sum().clamp(min=1).to(x.dtype)
-
-
-def ppo_loss(
-    logprobs: torch.Tensor,
-    values: torch.Tensor,
-    old_logprobs: torch.Tensor,
-    old_values: torch.Tensor,
-    advantages: torch.Tensor,
-    returns: torch.Tensor,
-    mask: torch.Tensor,
-    *,
-    clip_range: float,
-    clip_range_value: float,
-    vf_coef: float,
-    entropy: torch.Tensor | None = None,
-    ent_coef: float = 0.0,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped PPO objective over the real tokens of a minibatch; all inputs (B, T).
-
-    loss = max(-A r, -A clip(r, 1 +- eps)) + vf_coef * 0.5 max((V - R)^2, (Vclip - R)^2)
-           - ent_coef * H, each a masked token mean; r = exp(logp - old_logp).
-    """
-    log_ratio = torch.where(mask.bool(), logprobs - old_logprobs, torch.zeros_like(logprobs))
-    ratio = torch.exp(log_ratio)
-    pg1 = -advantages * ratio
-    pg2 = -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
-    policy_loss = masked_mean(torch.maximum(pg1, pg2), mask)
-    v_clipped = old_values + torch.clamp(values - old_values, -clip_range_value, clip_range_value)
-    vf1, vf2 = (values - returns) ** 2, (v_clipped - returns) ** 2
-    value_loss = 0.5 * masked_mean(torch.maximum(vf1, vf2), mask)
-    loss = policy_loss + vf_coef * value_loss
-    ent = masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
-    if entropy is not None and ent_coef:
-        loss = loss - ent_coef * ent
-    with torch.no_grad():
-        stats = {
-            "loss/policy": policy_loss.detach(), "loss/value": value_loss.detach(),
-            "loss/entropy": ent.detach(),
-            "ppo/clipfrac": masked_mean((pg2 > pg1).float(), mask),
-            "ppo/approx_kl": masked_mean(0.5 * log_ratio**2, mask),
-            "ppo/value_clipfrac": masked_mean((vf2 > vf1).float(), mask),
-        }
-    return loss, stats
-
-
-def ppo_update(
-    policy: Policy, optimizer: torch.optim.Optimizer, batch: Rollout,
-    advantages: torch.Tensor, returns: torch.Tensor, cfg: PPOSettings, temperature: float,
-    dist: Dist,
-) -> dict[str, float]:
-    """`cfg.epochs` passes of clipped PPO over shuffled minibatches of `batch`."""
-    params = [p for p in policy.parameters() if p.requires_grad]
-    B = batch.response_ids.shape[0]
-    mb_size = max(1, min(cfg.minibatch_size, B))
-    sums: dict[str, float] = {}
-    n_updates = 0
-    for _ in range(cfg.epochs):
-        order = torch.randperm(B)
-        for start in range(0, B, mb_size):
-            mb = order[start: start + mb_size]
-            optimizer.zero_grad(set_to_none=True)
-            micro = [m for m in mb.chunk(max(1, min(cfg.grad_accum, len(mb))))]
-            for idx in micro:
-                mask = batch.response_mask[idx]
-                T = max(int(mask.sum(1).max()), 1)  # trim padding shared by the micro-batch
-                out = policy.evaluate(batch.query_ids[idx], batch.query_mask[idx],
-                                      batch.response_ids[idx, :T], mask[:, :T],
-                                      temperature=temperature, with_entropy=True)
-                loss, stats = ppo_loss(
-                    out.logprobs, out.values, batch.logprobs[idx, :T], batch.values[idx, :T],
-                    advantages[idx, :T], returns[idx, :T], mask[:, :T],
-                    clip_range=cfg.clip_range, clip_range_value=cfg.clip_range_value,
-                    vf_coef=cfg.vf_coef, entropy=out.entropy, ent_coef=cfg.ent_coef)
-                if not torch.isfinite(loss):
-                    raise NonFiniteError(f"PPO loss is {loss.item()} ({_fmt(stats)})")
-                (loss / len(micro)).backward()
-                for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) / len(micro)
-            if dist.world > 1:
-                for p in params:  # DDP: average gradients so every rank takes the same step
-                    if p.grad is None:
-                        p.grad = torch.zeros_like(p)
-                    torch.distributed.all_reduce(p.grad)
-                    p.grad /= dist.world
-            norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            if not torch.isfinite(norm):
-                raise NonFiniteError(f"gradient norm is {norm.item()}")
-            optimizer.step()
-            sums["ppo/grad_norm"] = sums.get("ppo/grad_norm", 0.0) + float(norm)
-            n_updates += 1
-    optimizer.zero_grad(set_to_none=True)
-    return {k: v / max(n_updates, 1) for k, v in sums.items()}
-
-
-def _fmt(stats: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={float(v):.4g}" for k, v in stats.items())
 
 
 # ------------------------------------------------------------------------- helpers
@@ -459,16 +311,31 @@ def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> di
 # --------------------------------------------------------------------------- train
 
 
+def evaluate(policy: Policy, examples: list[Any], scorer: RewardWorkers, gc: GenerationSettings,
+             dist: Dist) -> dict[str, float]:
+    """Greedy responses to `examples` (sharded over ranks), scored; metrics prefixed eval/."""
+    shard = examples[dist.rank:: dist.world]
+    if not shard:
+        return {}
+    batch = collect(policy, shard, scorer, max_prompt_tokens=gc.max_prompt_tokens,
+                    max_new_tokens=gc.max_new_tokens, temperature=0.0, chunk_size=gc.chunk_size)
+    kl = batch.logprobs - batch.ref_logprobs
+    keep = ("reward/", "rate/", "response/length", "kl/mean")
+    return {f"eval/{k}": v for k, v in rollout_metrics(batch, shard, kl).items()
+            if k.startswith(keep)}
+
+
 def train(
     cfg: Config,
     reward_fn: RewardFn | None = None,
     train_data: list[Any] | None = None,
+    eval_data: list[Any] | None = None,
 ) -> Policy:
     """Run (or resume) PPO as configured; returns the trained policy.
 
     `reward_fn` (list[Sample] -> list[float]) overrides the configured reward;
-    `train_data` (objects with .prompt/.language/.code_prefix/.reference/.tests)
-    overrides `cfg.data`.
+    `train_data` / `eval_data` (objects with .prompt/.language/.code_prefix/.reference/
+    .tests, e.g. `trainer.tasks.TaskExample`) override `cfg.data`.
     """
     pc, gc, rc = cfg.ppo, cfg.generation, cfg.run
     if rc.threads > 0:
@@ -477,6 +344,7 @@ def train(
                           ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)  # NCCL collectives use the current device
     dist = init_distributed(device)
     if pc.prompts_per_step % dist.world:
         raise ValueError(f"ppo.prompts_per_step={pc.prompts_per_step} must divide by the "
@@ -499,7 +367,12 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc))
     kl_ctl = make_kl_controller(pc.kl_coef, pc.kl_target, pc.kl_horizon)
-    data = train_data if train_data is not None else load_task(cfg.data)[0]
+    if train_data is None:
+        train_data, loaded_eval = load_task(cfg.data)
+        eval_data = loaded_eval if eval_data is None else eval_data
+    data = train_data
+    eval_set = list(eval_data or [])[: rc.eval_examples]
+    eval_set = eval_set[: len(eval_set) - len(eval_set) % dist.world]  # same shard size per rank
     sampler = PromptSampler(len(data), rc.seed)
     torch.manual_seed(rc.seed + 1000 * dist.rank)
     np.random.seed(rc.seed + 1000 * dist.rank)
@@ -549,6 +422,10 @@ def train(
             metrics = {**rollout_metrics(batch, examples, kl), **stats}
             metrics = {k: float(dist.mean(torch.tensor(v, dtype=torch.float64)))
                        for k, v in sorted(metrics.items())}
+            if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
+                ev = evaluate(policy, eval_set, scorer, gc, dist)
+                metrics.update({k: float(dist.mean(torch.tensor(v, dtype=torch.float64)))
+                                for k, v in sorted(ev.items())})
             metrics["kl/coef"] = kl_ctl.value
             metrics["ppo/lr"] = scheduler.get_last_lr()[0]
             kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
