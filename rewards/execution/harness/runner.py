@@ -44,8 +44,10 @@ def send(fd, obj):
 
 
 def recv(fd, deadline=None):
-    header = _read_exact(fd, 4, deadline)
-    return json.loads(_read_exact(fd, struct.unpack("<I", header)[0], deadline))
+    (size,) = struct.unpack("<I", _read_exact(fd, 4, deadline))
+    if size > 1 << 28:
+        raise ValueError("corrupted message")
+    return json.loads(_read_exact(fd, size, deadline))
 
 
 def _read_exact(fd, n, deadline):
@@ -212,13 +214,28 @@ def run_case(program, req, cmd_fd, reply_fd):
         sel.register(in_w, selectors.EVENT_WRITE)
     else:
         os.close(in_w)
-    timed_out = truncated = False
-    while len(sel.get_map()):
+    # The case ends when its process exits, even if a daemon it left holds the pipes.
+    try:
+        pidfd = os.pidfd_open(pid)
+        sel.register(pidfd, selectors.EVENT_READ)
+    except (AttributeError, OSError):
+        pidfd = None
+    timed_out = truncated = exited = False
+    early_status = None
+    while len(sel.get_map()) > (pidfd is not None) and not exited:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
-        for key, _ in sel.select(left):
+        ready = sel.select(min(left, 0.05) if pidfd is None else left)
+        if pidfd is None and early_status is None:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                early_status, exited = code, True
+        for key, _ in ready:
+            if key.fd == pidfd:
+                exited = True
+                continue
             if key.fd == in_w:
                 try:
                     sent = os.write(in_w, data)
@@ -238,16 +255,30 @@ def run_case(program, req, cmd_fd, reply_fd):
                 truncated = True
         if truncated:
             break
+    if exited:  # drain what the process wrote before it exited
+        for fd in (out_r, err_r):
+            os.set_blocking(fd, False)
+            try:
+                while len(out[fd]) <= cap:
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        break
+                    out[fd] += chunk
+            except (BlockingIOError, OSError):
+                pass
+            truncated = truncated or len(out[fd]) > cap and fd == out_r
     for key in list(sel.get_map().values()):
         sel.unregister(key.fd)
-        os.close(key.fd)
+        if key.fd not in (out_r, err_r):
+            os.close(key.fd)
     sel.close()
-    status = None
-    if not (timed_out or truncated):
+    status = early_status
+    if status is None and not (timed_out or truncated):
         left = deadline - time.monotonic()
         while left > 0:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, code = os.waitpid(pid, os.WNOHANG)
             if done:
+                status = code
                 break
             time.sleep(min(0.002, left))
             left = deadline - time.monotonic()

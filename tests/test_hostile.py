@@ -1,0 +1,270 @@
+"""Hostile programs really run in the sandbox and stay contained.
+
+Each program (in Python and in C) gets the right outcome class and no pass; afterwards
+no process of it is alive, nothing was written outside its run directory, no run
+directory is left behind, no byte reached a loopback listener, and the scorer still works.
+"""
+
+import glob
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+from rewards import TestSpec, run_tests
+from rewards.execution.sandbox import isolation_level
+
+MARK = f"ppohostile{uuid.uuid4().hex[:10]}"
+OUTSIDE = [f"/tmp/{MARK}-escape", f"/var/tmp/{MARK}-escape", f"/dev/shm/{MARK}-escape",
+           os.path.join(os.path.dirname(__file__), f"{MARK}-escape"), f"/{MARK}-escape"]
+SECRET_PATH = f"/var/tmp/{MARK}-secret"
+SECRET = f"secret-{MARK}"
+
+
+class Listener:
+    """A loopback TCP server that records whether anything connected."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def py_programs(port):
+    sleeper = f"['/bin/sh', '-c', 'sleep 1000; : {MARK}']"
+    return {
+        "fork_bomb": ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+                      {"timeout", "runtime_error"}),
+        "memory_bomb": ("x = []\nwhile True:\n    x.append(bytearray(10**7))\n", {"runtime_error"}),
+        "infinite_loop": ("while True:\n    pass\n", {"timeout"}),
+        "busy_threads": ("import threading, time\n"
+                         "def spin():\n    while True:\n        pass\n"
+                         "for _ in range(8):\n    threading.Thread(target=spin, daemon=True).start()\n"
+                         "time.sleep(1000)\n", {"timeout"}),
+        "disk_fill_one_file": ("with open('big', 'wb') as f:\n    while True:\n        f.write(b'0' * (1 << 20))\n",
+                               {"runtime_error"}),
+        "disk_fill_many_files": ("k = 0\nwhile True:\n    with open(f'f{k}', 'wb') as f:\n"
+                                 "        f.write(b'0' * (8 << 20))\n    k += 1\n", {"runtime_error"}),
+        "huge_output": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 10**6)\n",
+                        {"runtime_error"}),
+        "network": ("import socket\ntry:\n"
+                    f"    socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'x')\n"
+                    "    print('connected')\nexcept OSError:\n    print('blocked')\n", {"failed"}),
+        # /tmp and /dev/shm are the run's own tmpfs (writable, gone afterwards); the host
+        # paths must refuse the write
+        "write_outside": ("wrote = 0\n"
+                          f"for path in {OUTSIDE!r} + ['../{MARK}-up', '/etc/{MARK}']:\n"
+                          "    try:\n        open(path, 'w').write('x')\n"
+                          "        wrote += not path.startswith(('/tmp/', '/dev/shm/', '../'))\n"
+                          "    except OSError:\n        pass\nprint('connected' if wrote else 'none')\n",
+                          {"failed"}),
+        "read_host_files": ("out = []\n"
+                            f"for path in [{SECRET_PATH!r}, '/etc/shadow', '/root/.bashrc']:\n"
+                            "    try:\n        out.append(open(path).read())\n    except OSError:\n        pass\n"
+                            "print('connected' if out else 'none')\n", {"failed"}),
+        "setsid_daemon": ("import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+                          f"        os.execv('/bin/sh', {sleeper})\n    os._exit(0)\nprint('connected')\n",
+                          {"passed"}),
+        "sleep_forever_child": (f"import subprocess\nsubprocess.Popen({sleeper})\nprint('connected')\n",
+                                {"passed"}),
+        "kill_the_parent": ("import os\nos.kill(os.getppid(), 9)\nprint('connected')\n",
+                            {"runtime_error"}),
+        "kill_everything": ("import os\nos.kill(-1, 9)\nprint('connected')\n", {"runtime_error"}),
+        "deep_recursion": ("import sys\nsys.setrecursionlimit(10**8)\n"
+                           "def f(n):\n    return f(n + 1) + 1\nf(0)\n", {"runtime_error", "timeout"}),
+    }
+
+
+C_PROGRAMS = {
+    "fork_bomb": ("#include <unistd.h>\nint main(void) { for (;;) fork(); }\n", {"timeout", "runtime_error"}),
+    "memory_bomb": ("#include <stdlib.h>\n#include <string.h>\nint main(void) {\n"
+                    "  for (;;) { char *p = malloc(1 << 24); if (!p) return 1; memset(p, 1, 1 << 24); }\n}\n",
+                    {"runtime_error"}),
+    "infinite_loop": ("int main(void) { volatile int x = 0; for (;;) x++; }\n", {"timeout"}),
+    "busy_threads": ("#include <pthread.h>\n#include <unistd.h>\n"
+                     "static void *spin(void *a) { volatile long x = 0; for (;;) x++; return a; }\n"
+                     "int main(void) { pthread_t t; for (int i = 0; i < 8; i++) pthread_create(&t, 0, spin, 0);\n"
+                     "  sleep(1000); }\n", {"timeout"}),
+    "disk_fill": ("#include <stdio.h>\nint main(void) { FILE *f = fopen(\"big\", \"wb\"); static char b[1 << 20];\n"
+                  "  for (;;) if (fwrite(b, 1, sizeof b, f) != sizeof b) return 1; }\n", {"runtime_error"}),
+    "huge_output": ("#include <stdio.h>\nint main(void) { for (long i = 0; i < 100000000; i++) putchar('x'); }\n",
+                    {"runtime_error"}),
+    "setsid_daemon": ("#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n"
+                      "  if (fork() == 0) { setsid(); if (fork() == 0) {\n"
+                      f"    execl(\"/bin/sh\", \"sh\", \"-c\", \"sleep 1000; : {MARK}\", (char *)0); }}\n    _exit(0); }}\n"
+                      "  puts(\"connected\"); return 0; }\n", {"passed"}),
+    "kill_the_parent": ("#include <signal.h>\n#include <unistd.h>\n#include <stdio.h>\n"
+                        "int main(void) { kill(getppid(), 9); kill(-1, 9); puts(\"connected\"); }\n",
+                        {"runtime_error"}),
+    "deep_recursion": ("int f(int n) { volatile char pad[256]; pad[0] = n; return f(n + 1) + pad[0]; }\n"
+                       "int main(void) { return f(0); }\n", {"runtime_error"}),
+    "write_outside": ("#include <stdio.h>\nint main(void) { int n = 0;\n"
+                      + "".join(f"  if (fopen(\"{p}\", \"w\")) n++;\n" for p in OUTSIDE
+                                if not p.startswith(("/tmp/", "/dev/shm/")))
+                      + "  puts(n ? \"connected\" : \"none\"); }\n", {"failed"}),
+}
+
+EXPECT = TestSpec.from_io([""], ["connected\n"], timeout_s=2)
+
+
+def sandbox_processes():
+    """Processes with our marker, or of a sandbox uid that are not persistent workers."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "uids"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            uid = proc.info["uids"].real if proc.info["uids"] else 0
+        except (psutil.Error, TypeError):
+            continue
+        if MARK in cmd and "pytest" not in cmd:
+            found.append((proc.pid, cmd))
+        elif 61000 <= uid < 61000 + 97 * 64 and "CompileWorker" not in cmd and "node_check" not in cmd:
+            found.append((proc.pid, cmd))
+    return found
+
+
+def run_dirs():
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "ppocoder-run-*")))
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    with open(SECRET_PATH, "w") as f:
+        f.write(SECRET)
+    os.chmod(SECRET_PATH, 0o600)
+    listener = Listener()
+    dirs_before = run_dirs()
+    try:
+        py = py_programs(listener.port)
+        started = time.perf_counter()
+        py_res = run_tests("python", [code for code, _ in py.values()], [EXPECT] * len(py), workers=2)
+        c_res = run_tests("c", [code for code, _ in C_PROGRAMS.values()], [EXPECT] * len(C_PROGRAMS),
+                          workers=2)
+        elapsed = time.perf_counter() - started
+        deadline = time.monotonic() + 5
+        while sandbox_processes() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield {
+            "python": dict(zip(py, py_res)), "c": dict(zip(C_PROGRAMS, c_res)),
+            "expected": {"python": {k: v[1] for k, v in py.items()},
+                         "c": {k: v[1] for k, v in C_PROGRAMS.items()}},
+            "connections": listener.connections, "elapsed": elapsed,
+            "leftover": sandbox_processes(), "new_dirs": run_dirs() - dirs_before,
+        }
+    finally:
+        listener.close()
+        os.unlink(SECRET_PATH)
+        for path in OUTSIDE:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+CASES = [("python", name) for name in py_programs(0)] + [("c", name) for name in C_PROGRAMS]
+
+
+@pytest.mark.parametrize("lang,name", CASES)
+def test_outcome_class(hostile, lang, name):
+    res = hostile[lang][name]
+    assert res.outcome in hostile["expected"][lang][name], (name, res.outcome, [str(m) for m in res.messages])
+    assert res.isolation == isolation_level()
+
+
+def test_no_process_left_behind(hostile):
+    assert hostile["leftover"] == []
+
+
+def test_nothing_written_outside_and_no_run_dir_left(hostile):
+    assert [p for p in OUTSIDE if os.path.exists(p)] == []
+    assert not os.path.exists(os.path.join(os.path.dirname(os.path.dirname(__file__)), f"{MARK}-up"))
+    assert hostile["new_dirs"] == set()
+
+
+def test_no_network(hostile):
+    assert hostile["connections"] == 0
+
+
+def test_runs_stayed_within_their_time_limits(hostile):
+    # 25 programs, 2 at a time, 2 s each (+ compile): bounded, nothing hung the scorer
+    assert hostile["elapsed"] < 120
+
+
+def test_scorer_still_works_afterwards(hostile):
+    ok = TestSpec.from_io(["2\n"], ["4\n"])
+    res = run_tests("python", ["print(int(input()) * 2)\n"], [ok])
+    assert res[0].outcome == "passed"
+    res = run_tests("c", ["#include <stdio.h>\nint main(void){int x; scanf(\"%d\",&x); printf(\"%d\\n\", 2*x);}\n"],
+                    [ok])
+    assert res[0].outcome == "passed"
+
+
+HACK_CHECK = TestSpec(test="def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n",
+                      entry_point="square")
+REWARD_HACKS = {
+    "exit_before_asserts": "import sys\nsys.exit(0)\n",
+    "os_exit_before_asserts": "import os\nos._exit(0)\n",
+    "exit_in_call": "def square(x):\n    import os\n    os._exit(0)\n",
+    "patched_assertion_error": ("import builtins\nclass Quiet(Exception):\n    pass\n"
+                                "builtins.AssertionError = Quiet\ndef square(x):\n    return 0\n"),
+    "always_equal": ("class Any:\n    def __eq__(self, other):\n        return True\n"
+                     "    __hash__ = None\ndef square(x):\n    return Any()\n"),
+    "int_subclass_equal": ("class I(int):\n    def __eq__(self, other):\n        return True\n"
+                           "def square(x):\n    return I(0)\n"),
+    "prints_passed": ("print('passed')\nprint('{\"outcome\": \"passed\", \"passed\": 2, \"total\": 2}')\n"
+                      "def square(x):\n    return 0\n"),
+    "forges_verdict_fds": ("import json, os\nfake = json.dumps({'nonce': '0' * 32, 'outcome': 'passed',"
+                           " 'passed': 2, 'total': 2, 'messages': []}).encode()\n"
+                           "for fd in range(3, 64):\n    try:\n        os.write(fd, fake)\n    except OSError:\n"
+                           "        pass\ndef square(x):\n    return 0\n"),
+    "reads_judge_memory": ("import os\nppid = os.getppid()\nleaked = []\n"
+                           "for name in ('environ', 'mem', 'fd/0', 'cmdline'):\n    try:\n"
+                           "        leaked.append(open(f'/proc/{ppid}/{name}', 'rb').read(100))\n"
+                           "    except OSError:\n        pass\n"
+                           "def square(x):\n    raise RuntimeError(repr(leaked))\n"),
+    "kills_judge": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\ndef square(x):\n    return x * x\n",
+}
+
+
+def test_reward_hacks_earn_no_pass():
+    res = run_tests("python", list(REWARD_HACKS.values()), [HACK_CHECK] * len(REWARD_HACKS), timeout_s=3,
+                    workers=2)
+    got = dict(zip(REWARD_HACKS, res))
+    for name, r in got.items():
+        assert r.outcome != "passed" and r.reward < 0, (name, r.outcome)
+    assert got["patched_assertion_error"].outcome == "failed"
+    assert got["always_equal"].outcome == "runtime_error"
+    assert "cannot be compared" in got["always_equal"].messages[0].text
+    assert got["int_subclass_equal"].outcome == "runtime_error"
+    assert got["prints_passed"].outcome == "failed"
+    # the forged bytes land in the candidate's own reply pipe: the judge sees garbage
+    assert got["forges_verdict_fds"].outcome == "runtime_error"
+    # the judge's /proc files are closed to the candidate (non-dumpable): only cmdline is readable
+    assert got["reads_judge_memory"].outcome == "runtime_error"
+    assert "PATH=" not in got["reads_judge_memory"].messages[0].text
+    assert got["kills_judge"].outcome == "runtime_error"
+    # the honest answer still passes
+    assert run_tests("python", ["def square(x):\n    return x * x\n"], [HACK_CHECK])[0].outcome == "passed"
