@@ -21,3 +21,8 @@ from rewards.execution import (  # noqa: E402
 )
 
 __all__ += ["CompileResult", "RewardValues", "TestResult", "TestSpec", "compile_feedback", "run_tests"]
+
+# Structural rewards: AST match (R_ast) and data-flow match (R_dfg), native engine.
+from rewards.structural import StructuralScores, ast_match, dfg_match  # noqa: E402
+
+__all__ += ["StructuralScores", "ast_match", "dfg_match"]
