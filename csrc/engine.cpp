@@ -145,7 +145,25 @@ struct Frame {
 inline uint64_t fold(uint64_t h, uint64_t x) { return mix64(h * 0x100000001b3ULL ^ x); }
 }  // namespace
 
-void subtree_hashes(const Language& lang, TSNode root, std::vector<uint64_t>& out, uint32_t& max_depth) {
+// The code point tree-sitter reports for an unexpected character (-1: invalid UTF-8).
+static int64_t first_code_point(const std::string& s, uint32_t at) {
+    if (at >= s.size()) return -1;
+    auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+    unsigned c = b(at);
+    if (c < 0x80) return c;
+    int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (len == 0) return -1;
+    int64_t cp = c & (0x3f >> (len - 1));
+    for (int i = 1; i < len; ++i) {
+        unsigned d = b(at + i);
+        if ((d & 0xc0) != 0x80) return -1;
+        cp = (cp << 6) | (d & 0x3f);
+    }
+    return cp;
+}
+
+void subtree_hashes(const Language& lang, const std::string& src, TSNode root, std::vector<uint64_t>& out,
+                    uint32_t& max_depth) {
     TSTreeCursor cursor = ts_tree_cursor_new(root);
     std::vector<Frame> stack;
     std::vector<uint16_t> fields;  // field id of each frame's node
@@ -157,7 +175,8 @@ void subtree_hashes(const Language& lang, TSNode root, std::vector<uint64_t>& ou
         uint32_t children = ts_node_child_count(n);
         uint64_t h = lang.symbol_hash[ts_node_symbol(n)];
         if (missing) h ^= named ? kMissingNamed : kMissingAnon;
-        if (children == 0 && ts_node_is_error(n) && ts_node_end_byte(n) > ts_node_start_byte(n)) h = kUnexpected;
+        if (children == 0 && ts_node_is_error(n) && ts_node_end_byte(n) > ts_node_start_byte(n))
+            h = kUnexpected ^ mix64(first_code_point(src, ts_node_start_byte(n)));  // (UNEXPECTED 'c')
         stack.push_back({mix64(h), named || missing || is_root, is_root || children > 0});
         fields.push_back(is_root ? 0 : ts_tree_cursor_current_field_id(&cursor));
         if (stack.size() > max_depth) max_depth = static_cast<uint32_t>(stack.size());
@@ -212,7 +231,7 @@ Analysis analyze(const Language& lang, const std::string& source) {
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
     TSNode root = ts_tree_root_node(tree);
     uint32_t depth = 0;
-    subtree_hashes(lang, root, a.subtrees, depth);
+    subtree_hashes(lang, src, root, a.subtrees, depth);
     std::sort(a.subtrees.begin(), a.subtrees.end());
     if (lang.dataflow) {
         FlowGraph g = build_flow(lang, src, root, depth);
@@ -231,7 +250,7 @@ std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& sr
     TSNode root = ts_tree_root_node(tree);
     std::vector<uint64_t> scratch;
     uint32_t depth = 0;
-    subtree_hashes(lang, root, scratch, depth);
+    subtree_hashes(lang, src, root, scratch, depth);
     FlowGraph g = build_flow(lang, src, root, depth);
     ts_tree_delete(tree);
     ts_parser_delete(parser);

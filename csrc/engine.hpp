@@ -90,7 +90,8 @@ std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::s
                                   const std::vector<std::string>& references, int threads);
 
 // Internal: used by analyze and dataflow_items.
-void subtree_hashes(const Language& lang, TSNode root, std::vector<uint64_t>& out, uint32_t& max_depth);
+void subtree_hashes(const Language& lang, const std::string& src, TSNode root, std::vector<uint64_t>& out,
+                    uint32_t& max_depth);
 struct FlowGraph {
     struct Item {
         uint32_t code, idx;
