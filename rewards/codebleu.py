@@ -205,12 +205,48 @@ def _ngram_components(refs: list[list[str]], cands: list[str], lang: str,
         # Count every n-gram once; both components read the same counts.
         ref_counts = [ngram_counts_by_order(ref, _BLEU_ORDER) for ref in group]
         cand_counts = ngram_counts_by_order(cand, _BLEU_ORDER)
+        if len(group) == 1:
+            stats = _single_reference_stats(ref_counts[0], cand_counts, len(group[0]),
+                                            len(cand), unigram_weights)
+            ngram.append(stats[0])
+            weighted.append(stats[1])
+            continue
         ref_lengths = [len(ref) for ref in group]
         ngram.append(precision_stats_from_counts(ref_counts, cand_counts, ref_lengths,
                                                  len(cand)))
         weighted.append(weighted_stats_from_counts(ref_counts, cand_counts, ref_lengths,
                                                    len(cand), unigram_weights))
     return ngram, weighted
+
+
+def _single_reference_stats(ref_counts: Sequence[Counter], cand_counts: Sequence[Counter],
+                            ref_length: int, cand_length: int,
+                            unigram_weights: dict[tuple, int]) -> tuple[BleuStats, BleuStats]:
+    """Fast path of (`precision_stats_from_counts`, `weighted_stats_from_counts`) for one
+    reference, where both clip the same n-grams: sum(min(candidate, reference) count)."""
+    matches: list[int] = []
+    weighted_matches: list[float] = []
+    weighted_totals: list[float] = []
+    for k, (cand, ref) in enumerate(zip(cand_counts, ref_counts)):
+        if k == 0:
+            grams, ref_values = ref.keys(), ref.values()
+            clipped = list(map(min, ref_values, map(cand.get, grams, repeat(0))))
+            weights = list(map(unigram_weights.get, grams, repeat(OTHER_TOKEN_WEIGHT)))
+            matches.append(sum(clipped))
+            weighted_matches.append(reduce(add, map(mul, clipped, weights), 0))
+            weighted_totals.append(max(1, reduce(add, map(mul, ref_values, weights), 0)))
+            continue
+        small, large = (cand, ref) if len(cand) <= len(ref) else (ref, cand)
+        matched = sum(map(min, small.values(), map(large.get, small.keys(), repeat(0))))
+        matches.append(matched)
+        weighted_matches.append(matched)
+        weighted_totals.append(max(1, ref_length - k))
+    order = len(cand_counts)
+    plain = BleuStats(tuple(matches), tuple(max(1, cand_length - k) for k in range(order)),
+                      cand_length, ref_length)
+    weighted = BleuStats(tuple(weighted_matches), tuple(weighted_totals), cand_length,
+                         _WEIGHTED_REFERENCE_LENGTH)
+    return plain, weighted
 
 
 def _components(refs: list[list[str]], cands: list[str], lang: str,

@@ -132,3 +132,16 @@ def test_bad_input(fn) -> None:
         fn(["a"], ["a"], lang="java", weights="abcd")
     with pytest.raises(ValueError, match="language must be a string"):
         fn(["a"], ["a"], lang=None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(code_tokens, max_size=20), st.lists(code_tokens, max_size=20))
+def test_single_reference_fast_path_equals_general_path(ref: list, cand: list) -> None:
+    bleu_mod = importlib.import_module("rewards.bleu")
+    ref_counts = bleu_mod.ngram_counts_by_order(ref, 4)
+    cand_counts = bleu_mod.ngram_counts_by_order(cand, 4)
+    weights = CB._unigram_weights(CB.keywords("java"))
+    fast = CB._single_reference_stats(ref_counts, cand_counts, len(ref), len(cand), weights)
+    general = (bleu_mod.precision_stats([ref], cand),
+               CB.weighted_stats([ref], cand, CB.keywords("java")))
+    assert fast == general

@@ -1,6 +1,6 @@
 """CodeBLEU metric speed: ours (rewards.codebleu) vs the `codebleu` package, side by side.
 
-Run: python bench/codebleu.py [--repeat 3]
+Run: python bench/codebleu_metric.py [--repeat 3]
 
 On the shared parity corpus (502 Python/Java pairs), in one process, prints the time per
 pair and the ratio (codebleu time / our time, > 1 means we are faster) for:
