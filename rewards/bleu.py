@@ -292,7 +292,14 @@ def tokenize_all(references: list[list[str]], candidates: list[str],
         tokens = tok(text)
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
             raise ValueError("the tokenizer must return a sequence of tokens")
-        return list(tokens)
+        tokens = list(tokens)
+        if tokenizer is not None:
+            try:
+                hash(tuple(tokens))
+            except TypeError:
+                raise ValueError("the tokenizer must return hashable tokens "
+                                 "(strings, for example)") from None
+        return tokens
 
     return [[run(r) for r in refs] for refs in references], [run(c) for c in candidates]
 

@@ -24,8 +24,12 @@ kept on purpose so that scores are comparable with published numbers:
   by 1 inside the weighted sum, while ``dataflow_match_score`` still reports 0;
 - a syntax score with no reference subtrees at all is 0 (codebleu divides by zero).
 
-Unlike codebleu, the data-flow component is deterministic (codebleu's depends on Python's
-string hash seed on some inputs); there it equals codebleu with sorted parent lists.
+Deliberate differences, all in the structural engine (`core.structural`): the data-flow
+component is deterministic (codebleu's depends on Python's string hash seed on some
+inputs; ours equals codebleu with sorted parent lists there), reads token text on bytes
+(codebleu garbles names that follow a non-ASCII character on the same line), and runs
+in polynomial time on deeply nested code. C and C++ data flow uses the engine's own
+C/C++ spec (codebleu runs its C# walker on them).
 
     >>> from rewards import codebleu
     >>> codebleu(["x = a + b"], ["x = a + b"], lang="python").codebleu

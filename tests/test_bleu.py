@@ -109,6 +109,8 @@ def test_bad_input_raises_value_error() -> None:
         B.bleu(["a"], ["a"], tokenizer="split")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sequence of tokens"):
         B.bleu(["a"], ["a"], tokenizer=str.upper)
+    with pytest.raises(ValueError, match="hashable"):
+        B.bleu(["a b"], ["a b"], tokenizer=lambda s: [[t] for t in s.split()])
     with pytest.raises(ValueError, match="order"):
         B.ngram_counts(["a"], 0)
 

@@ -397,7 +397,9 @@ def test_degenerate_pairs_score_like_the_oracle(cand: str, ref: str) -> None:
 @pytest.mark.parametrize("lang", ["python", "java", "javascript", "php", "c_sharp", "c", "cpp"])
 def test_unusual_text_gets_scores_in_range(lang: str) -> None:
     cands = ["x = 'caf\u00e9' + '\u4e2d\u6587'", "a\x00b = 1", "{" * 300 + "}" * 300,
-             "\ud800 = 1", "\t\n"]
+             "\ud800 = 1", "\t\n", "x = " + "(" * 10_000 + "1" + ")" * 10_000,
+             "".join("    " * i + f"for i{i} in range(2):\n" for i in range(20)) + " " * 80 + "x += 1",
+             "for (int i = 0; i < n; i++) " * 20 + "{ s += i; }"]
     refs = ["x = 'caf\u00e9'"] * len(cands)
     for result in codebleu_per_sample(refs, cands, lang):
         for value in result.as_dict().values():
