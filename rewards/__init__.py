@@ -6,9 +6,14 @@ __all__ = ["RewardBreakdown", "RewardConfig", "Sample", "score"]
 
 # CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
 from rewards.bleu import bleu  # noqa: E402
-from rewards.codebleu import CodeBLEUResult, codebleu, codebleu_per_sample  # noqa: E402
+from rewards.codebleu import (  # noqa: E402
+    CodeBLEUResult,
+    codebleu,
+    codebleu_per_sample,
+    codebleu_with_samples,
+)
 
-__all__ += ["CodeBLEUResult", "bleu", "codebleu", "codebleu_per_sample"]
+__all__ += ["CodeBLEUResult", "bleu", "codebleu", "codebleu_per_sample", "codebleu_with_samples"]
 
 # Execution feedback: compile and unit-test rewards in the sandbox.
 from rewards.execution import (  # noqa: E402

@@ -121,18 +121,16 @@ def _gather_codebleu_inputs(args: argparse.Namespace) -> tuple[list, list[str]]:
 
 def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
     """Compute what ``python -m rewards codebleu`` prints (as a dict)."""
-    from rewards.codebleu import codebleu, codebleu_per_sample
+    from rewards.codebleu import codebleu_with_samples
 
     references, candidates = _gather_codebleu_inputs(args)
     weights = _parse_weights(args.weights)
-    corpus = codebleu(references, candidates, lang=args.lang, weights=weights,
-                      threads=args.threads)
+    corpus, samples = codebleu_with_samples(references, candidates, lang=args.lang,
+                                            weights=weights, threads=args.threads)
     out: dict[str, Any] = {**corpus.as_dict(), "lang": args.lang, "n_samples": len(candidates),
                            "weights": list(weights)}
     if args.per_sample:
-        results = codebleu_per_sample(references, candidates, lang=args.lang, weights=weights,
-                                      threads=args.threads)
-        out["per_sample"] = [r.as_dict() for r in results]
+        out["per_sample"] = [r.as_dict() for r in samples]
     return out
 
 

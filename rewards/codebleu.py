@@ -66,6 +66,7 @@ __all__ = [
     "CodeBLEUResult",
     "codebleu",
     "codebleu_per_sample",
+    "codebleu_with_samples",
     "keywords",
     "weighted_ngram_match",
     "weighted_stats",
@@ -305,7 +306,7 @@ def codebleu(references: Sequence[str] | Sequence[Sequence[str]], candidates: Se
             ``"js"`` or ``"c++"`` work too).
         weights: weights of (ngram, weighted ngram, syntax, data flow).
         tokenizer: str -> tokens for the two n-gram components; default whitespace split.
-        threads: threads for the structural engine (0 = its default).
+        threads: threads for the structural engine (0 = one per CPU).
 
     Returns:
         A `CodeBLEUResult`; all counts are summed over the corpus before dividing.
@@ -315,13 +316,9 @@ def codebleu(references: Sequence[str] | Sequence[Sequence[str]], candidates: Se
             different lengths, an empty corpus, a candidate without references,
             non-string items or weights that are not 4 finite numbers.
     """
-    name = languages.get(lang).name
-    component_weights = _check_component_weights(weights)
-    refs, cands = normalize_inputs(references, candidates)
-    parts = _components(refs, cands, name, tokenizer, threads)
-    return _result(sum_stats(parts.ngram, _BLEU_ORDER), sum_stats(parts.weighted, _BLEU_ORDER),
-                   int(parts.ast_match.sum()), int(parts.ast_total.sum()),
-                   int(parts.dfg_match.sum()), int(parts.dfg_total.sum()), component_weights)
+    parts, component_weights = _prepare(references, candidates, lang, weights, tokenizer,
+                                        threads)
+    return _corpus_result(parts, component_weights)
 
 
 def codebleu_per_sample(references: Sequence[str] | Sequence[Sequence[str]],
@@ -329,20 +326,50 @@ def codebleu_per_sample(references: Sequence[str] | Sequence[Sequence[str]],
                         weights: Sequence[float] = DEFAULT_WEIGHTS,
                         tokenizer: Tokenizer | None = None,
                         threads: int = 0) -> list[CodeBLEUResult]:
-    """CodeBLEU of every candidate on its own (one call's worth of parsing for all).
+    """CodeBLEU of every candidate on its own (one batched engine call for all).
 
     Entry i equals ``codebleu([references[i]], [candidates[i]], ...)``. Arguments and
     errors as in `codebleu`.
     """
+    parts, component_weights = _prepare(references, candidates, lang, weights, tokenizer,
+                                        threads)
+    return _sample_results(parts, component_weights)
+
+
+def codebleu_with_samples(references: Sequence[str] | Sequence[Sequence[str]],
+                          candidates: Sequence[str], lang: str = "python",
+                          weights: Sequence[float] = DEFAULT_WEIGHTS,
+                          tokenizer: Tokenizer | None = None, threads: int = 0,
+                          ) -> tuple[CodeBLEUResult, list[CodeBLEUResult]]:
+    """(`codebleu`, `codebleu_per_sample`) of the same inputs, parsing everything once."""
+    parts, component_weights = _prepare(references, candidates, lang, weights, tokenizer,
+                                        threads)
+    return _corpus_result(parts, component_weights), _sample_results(parts, component_weights)
+
+
+def _prepare(references: Sequence[str] | Sequence[Sequence[str]], candidates: Sequence[str],
+             lang: str, weights: Sequence[float], tokenizer: Tokenizer | None,
+             threads: int) -> tuple[_Components, tuple[float, float, float, float]]:
     name = languages.get(lang).name
     component_weights = _check_component_weights(weights)
     refs, cands = normalize_inputs(references, candidates)
-    parts = _components(refs, cands, name, tokenizer, threads)
+    return _components(refs, cands, name, tokenizer, threads), component_weights
+
+
+def _corpus_result(parts: _Components,
+                   weights: tuple[float, float, float, float]) -> CodeBLEUResult:
+    return _result(sum_stats(parts.ngram, _BLEU_ORDER), sum_stats(parts.weighted, _BLEU_ORDER),
+                   int(parts.ast_match.sum()), int(parts.ast_total.sum()),
+                   int(parts.dfg_match.sum()), int(parts.dfg_total.sum()), weights)
+
+
+def _sample_results(parts: _Components,
+                    weights: tuple[float, float, float, float]) -> list[CodeBLEUResult]:
     return [
         _result(parts.ngram[i], parts.weighted[i], int(parts.ast_match[i]),
                 int(parts.ast_total[i]), int(parts.dfg_match[i]), int(parts.dfg_total[i]),
-                component_weights)
-        for i in range(len(cands))
+                weights)
+        for i in range(len(parts.ngram))
     ]
 
 

@@ -15,7 +15,7 @@ import importlib
 import pytest
 from codebleu import calc_codebleu
 
-from rewards import codebleu, codebleu_per_sample
+from rewards import codebleu, codebleu_per_sample, codebleu_with_samples
 
 JAVASCRIPT = [
     ("""function sum(items) {
@@ -343,6 +343,7 @@ def test_per_sample_and_corpus_equal_oracle(lang: str) -> None:
         expected_corpus = calc_codebleu(refs, cands, lang)
     assert [r.as_dict() for r in ours] == expected
     assert codebleu(refs, cands, lang).as_dict() == expected_corpus
+    assert codebleu_with_samples(refs, cands, lang) == (codebleu(refs, cands, lang), ours)
     # The snippets exercise the whole range, not only easy cases.
     scores = [r.codebleu for r in ours]
     assert max(scores) == 1.0 and min(scores) < 0.5
