@@ -57,6 +57,17 @@ PYBIND11_MODULE(_native, m) {
         py::arg("language"), py::arg("source"),
         "Parse `source` and return the number of named nodes (-1 if the grammar ABI is unsupported).");
 
+    m.def(
+        "parse_only",
+        [](const py::object& capsule, const py::sequence& sources) {
+            const TSLanguage* lang = language_from_capsule(capsule);
+            auto srcs = byte_list(sources, "sources");
+            py::gil_scoped_release release;
+            return ppocoder::parse_only(lang, srcs);
+        },
+        py::arg("language"), py::arg("sources"),
+        "Parse every source once and free the trees (the bare parse cost); returns how many had errors.");
+
     py::class_<Language, std::shared_ptr<Language>>(m, "Language",
                                                     "A grammar plus the tables of the generic data-flow walker.")
         .def(py::init([](const py::object& capsule, const std::string& comments, const py::dict& tables) {

@@ -1,0 +1,169 @@
+"""Benchmark: native AST + data-flow match against bare parsing and against codebleu.
+
+    python bench/structural.py [--pairs N] [--anchor-pairs M]
+
+One process, two data sets: the shared parity corpus (Python and Java pairs) and
+real code (functions of the local Python standard library, each paired with a
+mutation of itself). Per pair it times:
+
+- bare native parse of both sides (tree-sitter only, no analysis);
+- our AST + DFG match (`core.structural.match`, 1 thread, every reference unique
+  so that deduplication does not flatter us; "shared refs" shows the RL case);
+- codebleu 0.7.0 `syntax_match` + `dataflow_match`;
+- full CodeBLEU: codebleu's `calc_codebleu` vs `rewards.codebleu_per_sample`;
+- our throughput at 1 and 2 threads (scaling is only meaningful on an idle machine).
+
+Targets (issue #2): ours <= 1.5x bare parse; >= 15x faster than codebleu's
+syntax + dataflow; >= 1.8x from 1 to 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import logging
+import os
+import random
+import sys
+import sysconfig
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from core import _native, languages
+from core.structural import match
+
+DATA = Path("/work/shared/data/codebleu-parity/corpus.jsonl")
+
+
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def corpus_pairs() -> dict[str, list[tuple[str, str]]]:
+    rows = [json.loads(line) for line in DATA.read_text().splitlines()]
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        out.setdefault(r["lang"], []).append((r["candidate"], r["reference"]))
+    return out
+
+
+def stdlib_pairs(limit: int, seed: int = 0) -> list[tuple[str, str]]:
+    """(mutated, original) pairs of functions from the Python standard library."""
+    rng = random.Random(seed)
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    functions: list[str] = []
+    for name in ("json/decoder.py", "textwrap.py", "difflib.py", "argparse.py", "csv.py", "shlex.py",
+                 "fractions.py", "statistics.py", "heapq.py", "bisect.py", "string.py", "calendar.py",
+                 "configparser.py", "ipaddress.py", "pprint.py", "tokenize.py", "inspect.py"):
+        path = stdlib / name
+        if not path.exists():
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef):
+                seg = ast.get_source_segment(source, node)
+                if seg and 5 <= seg.count("\n") <= 80 and not seg.startswith(" "):
+                    functions.append(seg)
+    rng.shuffle(functions)
+    pairs = []
+    for fn in functions[:limit]:
+        lines = fn.split("\n")
+        kind = rng.randrange(3)
+        if kind == 0 and len(lines) > 3:
+            del lines[rng.randrange(1, len(lines))]
+        elif kind == 1 and len(lines) > 3:
+            i = rng.randrange(1, len(lines) - 1)
+            lines[i], lines[i + 1] = lines[i + 1], lines[i]
+        else:
+            words = sorted({w for w in ast.walk(ast.parse(fn)) if isinstance(w, ast.Name)}, key=lambda n: n.id)
+            if words:
+                old = rng.choice(words).id
+                lines = [line.replace(old, old + "_x") for line in lines]
+        pairs.append(("\n".join(lines), fn))
+    return pairs
+
+
+def unique_refs(lang: str, refs: list[str]) -> list[str]:
+    """Make every reference distinct with a trailing comment (stripped before analysis)."""
+    mark = "#" if lang == "python" else "//"
+    return [f"{r}\n{mark} {i}\n" for i, r in enumerate(refs)]
+
+
+def bench(lang: str, pairs: list[tuple[str, str]], anchor_pairs: int) -> dict[str, float]:
+    from codebleu import calc_codebleu
+    from codebleu.dataflow_match import corpus_dataflow_match
+    from codebleu.syntax_match import corpus_syntax_match
+    from codebleu.utils import get_tree_sitter_language
+
+    from rewards import codebleu_per_sample
+
+    cands = [c for c, _ in pairs]
+    refs = unique_refs(lang, [r for _, r in pairs])
+    shared = [r for _, r in pairs]
+    n = len(pairs)
+    grammar = languages.get(lang).grammar()
+    cand_bytes = [c.encode() for c in cands]
+    ref_bytes = [r.encode() for r in refs]
+    res: dict[str, float] = {"pairs": n}
+    res["parse"] = best_of(lambda: (_native.parse_only(grammar, cand_bytes), _native.parse_only(grammar, ref_bytes))) / n
+    res["ours"] = best_of(lambda: match(lang, cands, refs, threads=1)) / n
+    res["ours_shared"] = best_of(lambda: match(lang, cands, shared, threads=1)) / n
+    res["ours_2t"] = best_of(lambda: match(lang, cands, refs, threads=2)) / n
+
+    m = min(anchor_pairs, n)
+    tsl = get_tree_sitter_language(lang)
+
+    def anchor() -> None:
+        for c, r in zip(cands[:m], refs[:m]):
+            corpus_syntax_match([[r]], [c], lang, tree_sitter_language=tsl)
+            corpus_dataflow_match([[r]], [c], lang, tree_sitter_language=tsl)
+
+    res["codebleu_struct"] = best_of(anchor, repeat=1) / m
+
+    def full_anchor() -> None:
+        for c, r in zip(cands[:m], refs[:m]):
+            calc_codebleu([r], [c], lang)
+
+    res["codebleu_full"] = best_of(full_anchor, repeat=1) / m
+    res["ours_full"] = best_of(lambda: codebleu_per_sample(refs[:m], cands[:m], lang=lang, threads=1)) / m
+    return res
+
+
+def report(title: str, r: dict[str, float]) -> None:
+    us = 1e6
+    print(f"\n== {title}: {int(r['pairs'])} pairs ==")
+    print(f"  bare native parse, both sides      {r['parse'] * us:9.1f} us/pair")
+    print(f"  ours AST+DFG, 1 thread             {r['ours'] * us:9.1f} us/pair   "
+          f"= {r['ours'] / r['parse']:.2f}x bare parse (target <= 1.5x)")
+    print(f"  ours, shared references (RL case)  {r['ours_shared'] * us:9.1f} us/pair")
+    print(f"  codebleu syntax+dataflow           {r['codebleu_struct'] * us:9.1f} us/pair   "
+          f"ours is {r['codebleu_struct'] / r['ours']:.1f}x faster (target >= 15x)")
+    print(f"  full CodeBLEU: codebleu            {r['codebleu_full'] * us:9.1f} us/pair")
+    print(f"  full CodeBLEU: rewards.codebleu    {r['ours_full'] * us:9.1f} us/pair   "
+          f"{r['codebleu_full'] / r['ours_full']:.1f}x faster")
+    print(f"  throughput 1 thread                {1 / r['ours']:9.0f} pairs/s")
+    print(f"  throughput 2 threads               {1 / r['ours_2t']:9.0f} pairs/s   "
+          f"scaling {r['ours'] / r['ours_2t']:.2f}x (target >= 1.8x; needs an idle 2nd core)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=400, help="stdlib pairs")
+    ap.add_argument("--anchor-pairs", type=int, default=120, help="pairs timed for the (slow) codebleu anchors")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
+    for lang, pairs in corpus_pairs().items():
+        report(f"shared corpus, {lang}", bench(lang, pairs, args.anchor_pairs))
+    report("stdlib functions, python", bench("python", stdlib_pairs(args.pairs), args.anchor_pairs))
+
+
+if __name__ == "__main__":
+    main()
