@@ -19,7 +19,7 @@
 //   deeper than ~1000 levels, we walk it (up to kMaxDepth, then empty).
 #include <algorithm>
 #include <cstring>
-#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "engine.hpp"
@@ -108,10 +108,6 @@ struct Edge {
     IdxSet parents;               // parent token indices (only used as a set)
 };
 
-struct Token {
-    uint32_t start, end, code;
-};
-
 struct Aborted {};  // codebleu's walker raised: the whole graph is empty
 
 struct LoopResult {
@@ -119,58 +115,68 @@ struct LoopResult {
     std::vector<std::pair<uint32_t, IdxSet>> changes;
 };
 
+using Node = uint32_t;  // index into the flat tree; kNoNode is Python's None
+
 class Walker {
   public:
-    Walker(const Language& lang, const std::string& src) : lang_(lang), src_(src) {}
+    Walker(const Language& lang, const std::string& src, const FlatTree& tree)
+        : lang_(lang), src_(src), nodes_(tree.nodes) {}
 
-    FlowGraph run(TSNode root);
+    FlowGraph run();
 
   private:
     const Language& lang_;
     const std::string& src_;
-    std::vector<Token> tokens_;
+    const std::vector<FlatNode>& nodes_;
+    // Tokens in tree order. For token t: its index as codebleu sees it (the last
+    // token with the same span), its text id, and whether it names a variable.
+    std::vector<uint32_t> tok_node_, tok_idx_, tok_code_;
+    std::vector<uint8_t> tok_var_;
+    std::vector<uint32_t> tokens_before_;  // per node: tokens earlier in tree order
     std::vector<std::string> texts_;
     States st_;
     std::vector<Edge> out_;
     std::unordered_map<uint64_t, LoopResult> memo_;
 
-    uint32_t role(TSNode n) const { return lang_.roles[ts_node_symbol(n)]; }
-    bool is_token(TSNode n) const {
+    uint32_t role(Node n) const { return lang_.roles[nodes_[n].symbol]; }
+    uint32_t nchildren(Node n) const { return nodes_[n].child_count; }
+    bool is_token(Node n) const {
         uint32_t r = role(n);
-        return (ts_node_child_count(n) == 0 || (r & kRoleString)) && !(r & kRoleComment);
+        return (nodes_[n].child_count == 0 || (r & kRoleString)) && !(r & kRoleComment);
     }
-    void collect_tokens(TSNode root);
-    // index_to_code[(start, end)]: the last token with this span.
-    const Token* lookup(TSNode n, uint32_t* idx) const {
-        uint32_t s = ts_node_start_byte(n), e = ts_node_end_byte(n);
-        auto it = std::upper_bound(tokens_.begin(), tokens_.end(), std::make_pair(s, e),
-                                   [](const std::pair<uint32_t, uint32_t>& k, const Token& t) {
-                                       return k.first < t.start || (k.first == t.start && k.second < t.end);
-                                   });
-        if (it == tokens_.begin()) throw Aborted{};
-        --it;
-        if (it->start != s || it->end != e) throw Aborted{};
-        *idx = static_cast<uint32_t>(it - tokens_.begin());
-        return &*it;
+    Node child(Node n, uint32_t i) const {
+        Node c = nodes_[n].first_child;
+        while (i-- > 0 && c != kNoNode) c = nodes_[c].next_sibling;
+        return c;
     }
-    bool type_equals_text(TSNode n, const Token& t) const {
-        const char* type = ts_node_type(n);
-        const std::string& text = texts_[t.code];
-        return std::strlen(type) == text.size() && text.compare(type) == 0;
+    Node last_child(Node n) const { return nodes_[n].last_child; }
+    Node field(Node n, TSFieldId f) const {
+        if (f == 0) return kNoNode;
+        for (Node c = nodes_[n].first_child; c != kNoNode; c = nodes_[c].next_sibling)
+            if (nodes_[c].field == f) return c;
+        return kNoNode;
     }
+    void collect_tokens();
     // tree_to_variable_index: variable tokens under `n`, in order, as (idx, code).
-    std::vector<std::pair<uint32_t, uint32_t>> variables(TSNode n) const;
+    std::vector<std::pair<uint32_t, uint32_t>> variables(Node n) const {
+        if (n == kNoNode) throw Aborted{};
+        std::vector<std::pair<uint32_t, uint32_t>> out;
+        uint32_t end = tokens_before_[nodes_[n].subtree_end];
+        for (uint32_t t = tokens_before_[n]; t < end; ++t)
+            if (tok_var_[t]) out.emplace_back(tok_idx_[t], tok_code_[t]);
+        return out;
+    }
 
-    void walk(TSNode n, uint32_t depth);
-    void walk_leaf(TSNode n);
-    void walk_def(TSNode n, uint32_t depth);
-    void walk_assign(TSNode n, uint32_t depth);
-    void walk_increment(TSNode n);
-    void walk_if(TSNode n, uint32_t depth);
-    void walk_loop(TSNode n, uint32_t depth);
-    void walk_default(TSNode n, uint32_t depth);
-    void tuple_pairs(TSNode left, TSNode right, std::vector<TSNode>& ls, std::vector<TSNode>& rs) const;
-    void emit_computed(const std::vector<TSNode>& ls, const std::vector<TSNode>& rs);
+    void walk(Node n, uint32_t depth);
+    void walk_leaf(Node n);
+    void walk_def(Node n, uint32_t depth);
+    void walk_assign(Node n, uint32_t depth);
+    void walk_increment(Node n);
+    void walk_if(Node n, uint32_t depth);
+    void walk_loop(Node n, uint32_t depth);
+    void walk_default(Node n, uint32_t depth);
+    void tuple_pairs(Node left, Node right, std::vector<Node>& ls, std::vector<Node>& rs) const;
+    void emit_computed(const std::vector<Node>& ls, const std::vector<Node>& rs);
     void merge_loop_edges(size_t seg);
     void sort_segment(size_t seg) {
         auto by_idx = [](const Edge& a, const Edge& b) { return a.idx < b.idx; };
@@ -182,72 +188,85 @@ class Walker {
     }
 };
 
-void Walker::collect_tokens(TSNode root) {
-    std::vector<std::pair<uint32_t, uint32_t>> spans;
-    TSTreeCursor c = ts_tree_cursor_new(root);
-    for (;;) {
-        TSNode n = ts_tree_cursor_current_node(&c);
-        bool token = is_token(n);
-        if (token) spans.emplace_back(ts_node_start_byte(n), ts_node_end_byte(n));
-        if (!token && ts_tree_cursor_goto_first_child(&c)) continue;
-        bool moved = false;
-        while (!moved) {
-            if (ts_tree_cursor_goto_next_sibling(&c)) { moved = true; break; }
-            if (!ts_tree_cursor_goto_parent(&c)) break;
+void Walker::collect_tokens() {
+    const auto n = static_cast<uint32_t>(nodes_.size());
+    tokens_before_.assign(n + 1, 0);
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n;) {
+        if (is_token(i)) {
+            tok_node_.push_back(i);
+            for (uint32_t j = i; j < nodes_[i].subtree_end; ++j) tokens_before_[j] = count;
+            ++count;
+            i = nodes_[i].subtree_end;
+        } else {
+            tokens_before_[i] = count;
+            ++i;
         }
-        if (!moved) break;
     }
-    ts_tree_cursor_delete(&c);
+    tokens_before_[n] = count;
     // Token text: the span's bytes without '\n' (codebleu joins split lines).
-    std::vector<std::string> raw;
-    raw.reserve(spans.size());
-    for (auto [s, e] : spans) {
-        std::string t;
-        t.reserve(e - s);
-        for (uint32_t i = s; i < e && i < src_.size(); ++i)
-            if (src_[i] != '\n') t.push_back(src_[i]);
-        raw.push_back(std::move(t));
+    std::vector<std::string> owned;  // texts that had a newline removed
+    owned.reserve(8);
+    std::vector<std::string_view> raw(count);
+    for (uint32_t t = 0; t < count; ++t) {
+        const FlatNode& f = nodes_[tok_node_[t]];
+        uint32_t s = std::min<uint32_t>(f.start, static_cast<uint32_t>(src_.size()));
+        uint32_t e = std::min<uint32_t>(std::max(f.end, f.start), static_cast<uint32_t>(src_.size()));
+        std::string_view v(src_.data() + s, e - s);
+        if (v.find('\n') != std::string_view::npos) {
+            std::string text;
+            for (char c : v)
+                if (c != '\n') text.push_back(c);
+            owned.push_back(std::move(text));
+            raw[t] = std::string_view();  // filled below, once `owned` stops moving
+            continue;
+        }
+        raw[t] = v;
+    }
+    for (uint32_t t = 0, k = 0; t < count; ++t) {
+        const FlatNode& f = nodes_[tok_node_[t]];
+        if (raw[t].data() == nullptr && f.end > f.start) raw[t] = owned[k++];
     }
     // Text ids in byte order, so that sorting ids sorts names like Python sorts str.
-    texts_ = raw;
-    std::sort(texts_.begin(), texts_.end());
-    texts_.erase(std::unique(texts_.begin(), texts_.end()), texts_.end());
-    tokens_.reserve(spans.size());
-    for (size_t i = 0; i < spans.size(); ++i) {
-        auto code = static_cast<uint32_t>(std::lower_bound(texts_.begin(), texts_.end(), raw[i]) - texts_.begin());
-        tokens_.push_back({spans[i].first, spans[i].second, code});
+    std::unordered_map<std::string_view, uint32_t> intern;
+    intern.reserve(count * 2 + 1);
+    std::vector<std::string_view> unique;
+    std::vector<uint32_t> first_id(count);
+    for (uint32_t t = 0; t < count; ++t) {
+        auto [it, fresh] = intern.emplace(raw[t], static_cast<uint32_t>(unique.size()));
+        if (fresh) unique.push_back(raw[t]);
+        first_id[t] = it->second;
+    }
+    std::vector<uint32_t> order(unique.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return unique[a] < unique[b]; });
+    std::vector<uint32_t> rank(unique.size());
+    texts_.resize(unique.size());
+    for (uint32_t r = 0; r < order.size(); ++r) {
+        rank[order[r]] = r;
+        texts_[r] = std::string(unique[order[r]]);
+    }
+    tok_code_.resize(count);
+    tok_idx_.resize(count);
+    tok_var_.resize(count);
+    for (uint32_t t = 0; t < count; ++t) tok_code_[t] = rank[first_id[t]];
+    // index_to_code is keyed by span: a later token with the same span wins.
+    for (uint32_t t = count; t-- > 0;) {
+        const FlatNode& f = nodes_[tok_node_[t]];
+        bool same_as_next = t + 1 < count && nodes_[tok_node_[t + 1]].start == f.start &&
+                            nodes_[tok_node_[t + 1]].end == f.end;
+        tok_idx_[t] = same_as_next ? tok_idx_[t + 1] : t;
+    }
+    for (uint32_t t = 0; t < count; ++t) {
+        const std::string& type = lang_.symbol_names[nodes_[tok_node_[t]].symbol];
+        tok_var_[t] = type != texts_[tok_code_[tok_idx_[t]]];
     }
 }
 
-std::vector<std::pair<uint32_t, uint32_t>> Walker::variables(TSNode root) const {
-    std::vector<std::pair<uint32_t, uint32_t>> out;
-    if (ts_node_is_null(root)) throw Aborted{};
-    TSTreeCursor c = ts_tree_cursor_new(root);
-    for (;;) {
-        TSNode n = ts_tree_cursor_current_node(&c);
-        bool token = is_token(n);
-        if (token) {
-            uint32_t idx;
-            const Token* t = lookup(n, &idx);
-            if (!type_equals_text(n, *t)) out.emplace_back(idx, t->code);
-        }
-        if (!token && ts_tree_cursor_goto_first_child(&c)) continue;
-        bool moved = false;
-        while (!moved) {
-            if (ts_tree_cursor_goto_next_sibling(&c)) { moved = true; break; }
-            if (!ts_tree_cursor_goto_parent(&c)) break;
-        }
-        if (!moved) break;
-    }
-    ts_tree_cursor_delete(&c);
-    return out;
-}
-
-void Walker::walk(TSNode n, uint32_t depth) {
-    if (ts_node_is_null(n)) throw Aborted{};
+void Walker::walk(Node n, uint32_t depth) {
+    if (n == kNoNode) throw Aborted{};
     uint32_t r = role(n);
-    uint32_t nchildren = ts_node_child_count(n);
-    if ((nchildren == 0 || (r & kRoleString)) && !(r & kRoleComment)) return walk_leaf(n);
+    if (is_token(n)) return walk_leaf(n);
     if (r & kRoleDef) return walk_def(n, depth);
     if (r & kRoleAssign) return walk_assign(n, depth);
     if (r & kRoleIncrement) return walk_increment(n);
@@ -256,30 +275,30 @@ void Walker::walk(TSNode n, uint32_t depth) {
     walk_default(n, depth);
 }
 
-void Walker::walk_leaf(TSNode n) {
-    uint32_t idx;
-    const Token* t = lookup(n, &idx);
-    if (type_equals_text(n, *t)) return;
-    if (const IdxSet* defs = st_.get(t->code)) {
-        push(t->code, idx, false, {t->code}, *defs);
+void Walker::walk_leaf(Node n) {
+    uint32_t t = tokens_before_[n];
+    uint32_t idx = tok_idx_[t], code = tok_code_[idx];
+    if (!tok_var_[t]) return;  // keyword or operator: its text is its type
+    if (const IdxSet* defs = st_.get(code)) {
+        push(code, idx, false, {code}, *defs);
         return;
     }
-    if (role(n) & kRoleIdentifier) st_.set(t->code, {idx});
-    push(t->code, idx, false, {}, {});
+    if (role(n) & kRoleIdentifier) st_.set(code, {idx});
+    push(code, idx, false, {}, {});
 }
 
-void Walker::walk_def(TSNode n, uint32_t depth) {
+void Walker::walk_def(Node n, uint32_t depth) {
     size_t seg = out_.size();
-    TSNode name, value;
+    Node name, value;
     if (lang_.def_positional) {
-        name = ts_node_child(n, 0);
-        value = ts_node_child_count(n) == 2 ? ts_node_child(n, 1) : TSNode{};
+        name = child(n, 0);
+        value = nchildren(n) == 2 ? child(n, 1) : kNoNode;
     } else {
-        name = ts_node_child_by_field_id(n, lang_.def_name);
-        value = ts_node_child_by_field_id(n, lang_.def_value);
+        name = field(n, lang_.def_name);
+        value = field(n, lang_.def_value);
     }
     auto names = variables(name);
-    if (ts_node_is_null(value)) {
+    if (value == kNoNode) {
         for (auto [idx, code] : names) {
             push(code, idx, false, {}, {});
             st_.set(code, {idx});
@@ -295,14 +314,11 @@ void Walker::walk_def(TSNode n, uint32_t depth) {
     sort_segment(seg);
 }
 
-void Walker::tuple_pairs(TSNode left, TSNode right, std::vector<TSNode>& ls, std::vector<TSNode>& rs) const {
-    if (ts_node_is_null(left) || ts_node_is_null(right)) throw Aborted{};
-    auto split = [&](TSNode p, std::vector<TSNode>& v) {
-        uint32_t k = ts_node_child_count(p);
-        for (uint32_t i = 0; i < k; ++i) {
-            TSNode ch = ts_node_child(p, i);
-            if (!(role(ch) & kRoleComma)) v.push_back(ch);
-        }
+void Walker::tuple_pairs(Node left, Node right, std::vector<Node>& ls, std::vector<Node>& rs) const {
+    if (left == kNoNode || right == kNoNode) throw Aborted{};
+    auto split = [&](Node p, std::vector<Node>& v) {
+        for (Node c = nodes_[p].first_child; c != kNoNode; c = nodes_[c].next_sibling)
+            if (!(role(c) & kRoleComma)) v.push_back(c);
     };
     split(left, ls);
     split(right, rs);
@@ -315,7 +331,7 @@ void Walker::tuple_pairs(TSNode left, TSNode right, std::vector<TSNode>& ls, std
 }
 
 // Python-style: each left variable computedFrom all variables of its right side.
-void Walker::emit_computed(const std::vector<TSNode>& ls, const std::vector<TSNode>& rs) {
+void Walker::emit_computed(const std::vector<Node>& ls, const std::vector<Node>& rs) {
     size_t k = std::min(ls.size(), rs.size());
     for (size_t i = 0; i < k; ++i) {
         auto lv = variables(ls[i]);
@@ -335,24 +351,23 @@ void Walker::emit_computed(const std::vector<TSNode>& ls, const std::vector<TSNo
     }
 }
 
-void Walker::walk_assign(TSNode n, uint32_t depth) {
+void Walker::walk_assign(Node n, uint32_t depth) {
     size_t seg = out_.size();
     if (lang_.tuple_assignment) {
-        std::vector<TSNode> ls, rs;
+        std::vector<Node> ls, rs;
         if (role(n) & kRoleLastChildAssign) {
-            uint32_t k = ts_node_child_count(n);
-            rs.push_back(ts_node_child(n, k - 1));
-            ls.push_back(ts_node_child_by_field_id(n, lang_.assign_left));
+            rs.push_back(last_child(n));
+            ls.push_back(field(n, lang_.assign_left));
         } else {
-            TSNode right = ts_node_child_by_field_id(n, lang_.assign_right);
-            if (ts_node_is_null(right)) return;  // `x: int`, nothing assigned
-            tuple_pairs(ts_node_child_by_field_id(n, lang_.assign_left), right, ls, rs);
+            Node right = field(n, lang_.assign_right);
+            if (right == kNoNode) return;  // `x: int`, nothing assigned
+            tuple_pairs(field(n, lang_.assign_left), right, ls, rs);
         }
-        for (TSNode r : rs) walk(r, depth + 1);
+        for (Node r : rs) walk(r, depth + 1);
         emit_computed(ls, rs);
     } else {
-        TSNode left = ts_node_child_by_field_id(n, lang_.assign_left);
-        TSNode right = ts_node_child_by_field_id(n, lang_.assign_right);
+        Node left = field(n, lang_.assign_left);
+        Node right = field(n, lang_.assign_right);
         walk(right, depth + 1);
         auto names = variables(left);
         auto values = variables(right);
@@ -364,7 +379,7 @@ void Walker::walk_assign(TSNode n, uint32_t depth) {
     sort_segment(seg);
 }
 
-void Walker::walk_increment(TSNode n) {
+void Walker::walk_increment(Node n) {
     size_t seg = out_.size();
     auto vars = variables(n);
     for (auto [idx1, code1] : vars) {
@@ -374,15 +389,13 @@ void Walker::walk_increment(TSNode n) {
     sort_segment(seg);
 }
 
-void Walker::walk_if(TSNode n, uint32_t depth) {
+void Walker::walk_if(Node n, uint32_t depth) {
     size_t seg = out_.size();
     size_t entry = st_.mark();
     bool has_else = role(n) & kRoleHasElse;
     bool sticky = false;
     std::vector<std::vector<std::pair<uint32_t, IdxSet>>> branches;
-    uint32_t k = ts_node_child_count(n);
-    for (uint32_t i = 0; i < k; ++i) {
-        TSNode ch = ts_node_child(n, i);
+    for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
         uint32_t r = role(ch);
         if (r & kRoleHasElse) has_else = true;
         bool branch = sticky || (r & kRoleIfBranch);
@@ -445,11 +458,9 @@ void Walker::merge_loop_edges(size_t seg) {
             continue;
         }
         Edge& m = merged[it->second];
-        std::vector<uint32_t> names = m.names;
-        names.insert(names.end(), e.names.begin(), e.names.end());
-        std::sort(names.begin(), names.end());
-        names.erase(std::unique(names.begin(), names.end()), names.end());
-        m.names = std::move(names);
+        m.names.insert(m.names.end(), e.names.begin(), e.names.end());
+        std::sort(m.names.begin(), m.names.end());
+        m.names.erase(std::unique(m.names.begin(), m.names.end()), m.names.end());
         m.parents = set_union(m.parents, e.parents);
     }
     out_.resize(seg);
@@ -457,9 +468,9 @@ void Walker::merge_loop_edges(size_t seg) {
     for (auto& e : merged) out_.push_back(std::move(e));
 }
 
-void Walker::walk_loop(TSNode n, uint32_t depth) {
+void Walker::walk_loop(Node n, uint32_t depth) {
     // Memoized on (node, entry state): the walk is a pure function of both.
-    uint64_t key = mix64(reinterpret_cast<uintptr_t>(n.id) ^ mix64(st_.hash()));
+    uint64_t key = mix64(uint64_t(n) ^ mix64(st_.hash()));
     if (auto it = memo_.find(key); it != memo_.end()) {
         for (const auto& e : it->second.edges) out_.push_back(e);
         for (const auto& [code, v] : it->second.changes) st_.set(code, v);
@@ -468,32 +479,28 @@ void Walker::walk_loop(TSNode n, uint32_t depth) {
     size_t seg = out_.size();
     size_t entry = st_.mark();
     uint32_t r = role(n);
-    uint32_t k = ts_node_child_count(n);
     if ((r & kRoleFor) && lang_.python_for) {
         for (int pass = 0; pass < 2; ++pass) {
-            std::vector<TSNode> ls, rs;
-            tuple_pairs(ts_node_child_by_field_id(n, lang_.for_left), ts_node_child_by_field_id(n, lang_.for_right),
-                        ls, rs);
-            for (TSNode x : rs) walk(x, depth + 1);
+            std::vector<Node> ls, rs;
+            tuple_pairs(field(n, lang_.for_left), field(n, lang_.for_right), ls, rs);
+            for (Node x : rs) walk(x, depth + 1);
             emit_computed(ls, rs);
-            TSNode last = ts_node_child(n, k - 1);
+            Node last = last_child(n);
             if (role(last) & kRoleBlock) walk(last, depth + 1);
         }
     } else if (r & kRoleFor) {
-        for (uint32_t i = 0; i < k; ++i) walk(ts_node_child(n, i), depth + 1);
+        for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) walk(ch, depth + 1);
         bool after_init = false;
-        for (uint32_t i = 0; i < k; ++i) {
-            TSNode ch = ts_node_child(n, i);
+        for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
             if (after_init) walk(ch, depth + 1);
             else if (role(ch) & kRoleForInit) after_init = true;
         }
     } else if (r & kRoleEnhancedFor) {
-        TSNode name{}, value{};
+        Node name = kNoNode, value = kNoNode;
         if (lang_.enhanced_positional) {
-            for (uint32_t i = 0; i < k; ++i) {
-                TSNode ch = ts_node_child(n, i);
+            for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
                 if (!(role(ch) & kRoleEnhancedVar)) continue;
-                if (ts_node_is_null(value)) {
+                if (value == kNoNode) {
                     value = ch;
                 } else {
                     name = ch;
@@ -501,10 +508,10 @@ void Walker::walk_loop(TSNode n, uint32_t depth) {
                 }
             }
         } else {
-            name = ts_node_child_by_field_id(n, lang_.each_name);
-            value = ts_node_child_by_field_id(n, lang_.each_value);
+            name = field(n, lang_.each_name);
+            value = field(n, lang_.each_value);
         }
-        TSNode body = ts_node_child_by_field_id(n, lang_.each_body);
+        Node body = field(n, lang_.each_body);
         for (int pass = 0; pass < 2; ++pass) {
             walk(value, depth + 1);
             auto names = variables(name);
@@ -517,7 +524,7 @@ void Walker::walk_loop(TSNode n, uint32_t depth) {
         }
     } else {
         for (int pass = 0; pass < 2; ++pass)
-            for (uint32_t i = 0; i < k; ++i) walk(ts_node_child(n, i), depth + 1);
+            for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) walk(ch, depth + 1);
     }
     merge_loop_edges(seg);
     LoopResult res;
@@ -526,30 +533,26 @@ void Walker::walk_loop(TSNode n, uint32_t depth) {
     memo_.emplace(key, std::move(res));
 }
 
-void Walker::walk_default(TSNode n, uint32_t depth) {
+void Walker::walk_default(Node n, uint32_t depth) {
     size_t seg = out_.size();
-    uint32_t k = ts_node_child_count(n);
     bool any_first = false;
-    for (uint32_t i = 0; i < k; ++i) {
-        TSNode ch = ts_node_child(n, i);
+    for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
         if (role(ch) & kRoleDoFirst) {
             walk(ch, depth + 1);
             any_first = true;
         }
     }
-    for (uint32_t i = 0; i < k; ++i) {
-        TSNode ch = ts_node_child(n, i);
+    for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling)
         if (!any_first || !(role(ch) & kRoleDoFirst)) walk(ch, depth + 1);
-    }
     sort_segment(seg);
 }
 
-FlowGraph Walker::run(TSNode root) {
+FlowGraph Walker::run() {
     FlowGraph g;
-    collect_tokens(root);
+    collect_tokens();
     g.texts = texts_;
     try {
-        walk(root, 0);
+        walk(0, 0);
     } catch (const Aborted&) {
         return g;
     }
@@ -583,10 +586,10 @@ FlowGraph Walker::run(TSNode root) {
 
 }  // namespace
 
-FlowGraph build_flow(const Language& lang, const std::string& src, TSNode root, uint32_t max_depth) {
-    if (!lang.dataflow || max_depth > kMaxDepth) return FlowGraph{};
-    Walker w(lang, src);
-    return w.run(root);
+FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree) {
+    if (!lang.dataflow || tree.max_depth > kMaxDepth) return FlowGraph{};
+    Walker w(lang, src, tree);
+    return w.run();
 }
 
 std::vector<uint64_t> normalize_flow(const FlowGraph& g) {

@@ -64,6 +64,7 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     uint32_t count = ts_language_symbol_count(ts);
     lang.symbol_hash.assign(65536, 0);
     lang.roles.assign(65536, 0);
+    lang.symbol_names.assign(65536, std::string());
     std::unordered_map<std::string, uint32_t> role_by_name;
     auto add = [&](const char* key, uint32_t bit) {
         for (const auto& name : list_or_empty(t, key)) role_by_name[name] |= bit;
@@ -91,6 +92,7 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
         if (name == nullptr) name = "";
         size_t len = std::strlen(name);
         lang.symbol_hash[sym] = hash_bytes(name, len);
+        lang.symbol_names[sym] = name;
         auto it = role_by_name.find(name);
         uint32_t r = it == role_by_name.end() ? 0 : it->second;
         if (std::strstr(name, "else") != nullptr) r |= kRoleHasElse;
@@ -123,30 +125,83 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     return lang;
 }
 
-// ---- AST match: structural hash of every subtree, bottom-up, iterative ----
+// ---- the flat tree ----
+
+FlatTree flatten(TSNode root) {
+    FlatTree t;
+    std::vector<FlatNode>& nodes = t.nodes;
+    std::vector<uint32_t> stack;  // open ancestors
+    TSTreeCursor cursor = ts_tree_cursor_new(root);
+    auto enter = [&](bool is_root) {
+        TSNode n = ts_tree_cursor_current_node(&cursor);
+        auto i = static_cast<uint32_t>(nodes.size());
+        FlatNode f;
+        f.start = ts_node_start_byte(n);
+        f.end = ts_node_end_byte(n);
+        f.first_child = f.last_child = f.next_sibling = kNoNode;
+        f.subtree_end = 0;
+        f.child_count = 0;
+        f.symbol = ts_node_symbol(n);
+        f.field = is_root ? 0 : ts_tree_cursor_current_field_id(&cursor);
+        f.flags = static_cast<uint8_t>((ts_node_is_named(n) ? kNamed : 0) | (ts_node_is_missing(n) ? kMissing : 0));
+        nodes.push_back(f);
+        if (!stack.empty()) {
+            FlatNode& p = nodes[stack.back()];
+            if (p.first_child == kNoNode) p.first_child = i;
+            else nodes[p.last_child].next_sibling = i;
+            p.last_child = i;
+            ++p.child_count;
+        }
+        stack.push_back(i);
+        if (stack.size() > t.max_depth) t.max_depth = static_cast<uint32_t>(stack.size());
+    };
+    auto leave = [&]() {
+        nodes[stack.back()].subtree_end = static_cast<uint32_t>(nodes.size());
+        stack.pop_back();
+    };
+    enter(true);
+    for (;;) {
+        if (ts_tree_cursor_goto_first_child(&cursor)) {
+            enter(false);
+            continue;
+        }
+        bool done = false;
+        for (;;) {
+            leave();
+            if (ts_tree_cursor_goto_next_sibling(&cursor)) {
+                enter(false);
+                break;
+            }
+            if (!ts_tree_cursor_goto_parent(&cursor)) {
+                done = true;
+                break;
+            }
+        }
+        if (done) break;
+    }
+    while (!stack.empty()) leave();
+    ts_tree_cursor_delete(&cursor);
+    return t;
+}
+
+// ---- AST match: structural hash of every subtree, bottom-up ----
 //
 // A subtree's identity is the S-expression py-tree-sitter prints for it
 // (`str(node)`): named nodes, plus MISSING nodes, with their field names; token
 // text and anonymous nodes are left out. The hash mirrors that string without
-// building it.
+// building it: a node's hash folds its visible children's (field, hash) items
+// with a polynomial rolling hash, so that the children of an anonymous node
+// splice into its parent's sequence exactly as they do in the string.
 
 namespace {
 constexpr uint64_t kMissingNamed = 0x6d697373696e6731ULL;
 constexpr uint64_t kMissingAnon = 0x6d697373696e6732ULL;
 constexpr uint64_t kUnexpected = 0x756e657870656374ULL;
 constexpr uint64_t kClose = 0x636c6f7365640a0aULL;
-
-struct Frame {
-    uint64_t h;
-    bool visible;
-    bool counted;
-};
-
-inline uint64_t fold(uint64_t h, uint64_t x) { return mix64(h * 0x100000001b3ULL ^ x); }
-}  // namespace
+constexpr uint64_t kBase = 0x100000001b3ULL * 2 + 1;  // odd multiplier of the rolling hash
 
 // The code point tree-sitter reports for an unexpected character (-1: invalid UTF-8).
-static int64_t first_code_point(const std::string& s, uint32_t at) {
+int64_t first_code_point(const std::string& s, uint32_t at) {
     if (at >= s.size()) return -1;
     auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
     unsigned c = b(at);
@@ -162,98 +217,80 @@ static int64_t first_code_point(const std::string& s, uint32_t at) {
     return cp;
 }
 
-void subtree_hashes(const Language& lang, const std::string& src, TSNode root, std::vector<uint64_t>& out,
-                    uint32_t& max_depth) {
-    TSTreeCursor cursor = ts_tree_cursor_new(root);
-    std::vector<Frame> stack;
-    std::vector<uint16_t> fields;  // field id of each frame's node
-    max_depth = 0;
-    auto enter = [&](bool is_root) {
-        TSNode n = ts_tree_cursor_current_node(&cursor);
-        bool named = ts_node_is_named(n);
-        bool missing = ts_node_is_missing(n);
-        uint32_t children = ts_node_child_count(n);
-        uint64_t h = lang.symbol_hash[ts_node_symbol(n)];
-        if (missing) h ^= named ? kMissingNamed : kMissingAnon;
-        if (children == 0 && ts_node_is_error(n) && ts_node_end_byte(n) > ts_node_start_byte(n))
-            h = kUnexpected ^ mix64(first_code_point(src, ts_node_start_byte(n)));  // (UNEXPECTED 'c')
-        stack.push_back({mix64(h), named || missing || is_root, is_root || children > 0});
-        fields.push_back(is_root ? 0 : ts_tree_cursor_current_field_id(&cursor));
-        if (stack.size() > max_depth) max_depth = static_cast<uint32_t>(stack.size());
-    };
-    auto finish = [&]() {
-        Frame f = stack.back();
-        uint16_t fid = fields.back();
-        stack.pop_back();
-        fields.pop_back();
-        uint64_t h = mix64(f.h ^ kClose);
-        if (f.counted) out.push_back(h);
-        if (!f.visible) return;  // anonymous tokens are not part of the S-expression
-        uint64_t x = mix64(h + 0x9e3779b97f4a7c15ULL * (fid + 1));
-        // Children of anonymous nodes count toward the nearest visible ancestor.
-        for (size_t i = stack.size(); i-- > 0;) {
-            stack[i].h = fold(stack[i].h, x);
-            if (stack[i].visible) break;
+struct Contribution {
+    uint64_t sum;    // rolling hash of the items this node adds to its parent's sequence
+    uint64_t power;  // kBase ^ (number of items)
+};
+}  // namespace
+
+void subtree_hashes(const Language& lang, const std::string& src, const FlatTree& tree, std::vector<uint64_t>& out) {
+    const auto& nodes = tree.nodes;
+    std::vector<Contribution> contrib(nodes.size());
+    out.reserve(nodes.size() / 2 + 1);
+    // Pre-order: every descendant has a larger index, so a reverse sweep is bottom-up.
+    for (size_t k = nodes.size(); k-- > 0;) {
+        const FlatNode& n = nodes[k];
+        uint64_t sum = 0, power = 1;
+        for (uint32_t c = n.first_child; c != kNoNode; c = nodes[c].next_sibling) {
+            sum = sum * contrib[c].power + contrib[c].sum;
+            power *= contrib[c].power;
         }
-    };
-    enter(true);
-    for (;;) {
-        if (ts_tree_cursor_goto_first_child(&cursor)) {
-            enter(false);
-            continue;
+        bool named = n.flags & kNamed, missing = n.flags & kMissing;
+        uint64_t head = lang.symbol_hash[n.symbol];
+        if (missing) head ^= named ? kMissingNamed : kMissingAnon;
+        if (n.child_count == 0 && n.symbol == 65535 && n.end > n.start)
+            head = kUnexpected ^ mix64(static_cast<uint64_t>(first_code_point(src, n.start)));  // (UNEXPECTED 'c')
+        uint64_t h = mix64(mix64(head) ^ mix64(sum + kClose));
+        if (k == 0 || n.child_count > 0) out.push_back(h);
+        if (named || missing) {
+            contrib[k] = {mix64(h + 0x9e3779b97f4a7c15ULL * (uint64_t(n.field) + 1)), kBase};
+        } else {
+            contrib[k] = {sum, power};  // anonymous: its children stand in its place
         }
-        bool done = false;
-        for (;;) {
-            finish();
-            if (ts_tree_cursor_goto_next_sibling(&cursor)) {
-                enter(false);
-                break;
-            }
-            if (!ts_tree_cursor_goto_parent(&cursor)) {
-                done = true;
-                break;
-            }
-        }
-        if (done) break;
     }
-    while (!stack.empty()) finish();
-    ts_tree_cursor_delete(&cursor);
 }
 
-Analysis analyze(const Language& lang, const std::string& source) {
+Analysis analyze(const Language& lang, const std::string& source, TSParser* parser) {
     Analysis a;
     std::string src = strip_comments(source, lang.strip);
+    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    FlatTree flat = flatten(ts_tree_root_node(tree));
+    ts_tree_delete(tree);
+    subtree_hashes(lang, src, flat, a.subtrees);
+    std::sort(a.subtrees.begin(), a.subtrees.end());
+    if (lang.dataflow) {
+        FlowGraph g = build_flow(lang, src, flat);
+        a.dataflow = normalize_flow(g);
+        std::sort(a.dataflow.begin(), a.dataflow.end());
+    }
+    return a;
+}
+
+namespace {
+TSParser* new_parser(const Language& lang) {
     TSParser* parser = ts_parser_new();
     if (!ts_parser_set_language(parser, lang.ts)) {
         ts_parser_delete(parser);
         throw std::runtime_error("grammar ABI not supported by the compiled tree-sitter runtime");
     }
-    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    TSNode root = ts_tree_root_node(tree);
-    uint32_t depth = 0;
-    subtree_hashes(lang, src, root, a.subtrees, depth);
-    std::sort(a.subtrees.begin(), a.subtrees.end());
-    if (lang.dataflow) {
-        FlowGraph g = build_flow(lang, src, root, depth);
-        a.dataflow = normalize_flow(g);
-        std::sort(a.dataflow.begin(), a.dataflow.end());
-    }
-    ts_tree_delete(tree);
+    return parser;
+}
+}  // namespace
+
+Analysis analyze(const Language& lang, const std::string& source) {
+    TSParser* parser = new_parser(lang);
+    Analysis a = analyze(lang, source, parser);
     ts_parser_delete(parser);
     return a;
 }
 
 std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& src) {
-    TSParser* parser = ts_parser_new();
-    ts_parser_set_language(parser, lang.ts);
+    TSParser* parser = new_parser(lang);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    TSNode root = ts_tree_root_node(tree);
-    std::vector<uint64_t> scratch;
-    uint32_t depth = 0;
-    subtree_hashes(lang, src, root, scratch, depth);
-    FlowGraph g = build_flow(lang, src, root, depth);
+    FlatTree flat = flatten(ts_tree_root_node(tree));
     ts_tree_delete(tree);
     ts_parser_delete(parser);
+    FlowGraph g = build_flow(lang, src, flat);
     std::vector<FlowItem> items;
     for (const auto& it : g.items) {
         FlowItem f{g.texts[it.code], it.idx, it.computed_from, {}};
@@ -302,17 +339,20 @@ struct Job {
 
 void* worker(void* arg) {
     auto* job = static_cast<Job*>(arg);
-    for (;;) {
-        size_t i = job->next.fetch_add(1);
-        if (i >= job->sources->size() || job->failed.load()) break;
-        try {
-            (*job->results)[i] = analyze(*job->lang, *(*job->sources)[i]);
-        } catch (const std::exception& e) {
-            pthread_mutex_lock(&job->error_lock);
-            if (!job->failed.exchange(true)) job->error = e.what();
-            pthread_mutex_unlock(&job->error_lock);
+    TSParser* parser = nullptr;
+    try {
+        parser = new_parser(*job->lang);
+        for (;;) {
+            size_t i = job->next.fetch_add(1);
+            if (i >= job->sources->size() || job->failed.load()) break;
+            (*job->results)[i] = analyze(*job->lang, *(*job->sources)[i], parser);
         }
+    } catch (const std::exception& e) {
+        pthread_mutex_lock(&job->error_lock);
+        if (!job->failed.exchange(true)) job->error = e.what();
+        pthread_mutex_unlock(&job->error_lock);
     }
+    if (parser) ts_parser_delete(parser);
     return nullptr;
 }
 

@@ -42,11 +42,35 @@ enum Role : uint32_t {
     kRoleHasElse = 1u << 17,        // type name contains "else"
 };
 
+// The parsed tree copied once into a flat pre-order array: every later pass
+// (subtree hashing, the data-flow walk) reads plain memory instead of calling
+// the tree-sitter node API.
+struct FlatNode {
+    uint32_t start, end;         // byte span
+    uint32_t first_child;        // kNoNode when none
+    uint32_t last_child;
+    uint32_t next_sibling;       // kNoNode when none
+    uint32_t subtree_end;        // one past the last pre-order index of the subtree
+    uint32_t child_count;
+    uint16_t symbol;             // alias-resolved, as ts_node_symbol
+    uint16_t field;              // field id under the parent, 0 when none
+    uint8_t flags;               // kNamed | kMissing
+};
+constexpr uint32_t kNoNode = 0xffffffffu;
+constexpr uint8_t kNamed = 1, kMissing = 2;
+
+struct FlatTree {
+    std::vector<FlatNode> nodes;  // nodes[0] is the root
+    uint32_t max_depth = 0;
+};
+FlatTree flatten(TSNode root);
+
 struct Language {
     const TSLanguage* ts = nullptr;
     StripStyle strip = StripStyle::kNone;
     std::vector<uint64_t> symbol_hash;  // per symbol: hash of its name
     std::vector<uint32_t> roles;        // per symbol: Role bits
+    std::vector<std::string> symbol_names;  // per symbol: its type name
     bool tuple_assignment = false;      // Python-style `a, b = c, d`
     bool python_for = false;            // for loop with left/right fields (else: re-walk after init)
     bool if_branch_sticky = false;      // every child after the first branch child is a branch
@@ -70,6 +94,7 @@ struct Analysis {
 
 // Parses `source` (after comment stripping) and computes both fingerprints.
 Analysis analyze(const Language& lang, const std::string& source);
+Analysis analyze(const Language& lang, const std::string& source, TSParser* parser);
 
 // A data-flow item before normalization, for tests and the reference comparison.
 struct FlowItem {
@@ -90,8 +115,7 @@ std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::s
                                   const std::vector<std::string>& references, int threads);
 
 // Internal: used by analyze and dataflow_items.
-void subtree_hashes(const Language& lang, const std::string& src, TSNode root, std::vector<uint64_t>& out,
-                    uint32_t& max_depth);
+void subtree_hashes(const Language& lang, const std::string& src, const FlatTree& tree, std::vector<uint64_t>& out);
 struct FlowGraph {
     struct Item {
         uint32_t code, idx;
@@ -101,7 +125,7 @@ struct FlowGraph {
     std::vector<std::string> texts;
     std::vector<Item> items;  // after CodeBLEU's filtering and merging by token index
 };
-FlowGraph build_flow(const Language& lang, const std::string& src, TSNode root, uint32_t max_depth);
+FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree);
 std::vector<uint64_t> normalize_flow(const FlowGraph& graph);
 uint64_t mix64(uint64_t x);
 uint64_t hash_bytes(const char* data, size_t len);
