@@ -34,6 +34,9 @@ C/C++ spec (codebleu runs its C# walker on them).
     >>> from rewards import codebleu
     >>> codebleu(["x = a + b"], ["x = a + b"], lang="python").codebleu
     1.0
+
+(``rewards.codebleu`` names the function once `rewards` is imported; reach this module's
+other names with ``from rewards.codebleu import keywords`` and the like.)
 """
 
 from __future__ import annotations

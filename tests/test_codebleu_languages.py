@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib
+import random
 
 import pytest
 from codebleu import calc_codebleu
@@ -405,3 +406,34 @@ def test_unusual_text_gets_scores_in_range(lang: str) -> None:
     for result in codebleu_per_sample(refs, cands, lang):
         for value in result.as_dict().values():
             assert 0.0 <= value <= 1.0
+
+
+RANDOM_TOKENS = {
+    "python": ["x", "y", "=", "+", "(", ")", ":", "\n", "    ", "if", "for", "in", "return",
+               "def", "f", "1", ",", "while", "z"],
+    "java": ["int", "x", "y", "=", "+", "(", ")", ";", "{", "}", "if", "for", "return", "1",
+             ",", "while", "z", "class", "A", "void", "f"],
+    "javascript": ["let", "x", "y", "=", "+", "(", ")", ";", "{", "}", "if", "for", "return",
+                   "1", ",", "while", "function", "f", "=>"],
+    "php": ["<?php ", "$x", "$y", "=", "+", "(", ")", ";", "{", "}", "if", "for", "return",
+            "1", ",", "while", "function", "f", "echo"],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(RANDOM_TOKENS))
+def test_random_token_soup_equals_oracle(lang: str) -> None:
+    # Mostly unparsable code: error recovery trees, empty data flow, short inputs.
+    rng = random.Random(20231)
+    tokens = RANDOM_TOKENS[lang]
+
+    def soup() -> str:
+        return " ".join(rng.choice(tokens) for _ in range(rng.randint(0, 30)))
+
+    refs = [soup() for _ in range(120)]
+    cands = [soup() for _ in range(120)]
+    ours = codebleu_per_sample(refs, cands, lang)
+    with sorted_oracle():
+        expected = [calc_codebleu([r], [c], lang) for r, c in zip(refs, cands)]
+    mismatches = [(r, c, o.as_dict(), e) for r, c, o, e in zip(refs, cands, ours, expected)
+                  if o.as_dict() != e]
+    assert mismatches == []
