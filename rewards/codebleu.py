@@ -355,6 +355,8 @@ def _prepare(references: Sequence[str] | Sequence[Sequence[str]], candidates: Se
              threads: int) -> tuple[_Components, tuple[float, float, float, float]]:
     name = languages.get(lang).name
     component_weights = _check_component_weights(weights)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an int >= 0 (0 = one per CPU), got {threads!r}")
     refs, cands = normalize_inputs(references, candidates)
     return _components(refs, cands, name, tokenizer, threads), component_weights
 

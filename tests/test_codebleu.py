@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import languages
-from rewards import CodeBLEUResult, codebleu, codebleu_per_sample
+from rewards import CodeBLEUResult, codebleu, codebleu_per_sample, codebleu_with_samples
 
 CB = importlib.import_module("rewards.codebleu")  # the module (rewards.codebleu is a function)
 
@@ -110,7 +110,7 @@ def test_result_type() -> None:
         result.codebleu = 1.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("fn", [codebleu, codebleu_per_sample])
+@pytest.mark.parametrize("fn", [codebleu, codebleu_per_sample, codebleu_with_samples])
 def test_bad_input(fn) -> None:
     with pytest.raises(ValueError, match="unsupported language 'cobol'.*python"):
         fn(["a"], ["a"], lang="cobol")
@@ -132,6 +132,10 @@ def test_bad_input(fn) -> None:
         fn(["a"], ["a"], lang="java", weights="abcd")
     with pytest.raises(ValueError, match="language must be a string"):
         fn(["a"], ["a"], lang=None)
+    with pytest.raises(ValueError, match="threads"):
+        fn(["a"], ["a"], lang="java", threads=-1)
+    with pytest.raises(ValueError, match="threads"):
+        fn(["a"], ["a"], lang="java", threads="2")
 
 
 @settings(max_examples=150, deadline=None)
