@@ -129,7 +129,14 @@ C_PROGRAMS = {
                       + "  puts(n ? \"connected\" : \"none\"); }\n", {"failed"}),
 }
 
-EXPECT = TestSpec.from_io([""], ["connected\n"], timeout_s=2)
+# programs meant to time out get 2 s; the others 20 s (they end long before, even on a
+# loaded machine)
+EXPECT_SHORT = TestSpec.from_io([""], ["connected\n"], timeout_s=2)
+EXPECT_LONG = TestSpec.from_io([""], ["connected\n"], timeout_s=20)
+
+
+def expect(outcomes):
+    return EXPECT_SHORT if "timeout" in outcomes else EXPECT_LONG
 
 
 def sandbox_processes():
@@ -162,9 +169,10 @@ def hostile():
     try:
         py = py_programs(listener.port)
         started = time.perf_counter()
-        py_res = run_tests("python", [code for code, _ in py.values()], [EXPECT] * len(py), workers=2)
-        c_res = run_tests("c", [code for code, _ in C_PROGRAMS.values()], [EXPECT] * len(C_PROGRAMS),
-                          workers=2)
+        py_res = run_tests("python", [code for code, _ in py.values()],
+                           [expect(outcomes) for _, outcomes in py.values()], workers=2)
+        c_res = run_tests("c", [code for code, _ in C_PROGRAMS.values()],
+                          [expect(outcomes) for _, outcomes in C_PROGRAMS.values()], workers=2)
         elapsed = time.perf_counter() - started
         deadline = time.monotonic() + 5
         while sandbox_processes() and time.monotonic() < deadline:
@@ -209,8 +217,8 @@ def test_no_network(hostile):
 
 
 def test_runs_stayed_within_their_time_limits(hostile):
-    # 25 programs, 2 at a time, 2 s each (+ compile): bounded, nothing hung the scorer
-    assert hostile["elapsed"] < 120
+    # 25 programs, 2 at a time, at most 2 s for the looping ones: nothing hung the scorer
+    assert hostile["elapsed"] < 180
 
 
 def test_scorer_still_works_afterwards(hostile):
@@ -245,7 +253,7 @@ REWARD_HACKS = {
                            "        leaked.append(open(f'/proc/{ppid}/{name}', 'rb').read(100))\n"
                            "    except OSError:\n        pass\n"
                            "def square(x):\n    raise RuntimeError(repr(leaked))\n"),
-    "kills_judge": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\ndef square(x):\n    return x * x\n",
+    "kills_judge": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\ndef square(x):\n    return 0\n",
 }
 
 
@@ -265,6 +273,7 @@ def test_reward_hacks_earn_no_pass():
     # the judge's /proc files are closed to the candidate (non-dumpable): only cmdline is readable
     assert got["reads_judge_memory"].outcome == "runtime_error"
     assert "PATH=" not in got["reads_judge_memory"].messages[0].text
-    assert got["kills_judge"].outcome == "runtime_error"
+    # the judge dies (runtime error) or, as PID 1 of the run's namespace, ignores the kill
+    assert got["kills_judge"].outcome in ("runtime_error", "failed")
     # the honest answer still passes
     assert run_tests("python", ["def square(x):\n    return x * x\n"], [HACK_CHECK])[0].outcome == "passed"

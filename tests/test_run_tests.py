@@ -10,6 +10,8 @@ CHECK = TestSpec(
          "    assert candidate(2, 2) == 4\n"
          "    assert candidate(0, 0) == 0\n",
     entry_point="add")
+# for samples meant to time out; the others get a budget no loaded machine runs out of
+CHECK_SHORT = TestSpec(test=CHECK.test, entry_point="add", timeout_s=1)
 
 
 def outcomes(results):
@@ -22,7 +24,7 @@ def test_assert_style_outcome_classes_and_rewards():
              "def add(a, b):\n    return [][a]\n",
              "def add(a, b):\n    while True:\n        pass\n",
              "def add(a, b)\n    return a\n"]
-    res = run_tests("python", codes, [CHECK] * len(codes), timeout_s=1.5)
+    res = run_tests("python", codes, [CHECK, CHECK, CHECK, CHECK_SHORT, CHECK], timeout_s=20)
     assert outcomes(res) == ["passed", "failed", "runtime_error", "timeout", "compile_error"]
     assert [r.reward for r in res] == [1.0, -0.3, -0.6, -0.6, -1.0]
     assert all(isinstance(r, TestResult) for r in res)
@@ -116,9 +118,10 @@ def test_stdio_tests_every_language(lang):
 
 def test_stdio_timeout_and_float_tolerance():
     spec = TestSpec.from_io(["2\n"], ["0.6666666667\n"])
+    short = TestSpec(stdio=spec.stdio, timeout_s=1)
     codes = ["print(2 / 3)\n", "print(0.67)\n", "while True:\n    pass\n",
              "import time\nprint(1, flush=True)\ntime.sleep(60)\n"]
-    res = run_tests("python", codes, [spec] * 4, timeout_s=1)
+    res = run_tests("python", codes, [spec, spec, short, short], timeout_s=20)
     assert outcomes(res) == ["passed", "failed", "timeout", "timeout"]
 
 
@@ -148,7 +151,7 @@ def test_reward_values_are_configurable():
     values = RewardValues(passed=2.0, failed=-0.1, runtime_error=-0.5, timeout=-0.9, compile_error=-3.0)
     codes = ["def add(a, b):\n    return a + b\n", "def add(a, b):\n    return 0\n",
              "def add(a, b):\n    return 1 / 0\n", "def add(a, b):\n    while 1: pass\n", "def add(\n"]
-    res = run_tests("python", codes, [CHECK] * 5, timeout_s=1, rewards=values)
+    res = run_tests("python", codes, [CHECK, CHECK, CHECK, CHECK_SHORT, CHECK], timeout_s=20, rewards=values)
     assert [r.reward for r in res] == [2.0, -0.1, -0.5, -0.9, -3.0]
 
 

@@ -50,6 +50,11 @@ _ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL"
              "PYTHONHASHSEED": "0"}
 
 
+def scrubbed_env(extra: Sequence[tuple[str, str]] | Mapping[str, str] = ()) -> dict[str, str]:
+    """The whole environment a sandboxed process sees (nothing of the caller's)."""
+    return {**_ENV_KEEP, **dict(extra)}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed run (0 disables a limit)."""
@@ -211,8 +216,12 @@ class Sandbox:
     """
 
     def __init__(self, limits: Limits, rw_dir: str | None = None,
-                 ro_binds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None):
+                 ro_binds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+                 capabilities: Sequence[str] = ()):
         self.limits = limits
+        self.capabilities = tuple(capabilities)
+        """With capabilities (namespaces level only) the command runs as root inside the
+        namespaces with just these capabilities, and drops privileges itself (the zygote)."""
         self.level = isolation_level()
         self.ro_binds = dict(ro_binds or {})
         self.env = {**_ENV_KEEP, **(env or {})}
@@ -237,6 +246,11 @@ class Sandbox:
 
     def argv(self, command: Sequence[str]) -> list[str]:
         uid = self.slot.uid if self.slot is not None else None
+        if self.capabilities:
+            if self.level != "namespaces":
+                raise ValueError("capabilities need the namespaces isolation level")
+            caps = ["--cap-drop", "ALL", *(a for cap in self.capabilities for a in ("--cap-add", cap))]
+            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), *caps, "--", *command]
         inner = _limit_prefix(self.limits, uid) + list(command)
         if self.level == "namespaces":
             return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), "--", *inner]

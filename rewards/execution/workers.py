@@ -10,6 +10,7 @@ import atexit
 import hashlib
 import json
 import os
+import queue
 import selectors
 import shutil
 import struct
@@ -17,8 +18,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rewards.execution import sandbox
 from rewards.execution.sandbox import BOX, HARNESS_DIR, Limits, Sandbox
@@ -36,12 +38,44 @@ class WorkerDied(RuntimeError):
     """The worker exited or ran past the deadline (it has been killed and will restart)."""
 
 
+_spawn_requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
+
+
+def _spawner() -> None:
+    while True:
+        make, reply = _spawn_requests.get()
+        try:
+            reply.put((make(), None))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            reply.put((None, exc))
+
+
+_spawner_thread = threading.Thread(target=_spawner, name="ppocoder-spawner", daemon=True)
+_spawner_thread.start()
+
+
+def _spawn(make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Start a long-lived process from one long-lived thread.
+
+    bubblewrap's --die-with-parent follows the *thread* that forked it, so a worker
+    started from a short-lived pool thread would be killed when that thread ends.
+    """
+    reply: queue.Queue[Any] = queue.Queue()
+    _spawn_requests.put((make, reply))
+    proc, exc = reply.get()
+    if exc is not None:
+        raise exc
+    return proc
+
+
 class PersistentWorker:
     """A long-lived sandboxed process spoken to over stdin/stdout; thread-safe."""
 
     def __init__(self, command: Sequence[str], limits: Limits, rw_dir: str | None = None,
-                 ro_binds: dict[str, str] | None = None, env: dict[str, str] | None = None):
+                 ro_binds: dict[str, str] | None = None, env: dict[str, str] | None = None,
+                 capabilities: Sequence[str] = ()):
         self.command, self.limits, self.ro_binds, self.env = list(command), limits, ro_binds, env
+        self.capabilities = tuple(capabilities)
         self.rw_dir = rw_dir
         self.lock = threading.Lock()
         self.box: Sandbox | None = None
@@ -53,10 +87,11 @@ class PersistentWorker:
         return sandbox.isolation_level()
 
     def _start(self) -> None:
-        self.box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds, env=self.env)
-        command = [self.box.path(a) if a.startswith("/tmp/") else a for a in self.command]
-        self.proc = self.box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL)
+        self.box = box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds,
+                                 env=self.env, capabilities=self.capabilities)
+        command = [box.path(a) if a.startswith("/tmp/") else a for a in self.command]
+        self.proc = _spawn(lambda: box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL))
         self._buf = b""
 
     def stop(self) -> None:
@@ -65,10 +100,15 @@ class PersistentWorker:
             self.box.close()
         self.proc = self.box = None
 
-    def send(self, data: bytes) -> None:
+    def ensure_started(self) -> Sandbox:
         if self.proc is None or self.proc.poll() is not None:
             self.stop()
             self._start()
+        assert self.box is not None
+        return self.box
+
+    def send(self, data: bytes) -> None:
+        self.ensure_started()
         assert self.proc is not None and self.proc.stdin is not None
         try:
             self.proc.stdin.write(data)
@@ -237,3 +277,52 @@ def node_check(codes: Sequence[str], timeout_s: float) -> list[dict[str, object]
             except WorkerDied:
                 out[k] = None
     return out
+
+
+# --------------------------------------------------------------------------- Python zygotes
+
+ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")
+_ZYGOTE_LIMITS = Limits(wall_s=0, cpu_s=0, address_space_mb=0, file_size_mb=0, open_files=0,
+                        processes=0, tmpfs_mb=16)
+_zygotes: queue.Queue[PersistentWorker] = queue.Queue()
+_zygote_count = 0
+
+
+def _frame(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return struct.pack("<I", len(body)) + body
+
+
+def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wall_s: float,
+               tmpfs_mb: int, env: dict[str, str]) -> tuple[str | None, bool]:
+    """Run one test job in a warm zygote (namespaces level); (verdict text, timed out).
+
+    Zygotes are created on demand, one per concurrent caller, and reused.
+    """
+    global _zygote_count
+    try:
+        worker = _zygotes.get_nowait()
+    except queue.Empty:
+        with _workers_lock:
+            _zygote_count += 1
+            host, inside = sandbox.harness_binding()
+            worker = PersistentWorker(
+                [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], _ZYGOTE_LIMITS,
+                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
+            _workers[f"zygote{_zygote_count}"] = worker
+    try:
+        with worker.lock:
+            box = worker.ensure_started()
+            assert box.slot is not None
+            request = {"job": job, "uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
+                       "tmpfs_mb": tmpfs_mb, "env": env}
+            deadline = time.monotonic() + wall_s + 20
+            try:
+                worker.send(_frame(request) + _frame({"nonce": nonce}))
+                (n,) = struct.unpack("<I", worker.read(4, deadline))
+                reply = json.loads(worker.read(n, deadline))
+            except WorkerDied:
+                return None, False
+            return reply["verdict"], bool(reply["timed_out"])
+    finally:
+        _zygotes.put(worker)

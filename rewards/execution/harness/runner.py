@@ -305,6 +305,7 @@ def run_case(program, req, cmd_fd, reply_fd):
 def _case_child(program):
     """Run the program of one case in this (already redirected) process; never returns."""
     if isinstance(program, list):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # the usual disposition for programs
         try:
             os.execvp(program[0], program)
         except OSError as exc:
@@ -518,21 +519,24 @@ class _SoftAsserts:
         return Rewrite().visit(tree)
 
 
-def main():
-    verdict_fd = int(sys.argv[1])
+def run_sample(read_job, verdict_fd, private_fds=()):
+    """Fork the host child, then read the job (with its nonce), judge, write the verdict.
+
+    `private_fds` (with `verdict_fd`) are closed in the host child before anything else.
+    """
     _no_dump()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a case that exits early must not kill us
     cmd_r, cmd_w = os.pipe()
     reply_r, reply_w = os.pipe()
     host = os.fork()
     if host == 0:
-        os.close(verdict_fd)
-        os.close(cmd_w)
-        os.close(reply_r)
+        for fd in (verdict_fd, cmd_w, reply_r, *private_fds):
+            os.close(fd)
         host_main(cmd_r, reply_w)
         os._exit(0)
     os.close(cmd_r)
     os.close(reply_w)
-    job = json.loads(sys.stdin.buffer.read())
+    job = read_job()
     judge = Judge(job, cmd_w, reply_r)
     try:
         if job["mode"] == "function":
@@ -556,6 +560,10 @@ def main():
         view = view[os.write(verdict_fd, view):]
     os.close(verdict_fd)
     os._exit(0)
+
+
+def main():
+    run_sample(lambda: json.loads(sys.stdin.buffer.read()), int(sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,182 @@
+"""Zygote: a warm interpreter that forks one fresh, isolated test run per request.
+
+Runs INSIDE a bubblewrap sandbox (PID, network, IPC, mount namespaces; read-only
+root) as root with only CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL, started as
+``python -I -S zygote.py``. Per request (4-byte length + JSON on stdin):
+
+1. fork; the child unshares new PID and mount namespaces and mounts a fresh tmpfs on
+   ``/tmp`` and ``/dev/shm`` (nothing survives into the next run);
+2. it forks PID 1 of the new namespace, which mounts its own /proc, sets the rlimits,
+   drops to the run's unprivileged uid (no groups, no_new_privs, no capabilities) and
+   runs `runner.run_sample` (judge + candidate host) from the already imported code;
+3. only then does the zygote read the run's nonce (a second frame) and pass it on a pipe,
+   so the forked memory of the run never held it;
+4. the verdict comes back on a pipe; on the deadline the run is killed. When PID 1 exits
+   the kernel kills everything left in its namespace; every process of the run's uid is
+   killed as well (a `kill(-1)` sent as that uid).
+
+Replies: 4-byte length + JSON ``{"verdict": str|None, "timed_out": bool}``.
+"""
+
+import ctypes
+import os
+import resource
+import selectors
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
+          "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
+
+
+def check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount_tmpfs(path, size_mb, mode="1777"):
+    os.makedirs(path, exist_ok=True)
+    data = f"size={size_mb}m,mode={mode}".encode()
+    check(LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, data), f"mount {path}")
+
+
+def run_isolated(req, nonce_r, verdict_w):
+    """In the forked child: new namespaces, then PID 1 that drops privileges and runs."""
+    check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+    check(LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    held = [(inside, os.open(path, os.O_PATH)) for inside, path in req.get("binds", {}).items()]
+    mount_tmpfs("/tmp", req["tmpfs_mb"])
+    mount_tmpfs("/dev/shm", req["tmpfs_mb"])
+    uid = req["uid"]
+    box = "/tmp/box"
+    os.mkdir(box, 0o755)
+    os.chown(box, uid, uid)
+    for inside, fd in held:  # views of the zygote's files that the new /tmp hid
+        os.makedirs(inside, exist_ok=True)
+        check(LIBC.mount(f"/proc/self/fd/{fd}".encode(), inside.encode(), None, MS_BIND | MS_REC, None),
+              f"bind {inside}")
+        os.close(fd)
+    pid1 = os.fork()
+    if pid1:
+        os.close(nonce_r)
+        os.close(verdict_w)
+        _, status = os.waitpid(pid1, 0)
+        os._exit(0)
+    check(LIBC.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
+    for name, value in req["limits"].items():
+        resource.setrlimit(LIMITS[name], (value, value))
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    check(LIBC.capset(header, (ctypes.c_uint32 * 6)()), "clear capabilities")
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.chdir(box)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    job = req["job"]
+    os.environ.clear()
+    os.environ.update(req.get("env", {}))
+
+    def read_job():
+        nonce = b""
+        while True:
+            chunk = os.read(nonce_r, 256)
+            if not chunk:
+                break
+            nonce += chunk
+        os.close(nonce_r)
+        return {**job, "nonce": nonce.decode()}
+
+    runner.run_sample(read_job, verdict_w, private_fds=(nonce_r,))
+
+
+def kill_uid(uid):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def serve_one(req):
+    nonce_r, nonce_w = os.pipe()
+    verdict_r, verdict_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(nonce_w)
+            os.close(verdict_r)
+            for fd in range(3, 256):
+                if fd not in (nonce_r, verdict_w):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            run_isolated(req, nonce_r, verdict_w)
+        except BaseException as exc:  # noqa: BLE001 - report and leave
+            try:
+                os.write(2, f"zygote child: {exc!r}\n".encode())
+            finally:
+                os._exit(70)
+        os._exit(0)
+    os.close(nonce_r)
+    os.close(verdict_w)
+    nonce = runner.recv(0)["nonce"].encode()  # read only now: the fork never held it
+    try:
+        os.write(nonce_w, nonce)
+    except OSError:
+        pass
+    os.close(nonce_w)
+    deadline = time.monotonic() + req["wall_s"]
+    data, timed_out = bytearray(), False
+    with selectors.DefaultSelector() as sel:
+        sel.register(verdict_r, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            if not sel.select(left):
+                continue
+            chunk = os.read(verdict_r, 1 << 16)
+            if not chunk or len(data) > 1 << 22:
+                break
+            data += chunk
+    os.close(verdict_r)
+    try:
+        os.kill(child, signal.SIGKILL)
+    except OSError:
+        pass
+    kill_uid(req["uid"])
+    os.waitpid(child, 0)
+    return {"verdict": data.decode("utf-8", "replace") if data else None, "timed_out": timed_out}
+
+
+def main():
+    while True:
+        try:
+            req = runner.recv(0)
+        except (EOFError, OSError):
+            return
+        reply = serve_one(req)
+        runner.send(1, reply)
+
+
+if __name__ == "__main__":
+    main()
