@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,25 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, "--lang", "java", "--refs", "latin1.txt", "--hyps", "latin1.txt")
     assert proc.returncode == 2 and "not valid UTF-8" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_scores_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    # Pairs on which codebleu's data-flow score changes with PYTHONHASHSEED.
+    corpus = Path("/work/shared/data/codebleu-parity")
+    sensitive = {json.loads(line)["id"] for line in
+                 (corpus / "reference_scores.jsonl").read_text().splitlines()
+                 if json.loads(line)["dataflow_hash_sensitive"]}
+    rows = [json.loads(line) for line in (corpus / "corpus.jsonl").read_text().splitlines()]
+    rows = [row for row in rows if row["id"] in sensitive and row["lang"] == "java"]
+    assert len(rows) >= 20
+    write_lines(tmp_path / "pairs.jsonl", [json.dumps(row) for row in rows])
+    outputs = []
+    for seed in ("1", "2", "3"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "rewards", "codebleu", "--lang", "java", "--data",
+             "pairs.jsonl", "--per-sample"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert outputs[0] == outputs[1] == outputs[2]
