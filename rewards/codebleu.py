@@ -267,11 +267,11 @@ def _components(refs: list[list[str]], cands: list[str], lang: str,
     flat_cands = [cand for cand, group in zip(cands, refs) for _ in group]
     flat_refs = [ref for group in refs for ref in group]
     counts = structural.match(lang, flat_cands, flat_refs, threads=threads)
-    owner = np.repeat(np.arange(len(cands)), [len(group) for group in refs])
+    # Pairs of sample i are the contiguous run starting at starts[i] (never empty).
+    starts = np.cumsum([0] + [len(group) for group in refs[:-1]])
 
     def per_sample(values: np.ndarray) -> np.ndarray:
-        return np.bincount(owner, weights=np.asarray(values, dtype=np.int64),
-                           minlength=len(cands)).astype(np.int64)
+        return np.add.reduceat(np.asarray(values, dtype=np.int64), starts)
 
     return _Components(ngram, weighted, per_sample(counts.ast_match),
                        per_sample(counts.ast_total), per_sample(counts.dfg_match),
