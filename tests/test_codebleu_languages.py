@@ -437,3 +437,25 @@ def test_random_token_soup_equals_oracle(lang: str) -> None:
     mismatches = [(r, c, o.as_dict(), e) for r, c, o, e in zip(refs, cands, ours, expected)
                   if o.as_dict() != e]
     assert mismatches == []
+
+
+CSHARP_HIDDEN_CHILDREN = [
+    # An ERROR leaf with hidden children prints as "(ERROR)", not "(UNEXPECTED 'x')".
+    ("foreach int", "x"),
+    # `identifier` wraps a hidden token; a MISSING one still prints:
+    # "(identifier (MISSING _identifier_token))".
+    (C_SHARP[2][0], C_SHARP[2][0].replace("int result = 1;", "int = 1;")),
+]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known engine difference (reported): C# nodes whose only children are hidden "
+    "(ERROR leaves, identifiers with a MISSING _identifier_token) hash differently from "
+    "py-tree-sitter's S-expressions; the random soup test above leaves C# out for this"))
+def test_csharp_hidden_children_equal_oracle() -> None:
+    refs = [ref for ref, _ in CSHARP_HIDDEN_CHILDREN]
+    cands = [cand for _, cand in CSHARP_HIDDEN_CHILDREN]
+    ours = codebleu_per_sample(refs, cands, "c_sharp")
+    with sorted_oracle():
+        expected = [calc_codebleu([r], [c], "c_sharp") for r, c in zip(refs, cands)]
+    assert [o.as_dict() for o in ours] == expected
