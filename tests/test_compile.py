@@ -119,3 +119,14 @@ def test_reward_values_are_configurable():
     values = RewardValues(compile_ok=0.5, compile_error=-2.0)
     res = compile_feedback("c", ["int main(void){return 0;}", "int main(void){return }"], rewards=values)
     assert [r.reward for r in res] == [0.5, -2.0]
+
+
+def test_precompiled_headers_never_change_what_compiles():
+    # <cstdio> does not declare std::map: an error every time, even once a PCH of the
+    # unit's own include set is in use (it is built when a set is seen twice)
+    missing = "#include <cstdio>\nint main() {\n  std::map<int, int> m;\n  return 0;\n}\n"
+    fine = "#include <cstdio>\n#include <map>\nint main() {\n  std::map<int, int> m;\n  return 0;\n}\n"
+    for _ in range(3):
+        res = compile_feedback("cpp", [missing, fine, "#include <bits/stdc++.h>\nint main() { std::map<int, int> m; }\n"])
+        assert [r.outcome for r in res] == ["compile_error", "ok", "ok"]
+        assert res[0].messages[0].line == 3
