@@ -145,23 +145,25 @@ def published_way(lang: str, codes: list[str]) -> list[str]:
     return outcomes
 
 
+def timed(fn):
+    """(result, wall seconds, load average at the start) of fn()."""
+    load, t0 = os.getloadavg()[0], time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, load
+
+
 def bench_compile(workers: int) -> None:
     print(f"compile feedback, 32 programs per language, workers={workers}")
     for lang, codes in (("java", java_programs()), ("cpp", cpp_programs()), ("python", python_programs())):
         shutdown_workers()
-        t0 = time.perf_counter()
-        ours_cold = compile_feedback(lang, codes, workers=workers)
-        cold = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        ours = compile_feedback(lang, codes, workers=workers)
-        warm = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        anchor = published_way(lang, codes)
-        published = time.perf_counter() - t0
+        ours_cold, cold, _ = timed(lambda lang=lang, codes=codes: compile_feedback(lang, codes, workers=workers))
+        ours, warm, load = timed(lambda lang=lang, codes=codes: compile_feedback(lang, codes, workers=workers))
+        anchor, published, _ = timed(lambda lang=lang, codes=codes: published_way(lang, codes))
         agree = [r.outcome for r in ours] == anchor == [r.outcome for r in ours_cold]
-        print(f"  {lang:6s} published {published:7.2f} s | ours warm {warm:6.3f} s "
+        print(f"  {lang:6s} published {published:6.2f} s | ours warm {warm:6.3f} s "
               f"({published / warm:6.1f}x) | ours cold {cold:6.3f} s ({published / cold:5.1f}x) | "
-              f"outcomes agree: {agree} ({anchor.count('ok')} ok) | isolation {ours[0].isolation}")
+              f"outcomes agree: {agree} ({anchor.count('ok')} ok) | isolation {ours[0].isolation} | "
+              f"load {load:.1f}")
 
 
 def _check_correctness():
@@ -187,20 +189,21 @@ def bench_humaneval(workers: int) -> None:
     problems = list(read_problems().values())
     check_correctness, how = _check_correctness()
     print(f"HumanEval: {len(problems)} canonical solutions, {workers} workers; check_correctness {how}")
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        anchor = list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], 3.0), problems))
-    anchor_s = time.perf_counter() - t0
+    def anchor_run():
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], 3.0), problems))
+
+    anchor, anchor_s, load = timed(anchor_run)
     codes = [p["prompt"] + p["canonical_solution"] for p in problems]
     specs = [TestSpec.from_humaneval(p) for p in problems]
-    t0 = time.perf_counter()
-    ours = run_tests("python", codes, specs, timeout_s=3.0, workers=workers)
-    ours_s = time.perf_counter() - t0
+    run_tests("python", codes[:workers], specs[:workers], workers=workers)  # start the zygotes
+    ours, ours_s, _ = timed(lambda: run_tests("python", codes, specs, timeout_s=3.0, workers=workers))
     anchor_pass = sum(r["passed"] for r in anchor)
     ours_pass = sum(r.outcome == "passed" for r in ours)
     print(f"  check_correctness {anchor_s:6.2f} s ({len(problems) / anchor_s:6.1f}/s, {anchor_pass} passed) | "
           f"ours {ours_s:6.2f} s ({len(problems) / ours_s:6.1f}/s, {ours_pass} passed) | "
-          f"throughput ratio {anchor_s / ours_s:4.2f}x | isolation {ours[0].isolation} "
+          f"throughput ratio {anchor_s / ours_s:4.2f}x | load {load:.1f} | "
+          f"isolation {ours[0].isolation} "
           f"(check_correctness: none, in-process reliability guard)")
 
 
