@@ -23,15 +23,19 @@
 #include <unordered_map>
 
 #include "engine.hpp"
+#include "small_vector.hpp"
 
 namespace ppocoder {
 namespace {
 
 constexpr uint32_t kMaxDepth = 200000;
 
-using IdxSet = std::vector<uint32_t>;  // sorted, unique token indices
+using IdxSet = SmallVector<uint32_t, 2>;  // sorted, unique token indices
+using Names = SmallVector<uint32_t, 2>;   // parent names (text ids), order and repeats kept
 
 IdxSet set_union(const IdxSet& a, const IdxSet& b) {
+    if (a.empty()) return b;
+    if (b.empty() || a == b) return a;
     IdxSet out;
     out.reserve(a.size() + b.size());
     std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
@@ -39,48 +43,51 @@ IdxSet set_union(const IdxSet& a, const IdxSet& b) {
 }
 
 // Name -> definitions, with an undo journal so that branches and memoized loops
-// cost what they change rather than the size of the whole state.
+// cost what they change rather than the size of the whole state. Names are
+// dense text ids, so the map is a plain vector.
 class States {
   public:
-    const IdxSet* get(uint32_t code) const {
-        auto it = map_.find(code);
-        return it == map_.end() ? nullptr : &it->second;
+    void resize(size_t names) {
+        val_.assign(names, IdxSet());
+        present_.assign(names, 0);
     }
+    const IdxSet* get(uint32_t code) const { return present_[code] ? &val_[code] : nullptr; }
     void set(uint32_t code, IdxSet value) {
-        auto it = map_.find(code);
-        if (it == map_.end()) {
+        if (!present_[code]) {
             log_.push_back({code, false, {}});
-            hash_ ^= entry_hash(code, value);
-            map_.emplace(code, std::move(value));
+            present_[code] = 1;
         } else {
-            hash_ ^= entry_hash(code, it->second) ^ entry_hash(code, value);
-            log_.push_back({code, true, std::move(it->second)});
-            it->second = std::move(value);
+            hash_ ^= entry_hash(code, val_[code]);
+            log_.push_back({code, true, std::move(val_[code])});
         }
+        hash_ ^= entry_hash(code, value);
+        val_[code] = std::move(value);
     }
     size_t mark() const { return log_.size(); }
     void rollback(size_t m) {
         while (log_.size() > m) {
-            Undo u = std::move(log_.back());
-            log_.pop_back();
-            auto it = map_.find(u.code);
-            hash_ ^= entry_hash(u.code, it->second);
+            Undo& u = log_.back();
+            hash_ ^= entry_hash(u.code, val_[u.code]);
             if (u.had) {
                 hash_ ^= entry_hash(u.code, u.old);
-                it->second = std::move(u.old);
+                val_[u.code] = std::move(u.old);
             } else {
-                map_.erase(it);
+                val_[u.code] = IdxSet();
+                present_[u.code] = 0;
             }
+            log_.pop_back();
         }
     }
     // Keys changed since `m`, with their current values (keys are never removed).
     std::vector<std::pair<uint32_t, IdxSet>> changes_since(size_t m) const {
-        std::vector<std::pair<uint32_t, IdxSet>> out;
         std::vector<uint32_t> keys;
+        keys.reserve(log_.size() - m);
         for (size_t i = m; i < log_.size(); ++i) keys.push_back(log_[i].code);
         std::sort(keys.begin(), keys.end());
         keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-        for (uint32_t k : keys) out.emplace_back(k, map_.at(k));
+        std::vector<std::pair<uint32_t, IdxSet>> out;
+        out.reserve(keys.size());
+        for (uint32_t k : keys) out.emplace_back(k, val_[k]);
         return out;
     }
     uint64_t hash() const { return hash_; }
@@ -96,7 +103,8 @@ class States {
         bool had;
         IdxSet old;
     };
-    std::unordered_map<uint32_t, IdxSet> map_;
+    std::vector<IdxSet> val_;
+    std::vector<uint8_t> present_;
     std::vector<Undo> log_;
     uint64_t hash_ = 0;
 };
@@ -104,8 +112,8 @@ class States {
 struct Edge {
     uint32_t code, idx;
     bool computed;
-    std::vector<uint32_t> names;  // parent names (text ids), order and repeats kept
-    IdxSet parents;               // parent token indices (only used as a set)
+    Names names;     // parent names (text ids), order and repeats kept
+    IdxSet parents;  // parent token indices (only used as a set)
 };
 
 struct Aborted {};  // codebleu's walker raised: the whole graph is empty
@@ -119,8 +127,10 @@ using Node = uint32_t;  // index into the flat tree; kNoNode is Python's None
 
 class Walker {
   public:
-    Walker(const Language& lang, const std::string& src, const FlatTree& tree)
-        : lang_(lang), src_(src), nodes_(tree.nodes) {}
+    Walker(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts)
+        : lang_(lang), src_(src), nodes_(tree.nodes) {
+        with_texts_ = with_texts;
+    }
 
     FlowGraph run();
 
@@ -134,9 +144,12 @@ class Walker {
     std::vector<uint8_t> tok_var_;
     std::vector<uint32_t> tokens_before_;  // per node: tokens earlier in tree order
     std::vector<std::string> texts_;
+    uint32_t text_count_ = 0;
     States st_;
     std::vector<Edge> out_;
     std::unordered_map<uint64_t, LoopResult> memo_;
+    uint32_t loop_depth_ = 0;  // loops being walked around the current node
+    bool with_texts_ = false;
 
     uint32_t role(Node n) const { return lang_.roles[nodes_[n].symbol]; }
     uint32_t nchildren(Node n) const { return nodes_[n].child_count; }
@@ -183,7 +196,7 @@ class Walker {
         if (!std::is_sorted(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx))
             std::stable_sort(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx);
     }
-    void push(uint32_t code, uint32_t idx, bool computed, std::vector<uint32_t> names, IdxSet parents) {
+    void push(uint32_t code, uint32_t idx, bool computed, Names names, IdxSet parents) {
         out_.push_back({code, idx, computed, std::move(names), std::move(parents)});
     }
 };
@@ -241,10 +254,11 @@ void Walker::collect_tokens() {
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return unique[a] < unique[b]; });
     std::vector<uint32_t> rank(unique.size());
-    texts_.resize(unique.size());
-    for (uint32_t r = 0; r < order.size(); ++r) {
-        rank[order[r]] = r;
-        texts_[r] = std::string(unique[order[r]]);
+    for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
+    text_count_ = static_cast<uint32_t>(unique.size());
+    if (with_texts_) {
+        texts_.resize(unique.size());
+        for (uint32_t r = 0; r < order.size(); ++r) texts_[r] = std::string(unique[order[r]]);
     }
     tok_code_.resize(count);
     tok_idx_.resize(count);
@@ -259,8 +273,9 @@ void Walker::collect_tokens() {
     }
     for (uint32_t t = 0; t < count; ++t) {
         const std::string& type = lang_.symbol_names[nodes_[tok_node_[t]].symbol];
-        tok_var_[t] = type != texts_[tok_code_[tok_idx_[t]]];
+        tok_var_[t] = std::string_view(type) != raw[tok_idx_[t]];
     }
+    st_.resize(text_count_);
 }
 
 void Walker::walk(Node n, uint32_t depth) {
@@ -336,14 +351,13 @@ void Walker::emit_computed(const std::vector<Node>& ls, const std::vector<Node>&
     for (size_t i = 0; i < k; ++i) {
         auto lv = variables(ls[i]);
         auto rv = variables(rs[i]);
-        std::vector<uint32_t> names;
+        Names names;
         IdxSet parents;
         for (auto [idx, code] : rv) {
             names.push_back(code);
             parents.push_back(idx);
         }
-        std::sort(parents.begin(), parents.end());
-        parents.erase(std::unique(parents.begin(), parents.end()), parents.end());
+        parents.sort_unique();
         for (auto [idx, code] : lv) {
             push(code, idx, true, names, parents);
             st_.set(code, {idx});
@@ -445,37 +459,55 @@ void Walker::walk_if(Node n, uint32_t depth) {
 }
 
 void Walker::merge_loop_edges(size_t seg) {
-    // codebleu: dict keyed by (name, index, relation); repeats merge their parent
-    // lists as sets (we sort them); then sorted by index.
-    std::vector<Edge> merged;
-    std::unordered_map<uint64_t, size_t> at;
-    for (size_t i = seg; i < out_.size(); ++i) {
-        Edge& e = out_[i];
-        uint64_t key = (uint64_t(e.idx) << 1) | uint64_t(e.computed);
-        auto [it, fresh] = at.emplace(key, merged.size());
-        if (fresh) {
-            merged.push_back(std::move(e));
-            continue;
+    // codebleu: dict keyed by (name, index, relation) in first-seen order; repeats
+    // merge their parent lists as sets (we sort them); then a stable sort by index.
+    // Same result without hashing: group by (index, relation), order the groups by
+    // (index, first position).
+    size_t n = out_.size() - seg;
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    auto* e = out_.data() + seg;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        if (e[a].idx != e[b].idx) return e[a].idx < e[b].idx;
+        if (e[a].computed != e[b].computed) return e[a].computed < e[b].computed;
+        return a < b;
+    });
+    std::vector<std::pair<uint32_t, Edge>> groups;  // (first position, merged edge)
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        Edge m = std::move(e[order[i]]);
+        bool repeated = false;
+        while (j < n && e[order[j]].idx == m.idx && e[order[j]].computed == m.computed) {
+            Edge& x = e[order[j]];
+            m.names.append(x.names.begin(), x.names.end());
+            m.parents = set_union(m.parents, x.parents);
+            repeated = true;
+            ++j;
         }
-        Edge& m = merged[it->second];
-        m.names.insert(m.names.end(), e.names.begin(), e.names.end());
-        std::sort(m.names.begin(), m.names.end());
-        m.names.erase(std::unique(m.names.begin(), m.names.end()), m.names.end());
-        m.parents = set_union(m.parents, e.parents);
+        if (repeated) m.names.sort_unique();
+        groups.emplace_back(order[i], std::move(m));
+        i = j;
     }
+    std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) {
+        return a.second.idx != b.second.idx ? a.second.idx < b.second.idx : a.first < b.first;
+    });
     out_.resize(seg);
-    std::stable_sort(merged.begin(), merged.end(), [](const Edge& a, const Edge& b) { return a.idx < b.idx; });
-    for (auto& e : merged) out_.push_back(std::move(e));
+    for (auto& g : groups) out_.push_back(std::move(g.second));
 }
 
 void Walker::walk_loop(Node n, uint32_t depth) {
-    // Memoized on (node, entry state): the walk is a pure function of both.
+    // Memoized on (node, entry state): the walk is a pure function of both. Only a
+    // loop inside another loop can be walked again, so only those are stored.
     uint64_t key = mix64(uint64_t(n) ^ mix64(st_.hash()));
-    if (auto it = memo_.find(key); it != memo_.end()) {
-        for (const auto& e : it->second.edges) out_.push_back(e);
-        for (const auto& [code, v] : it->second.changes) st_.set(code, v);
-        return;
+    bool memoize = loop_depth_ > 0;
+    if (memoize) {
+        if (auto it = memo_.find(key); it != memo_.end()) {
+            for (const auto& e : it->second.edges) out_.push_back(e);
+            for (const auto& [code, v] : it->second.changes) st_.set(code, v);
+            return;
+        }
     }
+    ++loop_depth_;
     size_t seg = out_.size();
     size_t entry = st_.mark();
     uint32_t r = role(n);
@@ -526,7 +558,9 @@ void Walker::walk_loop(Node n, uint32_t depth) {
         for (int pass = 0; pass < 2; ++pass)
             for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) walk(ch, depth + 1);
     }
+    --loop_depth_;
     merge_loop_edges(seg);
+    if (!memoize) return;
     LoopResult res;
     res.edges.assign(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end());
     res.changes = st_.changes_since(entry);
@@ -550,7 +584,8 @@ void Walker::walk_default(Node n, uint32_t depth) {
 FlowGraph Walker::run() {
     FlowGraph g;
     collect_tokens();
-    g.texts = texts_;
+    g.texts = std::move(texts_);
+    g.text_count = text_count_;
     try {
         walk(0, 0);
     } catch (const Aborted&) {
@@ -572,29 +607,28 @@ FlowGraph Walker::run() {
         if (!kept.empty() && kept.back().idx == e.idx) {
             Edge& m = kept.back();
             m.computed = e.computed;
-            m.names.insert(m.names.end(), e.names.begin(), e.names.end());
-            std::sort(m.names.begin(), m.names.end());
-            m.names.erase(std::unique(m.names.begin(), m.names.end()), m.names.end());
+            m.names.append(e.names.begin(), e.names.end());
+            m.names.sort_unique();
             m.parents = set_union(m.parents, e.parents);
             continue;
         }
         kept.push_back(std::move(e));
     }
-    for (Edge& e : kept) g.items.push_back({e.code, e.idx, e.computed, std::move(e.names)});
+    for (Edge& e : kept) g.items.push_back({e.code, e.idx, e.computed, std::vector<uint32_t>(e.names.begin(), e.names.end())});
     return g;
 }
 
 }  // namespace
 
-FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree) {
+FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts) {
     if (!lang.dataflow || tree.max_depth > kMaxDepth) return FlowGraph{};
-    Walker w(lang, src, tree);
+    Walker w(lang, src, tree, with_texts);
     return w.run();
 }
 
 std::vector<uint64_t> normalize_flow(const FlowGraph& g) {
     // Variables renamed var_0, var_1, ... in order of first appearance (parents first).
-    std::vector<int32_t> var(g.texts.size(), -1);
+    std::vector<int32_t> var(g.text_count, -1);
     int32_t next = 0;
     std::vector<uint64_t> out;
     out.reserve(g.items.size());

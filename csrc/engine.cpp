@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -131,6 +132,7 @@ FlatTree flatten(TSNode root) {
     FlatTree t;
     std::vector<FlatNode>& nodes = t.nodes;
     std::vector<uint32_t> stack;  // open ancestors
+    nodes.reserve(ts_node_end_byte(root) / 3 + 16);  // about one node per 3-4 bytes of code
     TSTreeCursor cursor = ts_tree_cursor_new(root);
     auto enter = [&](bool is_root) {
         TSNode n = ts_tree_cursor_current_node(&cursor);
@@ -145,6 +147,12 @@ FlatTree flatten(TSNode root) {
         f.field = is_root ? 0 : ts_tree_cursor_current_field_id(&cursor);
         f.flags = static_cast<uint8_t>((ts_node_is_named(n) ? kNamed : 0) | (ts_node_is_missing(n) ? kMissing : 0));
         nodes.push_back(f);
+        if (f.symbol == 65535 && ts_node_child_count(n) == 0) {
+            char* text = ts_node_string(n);
+            if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
+                t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
+            std::free(text);
+        }
         if (!stack.empty()) {
             FlatNode& p = nodes[stack.back()];
             if (p.first_child == kNoNode) p.first_child = i;
@@ -200,33 +208,17 @@ constexpr uint64_t kUnexpected = 0x756e657870656374ULL;
 constexpr uint64_t kClose = 0x636c6f7365640a0aULL;
 constexpr uint64_t kBase = 0x100000001b3ULL * 2 + 1;  // odd multiplier of the rolling hash
 
-// The code point tree-sitter reports for an unexpected character (-1: invalid UTF-8).
-int64_t first_code_point(const std::string& s, uint32_t at) {
-    if (at >= s.size()) return -1;
-    auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
-    unsigned c = b(at);
-    if (c < 0x80) return c;
-    int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
-    if (len == 0) return -1;
-    int64_t cp = c & (0x3f >> (len - 1));
-    for (int i = 1; i < len; ++i) {
-        unsigned d = b(at + i);
-        if ((d & 0xc0) != 0x80) return -1;
-        cp = (cp << 6) | (d & 0x3f);
-    }
-    return cp;
-}
-
 struct Contribution {
     uint64_t sum;    // rolling hash of the items this node adds to its parent's sequence
     uint64_t power;  // kBase ^ (number of items)
 };
 }  // namespace
 
-void subtree_hashes(const Language& lang, const std::string& src, const FlatTree& tree, std::vector<uint64_t>& out) {
+void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint64_t>& out) {
     const auto& nodes = tree.nodes;
     std::vector<Contribution> contrib(nodes.size());
     out.reserve(nodes.size() / 2 + 1);
+    size_t next_error = tree.error_leaves.size();  // walks error_leaves backwards
     // Pre-order: every descendant has a larger index, so a reverse sweep is bottom-up.
     for (size_t k = nodes.size(); k-- > 0;) {
         const FlatNode& n = nodes[k];
@@ -238,8 +230,8 @@ void subtree_hashes(const Language& lang, const std::string& src, const FlatTree
         bool named = n.flags & kNamed, missing = n.flags & kMissing;
         uint64_t head = lang.symbol_hash[n.symbol];
         if (missing) head ^= named ? kMissingNamed : kMissingAnon;
-        if (n.child_count == 0 && n.symbol == 65535 && n.end > n.start)
-            head = kUnexpected ^ mix64(static_cast<uint64_t>(first_code_point(src, n.start)));  // (UNEXPECTED 'c')
+        if (next_error > 0 && tree.error_leaves[next_error - 1].first == k)
+            head = kUnexpected ^ tree.error_leaves[--next_error].second;
         uint64_t h = mix64(mix64(head) ^ mix64(sum + kClose));
         if (k == 0 || n.child_count > 0) out.push_back(h);
         if (named || missing) {
@@ -256,10 +248,10 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
     FlatTree flat = flatten(ts_tree_root_node(tree));
     ts_tree_delete(tree);
-    subtree_hashes(lang, src, flat, a.subtrees);
+    subtree_hashes(lang, flat, a.subtrees);
     std::sort(a.subtrees.begin(), a.subtrees.end());
     if (lang.dataflow) {
-        FlowGraph g = build_flow(lang, src, flat);
+        FlowGraph g = build_flow(lang, src, flat, false);
         a.dataflow = normalize_flow(g);
         std::sort(a.dataflow.begin(), a.dataflow.end());
     }
@@ -290,7 +282,7 @@ std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& sr
     FlatTree flat = flatten(ts_tree_root_node(tree));
     ts_tree_delete(tree);
     ts_parser_delete(parser);
-    FlowGraph g = build_flow(lang, src, flat);
+    FlowGraph g = build_flow(lang, src, flat, true);
     std::vector<FlowItem> items;
     for (const auto& it : g.items) {
         FlowItem f{g.texts[it.code], it.idx, it.computed_from, {}};

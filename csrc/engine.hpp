@@ -62,6 +62,9 @@ constexpr uint8_t kNamed = 1, kMissing = 2;
 struct FlatTree {
     std::vector<FlatNode> nodes;  // nodes[0] is the root
     uint32_t max_depth = 0;
+    // ERROR nodes without visible children print as "(ERROR)" or "(UNEXPECTED 'c')"
+    // depending on hidden internals: (node index, hash of ts_node_string), by index.
+    std::vector<std::pair<uint32_t, uint64_t>> error_leaves;
 };
 FlatTree flatten(TSNode root);
 
@@ -115,17 +118,18 @@ std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::s
                                   const std::vector<std::string>& references, int threads);
 
 // Internal: used by analyze and dataflow_items.
-void subtree_hashes(const Language& lang, const std::string& src, const FlatTree& tree, std::vector<uint64_t>& out);
+void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint64_t>& out);
 struct FlowGraph {
     struct Item {
         uint32_t code, idx;
         bool computed_from;
         std::vector<uint32_t> names;  // ids into texts; ids follow the texts' byte order
     };
-    std::vector<std::string> texts;
+    std::vector<std::string> texts;  // filled only when asked for (debugging, tests)
+    uint32_t text_count = 0;
     std::vector<Item> items;  // after CodeBLEU's filtering and merging by token index
 };
-FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree);
+FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts);
 std::vector<uint64_t> normalize_flow(const FlowGraph& graph);
 uint64_t mix64(uint64_t x);
 uint64_t hash_bytes(const char* data, size_t len);

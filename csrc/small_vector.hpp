@@ -1,0 +1,121 @@
+// A vector of trivially copyable values that keeps up to N of them inline: most
+// data-flow edges have one parent, most definition sets one index, so the walker
+// rarely touches the heap. Only what the walker needs.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <new>
+
+namespace ppocoder {
+
+template <typename T, uint32_t N>
+class SmallVector {
+  public:
+    using value_type = T;
+    using iterator = T*;
+    using const_iterator = const T*;
+
+    SmallVector() = default;
+    SmallVector(std::initializer_list<T> init) {
+        reserve(static_cast<uint32_t>(init.size()));
+        for (const T& v : init) push_back(v);
+    }
+    SmallVector(const SmallVector& o) { assign(o.begin(), o.end()); }
+    SmallVector(SmallVector&& o) noexcept { steal(o); }
+    SmallVector& operator=(const SmallVector& o) {
+        if (this != &o) {
+            size_ = 0;
+            assign(o.begin(), o.end());
+        }
+        return *this;
+    }
+    SmallVector& operator=(SmallVector&& o) noexcept {
+        if (this != &o) {
+            release();
+            steal(o);
+        }
+        return *this;
+    }
+    ~SmallVector() { release(); }
+
+    T* data() { return heap_ ? heap_ : inline_; }
+    const T* data() const { return heap_ ? heap_ : inline_; }
+    T* begin() { return data(); }
+    T* end() { return data() + size_; }
+    const T* begin() const { return data(); }
+    const T* end() const { return data() + size_; }
+    uint32_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    void clear() { size_ = 0; }
+    T& operator[](uint32_t i) { return data()[i]; }
+    const T& operator[](uint32_t i) const { return data()[i]; }
+    T& back() { return data()[size_ - 1]; }
+
+    void reserve(uint32_t n) {
+        if (n <= capacity()) return;
+        uint32_t cap = std::max(n, capacity() * 2);
+        T* p = static_cast<T*>(std::malloc(sizeof(T) * cap));
+        if (p == nullptr) throw std::bad_alloc();
+        std::memcpy(p, data(), sizeof(T) * size_);
+        if (heap_) std::free(heap_);
+        heap_ = p;
+        cap_ = cap;
+    }
+    void push_back(const T& v) {
+        if (size_ == capacity()) {
+            T copy = v;  // v may live in this vector
+            reserve(size_ + 1);
+            data()[size_++] = copy;
+            return;
+        }
+        data()[size_++] = v;
+    }
+    void resize(uint32_t n) {  // shrink, or grow with default values
+        reserve(n);
+        for (uint32_t i = size_; i < n; ++i) data()[i] = T();
+        size_ = n;
+    }
+    template <typename It>
+    void append(It first, It last) {
+        reserve(size_ + static_cast<uint32_t>(last - first));
+        for (; first != last; ++first) data()[size_++] = *first;
+    }
+    template <typename It>
+    void assign(It first, It last) {
+        size_ = 0;
+        append(first, last);
+    }
+    void sort_unique() {
+        std::sort(begin(), end());
+        size_ = static_cast<uint32_t>(std::unique(begin(), end()) - begin());
+    }
+    bool operator==(const SmallVector& o) const {
+        return size_ == o.size_ && std::equal(begin(), end(), o.begin());
+    }
+
+  private:
+    uint32_t capacity() const { return heap_ ? cap_ : N; }
+    void release() {
+        if (heap_) std::free(heap_);
+        heap_ = nullptr;
+        size_ = 0;
+    }
+    void steal(SmallVector& o) {
+        size_ = o.size_;
+        cap_ = o.cap_;
+        heap_ = o.heap_;
+        if (!heap_) std::memcpy(inline_, o.inline_, sizeof(T) * size_);
+        o.heap_ = nullptr;
+        o.size_ = 0;
+    }
+
+    T* heap_ = nullptr;
+    uint32_t size_ = 0;
+    uint32_t cap_ = 0;
+    T inline_[N];
+};
+
+}  // namespace ppocoder
