@@ -11,9 +11,10 @@ root) as root with only CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL, star
    runs `runner.run_sample` (judge + candidate host) from the already imported code;
 3. only then does the zygote read the run's nonce (a second frame) and pass it on a pipe,
    so the forked memory of the run never held it;
-4. the verdict comes back on a pipe; on the deadline the run is killed. When PID 1 exits
-   the kernel kills everything left in its namespace; every process of the run's uid is
-   killed as well (a `kill(-1)` sent as that uid).
+4. the verdict comes back on a pipe. When PID 1 (the judge) exits, the kernel kills and
+   reaps everything left in its namespace before the child's wait returns; on the deadline
+   the child is killed (PID 1 follows by PDEATHSIG) and so is every process of the run's
+   uid (a `kill(-1)` sent as that uid).
 
 Replies: 4-byte length + JSON ``{"verdict": str|None, "timed_out": bool}``.
 """
@@ -159,11 +160,12 @@ def serve_one(req):
                 break
             data += chunk
     os.close(verdict_r)
-    try:
+    if timed_out:
+        # PID 1 of the run dies with its parent (PDEATHSIG), which empties the namespace;
+        # anything else of the run's uid goes too
         os.kill(child, signal.SIGKILL)
-    except OSError:
-        pass
-    kill_uid(req["uid"])
+        kill_uid(req["uid"])
+    # the kernel reaps the whole namespace before its PID 1 (and so the child) is gone
     os.waitpid(child, 0)
     return {"verdict": data.decode("utf-8", "replace") if data else None, "timed_out": timed_out}
 
