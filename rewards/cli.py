@@ -14,6 +14,15 @@ Text files hold one piece of code per line (like codebleu's own CLI); several
 ``--hyp-field`` (default ``reference`` / ``candidate``) holds the code (a reference may
 be a list of strings). ``--data`` reads both fields from one JSONL file.
 
+``score``: the PPOCoder reward of every sample of a JSONL file, one JSON line out per
+sample (the fields of `rewards.RewardBreakdown`)::
+
+    python -m rewards score samples.jsonl                # or - for stdin
+    python -m rewards score samples.jsonl --no-dfg --weights 1,0.5,0.5 -o scores.jsonl
+
+Each input line is an object with ``language``, ``code`` and optionally ``reference``,
+``tests`` (the fields of `rewards.TestSpec`) and ``prompt``.
+
 ``serve``: the HTTP scoring server (`rewards.server`).
 
 Errors (missing files, mismatched line counts, malformed JSON, unknown language) print
@@ -134,6 +143,40 @@ def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _read_samples(path: str) -> list[Any]:
+    text_lines = sys.stdin.read().splitlines() if path == "-" else _read_lines(Path(path))
+    records = []
+    for number, line in enumerate(text_lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise CliError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+    return records
+
+
+def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Compute what ``python -m rewards score`` prints (one dict per sample)."""
+    from rewards.composite import score
+    from rewards.server import parse_request
+
+    config: dict[str, Any] = {"use_execution": not args.no_execution, "use_ast": not args.no_ast,
+                              "use_dfg": not args.no_dfg, "threads": args.threads,
+                              "timeout_s": float(args.timeout)}
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            weights = []
+        if len(weights) != 3:
+            raise CliError(f"--weights: expected 3 comma-separated numbers "
+                           f"(execution, ast, dfg), got {args.weights!r}")
+        config.update(execution_weight=weights[0], ast_weight=weights[1], dfg_weight=weights[2])
+    samples, reward_config = parse_request({"samples": _read_samples(args.input), "config": config})
+    return [r.to_dict() for r in score(samples, reward_config)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m rewards``."""
     parser = argparse.ArgumentParser(prog="python -m rewards",
@@ -166,6 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="threads of the structural engine (0 = its default)")
     cb.set_defaults(handler=_codebleu_command)
 
+    sc = commands.add_parser(
+        "score", help="PPOCoder reward of every sample of a JSONL file, as JSONL",
+        description="Score samples (language, code, reference, tests) with rewards.score; "
+                    "prints one JSON object per sample.")
+    sc.add_argument("input", help="JSONL file of samples, or - for standard input")
+    sc.add_argument("-o", "--output", type=Path, help="write the JSONL here instead of stdout")
+    sc.add_argument("--no-execution", action="store_true", help="skip compiling / running tests")
+    sc.add_argument("--no-ast", action="store_true", help="skip the AST match")
+    sc.add_argument("--no-dfg", action="store_true", help="skip the data-flow match")
+    sc.add_argument("--weights", help="weights of execution, ast, dfg (default 1,1,1)")
+    sc.add_argument("--timeout", type=float, default=10.0,
+                    help="seconds allowed for one program's compile or test run (default 10)")
+    sc.add_argument("--threads", type=int, default=0, help="threads / workers (0 = all cores)")
+    sc.set_defaults(handler=_score_command)
+
     serve = commands.add_parser("serve", help="run the HTTP scoring server",
                                 description="Serve rewards.score over HTTP (see rewards.server).")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -177,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _codebleu_command(args: argparse.Namespace) -> int:
     print(json.dumps(run_codebleu(args), indent=2))
+    return 0
+
+
+def _score_command(args: argparse.Namespace) -> int:
+    lines = "".join(json.dumps(row) + "\n" for row in run_score(args))
+    if args.output is not None:
+        args.output.write_text(lines, encoding="utf-8")
+    else:
+        sys.stdout.write(lines)
     return 0
 
 
