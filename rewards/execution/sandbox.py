@@ -110,7 +110,7 @@ def isolation_level() -> str:
         if shutil.which("bwrap") and _probe_bwrap():
             best = "namespaces"
     if forced and LEVELS.index(forced) >= LEVELS.index(best):
-        return forced
+        best = forced
     if best != "namespaces":
         warnings.warn(
             f"sandbox: namespaces unavailable (root={is_root}, bwrap={bool(shutil.which('bwrap'))}); "
