@@ -183,7 +183,8 @@ class RunSettings:
     plot: bool = True
     """Write plot.png at the end."""
     threads: int = 0
-    """torch CPU threads (0 = torch's default)."""
+    """torch CPU threads; 0 = auto: idle cores (cores - 1-min load average) split over local
+    ranks, at least 1 (oversubscribed threads make CPU runs many times slower)."""
     eval_every: int = 0
     """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
     eval_examples: int = 4
@@ -271,6 +272,15 @@ class PromptSampler:
         self.epoch, self.pos = state["epoch"], state["pos"]
 
 
+def auto_threads() -> int:
+    """CPU threads for this process: the cores not already busy, shared by the local ranks."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    idle = int((cores or 1) - busy + 0.5) // max(ranks, 1)
+    return max(1, min(torch.get_num_threads(), idle))
+
+
 def lr_lambda(cfg: PPOSettings) -> Any:
     def f(step: int) -> float:
         if cfg.warmup_steps and step < cfg.warmup_steps:
@@ -338,8 +348,7 @@ def train(
     .tests, e.g. `trainer.tasks.TaskExample`) override `cfg.data`.
     """
     pc, gc, rc = cfg.ppo, cfg.generation, cfg.run
-    if rc.threads > 0:
-        torch.set_num_threads(rc.threads)
+    torch.set_num_threads(rc.threads if rc.threads > 0 else auto_threads())
     device = torch.device(rc.device if rc.device != "auto" else
                           ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda" and "LOCAL_RANK" in os.environ:
