@@ -27,7 +27,7 @@ from rewards.execution.sandbox import BOX, HARNESS_DIR, Limits, Sandbox
 
 _WORKER_LIMITS_JAVA = Limits(wall_s=0, cpu_s=0, address_space_mb=4096, file_size_mb=64,
                              open_files=1024, processes=1024, tmpfs_mb=64)
-_WORKER_LIMITS_NODE = Limits(wall_s=0, cpu_s=0, address_space_mb=0, file_size_mb=16,
+_WORKER_LIMITS_NODE = Limits(wall_s=0, cpu_s=0, address_space_mb=16384, file_size_mb=16,
                              open_files=256, processes=256, tmpfs_mb=16)
 JAVA_FLAGS = ("-Xmx768m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
               "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=128m",
