@@ -40,7 +40,7 @@ seen = []
 def spy(samples):  # record which prompts this rank scored
     seen.extend(s.prompt for s in samples)
     return count_x(samples)
-policy = train(cfg, reward_fn=spy, train_data=data)
+policy = train(cfg, reward_fn=spy, train_data=data, eval_data=data[:3])
 h = hashlib.sha256()
 for name, t in sorted(policy.trainable_state_dict().items()):
     h.update(name.encode()); h.update(t.detach().cpu().numpy().tobytes())
@@ -68,11 +68,12 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path: Path) -> None:
     assert r0["world"] == r1["world"] == 2
     assert r0["digest"] == r1["digest"]  # identical weights after 3 steps
     # Rollouts were sharded: each rank saw half of each step's prompts, and not the same ones.
-    assert len(r0["prompts"]) == len(r1["prompts"]) == 3 * 2
+    assert len(r0["prompts"]) == len(r1["prompts"]) == 3 * 2 + 1  # + one eval prompt each
     assert r0["prompts"] != r1["prompts"]
     # Only rank 0 logs and checkpoints, with metrics averaged over ranks.
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
+    assert "eval/reward/total" in rows[-1]  # eval examples sharded too (3 -> 2, one per rank)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000003"]
     ck = out / "checkpoints" / "step_000003"
     assert (ck / "rng_rank0.pt").is_file() and (ck / "rng_rank1.pt").is_file()

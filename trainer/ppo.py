@@ -420,6 +420,9 @@ def train(
             mask = batch.response_mask
             rewards, kl = token_rewards(batch.scores, batch.logprobs, batch.ref_logprobs, mask,
                                         kl_ctl.value, pc.kl_estimator)
+            if not torch.isfinite(rewards).all():
+                raise NonFiniteError("token rewards are not finite: the policy or reference "
+                                     "log-probs overflowed (try a lower lr or float32)")
             advantages, returns = gae(rewards, batch.values, mask, pc.gamma, pc.lam)
             if pc.whiten_advantages:
                 advantages = global_whiten(advantages, mask, dist)
@@ -429,12 +432,9 @@ def train(
             t_update = time.perf_counter()
             # 6. metrics (averaged over ranks), KL controller, checkpoint
             metrics = {**rollout_metrics(batch, examples, kl), **stats}
-            metrics = {k: float(dist.mean(torch.tensor(v, dtype=torch.float64)))
-                       for k, v in sorted(metrics.items())}
             if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
-                ev = evaluate(policy, eval_set, scorer, gc, dist)
-                metrics.update({k: float(dist.mean(torch.tensor(v, dtype=torch.float64)))
-                                for k, v in sorted(ev.items())})
+                metrics.update(evaluate(policy, eval_set, scorer, gc, dist))
+            metrics = dist.mean_metrics(metrics)
             metrics["kl/coef"] = kl_ctl.value
             metrics["ppo/lr"] = scheduler.get_last_lr()[0]
             kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)

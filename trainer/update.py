@@ -36,6 +36,17 @@ class Dist:
             x /= self.world
         return x
 
+    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Average each metric over the ranks that have it (ranks may lack some keys,
+        e.g. no tested sample in their shard), in sorted key order."""
+        if self.world == 1:
+            return {k: float(metrics[k]) for k in sorted(metrics)}
+        gathered: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(gathered, {k: float(v) for k, v in metrics.items()})
+        keys = sorted({k for g in gathered for k in g})
+        return {k: math.fsum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered)
+                for k in keys}
+
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             x = x.clone()
