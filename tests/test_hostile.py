@@ -100,6 +100,23 @@ def py_programs(port):
     }
 
 
+def c_programs(port):
+    return {**C_PROGRAMS, **{
+        "network": ("#include <stdio.h>\n#include <string.h>\n#include <arpa/inet.h>\n#include <sys/socket.h>\n"
+                    "int main(void) { struct sockaddr_in a; memset(&a, 0, sizeof a); a.sin_family = AF_INET;\n"
+                    f"  a.sin_port = htons({port}); a.sin_addr.s_addr = htonl(0x7f000001);\n"
+                    "  int s = socket(AF_INET, SOCK_STREAM, 0);\n"
+                    "  puts(connect(s, (struct sockaddr *)&a, sizeof a) == 0 ? \"connected\" : \"blocked\"); }\n",
+                    {"failed"}),
+        "read_host_files": ("#include <stdio.h>\nint main(void) {\n"
+                            f"  FILE *f = fopen(\"{SECRET_PATH}\", \"r\"); FILE *g = fopen(\"/etc/shadow\", \"r\");\n"
+                            "  puts(f || g ? \"connected\" : \"none\"); }\n", {"failed"}),
+        "sleep_forever_child": ("#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n"
+                                f"  if (fork() == 0) {{ execl(\"/bin/sh\", \"sh\", \"-c\", \"sleep 1000; : {MARK}\", (char *)0); }}\n"
+                                "  puts(\"connected\"); return 0; }\n", {"passed"}),
+    }}
+
+
 C_PROGRAMS = {
     "fork_bomb": ("#include <unistd.h>\nint main(void) { for (;;) fork(); }\n", {"timeout", "runtime_error"}),
     "memory_bomb": ("#include <stdlib.h>\n#include <string.h>\nint main(void) {\n"
@@ -171,16 +188,17 @@ def hostile():
         started = time.perf_counter()
         py_res = run_tests("python", [code for code, _ in py.values()],
                            [expect(outcomes) for _, outcomes in py.values()], workers=2)
-        c_res = run_tests("c", [code for code, _ in C_PROGRAMS.values()],
-                          [expect(outcomes) for _, outcomes in C_PROGRAMS.values()], workers=2)
+        c_progs = c_programs(listener.port)
+        c_res = run_tests("c", [code for code, _ in c_progs.values()],
+                          [expect(outcomes) for _, outcomes in c_progs.values()], workers=2)
         elapsed = time.perf_counter() - started
         deadline = time.monotonic() + 5
         while sandbox_processes() and time.monotonic() < deadline:
             time.sleep(0.1)
         yield {
-            "python": dict(zip(py, py_res)), "c": dict(zip(C_PROGRAMS, c_res)),
+            "python": dict(zip(py, py_res)), "c": dict(zip(c_progs, c_res)),
             "expected": {"python": {k: v[1] for k, v in py.items()},
-                         "c": {k: v[1] for k, v in C_PROGRAMS.items()}},
+                         "c": {k: v[1] for k, v in c_progs.items()}},
             "connections": listener.connections, "elapsed": elapsed,
             "leftover": sandbox_processes(), "new_dirs": run_dirs() - dirs_before,
         }
@@ -192,7 +210,7 @@ def hostile():
                 os.unlink(path)
 
 
-CASES = [("python", name) for name in py_programs(0)] + [("c", name) for name in C_PROGRAMS]
+CASES = [("python", name) for name in py_programs(0)] + [("c", name) for name in c_programs(0)]
 
 
 @pytest.mark.parametrize("lang,name", CASES)
@@ -277,3 +295,16 @@ def test_reward_hacks_earn_no_pass():
     assert got["kills_judge"].outcome in ("runtime_error", "failed")
     # the honest answer still passes
     assert run_tests("python", ["def square(x):\n    return x * x\n"], [HACK_CHECK])[0].outcome == "passed"
+
+
+def test_scorer_recovers_when_a_zygote_dies():
+    from rewards.execution import workers
+
+    spec = TestSpec(asserts=("assert f() == 1",))
+    assert run_tests("python", ["def f():\n    return 1\n"], [spec])[0].outcome == "passed"
+    for name, worker in list(workers._workers.items()):
+        if name.startswith("zygote") and worker.proc is not None:
+            worker.proc.kill()
+            worker.proc.wait()
+    res = run_tests("python", ["def f():\n    return 1\n", "def f():\n    return 2\n"], [spec, spec], workers=2)
+    assert [r.outcome for r in res] == ["passed", "failed"]

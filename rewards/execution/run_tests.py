@@ -207,10 +207,15 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         rlimits = {"as": limits.address_space_mb << 20, "cpu": limits.cpu_s,
                    "fsize": limits.file_size_mb << 20, "nofile": limits.open_files,
                    "nproc": limits.processes, "core": 0}
-        verdict, timed_out = workers.zygote_run(job, nonce, limits=rlimits, wall_s=limits.wall_s,
-                                                tmpfs_mb=limits.tmpfs_mb, env=sandbox.scrubbed_env(ex.env))
-        return _verdict(sandbox.RunResult(None if timed_out else 0, b"", b"", timed_out, False, 0.0, level,
-                                          {"verdict": (verdict or "").encode()}), nonce, level)
+        try:
+            verdict, timed_out = workers.zygote_run(job, nonce, limits=rlimits, wall_s=limits.wall_s,
+                                                    tmpfs_mb=limits.tmpfs_mb,
+                                                    env=sandbox.scrubbed_env(ex.env))
+            return _verdict(sandbox.RunResult(None if timed_out else 0, b"", b"", timed_out, False, 0.0,
+                                              level, {"verdict": (verdict or "").encode()}), nonce, level)
+        except workers.WorkerDied:
+            nonce = secrets.token_hex(16)  # fall back to a cold sandbox with a new nonce
+            job["nonce"] = nonce
     with Sandbox(limits, ro_binds=binds, env=dict(ex.env)) as box:
         command = [box.path(a) if a.startswith(PROG) else a for a in build.command]
         job["command"] = command

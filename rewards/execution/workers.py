@@ -297,7 +297,9 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
                tmpfs_mb: int, env: dict[str, str]) -> tuple[str | None, bool]:
     """Run one test job in a warm zygote (namespaces level); (verdict text, timed out).
 
-    Zygotes are created on demand, one per concurrent caller, and reused.
+    Zygotes are created on demand, one per concurrent caller, and reused. Raises
+    `WorkerDied` when the zygote itself failed (never the candidate's doing: it runs as
+    another uid); the caller falls back to a cold sandbox.
     """
     global _zygote_count
     try:
@@ -317,12 +319,9 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
             request = {"job": job, "uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
                        "tmpfs_mb": tmpfs_mb, "env": env}
             deadline = time.monotonic() + wall_s + 20
-            try:
-                worker.send(_frame(request) + _frame({"nonce": nonce}))
-                (n,) = struct.unpack("<I", worker.read(4, deadline))
-                reply = json.loads(worker.read(n, deadline))
-            except WorkerDied:
-                return None, False
+            worker.send(_frame(request) + _frame({"nonce": nonce}))
+            (n,) = struct.unpack("<I", worker.read(4, deadline))
+            reply = json.loads(worker.read(n, deadline))
             return reply["verdict"], bool(reply["timed_out"])
     finally:
         _zygotes.put(worker)
