@@ -122,7 +122,10 @@ class DataFlowWalker:
         return out
 
     def _token(self, node: Node) -> tuple[int, str]:
-        return self.tokens[(node.start_byte, node.end_byte)]
+        try:
+            return self.tokens[(node.start_byte, node.end_byte)]
+        except KeyError:  # a node inside a string literal: codebleu's lookup fails too
+            raise _Abort from None
 
     def variables(self, node: Node | None) -> list[tuple[int, str]]:
         """Tokens under `node` whose text differs from their node type."""

@@ -130,6 +130,20 @@ PYBIND11_MODULE(_native, m) {
         py::arg("language"), py::arg("source"), "The source after CodeBLEU-style comment removal.");
 
     m.def(
+        "subtree_hashes",
+        [](const Language& lang, const py::bytes& stripped_source) {
+            std::string src = stripped_source;
+            std::vector<uint64_t> out;
+            {
+                py::gil_scoped_release release;
+                out = ppocoder::subtree_hashes_of(lang, src);
+            }
+            return out;
+        },
+        py::arg("language"), py::arg("stripped_source"),
+        "Hashes of the root and of every node with children, in pre-order (for tests).");
+
+    m.def(
         "dataflow",
         [](const Language& lang, const py::bytes& stripped_source) {
             std::string src = stripped_source;

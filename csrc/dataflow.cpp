@@ -143,6 +143,7 @@ class Walker {
     std::vector<uint32_t> tok_node_, tok_idx_, tok_code_;
     std::vector<uint8_t> tok_var_;
     std::vector<uint32_t> tokens_before_;  // per node: tokens earlier in tree order
+    std::vector<uint8_t> inside_token_;    // per node: strictly inside a token (a string's parts)
     std::vector<std::string> texts_;
     uint32_t text_count_ = 0;
     States st_;
@@ -172,7 +173,8 @@ class Walker {
     void collect_tokens();
     // tree_to_variable_index: variable tokens under `n`, in order, as (idx, code).
     std::vector<std::pair<uint32_t, uint32_t>> variables(Node n) const {
-        if (n == kNoNode) throw Aborted{};
+        // Inside a string literal codebleu's token lookup raises: the graph is empty.
+        if (n == kNoNode || inside_token_[n]) throw Aborted{};
         std::vector<std::pair<uint32_t, uint32_t>> out;
         uint32_t end = tokens_before_[nodes_[n].subtree_end];
         for (uint32_t t = tokens_before_[n]; t < end; ++t)
@@ -204,11 +206,13 @@ class Walker {
 void Walker::collect_tokens() {
     const auto n = static_cast<uint32_t>(nodes_.size());
     tokens_before_.assign(n + 1, 0);
+    inside_token_.assign(n + 1, 0);
     uint32_t count = 0;
     for (uint32_t i = 0; i < n;) {
         if (is_token(i)) {
             tok_node_.push_back(i);
             for (uint32_t j = i; j < nodes_[i].subtree_end; ++j) tokens_before_[j] = count;
+            for (uint32_t j = i + 1; j < nodes_[i].subtree_end; ++j) inside_token_[j] = 1;
             ++count;
             i = nodes_[i].subtree_end;
         } else {
@@ -279,7 +283,7 @@ void Walker::collect_tokens() {
 }
 
 void Walker::walk(Node n, uint32_t depth) {
-    if (n == kNoNode) throw Aborted{};
+    if (n == kNoNode || inside_token_[n]) throw Aborted{};
     uint32_t r = role(n);
     if (is_token(n)) return walk_leaf(n);
     if (r & kRoleDef) return walk_def(n, depth);

@@ -132,6 +132,7 @@ FlatTree flatten(TSNode root) {
     FlatTree t;
     std::vector<FlatNode>& nodes = t.nodes;
     std::vector<uint32_t> stack;  // open ancestors
+    std::vector<uint8_t> err;     // per node: 1 has an error inside, 2 a visible child has one
     nodes.reserve(ts_node_end_byte(root) / 3 + 16);  // about one node per 3-4 bytes of code
     TSTreeCursor cursor = ts_tree_cursor_new(root);
     auto enter = [&](bool is_root) {
@@ -147,12 +148,7 @@ FlatTree flatten(TSNode root) {
         f.field = is_root ? 0 : ts_tree_cursor_current_field_id(&cursor);
         f.flags = static_cast<uint8_t>((ts_node_is_named(n) ? kNamed : 0) | (ts_node_is_missing(n) ? kMissing : 0));
         nodes.push_back(f);
-        if (f.symbol == 65535 && ts_node_child_count(n) == 0) {
-            char* text = ts_node_string(n);
-            if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
-                t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
-            std::free(text);
-        }
+        err.push_back(ts_node_has_error(n) ? 1 : 0);
         if (!stack.empty()) {
             FlatNode& p = nodes[stack.back()];
             if (p.first_child == kNoNode) p.first_child = i;
@@ -164,8 +160,22 @@ FlatTree flatten(TSNode root) {
         if (stack.size() > t.max_depth) t.max_depth = static_cast<uint32_t>(stack.size());
     };
     auto leave = [&]() {
-        nodes[stack.back()].subtree_end = static_cast<uint32_t>(nodes.size());
+        uint32_t i = stack.back();
+        FlatNode& f = nodes[i];
+        f.subtree_end = static_cast<uint32_t>(nodes.size());
         stack.pop_back();
+        // In error trees the printed form can hold parts the node API hides: an error
+        // leaf prints "(UNEXPECTED 'c')", a hidden MISSING token prints "(MISSING x)".
+        // The lowest node holding such a part is hashed by its printed form.
+        bool error_leaf = f.symbol == 65535 && f.child_count == 0;
+        bool hidden_error = (err[i] & 1) && !(err[i] & 2) && f.symbol != 65535 && !(f.flags & kMissing);
+        if (error_leaf || hidden_error) {
+            char* text = ts_node_string(ts_tree_cursor_current_node(&cursor));
+            if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
+                t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
+            std::free(text);
+        }
+        if (!stack.empty() && ((err[i] & 1) || f.symbol == 65535 || (f.flags & kMissing))) err[stack.back()] |= 2;
     };
     enter(true);
     for (;;) {
@@ -189,6 +199,7 @@ FlatTree flatten(TSNode root) {
     }
     while (!stack.empty()) leave();
     ts_tree_cursor_delete(&cursor);
+    std::sort(t.error_leaves.begin(), t.error_leaves.end());
     return t;
 }
 
@@ -274,6 +285,18 @@ Analysis analyze(const Language& lang, const std::string& source) {
     Analysis a = analyze(lang, source, parser);
     ts_parser_delete(parser);
     return a;
+}
+
+std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& src) {
+    TSParser* parser = new_parser(lang);
+    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    FlatTree flat = flatten(ts_tree_root_node(tree));
+    ts_tree_delete(tree);
+    ts_parser_delete(parser);
+    std::vector<uint64_t> out;
+    subtree_hashes(lang, flat, out);
+    std::reverse(out.begin(), out.end());
+    return out;
 }
 
 std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& src) {

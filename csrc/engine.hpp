@@ -62,8 +62,8 @@ constexpr uint8_t kNamed = 1, kMissing = 2;
 struct FlatTree {
     std::vector<FlatNode> nodes;  // nodes[0] is the root
     uint32_t max_depth = 0;
-    // ERROR nodes without visible children print as "(ERROR)" or "(UNEXPECTED 'c')"
-    // depending on hidden internals: (node index, hash of ts_node_string), by index.
+    // Childless nodes of error trees whose printed form depends on hidden internals
+    // ("(UNEXPECTED 'c')", hidden MISSING tokens): (node index, hash of ts_node_string).
     std::vector<std::pair<uint32_t, uint64_t>> error_leaves;
 };
 FlatTree flatten(TSNode root);
@@ -107,6 +107,8 @@ struct FlowItem {
     std::vector<std::string> parents;
 };
 std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& stripped_source);
+// Subtree hashes of an already stripped source, in pre-order (tests compare them with S-expressions).
+std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& stripped_source);
 
 struct MatchRow {
     int64_t ast_match, ast_total, dfg_match, dfg_total;
