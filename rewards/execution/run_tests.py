@@ -183,7 +183,7 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
     if harness_host != harness_inside:
         binds[harness_host] = harness_inside
     if build.host_dir:
-        os.chmod(build.host_dir, 0o755)
+        _readable(build.host_dir)  # built by the compile run's uid, read by this run's uid
         binds[build.host_dir] = PROG
     job: dict[str, object] = {"nonce": nonce, "cap": output_bytes}
     if spec.is_stdio:
@@ -223,6 +223,16 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
                 box.path(f"{harness_inside}/runner.py"), "{fd:verdict}"]
         res = box.run(argv, stdin=json.dumps(job).encode(), extra_fds=("verdict",))
     return _verdict(res, nonce, level)
+
+
+def _readable(path: str) -> None:
+    """Let every uid read (and run) the built program, whatever the umask was."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for name in files:
+            full = os.path.join(root, name)
+            os.chmod(full, 0o755 if os.access(full, os.X_OK) else 0o644)
+        del dirs[64:]
 
 
 def _verdict(res: sandbox.RunResult, nonce: str, level: str) -> TestResult:
