@@ -227,3 +227,47 @@ def test_invariants(lang: str, seed: int) -> None:
     again = match(lang, [cand], [ref], threads=1)  # determinism, threads do not matter
     assert (again.ast_match[0], again.dfg_match[0], again.dfg_total[0]) == (
         m.ast_match[0], m.dfg_match[0], m.dfg_total[0]) == (m.ast_match[2], m.dfg_match[2], m.dfg_total[2])
+
+
+def _sexp_hash_pairs(lang: str, code: str) -> list[tuple[str, int]]:
+    """(S-expression, native hash) of the root and every node with children."""
+    from tree_sitter import Parser
+
+    from core import _native, languages
+    from core.structural import native_language
+
+    src = reference.strip_comments(code, languages.get(lang).dataflow.comment_style).encode(
+        "utf-8", "surrogateescape")
+    tree = Parser(reference.spec_language(lang)).parse(src)
+    nodes, stack = [], [(tree.root_node, True)]
+    while stack:  # pre-order, like the native list
+        node, is_root = stack.pop()
+        if is_root or node.child_count:
+            nodes.append(node)
+        stack.extend((child, False) for child in reversed(node.children))
+    hashes = _native.subtree_hashes(native_language(lang), src)
+    assert len(hashes) == len(nodes)
+    return [(str(n), h) for n, h in zip(nodes, hashes)]
+
+
+@_settings
+@given(lang=st.sampled_from(ALL_LANGS), docs=st.lists(st.lists(_code_alphabet, max_size=40), min_size=2, max_size=4))
+def test_subtree_hash_identifies_the_s_expression(lang: str, docs: list[list[str]]) -> None:
+    """Across documents, equal S-expressions <=> equal 64-bit subtree hashes (error trees too)."""
+    by_sexp: dict[str, int] = {}
+    by_hash: dict[int, str] = {}
+    for parts in docs:
+        for sexp, h in _sexp_hash_pairs(lang, "".join(parts)):
+            assert by_sexp.setdefault(sexp, h) == h, sexp
+            assert by_hash.setdefault(h, sexp) == sexp, (sexp, by_hash[h])
+
+
+def test_subtree_hash_identifies_the_s_expression_on_generated_code() -> None:
+    for lang in ALL_LANGS:
+        by_sexp: dict[str, int] = {}
+        by_hash: dict[int, str] = {}
+        for seed in range(10):
+            for code in make_pair(lang, seed):
+                for sexp, h in _sexp_hash_pairs(lang, code):
+                    assert by_sexp.setdefault(sexp, h) == h, sexp
+                    assert by_hash.setdefault(h, sexp) == sexp, sexp
