@@ -19,6 +19,7 @@ PPOCoder paper); `separate_critic=True` gives the critic its own copy of the bac
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -250,9 +251,13 @@ class Policy(nn.Module):
         ids = torch.cat([query_ids, response_ids], dim=1)  # (B, Lq + T)
         attn = torch.cat([query_mask, response_mask], dim=1)
         pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions start at the prompt
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True)
-        # Position Lq - 1 + t predicts response token t.
-        return out.logits[:, Lq - 1: Lq - 1 + T], out.hidden_states[-1][:, Lq - 1: Lq - 1 + T]
+        extra = {"logits_to_keep": T + 1} if _keeps_logits(model) else {}
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True,
+                    **extra)
+        # Position Lq - 1 + t predicts response token t. With logits_to_keep the LM head
+        # only ran on the last T + 1 positions (the prompt's logits are never needed).
+        logits = out.logits[:, :T] if extra else out.logits[:, Lq - 1: Lq - 1 + T]
+        return logits, out.hidden_states[-1][:, Lq - 1: Lq - 1 + T]
 
     def evaluate(
         self,
@@ -316,6 +321,15 @@ def _token_logprobs(
     if with_entropy:
         entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logprobs, entropy
+
+
+def _keeps_logits(model: nn.Module) -> bool:
+    """Whether the causal LM's forward takes `logits_to_keep` (most HF decoders do)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _hidden_size(config: Any) -> int:
