@@ -127,3 +127,49 @@ def test_degraded_levels_still_score_and_say_so(level, tmp_path):
             except ProcessLookupError:
                 pass
     assert "RuntimeWarning" in res.stderr or "isolation level" in res.stderr
+
+
+USERNS = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
+sandbox = importlib.util.module_from_spec(spec)
+sys.modules["sandbox"] = sandbox
+spec.loader.exec_module(sandbox)
+res = sandbox.run(["sh", "-c", "id -u; ls /proc | grep -c '^[0-9]'; touch /etc/x 2>/dev/null || echo ro; "
+                   "python3 -c 'import socket; socket.create_connection((\\"1.1.1.1\\", 53), timeout=1)' "
+                   "2>/dev/null || echo nonet; sleep 30"], limits=sandbox.Limits(wall_s=2))
+print(json.dumps({"level": sandbox.isolation_level(), "out": res.stdout.decode().split(),
+                  "timed_out": res.timed_out}))
+"""
+
+
+def test_unprivileged_caller_gets_user_namespaces():
+    import shutil
+    import tempfile
+
+    # a world-readable copy of the module, run by "nobody" with the system interpreter
+    # (the sandbox module needs only the standard library)
+    where = tempfile.mkdtemp(prefix="ppocoder-userns-")
+    try:
+        os.chmod(where, 0o755)
+        shutil.copy(sandbox.__file__, os.path.join(where, "sandbox.py"))
+        os.chmod(os.path.join(where, "sandbox.py"), 0o644)
+        python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+        # as root, become "nobody" first; a non-root caller already is unprivileged
+        become = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        res = subprocess.run([*become, python, "-c", USERNS, os.path.join(where, "sandbox.py")],
+                             capture_output=True, text=True, cwd=where, timeout=120,
+                             env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    probe = subprocess.run([*become, "bwrap", "--unshare-user", "--unshare-pid", "--ro-bind", "/", "/",
+                            "true"], capture_output=True)
+    if probe.returncode != 0:  # no unprivileged user namespaces on this host
+        assert out["level"] == "rlimits"
+        return
+    assert out["level"] == "userns"
+    uid, pids, *rest = out["out"]
+    assert uid == "65534" and int(pids) < 10 and "ro" in rest and "nonet" in rest, out
+    assert out["timed_out"]

@@ -194,7 +194,7 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         total = budget + 5
         job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,
                    asserts=list(spec.asserts), timeout=budget)
-    if name == "python" and level == "namespaces":
+    if name == "python" and level in sandbox.NAMESPACED:
         job["path"] = [sysconfig.get_paths()["purelib"]]
     limits = Limits(wall_s=total + 5, cpu_s=int(total) + 2,
                     address_space_mb=max(ex.address_space_mb, 1024),

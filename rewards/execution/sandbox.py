@@ -12,9 +12,11 @@ One run gets, where the host allows it (level ``namespaces``, via bubblewrap):
 * at the end the PID namespace is torn down, which kills every process of the run,
   including ``setsid()`` daemons that a process-group kill would miss.
 
-Where namespaces are unavailable the sandbox degrades (warning once): ``uid`` (root without
-namespaces: a separate uid, rlimits, and a kill of every process of that uid at the end)
-or ``rlimits`` (no root: rlimits and a process-group kill only). Every result names the
+Where that is unavailable the sandbox degrades (warning once): ``userns`` (no root, but
+unprivileged user namespaces: the same namespaces and read-only view, the caller's uid
+mapped to "nobody", RLIMIT_NPROC counted against the caller's processes), ``uid`` (root
+without namespaces: a separate uid, rlimits, and a kill of every process of that uid at
+the end) or ``rlimits`` (neither: rlimits and a process-group kill only). Every result names the
 level it ran under. ``PPOCODER_ISOLATION`` forces a weaker level (for tests).
 """
 
@@ -36,8 +38,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-LEVELS = ("namespaces", "uid", "rlimits")
+LEVELS = ("namespaces", "userns", "uid", "rlimits")
 """Isolation levels, strongest first."""
+NAMESPACED = ("namespaces", "userns")
 
 BOX = "/tmp/box"
 """Working directory of a run inside the sandbox (namespaces level)."""
@@ -104,11 +107,16 @@ def isolation_level() -> str:
         raise ValueError(f"PPOCODER_ISOLATION must be one of {LEVELS}, not {forced!r}")
     is_root = os.geteuid() == 0
     tools = all(shutil.which(t) for t in ("prlimit", "setpriv"))
+    bwrap = shutil.which("bwrap") is not None
     best = "rlimits"
     if is_root and tools:
         best = "uid"
-        if shutil.which("bwrap") and _probe_bwrap():
+        if bwrap and _probe_bwrap(userns=False):
             best = "namespaces"
+    elif not is_root and tools and bwrap and _probe_bwrap(userns=True):
+        best = "userns"
+    if forced == "userns" and is_root:
+        raise ValueError("PPOCODER_ISOLATION=userns is the level for non-root callers")
     if forced and LEVELS.index(forced) >= LEVELS.index(best):
         best = forced
     if best != "namespaces":
@@ -118,8 +126,8 @@ def isolation_level() -> str:
     return best
 
 
-def _probe_bwrap() -> bool:
-    argv = [*_bwrap_prefix(Limits(), None, {}), "--", "/bin/true"]
+def _probe_bwrap(userns: bool) -> bool:
+    argv = [*_bwrap_prefix(Limits(), None, {}, userns), "--", "/bin/true"]
     try:
         return subprocess.run(argv, capture_output=True, timeout=20, env=_ENV_KEEP).returncode == 0
     except (OSError, subprocess.SubprocessError):
@@ -154,9 +162,13 @@ def _visible_prefixes() -> tuple[str, ...]:
     return tuple(sorted(p for p in paths if p.startswith(("/root", "/home"))))
 
 
-def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str]) -> list[str]:
+def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
+                  userns: bool = False) -> list[str]:
     size = str(max(limits.tmpfs_mb, 1) << 20)
-    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+    # without root, a user namespace maps the caller's uid to "nobody" inside, and the
+    # sandbox may not make further namespaces
+    user = ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"] if userns else []
+    argv = ["bwrap", *user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
@@ -183,19 +195,33 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
     return argv
 
 
-def _limit_prefix(limits: Limits, uid: int | None) -> list[str]:
+def _limit_prefix(limits: Limits, uid: int | None, shared_uid: bool = False) -> list[str]:
     def lim(value: int) -> str:
         return str(value) if value > 0 else "unlimited"
 
     argv = ["prlimit", f"--as={lim(limits.address_space_mb << 20)}", f"--cpu={lim(limits.cpu_s)}",
             f"--fsize={lim(limits.file_size_mb << 20)}", f"--nofile={lim(limits.open_files)}",
             "--core=0"]
+    if shared_uid and limits.processes > 0:
+        # the caller's own uid: RLIMIT_NPROC counts its processes too
+        argv.append(f"--nproc={_processes_of(os.getuid()) + limits.processes}")
     if uid is not None:
         argv.append(f"--nproc={lim(limits.processes)}")
         argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--no-new-privs", "--inh-caps=-all"]
     argv.append("--")
     return argv
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
 
 
 def _kill_uid(uid: int) -> None:
@@ -226,7 +252,8 @@ class Sandbox:
         self.ro_binds = dict(ro_binds or {})
         self.env = {**_ENV_KEEP, **(env or {})}
         self._own_dir = None
-        if rw_dir is None and self.level != "namespaces":
+        self.namespaced = self.level in NAMESPACED
+        if rw_dir is None and not self.namespaced:
             self._own_dir = rw_dir = _make_dir()
         self.rw_dir = rw_dir
         self.slot = _Slot() if self.level in ("namespaces", "uid") else None
@@ -235,7 +262,7 @@ class Sandbox:
 
     def path(self, inside: str) -> str:
         """The path a sandboxed process uses for a bound host path or the work dir."""
-        if self.level == "namespaces":
+        if self.namespaced:
             return inside
         if inside == BOX or inside.startswith(BOX + "/"):
             return str(self.rw_dir) + inside[len(BOX):]
@@ -251,13 +278,14 @@ class Sandbox:
                 raise ValueError("capabilities need the namespaces isolation level")
             caps = ["--cap-drop", "ALL", *(a for cap in self.capabilities for a in ("--cap-add", cap))]
             return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), *caps, "--", *command]
-        inner = _limit_prefix(self.limits, uid) + list(command)
-        if self.level == "namespaces":
-            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), "--", *inner]
+        inner = _limit_prefix(self.limits, uid, self.level == "userns") + list(command)
+        if self.namespaced:
+            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, self.level == "userns"),
+                    "--", *inner]
         return inner
 
     def popen(self, command: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        cwd = self.rw_dir if self.level != "namespaces" else None
+        cwd = None if self.namespaced else self.rw_dir
         return subprocess.Popen(self.argv(command), cwd=cwd, env=self.env,
                                 start_new_session=True, **kwargs)  # type: ignore[call-overload]
 
@@ -419,7 +447,7 @@ def python_executable() -> str:
     This interpreter (shown read-only inside the namespaces); at weaker levels, where a
     home directory cannot be shown to the sandbox uid, the system ``python3``.
     """
-    if isolation_level() != "namespaces" and sys.base_prefix.startswith(("/root", "/home")):
+    if isolation_level() not in NAMESPACED and sys.base_prefix.startswith(("/root", "/home")):
         return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
     return sys.executable
 
@@ -430,7 +458,7 @@ HARNESS_INSIDE = "/tmp/harness"
 @cache
 def harness_binding() -> tuple[str, str]:
     """(host path, sandbox path) of the harness sources (a world-readable copy when needed)."""
-    if isolation_level() == "namespaces":
+    if isolation_level() in NAMESPACED:
         return str(HARNESS_DIR), HARNESS_INSIDE
     import tempfile
 
