@@ -125,6 +125,11 @@ struct LoopResult {
 
 using Node = uint32_t;  // index into the flat tree; kNoNode is Python's None
 
+struct Var {
+    uint32_t idx, code;  // token index and text id of a variable occurrence
+};
+using Vars = SmallVector<Var, 4>;
+
 class Walker {
   public:
     Walker(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts)
@@ -172,13 +177,13 @@ class Walker {
     }
     void collect_tokens();
     // tree_to_variable_index: variable tokens under `n`, in order, as (idx, code).
-    std::vector<std::pair<uint32_t, uint32_t>> variables(Node n) const {
+    Vars variables(Node n) const {
         // Inside a string literal codebleu's token lookup raises: the graph is empty.
         if (n == kNoNode || inside_token_[n]) throw Aborted{};
-        std::vector<std::pair<uint32_t, uint32_t>> out;
+        Vars out;
         uint32_t end = tokens_before_[nodes_[n].subtree_end];
         for (uint32_t t = tokens_before_[n]; t < end; ++t)
-            if (tok_var_[t]) out.emplace_back(tok_idx_[t], tok_code_[t]);
+            if (tok_var_[t]) out.push_back({tok_idx_[t], tok_code_[t]});
         return out;
     }
 
@@ -404,28 +409,31 @@ void Walker::walk_increment(Node n) {
         for (auto [idx2, code2] : vars) push(code1, idx1, true, {code2}, {idx2});
         st_.set(code1, {idx1});
     }
-    sort_segment(seg);
+    sort_segment(seg);  // already in token order, unless zero-width tokens share a span
 }
 
 void Walker::walk_if(Node n, uint32_t depth) {
     size_t seg = out_.size();
     size_t entry = st_.mark();
     bool has_else = role(n) & kRoleHasElse;
-    bool sticky = false;
+    bool sticky = false, in_order = true;
     std::vector<std::vector<std::pair<uint32_t, IdxSet>>> branches;
     for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
         uint32_t r = role(ch);
         if (r & kRoleHasElse) has_else = true;
         bool branch = sticky || (r & kRoleIfBranch);
         if (branch && lang_.if_branch_sticky) sticky = true;
+        size_t piece = out_.size();
         if (!branch) {
             walk(ch, depth + 1);  // continues the current path
+            in_order &= piece == seg || piece == out_.size() || out_[piece - 1].idx <= out_[piece].idx;
             continue;
         }
         // An alternative starts from the entry state: set the current path aside.
         auto current = st_.changes_since(entry);
         st_.rollback(entry);
         walk(ch, depth + 1);
+        in_order &= piece == seg || piece == out_.size() || out_[piece - 1].idx <= out_[piece].idx;
         branches.push_back(st_.changes_since(entry));
         st_.rollback(entry);
         for (auto& [code, v] : current) st_.set(code, std::move(v));
@@ -459,7 +467,7 @@ void Walker::walk_if(Node n, uint32_t depth) {
         if (present) merged.emplace_back(key, std::move(acc));
     }
     for (auto& [key, v] : merged) st_.set(key, std::move(v));
-    sort_segment(seg);
+    if (!in_order) sort_segment(seg);
 }
 
 void Walker::merge_loop_edges(size_t seg) {
@@ -573,16 +581,22 @@ void Walker::walk_loop(Node n, uint32_t depth) {
 
 void Walker::walk_default(Node n, uint32_t depth) {
     size_t seg = out_.size();
-    bool any_first = false;
+    bool any_first = false, in_order = true;
     for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
         if (role(ch) & kRoleDoFirst) {
             walk(ch, depth + 1);
             any_first = true;
         }
     }
-    for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling)
-        if (!any_first || !(role(ch) & kRoleDoFirst)) walk(ch, depth + 1);
-    sort_segment(seg);
+    for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
+        if (any_first && (role(ch) & kRoleDoFirst)) continue;
+        size_t piece = out_.size();
+        walk(ch, depth + 1);
+        in_order &= piece == seg || piece == out_.size() || out_[piece - 1].idx <= out_[piece].idx;
+    }
+    // Each child's edges come sorted and children cover increasing token ranges,
+    // so only a do-first child or an odd zero-width token needs the sort.
+    if (any_first || !in_order) sort_segment(seg);
 }
 
 FlowGraph Walker::run() {
@@ -590,6 +604,7 @@ FlowGraph Walker::run() {
     collect_tokens();
     g.texts = std::move(texts_);
     g.text_count = text_count_;
+    out_.reserve(tok_node_.size() + 16);
     try {
         walk(0, 0);
     } catch (const Aborted&) {
@@ -597,7 +612,7 @@ FlowGraph Walker::run() {
     }
     // get_data_flow: sort by index, keep tokens that take part in an edge, merge
     // repeats of one index (parent lists as sorted sets, the later relation wins).
-    std::stable_sort(out_.begin(), out_.end(), [](const Edge& a, const Edge& b) { return a.idx < b.idx; });
+    sort_segment(0);
     std::vector<uint32_t> used;
     for (const Edge& e : out_) {
         if (!e.parents.empty()) used.push_back(e.idx);
