@@ -303,3 +303,31 @@ def test_default_model_runs_a_step_with_lora(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == 1 and 1 <= rows[0]["response/length"] <= 3
     assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()
+
+
+def test_gradient_accumulation_gives_the_same_step(tiny: dict[str, str]) -> None:
+    from core.shaping import gae, token_rewards, whiten
+    from trainer.policy import Policy
+
+    _, batch = _rollout(tiny["causal"], n=6)
+    mask = batch.response_mask
+    rewards, _ = token_rewards(batch.scores, batch.logprobs, batch.ref_logprobs, mask, 0.05)
+    adv, ret = gae(rewards, batch.values, mask, 1.0, 0.95)
+    adv = whiten(adv, mask)
+    results = []
+    for accum in (1, 3):
+        torch.manual_seed(0)
+        policy = Policy.load(tiny["causal"], lora=False)  # same init as the rollout's policy
+        opt = torch.optim.SGD([p for p in policy.parameters() if p.requires_grad], lr=0.1)
+        cfg = Config().ppo
+        cfg.epochs, cfg.minibatch_size, cfg.grad_accum, cfg.max_grad_norm = 1, 6, accum, 1e9
+        torch.manual_seed(1)
+        stats = ppo_update(policy, opt, batch, adv, ret, cfg, 1.0, Dist())
+        results.append((policy.trainable_state_dict(), stats))
+    (a, sa), (b, sb) = results
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
+    assert sa["loss/policy"] == pytest.approx(sb["loss/policy"], abs=1e-5)
+    assert sa["loss/value"] == pytest.approx(sb["loss/value"], abs=1e-5)
+    assert any(not torch.equal(a[k], v) for k, v in Policy.load(
+        tiny["causal"], lora=False).trainable_state_dict().items() if "value_head" not in k)

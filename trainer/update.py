@@ -88,10 +88,16 @@ class NonFiniteError(FloatingPointError):
     """Raised when a reward, loss or gradient is NaN/inf; the last good checkpoint stays."""
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of x over mask != 0 (0 when the mask is empty)."""
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, n_tokens: float | None = None) -> torch.Tensor:
+    """Mean of x over mask != 0 (0 when the mask is empty).
+
+    With `n_tokens` the sum is divided by it instead of by the mask's count: the
+    micro-batch share of a mean over a larger (accumulated) minibatch.
+    """
     real = mask.bool()
     total = torch.where(real, x, torch.zeros_like(x)).sum()  # where: padding may hold NaN
+    if n_tokens is not None:
+        return total / max(float(n_tokens), 1.0)
     return total / real.sum().clamp(min=1).to(x.dtype)
 
 
@@ -109,31 +115,37 @@ def ppo_loss(
     vf_coef: float,
     entropy: torch.Tensor | None = None,
     ent_coef: float = 0.0,
+    n_tokens: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped PPO objective over the real tokens of a minibatch; all inputs (B, T).
 
     loss = max(-A r, -A clip(r, 1 +- eps)) + vf_coef * 0.5 max((V - R)^2, (Vclip - R)^2)
            - ent_coef * H, each a masked token mean; r = exp(logp - old_logp).
+    `n_tokens` (see `masked_mean`) makes the losses and stats of micro-batches add up to
+    those of their whole minibatch (gradient accumulation).
     """
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return masked_mean(x, mask, n_tokens)
+
     log_ratio = torch.where(mask.bool(), logprobs - old_logprobs, torch.zeros_like(logprobs))
     ratio = torch.exp(log_ratio)
     pg1 = -advantages * ratio
     pg2 = -advantages * torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
-    policy_loss = masked_mean(torch.maximum(pg1, pg2), mask)
+    policy_loss = mean(torch.maximum(pg1, pg2))
     v_clipped = old_values + torch.clamp(values - old_values, -clip_range_value, clip_range_value)
     vf1, vf2 = (values - returns) ** 2, (v_clipped - returns) ** 2
-    value_loss = 0.5 * masked_mean(torch.maximum(vf1, vf2), mask)
+    value_loss = 0.5 * mean(torch.maximum(vf1, vf2))
     loss = policy_loss + vf_coef * value_loss
-    ent = masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    ent = mean(entropy) if entropy is not None else torch.zeros(())
     if entropy is not None and ent_coef:
         loss = loss - ent_coef * ent
     with torch.no_grad():
         stats = {
             "loss/policy": policy_loss.detach(), "loss/value": value_loss.detach(),
             "loss/entropy": ent.detach(),
-            "ppo/clipfrac": masked_mean((pg2 > pg1).float(), mask),
-            "ppo/approx_kl": masked_mean(0.5 * log_ratio**2, mask),
-            "ppo/value_clipfrac": masked_mean((vf2 > vf1).float(), mask),
+            "ppo/clipfrac": mean((pg2 > pg1).float()),
+            "ppo/approx_kl": mean(0.5 * log_ratio**2),
+            "ppo/value_clipfrac": mean((vf2 > vf1).float()),
         }
     return loss, stats
 
@@ -155,6 +167,7 @@ def ppo_update(
             mb = order[start: start + mb_size]
             optimizer.zero_grad(set_to_none=True)
             micro = [m for m in mb.chunk(max(1, min(cfg.grad_accum, len(mb))))]
+            n_tokens = float(batch.response_mask[mb].sum())  # token mean over the minibatch
             for idx in micro:
                 mask = batch.response_mask[idx]
                 T = max(int(mask.sum(1).max()), 1)  # trim padding shared by the micro-batch
@@ -165,12 +178,13 @@ def ppo_update(
                     out.logprobs, out.values, batch.logprobs[idx, :T], batch.values[idx, :T],
                     advantages[idx, :T], returns[idx, :T], mask[:, :T],
                     clip_range=cfg.clip_range, clip_range_value=cfg.clip_range_value,
-                    vf_coef=cfg.vf_coef, entropy=out.entropy, ent_coef=cfg.ent_coef)
+                    vf_coef=cfg.vf_coef, entropy=out.entropy, ent_coef=cfg.ent_coef,
+                    n_tokens=n_tokens)
                 if not torch.isfinite(loss):
                     raise NonFiniteError(f"PPO loss is {loss.item()} ({_fmt(stats)})")
-                (loss / len(micro)).backward()
+                loss.backward()  # micro-batch losses add up to the minibatch's
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) / len(micro)
+                    sums[k] = sums.get(k, 0.0) + float(v)
             if dist.world > 1:
                 for p in params:  # DDP: average gradients so every rank takes the same step
                     if p.grad is None:
