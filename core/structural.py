@@ -38,7 +38,7 @@ import numpy as np
 
 from core import _native, languages
 
-__all__ = ["MatchCounts", "match", "native_language", "strip_comments"]
+__all__ = ["MatchCounts", "dataflow", "match", "native_language", "strip_comments"]
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def dataflow(lang: str, code: str | bytes) -> list[tuple[str, int, str, list[str
 
     Each item is ``(name, token_index, relation, parent_names)`` in token order, as
     CodeBLEU's `get_data_flow` leaves them (with sorted parent lists). Meant for
-    inspection and tests; runs on the calling thread, so keep inputs small.
+    inspection and tests.
     """
     native = native_language(lang)
     stripped = _native.strip_comments(native, _to_bytes(code, "code"))

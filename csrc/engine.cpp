@@ -287,6 +287,44 @@ Analysis analyze(const Language& lang, const std::string& source) {
     return a;
 }
 
+namespace {
+// Worker stacks are large so that the data-flow walk (recursive, like the
+// grammar it follows) survives deep nesting; the memory is only reserved.
+constexpr size_t kWorkerStack = size_t(512) << 20;
+
+// Runs `fn` on a fresh thread with a kWorkerStack stack and waits for it.
+template <typename Fn>
+void run_on_big_stack(Fn&& fn) {
+    struct Call {
+        Fn* fn;
+        std::string error;
+        bool failed = false;
+    } call{&fn, {}, false};
+    auto trampoline = [](void* arg) -> void* {
+        auto* c = static_cast<Call*>(arg);
+        try {
+            (*c->fn)();
+        } catch (const std::exception& e) {
+            c->failed = true;
+            c->error = e.what();
+        }
+        return nullptr;
+    };
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kWorkerStack);
+    pthread_t id;
+    int rc = pthread_create(&id, &attr, trampoline, &call);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        fn();  // no thread: run here
+        return;
+    }
+    pthread_join(id, nullptr);
+    if (call.failed) throw std::runtime_error(call.error);
+}
+}  // namespace
+
 std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& src) {
     TSParser* parser = new_parser(lang);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
@@ -305,7 +343,8 @@ std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& sr
     FlatTree flat = flatten(ts_tree_root_node(tree));
     ts_tree_delete(tree);
     ts_parser_delete(parser);
-    FlowGraph g = build_flow(lang, src, flat, true);
+    FlowGraph g;
+    run_on_big_stack([&] { g = build_flow(lang, src, flat, true); });
     std::vector<FlowItem> items;
     for (const auto& it : g.items) {
         FlowItem f{g.texts[it.code], it.idx, it.computed_from, {}};
@@ -370,10 +409,6 @@ void* worker(void* arg) {
     if (parser) ts_parser_delete(parser);
     return nullptr;
 }
-
-// Worker stacks are large so that the data-flow walk (recursive, like the
-// grammar it follows) survives deep nesting; the memory is only reserved.
-constexpr size_t kWorkerStack = size_t(512) << 20;
 
 }  // namespace
 
