@@ -245,6 +245,12 @@ def test_yaml_and_flags(tmp_path: Path) -> None:
     assert cfg.ppo.epochs == Config().ppo.epochs  # untouched fields keep defaults
     cfg = cli(["--config", str(path), "--ppo.steps", "3", "--generation.max-new-tokens", "5"])
     assert (cfg.ppo.steps, cfg.ppo.lr, cfg.generation.max_new_tokens) == (3, 0.01, 5)
+    # The resolved config a run saves loads back to the same config.
+    from trainer.ppo import config_to_dict
+
+    cfg.ppo.kl_target = 3.0
+    path.write_text(yaml.safe_dump(config_to_dict(cfg)))
+    assert load_config(path) == cfg
     path.write_text("ppo:\n  stepz: 7\n")
     with pytest.raises(ValueError, match="stepz"):
         load_config(path)

@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -509,6 +510,8 @@ def cli(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # peft calls a transformers API deprecated in v5: harmless, and noisy on every run.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     cfg = cli(argv)
     try:
         train(cfg)
