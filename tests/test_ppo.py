@@ -200,6 +200,11 @@ def test_short_long_and_degenerate_responses(tiny: dict[str, str]) -> None:
         assert batch.response_ids.shape[1] <= 2
         eos_last = batch.response_ids[:, -1] == policy.eos_token_id
         assert torch.equal(batch.truncated, (batch.response_mask.sum(1) == 2) & ~eos_last)
+        # Empty prompts (alone, or next to a real one) generate from a start token.
+        for prompts in (["", "   "], ["", "def f ( x ) :"]):
+            b = collect(policy, [_example(p) for p in prompts], workers, max_prompt_tokens=16,
+                        max_new_tokens=2)
+            assert (b.query_mask.sum(1) >= 1).all() and (b.response_mask.sum(1) >= 1).all()
         with pytest.raises(ValueError, match="at least one example"):
             collect(policy, [], workers, max_prompt_tokens=16, max_new_tokens=2)
         # A response made only of EOS (an empty program) and an all-padding row.

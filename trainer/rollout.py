@@ -141,6 +141,24 @@ def _pad_query(chunks: list[torch.Tensor], value: int, left: bool) -> torch.Tens
     return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
 
 
+def _nonempty_queries(
+    ids: torch.Tensor, mask: torch.Tensor, tok: Any, policy: Policy
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Give a prompt that tokenised to nothing one start token (BOS, else EOS): a causal LM
+    then generates unconditionally instead of failing on an empty input."""
+    empty = mask.sum(1) == 0
+    if not bool(empty.any()):
+        return ids, mask
+    start = tok.bos_token_id if tok.bos_token_id is not None else policy.eos_token_id
+    if ids.shape[1] == 0:
+        ids = torch.full((ids.shape[0], 1), policy.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+    col = -1 if not policy.is_seq2seq else 0  # causal prompts are left-padded
+    ids, mask = ids.clone(), mask.clone()
+    ids[empty, col], mask[empty, col] = start, 1
+    return ids, mask
+
+
 def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
     """Programs to score: each example's `code_prefix` + the decoded response."""
     return [
@@ -177,7 +195,8 @@ def collect(
         chunk = examples[start: start + chunk_size]
         enc = tok([ex.prompt for ex in chunk], return_tensors="pt", padding=True,
                   truncation=True, max_length=max_prompt_tokens)
-        qi, qm = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        qi, qm = _nonempty_queries(enc["input_ids"], enc["attention_mask"], tok, policy)
+        qi, qm = qi.to(device), qm.to(device)
         ri, rm = policy.generate(qi, qm, max_new_tokens=max_new_tokens, temperature=temperature,
                                  top_k=top_k, top_p=top_p)
         chunk_texts = [
