@@ -130,3 +130,28 @@ def test_separate_critic_has_its_own_backbone(tiny_paths: dict[str, str]) -> Non
     critic_grads = [p.grad for p in policy.critic.parameters() if p.grad is not None]
     actor_grads = [p.grad for p in policy.model.parameters() if p.grad is not None]
     assert critic_grads and not actor_grads  # the value loss trains the critic only
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_exported_final_folder_loads_back(tiny_paths: dict[str, str], tmp_path, lora: bool) -> None:  # noqa: ANN001
+    from trainer.ppo import _export
+
+    torch.manual_seed(0)
+    policy = Policy.load(tiny_paths["causal"], lora=lora)
+    with torch.no_grad():
+        for p in policy.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.1)
+    q, qm = _queries(policy, PROMPTS)
+    ids, mask = policy.generate(q, qm, max_new_tokens=4)
+    before = policy.evaluate(q, qm, ids, mask)
+    _export(policy, tmp_path / "final")
+    again = Policy.load(str(tmp_path / "final"), lora=lora)
+    after = again.evaluate(q, qm, ids, mask)
+    torch.testing.assert_close(after.logprobs, before.logprobs)
+    torch.testing.assert_close(after.values, before.values)
+    if lora:  # the reference is still the original base model
+        torch.testing.assert_close(again.ref_logprobs(q, qm, ids, mask),
+                                   policy.ref_logprobs(q, qm, ids, mask))
+        with pytest.raises(ValueError, match="lora=True"):
+            Policy.load(str(tmp_path / "final"), lora=False)

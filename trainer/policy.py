@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -104,6 +106,10 @@ class Policy(nn.Module):
 
         The architecture decides causal vs. encoder-decoder. Weights are fp32 on CPU and
         bf16 (or fp16) on GPU with ``dtype="auto"``; the value head stays fp32.
+
+        A run's exported ``final/`` folder loads too: a LoRA adapter folder (with
+        ``lora=True``; its base model is read from ``adapter_config.json`` and stays the
+        reference) or a full-weights folder; ``value_head.safetensors`` there is restored.
         """
         from transformers import (
             AutoConfig,
@@ -114,12 +120,18 @@ class Policy(nn.Module):
 
         device = torch.device(device)
         path = resolve_model(name_or_path)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        adapter = Path(path) / "adapter_config.json"
+        base = path
+        if adapter.is_file():
+            if not lora:
+                raise ValueError(f"{path} holds LoRA adapters: load it with lora=True")
+            base = resolve_model(json.loads(adapter.read_text())["base_model_name_or_path"])
+        config = AutoConfig.from_pretrained(base, trust_remote_code=trust_remote_code)
         auto = AutoModelForSeq2SeqLM if _is_seq2seq(config) else AutoModelForCausalLM
         torch_dtype = _dtype(dtype, device)
 
         def load_backbone() -> nn.Module:
-            m = auto.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+            m = auto.from_pretrained(base, dtype=torch_dtype, trust_remote_code=trust_remote_code)
             m.eval()  # no dropout: PPO ratios must compare like with like
             return m.to(device)
 
@@ -130,11 +142,14 @@ class Policy(nn.Module):
         critic = load_backbone() if separate_critic else None
         reference = None
         if lora:
-            from peft import LoraConfig, get_peft_model
+            from peft import LoraConfig, PeftModel, get_peft_model
 
             lcfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                               target_modules=lora_target_modules, bias="none")
-            model = get_peft_model(model, lcfg)
+            if adapter.is_file():
+                model = PeftModel.from_pretrained(model, path, is_trainable=True)
+            else:
+                model = get_peft_model(model, lcfg)
             if critic is not None:
                 critic = get_peft_model(critic, copy.deepcopy(lcfg))
         else:
@@ -142,6 +157,11 @@ class Policy(nn.Module):
             for p in reference.parameters():
                 p.requires_grad_(False)
         policy = cls(model, tokenizer, lora=lora, critic=critic, reference=reference)
+        head = Path(path) / "value_head.safetensors"
+        if head.is_file():
+            from safetensors.torch import load_file
+
+            policy.value_head.load_state_dict(load_file(str(head)))
         return policy.to(device)
 
     # ------------------------------------------------------------------------ helpers
