@@ -42,6 +42,9 @@ def main(argv: list[str]) -> None:
     print(f"median step (2..):    {step:.2f} s  "
           f"(rollout {statistics.median(r['time/rollout'] for r in timed):.2f} s, "
           f"update {statistics.median(r['time/update'] for r in timed):.2f} s)")
+    cpu = statistics.median(r["time/step_cpu"] for r in timed)
+    print(f"CPU time per step:    {cpu:.2f} s (all threads of the trainer process; robust to "
+          f"other load on the machine)")
     print(f"reward scoring:       {reward:.3f} s = {100 * reward / step:.1f}% of a step "
           f"(blocking wait {wait:.3f} s = {100 * wait / step:.1f}%)")
 

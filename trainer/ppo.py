@@ -408,7 +408,7 @@ def train(
     temperature = gc.temperature if gc.temperature > 0 else 1.0
     try:
         for step in range(start_step + 1, pc.steps + 1):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             # 1. prompts: the global batch is the same on all ranks; each takes its shard
             idx = sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
             examples = [data[i] for i in idx for _ in range(gc.samples_per_prompt)]
@@ -440,7 +440,8 @@ def train(
             metrics["ppo/lr"] = scheduler.get_last_lr()[0]
             kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
             metrics.update({
-                "time/step": t_update - t0, "time/rollout": t_rollout - t0,
+                "time/step": t_update - t0, "time/step_cpu": time.process_time() - cpu0,
+                "time/rollout": t_rollout - t0,
                 "time/update": t_update - t_rollout, "time/reward": batch.reward_seconds,
                 "time/reward_wait": batch.reward_wait_seconds,
             })
