@@ -476,9 +476,34 @@ void Walker::merge_loop_edges(size_t seg) {
     // Same result without hashing: group by (index, relation), order the groups by
     // (index, first position).
     size_t n = out_.size() - seg;
+    auto* e = out_.data() + seg;
+    // Fast path, the usual case: the second pass repeats the first pass's keys in
+    // the same order, and the first pass has each key once, sorted by index.
+    if (n % 2 == 0 && n > 0) {
+        size_t half = n / 2;
+        bool same = true;
+        for (size_t i = 0; i < half && same; ++i) {
+            const Edge& a = e[i];
+            const Edge& b = e[half + i];
+            same = a.idx == b.idx && a.computed == b.computed &&
+                   (i == 0 || e[i - 1].idx < a.idx || (e[i - 1].idx == a.idx && e[i - 1].computed < a.computed));
+        }
+        if (same) {
+            for (size_t i = 0; i < half; ++i) {
+                Edge& m = e[i];
+                Edge& x = e[half + i];
+                if (m.names.size() > 1 || !(m.names == x.names)) {  // else {a} + {a} == {a}
+                    m.names.append(x.names.begin(), x.names.end());
+                    m.names.sort_unique();
+                }
+                m.parents = set_union(m.parents, x.parents);
+            }
+            out_.resize(seg + half);
+            return;
+        }
+    }
     std::vector<uint32_t> order(n);
     for (uint32_t i = 0; i < n; ++i) order[i] = i;
-    auto* e = out_.data() + seg;
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
         if (e[a].idx != e[b].idx) return e[a].idx < e[b].idx;
         if (e[a].computed != e[b].computed) return e[a].computed < e[b].computed;

@@ -1,5 +1,20 @@
 // Language tables, bottom-up subtree hashing (CodeBLEU syntax match) and the
 // batched, multi-threaded matcher.
+//
+// Performance notes (instruction counts under callgrind, shared parity corpus,
+// per pair = both sides; bare tree-sitter parse = 1.0):
+// - first version, tree-sitter node API in every pass: ~3x;
+// - one cursor walk into a flat pre-order array, then hashing and the data-flow
+//   walk on plain memory: ~2.2x (ts_node_child(i) is O(i); the cursor is not);
+// - small inline vectors for parent lists and definition sets, dense per-name
+//   states, sorts only where children can be out of order, memo only for nested
+//   loops, a no-allocation merge of the two loop passes: ~1.75x (Python),
+//   ~1.7x (Java).
+// What is left: the cursor walk itself (~0.25x: goto_first_child/next_sibling
+// over hidden nodes), the second walk of every loop body that codebleu's
+// semantics require (~0.2x), comment stripping (~0.05x). Tried and dropped:
+// S-expression strings (allocation-bound), per-document hash maps for names
+// (sorting the token views is cheaper).
 #include "engine.hpp"
 
 #include <pthread.h>
