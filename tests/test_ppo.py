@@ -165,6 +165,9 @@ def test_policy_learns_to_emit_a_token(tiny: dict[str, str], tmp_path: Path) -> 
     first, last = rows[0]["reward/total"], max(r["reward/total"] for r in rows[-5:])
     assert first < 0.2  # a random policy rarely says "x" (1 word in ~45)
     assert last > 0.8, [round(r["reward/total"], 2) for r in rows]
+    # The critic learns the (now steady) return: the value loss falls by an order of magnitude.
+    late_value_loss = sum(r["loss/value"] for r in rows[-5:]) / 5
+    assert late_value_loss < rows[0]["loss/value"] / 10
 
 
 # --------------------------------------------------------------------------- guards
