@@ -80,3 +80,24 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
     m = rollout_metrics(batch, [ex] * 2, kl)
     assert m["rate/compile"] == 1.0 and "rate/pass" not in m
     assert m["reward/execution"] == 1.0 and m["reward/total"] == pytest.approx(batch.scores.mean())
+
+
+def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
+    from rewards import TestSpec
+
+    # HumanEval style: the prompt is the program's start, the response is appended to it.
+    # A complete function followed by a comment passes; a broken one fails to compile.
+    good = TaskExample(prompt="x", language="python",
+                       code_prefix="def add(a, b):\n    return a + b\n#", reference=None,
+                       tests=TestSpec(asserts=("assert add(1, 2) == 3",)))
+    bad = TaskExample(prompt="x", language="python", code_prefix="def add(a, b):\n    return (\n#",
+                      reference=None, tests=TestSpec(asserts=("assert add(1, 2) == 3",)))
+    workers = RewardWorkers(RewardConfig(threads=1, use_ast=False, use_dfg=False), workers=0)
+    try:
+        batch = collect(policy, [good, bad], workers, max_prompt_tokens=8, max_new_tokens=3)
+    finally:
+        workers.close()
+    assert [s.outcome for s in batch.scored] == ["passed", "compile_error"]
+    m = rollout_metrics(batch, [good, bad], batch.logprobs - batch.ref_logprobs)
+    assert m["rate/pass"] == 0.5 and m["rate/compile"] == 0.5
+    assert batch.scores.tolist() == [1.0, -1.0]
