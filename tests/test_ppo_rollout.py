@@ -101,3 +101,22 @@ def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
     m = rollout_metrics(batch, [good, bad], batch.logprobs - batch.ref_logprobs)
     assert m["rate/pass"] == 0.5 and m["rate/compile"] == 0.5
     assert batch.scores.tolist() == [1.0, -1.0]
+
+
+def test_chunked_rollout_stats_match_the_whole_batch(policy: Policy) -> None:
+    prompts = ["x", "def f ( x ) : return", "print ( a , b , c ) if", "y"]
+    exs = [TaskExample(prompt=p, language="python", code_prefix="", reference=None, tests=None)
+           for p in prompts]
+    workers = RewardWorkers(lambda s: [0.0] * len(s), workers=0)
+    try:
+        torch.manual_seed(3)
+        b = collect(policy, exs, workers, max_prompt_tokens=16, max_new_tokens=5, chunk_size=3)
+    finally:
+        workers.close()
+    # Stats were computed per chunk; the PPO update re-evaluates the re-padded whole batch.
+    again = policy.evaluate(b.query_ids, b.query_mask, b.response_ids, b.response_mask)
+    torch.testing.assert_close(again.logprobs, b.logprobs, atol=1e-4, rtol=0)
+    torch.testing.assert_close(again.values, b.values, atol=1e-4, rtol=0)
+    ref = policy.ref_logprobs(b.query_ids, b.query_mask, b.response_ids, b.response_mask)
+    torch.testing.assert_close(ref, b.ref_logprobs, atol=1e-4, rtol=0)
+    assert (b.logprobs[b.response_mask == 0] == 0).all()

@@ -2,8 +2,8 @@
 
 Generation runs in chunks of prompts. As soon as a chunk's responses are decoded, its
 programs go to the reward workers (processes, or one background thread for in-process
-reward functions), so scoring of chunk i overlaps generation of chunk i + 1 and the
-policy / reference forward passes that follow. The scores are collected last.
+reward functions), so scoring of chunk i overlaps chunk i's policy / reference / value
+forward passes and the generation of chunk i + 1. The scores are collected last.
 
 A reward is either the PPOCoder reward (`rewards.score` with a `rewards.RewardConfig`)
 or any function ``f(list[rewards.Sample]) -> list[float]`` (or list of
@@ -130,12 +130,12 @@ class Rollout:
     reward_wait_seconds: float = 0.0  # time this process blocked waiting for scores
 
 
-def _pad_right(chunks: list[torch.Tensor], value: int) -> torch.Tensor:
+def _pad_right(chunks: list[torch.Tensor], value: float) -> torch.Tensor:
     T = max(c.shape[1] for c in chunks)
     return torch.cat([torch.nn.functional.pad(c, (0, T - c.shape[1]), value=value) for c in chunks])
 
 
-def _pad_query(chunks: list[torch.Tensor], value: int, left: bool) -> torch.Tensor:
+def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Tensor:
     L = max(c.shape[1] for c in chunks)
     pads = [(L - c.shape[1], 0) if left else (0, L - c.shape[1]) for c in chunks]
     return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
@@ -190,7 +190,8 @@ def collect(
     tok = policy.tokenizer
     device = policy.device
     chunk_size = chunk_size if chunk_size > 0 else len(examples)
-    q_ids, q_masks, r_ids, r_masks, texts, futures = [], [], [], [], [], []
+    t_eval = temperature if temperature > 0 else 1.0  # log-probs of the sampling distribution
+    q_ids, q_masks, r_ids, r_masks, logps, refs, vals, texts, futures = ([] for _ in range(9))
     for start in range(0, len(examples), chunk_size):
         chunk = examples[start: start + chunk_size]
         enc = tok([ex.prompt for ex in chunk], return_tensors="pt", padding=True,
@@ -203,7 +204,12 @@ def collect(
             tok.decode(ids[: int(m.sum())].tolist(), skip_special_tokens=True)
             for ids, m in zip(ri.cpu(), rm.cpu())
         ]
-        futures.append(scorer.submit(make_samples(chunk, chunk_texts)))  # overlaps what follows
+        # Scoring runs in the background from here on, overlapping the forward passes
+        # below and the next chunk's generation.
+        futures.append(scorer.submit(make_samples(chunk, chunk_texts)))
+        stats = policy.evaluate(qi, qm, ri, rm, temperature=t_eval)
+        refs.append(policy.ref_logprobs(qi, qm, ri, rm, temperature=t_eval))
+        logps.append(stats.logprobs), vals.append(stats.values)
         q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
         texts.extend(chunk_texts)
 
@@ -212,10 +218,7 @@ def collect(
     query_mask = _pad_query(q_masks, 0, left)
     response_ids = _pad_right(r_ids, policy.pad_token_id)
     response_mask = _pad_right(r_masks, 0)
-    stats = policy.evaluate(query_ids, query_mask, response_ids, response_mask,
-                            temperature=temperature if temperature > 0 else 1.0)
-    ref = policy.ref_logprobs(query_ids, query_mask, response_ids, response_mask,
-                              temperature=temperature if temperature > 0 else 1.0)
+    logprobs, ref, values = _pad_right(logps, 0), _pad_right(refs, 0), _pad_right(vals, 0)
     lengths = response_mask.sum(1)
     last = response_ids.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     truncated = (lengths >= max_new_tokens) & (last != policy.eos_token_id)
@@ -231,8 +234,8 @@ def collect(
             f"reward is not finite for {len(bad)} sample(s), e.g. sample {bad[0]} = {totals[bad[0]]}")
     return Rollout(
         query_ids=query_ids, query_mask=query_mask, response_ids=response_ids,
-        response_mask=response_mask, logprobs=stats.logprobs, ref_logprobs=ref,
-        values=stats.values, scores=torch.tensor(totals, dtype=torch.float32, device=device),
+        response_mask=response_mask, logprobs=logprobs, ref_logprobs=ref,
+        values=values, scores=torch.tensor(totals, dtype=torch.float32, device=device),
         scored=scored, texts=texts, truncated=truncated,
         reward_seconds=sum(sec for _, sec in results), reward_wait_seconds=wait,
     )
