@@ -75,12 +75,14 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     Language lang;
     lang.ts = ts;
     lang.strip = strip;
-    // Indexed by any TSSymbol: ERROR nodes carry the builtin symbol 65535, beyond
-    // ts_language_symbol_count.
+    // Indexed by the flat tree's symbol: the grammar's symbols, then ERROR (builtin
+    // 65535) and _ERROR (65534), which lie beyond ts_language_symbol_count.
     uint32_t count = ts_language_symbol_count(ts);
-    lang.symbol_hash.assign(65536, 0);
-    lang.roles.assign(65536, 0);
-    lang.symbol_names.assign(65536, std::string());
+    if (count + 2 > 65534) throw std::invalid_argument("grammar has too many symbols");
+    lang.symbol_count = count;
+    lang.symbol_hash.assign(count + 2, 0);
+    lang.roles.assign(count + 2, 0);
+    lang.symbol_names.assign(count + 2, std::string());
     std::unordered_map<std::string, uint32_t> role_by_name;
     auto add = [&](const char* key, uint32_t bit) {
         for (const auto& name : list_or_empty(t, key)) role_by_name[name] |= bit;
@@ -102,17 +104,17 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     add("do_first_types", kRoleDoFirst);
     add("separator_types", kRoleComma);
     add("block_types", kRoleBlock);
-    for (uint32_t sym = 0; sym < 65536; ++sym) {
-        if (sym >= count && sym < 65534) continue;
+    for (uint32_t slot = 0; slot < count + 2; ++slot) {
+        uint32_t sym = slot < count ? slot : slot == count ? 65535u : 65534u;
         const char* name = ts_language_symbol_name(ts, static_cast<TSSymbol>(sym));
         if (name == nullptr) name = "";
         size_t len = std::strlen(name);
-        lang.symbol_hash[sym] = hash_bytes(name, len);
-        lang.symbol_names[sym] = name;
+        lang.symbol_hash[slot] = hash_bytes(name, len);
+        lang.symbol_names[slot] = name;
         auto it = role_by_name.find(name);
         uint32_t r = it == role_by_name.end() ? 0 : it->second;
         if (std::strstr(name, "else") != nullptr) r |= kRoleHasElse;
-        lang.roles[sym] = r;
+        lang.roles[slot] = r;
     }
     lang.dataflow = !t.lists.empty();
     lang.tuple_assignment = option(t, "assignment_style", "pairwise") == "tuple";
@@ -143,7 +145,7 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
 
 // ---- the flat tree ----
 
-FlatTree flatten(TSNode root) {
+FlatTree flatten(TSNode root, const Language& lang) {
     FlatTree t;
     std::vector<FlatNode>& nodes = t.nodes;
     std::vector<uint32_t> stack;  // open ancestors
@@ -159,7 +161,9 @@ FlatTree flatten(TSNode root) {
         f.first_child = f.last_child = f.next_sibling = kNoNode;
         f.subtree_end = 0;
         f.child_count = 0;
-        f.symbol = ts_node_symbol(n);
+        TSSymbol sym = ts_node_symbol(n);
+        f.symbol = static_cast<uint16_t>(sym < lang.symbol_count ? sym : sym == 65535 ? lang.symbol_count
+                                                                                    : lang.symbol_count + 1);
         f.field = is_root ? 0 : ts_tree_cursor_current_field_id(&cursor);
         f.flags = static_cast<uint8_t>((ts_node_is_named(n) ? kNamed : 0) | (ts_node_is_missing(n) ? kMissing : 0));
         nodes.push_back(f);
@@ -182,15 +186,16 @@ FlatTree flatten(TSNode root) {
         // In error trees the printed form can hold parts the node API hides: an error
         // leaf prints "(UNEXPECTED 'c')", a hidden MISSING token prints "(MISSING x)".
         // The lowest node holding such a part is hashed by its printed form.
-        bool error_leaf = f.symbol == 65535 && f.child_count == 0;
-        bool hidden_error = (err[i] & 1) && !(err[i] & 2) && f.symbol != 65535 && !(f.flags & kMissing);
+        bool is_error = f.symbol == lang.symbol_count;
+        bool error_leaf = is_error && f.child_count == 0;
+        bool hidden_error = (err[i] & 1) && !(err[i] & 2) && !is_error && !(f.flags & kMissing);
         if (error_leaf || hidden_error) {
             char* text = ts_node_string(ts_tree_cursor_current_node(&cursor));
             if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
                 t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
             std::free(text);
         }
-        if (!stack.empty() && ((err[i] & 1) || f.symbol == 65535 || (f.flags & kMissing))) err[stack.back()] |= 2;
+        if (!stack.empty() && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[stack.back()] |= 2;
     };
     enter(true);
     for (;;) {
@@ -272,7 +277,7 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
     Analysis a;
     std::string src = strip_comments(source, lang.strip);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    FlatTree flat = flatten(ts_tree_root_node(tree));
+    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
     ts_tree_delete(tree);
     subtree_hashes(lang, flat, a.subtrees);
     std::sort(a.subtrees.begin(), a.subtrees.end());
@@ -343,7 +348,7 @@ void run_on_big_stack(Fn&& fn) {
 std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& src) {
     TSParser* parser = new_parser(lang);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    FlatTree flat = flatten(ts_tree_root_node(tree));
+    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
     ts_tree_delete(tree);
     ts_parser_delete(parser);
     std::vector<uint64_t> out;
@@ -355,7 +360,7 @@ std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string&
 std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& src) {
     TSParser* parser = new_parser(lang);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    FlatTree flat = flatten(ts_tree_root_node(tree));
+    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
     ts_tree_delete(tree);
     ts_parser_delete(parser);
     FlowGraph g;

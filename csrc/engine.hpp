@@ -52,7 +52,7 @@ struct FlatNode {
     uint32_t next_sibling;       // kNoNode when none
     uint32_t subtree_end;        // one past the last pre-order index of the subtree
     uint32_t child_count;
-    uint16_t symbol;             // alias-resolved, as ts_node_symbol
+    uint16_t symbol;             // ts_node_symbol; ERROR / _ERROR map to Language::symbol_count (+1)
     uint16_t field;              // field id under the parent, 0 when none
     uint8_t flags;               // kNamed | kMissing
 };
@@ -66,11 +66,13 @@ struct FlatTree {
     // ("(UNEXPECTED 'c')", hidden MISSING tokens): (node index, hash of ts_node_string).
     std::vector<std::pair<uint32_t, uint64_t>> error_leaves;
 };
-FlatTree flatten(TSNode root);
+struct Language;
+FlatTree flatten(TSNode root, const Language& lang);
 
 struct Language {
     const TSLanguage* ts = nullptr;
     StripStyle strip = StripStyle::kNone;
+    uint32_t symbol_count = 0;          // the grammar's symbols; ERROR is this index
     std::vector<uint64_t> symbol_hash;  // per symbol: hash of its name
     std::vector<uint32_t> roles;        // per symbol: Role bits
     std::vector<std::string> symbol_names;  // per symbol: its type name
