@@ -345,3 +345,27 @@ def test_gradient_accumulation_gives_the_same_step(tiny: dict[str, str]) -> None
     assert sa["loss/value"] == pytest.approx(sb["loss/value"], abs=1e-5)
     assert any(not torch.equal(a[k], v) for k, v in Policy.load(
         tiny["causal"], lora=False).trainable_state_dict().items() if "value_head" not in k)
+
+
+@pytest.mark.parametrize("section,field,value", [
+    ("ppo", "steps", 0), ("ppo", "minibatch_size", -1), ("ppo", "gamma", 1.5),
+    ("ppo", "lr", float("nan")), ("generation", "max_new_tokens", 0),
+    ("generation", "top_p", 2.0), ("generation", "top_k", -1),
+])
+def test_impossible_settings_are_rejected(tmp_path: Path, section: str, field: str,
+                                          value: object) -> None:
+    cfg = _cfg("unused", tmp_path)
+    setattr(getattr(cfg, section), field, value)
+    with pytest.raises(ValueError, match=f"{section}.{field}"):
+        train(cfg, reward_fn=count_x, train_data=[_example()])
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_prompts_per_step_must_split_over_ranks(tiny: dict[str, str], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainer.ppo as ppo
+
+    monkeypatch.setattr(ppo, "init_distributed", lambda device: ppo.Dist(rank=0, world=2))
+    cfg = _cfg(tiny["causal"], tmp_path, prompts_per_step=3)
+    with pytest.raises(ValueError, match="must divide by the 2 ranks"):
+        train(cfg, reward_fn=count_x, train_data=[_example()])

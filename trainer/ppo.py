@@ -204,6 +204,36 @@ class Config:
     run: RunSettings = field(default_factory=RunSettings)
 
 
+def validate(cfg: Config) -> None:
+    """Raise ValueError naming the first field with an impossible value."""
+    positive = {
+        "ppo.steps": cfg.ppo.steps, "ppo.prompts_per_step": cfg.ppo.prompts_per_step,
+        "ppo.epochs": cfg.ppo.epochs, "ppo.minibatch_size": cfg.ppo.minibatch_size,
+        "ppo.grad_accum": cfg.ppo.grad_accum, "generation.max_new_tokens":
+        cfg.generation.max_new_tokens, "generation.max_prompt_tokens":
+        cfg.generation.max_prompt_tokens, "generation.samples_per_prompt":
+        cfg.generation.samples_per_prompt, "run.save_every": cfg.run.save_every,
+        "model.lora_r": cfg.model.lora_r,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    ranges = {
+        "ppo.lr": (cfg.ppo.lr, 0.0, math.inf), "ppo.clip_range": (cfg.ppo.clip_range, 0.0, math.inf),
+        "ppo.clip_range_value": (cfg.ppo.clip_range_value, 0.0, math.inf),
+        "ppo.gamma": (cfg.ppo.gamma, 0.0, 1.0), "ppo.lam": (cfg.ppo.lam, 0.0, 1.0),
+        "ppo.kl_coef": (cfg.ppo.kl_coef, 0.0, math.inf),
+        "ppo.max_grad_norm": (cfg.ppo.max_grad_norm, 0.0, math.inf),
+        "generation.temperature": (cfg.generation.temperature, 0.0, math.inf),
+        "generation.top_p": (cfg.generation.top_p, 0.0, 1.0),
+    }
+    for name, (value, lo, hi) in ranges.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
+    if cfg.generation.top_k < 0:
+        raise ValueError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
+
+
 def config_from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
     """Build dataclass `cls` from a nested dict; unknown keys raise ValueError."""
     if not isinstance(values, dict):
@@ -348,6 +378,7 @@ def train(
     `train_data` / `eval_data` (objects with .prompt/.language/.code_prefix/.reference/
     .tests, e.g. `trainer.tasks.TaskExample`) override `cfg.data`.
     """
+    validate(cfg)
     pc, gc, rc = cfg.ppo, cfg.generation, cfg.run
     torch.set_num_threads(rc.threads if rc.threads > 0 else auto_threads())
     device = torch.device(rc.device if rc.device != "auto" else
