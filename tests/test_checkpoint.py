@@ -121,6 +121,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     straight = tmp_path / "straight"
     assert _metrics(run) == _metrics(straight)
     assert [r["step"] for r in _metrics(run)] == list(range(1, steps + 1))
+    assert (run / "samples.jsonl").read_text() == (straight / "samples.jsonl").read_text()
     final = f"checkpoints/step_{steps:06d}/trainable.safetensors"
     a, b = load_file(str(straight / final)), load_file(str(run / final))
     assert a.keys() == b.keys()

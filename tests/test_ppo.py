@@ -148,6 +148,9 @@ def test_end_to_end_run_writes_everything(tiny: dict[str, str], tmp_path: Path, 
     assert "eval/reward/total" in rows[-1] and "eval/reward/total" not in rows[0]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000002", "step_000003"]
     assert (run / "plot.png").stat().st_size > 1000
+    samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1, 1, 2, 2, 3, 3]
+    assert all(s["reward"] == count_x([Sample("python", s["response"])])[0] for s in samples)
     assert list((run / "tensorboard").iterdir())
     assert yaml.safe_load((run / "config.yaml").read_text())["ppo"]["steps"] == 3
     final = {p.name for p in (run / "final").iterdir()}

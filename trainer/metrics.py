@@ -1,4 +1,5 @@
-"""Run logs: one JSON line per step (``metrics.jsonl``), TensorBoard scalars, a tqdm bar.
+"""Run logs: one JSON line per step (``metrics.jsonl``), a few generated samples per step
+(``samples.jsonl``), TensorBoard scalars, a tqdm bar.
 
 On resume the JSONL is cut back to the checkpoint's step first, so a killed and
 resumed run ends with exactly the lines of an uninterrupted one.
@@ -46,12 +47,14 @@ class MetricsLogger:
                  enabled: bool = True, tensorboard: bool = True, progress: bool = True) -> None:
         self.enabled = enabled
         self.path = Path(run_dir) / "metrics.jsonl"
+        self.samples_path = Path(run_dir) / "samples.jsonl"
         self._tb = None
         self._bar = None
         if not enabled:
             return
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         truncate_jsonl(self.path, start_step)
+        truncate_jsonl(self.samples_path, start_step)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -77,6 +80,14 @@ class MetricsLogger:
                      for k in SHOWN if isinstance(row.get(k), (int, float))}
             self._bar.set_postfix(shown, refresh=False)
             self._bar.update(1)
+
+    def log_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
+        """Append a few generated samples of this step (prompt tail, response, reward)."""
+        if not self.enabled or not samples:
+            return
+        with open(self.samples_path, "a") as f:
+            for sample in samples:
+                f.write(json.dumps({"step": step, **sample}) + "\n")
 
     def close(self) -> None:
         if self._tb is not None:

@@ -190,6 +190,8 @@ class RunSettings:
     """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
     eval_examples: int = 4
     """Eval examples per evaluation (0 = no evaluation)."""
+    log_samples: int = 2
+    """Generated samples per step written to samples.jsonl (rank 0's first ones)."""
 
 
 @dataclass
@@ -477,6 +479,10 @@ def train(
                 "time/reward_wait": batch.reward_wait_seconds,
             })
             log.log(step, metrics)
+            log.log_samples(step, [
+                {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
+                 "components": s.components, "outcome": s.outcome}
+                for ex, text, s in zip(examples, batch.texts, batch.scored)][: rc.log_samples])
             if step % rc.save_every == 0 or step == pc.steps:
                 _save(ckpt_dir, step, policy, optimizer, scheduler, kl_ctl, sampler, dist, rc)
     finally:
