@@ -308,3 +308,46 @@ def test_scorer_recovers_when_a_zygote_dies():
             worker.proc.wait()
     res = run_tests("python", ["def f():\n    return 1\n", "def f():\n    return 2\n"], [spec, spec], workers=2)
     assert [r.outcome for r in res] == ["passed", "failed"]
+
+
+SCAN = r'''
+import gc, re
+pattern = re.compile(rb"SECRET-EXPECTED-[0-9a-f]{32}")
+found = set()
+for obj in gc.get_objects():
+    for value in (obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else [obj]):
+        if isinstance(value, str):
+            found.update(m.decode() for m in pattern.findall(value.encode("utf-8", "replace")))
+try:  # raw memory too, freed blocks included (the harness makes this non-dumpable: denied)
+    maps, mem = open("/proc/self/maps"), open("/proc/self/mem", "rb", 0)
+except OSError:
+    maps, mem = [], None
+if mem is not None:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if "r" not in perms:
+            continue
+        start, end = (int(x, 16) for x in span.split("-"))
+        if end - start > 1 << 28:
+            continue
+        try:
+            mem.seek(start)
+            found.update(m.decode() for m in pattern.findall(mem.read(end - start)))
+        except (OSError, ValueError, OverflowError):
+            pass
+'''
+
+
+def test_tests_and_expected_outputs_never_reach_the_candidates_memory():
+    secret = f"SECRET-EXPECTED-{uuid.uuid4().hex}"
+    check = TestSpec(test=f"def check(candidate):\n    assert candidate() == {secret!r}\n", entry_point="f")
+    io = TestSpec.from_io([""], [secret + "\n"], timeout_s=20)
+    # an honest run first, so that the same warm process has held these tests before
+    honest = run_tests("python", [f"def f():\n    return {secret!r}\n"], [check])
+    assert honest[0].outcome == "passed"
+    cheat_fn = SCAN + "\ndef f():\n    return sorted(found)[0] if found else None\n"
+    cheat_io = SCAN + "\nprint(sorted(found)[0] if found else 'nothing')\n"
+    res = run_tests("python", [cheat_fn, cheat_fn], [check, check], timeout_s=20)
+    assert [r.outcome for r in res] == ["failed", "failed"], [[str(m) for m in r.messages] for r in res]
+    res = run_tests("python", [cheat_io], [io])
+    assert res[0].outcome == "failed", [str(m) for m in res[0].messages]

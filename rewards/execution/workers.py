@@ -316,10 +316,13 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
         with worker.lock:
             box = worker.ensure_started()
             assert box.slot is not None
-            request = {"job": job, "uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
+            request = {"uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
                        "tmpfs_mb": tmpfs_mb, "env": env}
             deadline = time.monotonic() + wall_s + 20
-            worker.send(_frame(request) + _frame({"nonce": nonce}))
+            # the job (tests, expected outputs, nonce) travels in its own frame, which the
+            # zygote splices to the run after forking it: no process memory of the
+            # zygote, and so of no later run, ever holds it
+            worker.send(_frame(request) + _frame({**job, "nonce": nonce}))
             (n,) = struct.unpack("<I", worker.read(4, deadline))
             reply = json.loads(worker.read(n, deadline))
             return reply["verdict"], bool(reply["timed_out"])

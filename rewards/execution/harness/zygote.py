@@ -9,8 +9,10 @@ root) as root with only CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL, star
 2. it forks PID 1 of the new namespace, which mounts its own /proc, sets the rlimits,
    drops to the run's unprivileged uid (no groups, no_new_privs, no capabilities) and
    runs `runner.run_sample` (judge + candidate host) from the already imported code;
-3. only then does the zygote read the run's nonce (a second frame) and pass it on a pipe,
-   so the forked memory of the run never held it;
+3. only then does the zygote move the job itself (a second frame: the tests, expected
+   outputs and the run's nonce) to PID 1 with splice(2), kernel to kernel: neither the
+   zygote's memory, nor so any run forked from it later, ever holds a job; PID 1 forks
+   the candidate's host process before it reads the job;
 4. the verdict comes back on a pipe. When PID 1 (the judge) exits, the kernel kills and
    reaps everything left in its namespace before the child's wait returns; on the deadline
    the child is killed (PID 1 follows by PDEATHSIG) and so is every process of the run's
@@ -20,10 +22,12 @@ Replies: 4-byte length + JSON ``{"verdict": str|None, "timed_out": bool}``.
 """
 
 import ctypes
+import json
 import os
 import resource
 import selectors
 import signal
+import struct
 import sys
 import time
 
@@ -50,7 +54,7 @@ def mount_tmpfs(path, size_mb, mode="1777"):
     check(LIBC.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, data), f"mount {path}")
 
 
-def run_isolated(req, nonce_r, verdict_w):
+def run_isolated(req, job_r, verdict_w):
     """In the forked child: new namespaces, then PID 1 that drops privileges and runs."""
     check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
     check(LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
@@ -68,7 +72,7 @@ def run_isolated(req, nonce_r, verdict_w):
         os.close(fd)
     pid1 = os.fork()
     if pid1:
-        os.close(nonce_r)
+        os.close(job_r)
         os.close(verdict_w)
         _, status = os.waitpid(pid1, 0)
         os._exit(0)
@@ -87,21 +91,36 @@ def run_isolated(req, nonce_r, verdict_w):
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    job = req["job"]
     os.environ.clear()
     os.environ.update(req.get("env", {}))
 
     def read_job():
-        nonce = b""
+        data = bytearray()
         while True:
-            chunk = os.read(nonce_r, 256)
+            chunk = os.read(job_r, 1 << 16)
             if not chunk:
                 break
-            nonce += chunk
-        os.close(nonce_r)
-        return {**job, "nonce": nonce.decode()}
+            data += chunk
+        os.close(job_r)
+        return json.loads(data)
 
-    runner.run_sample(read_job, verdict_w, private_fds=(nonce_r,))
+    runner.run_sample(read_job, verdict_w, private_fds=(job_r,))
+
+
+def relay(src, dst, size):
+    """Move `size` bytes from pipe `src` to pipe `dst` inside the kernel (splice(2))."""
+    while size:
+        try:
+            moved = os.splice(src, dst, size)
+        except BrokenPipeError:  # the run died before reading its job: discard the rest
+            sink = os.open(os.devnull, os.O_WRONLY)
+            try:
+                moved = os.splice(src, sink, size)
+            finally:
+                os.close(sink)
+        if not moved:
+            raise EOFError
+        size -= moved
 
 
 def kill_uid(uid):
@@ -116,34 +135,33 @@ def kill_uid(uid):
 
 
 def serve_one(req):
-    nonce_r, nonce_w = os.pipe()
+    job_r, job_w = os.pipe()
     verdict_r, verdict_w = os.pipe()
     child = os.fork()
     if child == 0:
         try:
-            os.close(nonce_w)
+            os.close(job_w)
             os.close(verdict_r)
             for fd in range(3, 256):
-                if fd not in (nonce_r, verdict_w):
+                if fd not in (job_r, verdict_w):
                     try:
                         os.close(fd)
                     except OSError:
                         pass
-            run_isolated(req, nonce_r, verdict_w)
+            run_isolated(req, job_r, verdict_w)
         except BaseException as exc:  # noqa: BLE001 - report and leave
             try:
                 os.write(2, f"zygote child: {exc!r}\n".encode())
             finally:
                 os._exit(70)
         os._exit(0)
-    os.close(nonce_r)
+    os.close(job_r)
     os.close(verdict_w)
-    nonce = runner.recv(0)["nonce"].encode()  # read only now: the fork never held it
+    (size,) = struct.unpack("<I", runner._read_exact(0, 4, None))
     try:
-        os.write(nonce_w, nonce)
-    except OSError:
-        pass
-    os.close(nonce_w)
+        relay(0, job_w, size)
+    finally:
+        os.close(job_w)
     deadline = time.monotonic() + req["wall_s"]
     data, timed_out = bytearray(), False
     with selectors.DefaultSelector() as sel:
