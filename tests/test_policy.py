@@ -120,8 +120,10 @@ def test_trainable_state_roundtrip_and_mismatch(tiny_paths: dict[str, str]) -> N
         a.load_trainable_state_dict({"nope": torch.zeros(1)})
 
 
-def test_separate_critic_has_its_own_backbone(tiny_paths: dict[str, str]) -> None:
-    policy = Policy.load(tiny_paths["causal"], lora=False, separate_critic=True)
+@pytest.mark.parametrize("kind,lora", [("causal", False), ("seq2seq", True)])
+def test_separate_critic_has_its_own_backbone(tiny_paths: dict[str, str], kind: str,
+                                              lora: bool) -> None:
+    policy = Policy.load(tiny_paths[kind], lora=lora, separate_critic=True)
     assert policy.critic is not None
     q, qm = _queries(policy, PROMPTS[:2])
     ids, mask = policy.generate(q, qm, max_new_tokens=4)
