@@ -185,7 +185,8 @@ class RunSettings:
     """Write plot.png at the end."""
     threads: int = 0
     """torch CPU threads; 0 = auto: idle cores (cores - 1-min load average) split over local
-    ranks, at least 1 (oversubscribed threads make CPU runs many times slower)."""
+    ranks, at least 1 (oversubscribed threads make CPU runs many times slower). Fix it for a
+    bit-exact resume: some CPU kernels' rounding depends on the thread count."""
     eval_every: int = 0
     """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
     eval_examples: int = 4
