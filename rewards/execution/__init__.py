@@ -3,6 +3,15 @@
     >>> from rewards.execution import compile_feedback
     >>> compile_feedback("python", ["x = 1", "x = ("])[1].outcome
     'compile_error'
+
+* `compile_feedback(lang, codes)` -> `CompileResult` per sample (``ok`` / ``compile_error``,
+  reward +1 / -1, compiler messages with the sample's line numbers).
+* `run_tests(lang, codes, tests)` -> `TestResult` per sample (``passed``, ``failed``,
+  ``runtime_error``, ``compile_error``, ``timeout``; rewards +1 / -0.3 / -0.6 / -1 / -0.6,
+  pass ratio, first failing line), with `TestSpec` in assert style (HumanEval, MBPP) or
+  stdin/stdout style (APPS), for python, java, cpp, c, c_sharp, javascript, php.
+* Every result names the sandbox level it ran under (`isolation_level()`; see
+  `rewards.execution.sandbox`). Reward values are configurable with `RewardValues`.
 """
 
 from rewards.execution.compile import compile_feedback
