@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from rewards import TestSpec, run_tests
-from rewards.execution.sandbox import isolation_level
+from rewards.execution.sandbox import SANDBOX_UIDS, isolation_level
 
 MARK = f"ppohostile{uuid.uuid4().hex[:10]}"
 OUTSIDE = [f"/tmp/{MARK}-escape", f"/var/tmp/{MARK}-escape", f"/dev/shm/{MARK}-escape",
@@ -167,7 +167,8 @@ def sandbox_processes():
             continue
         if MARK in cmd and "pytest" not in cmd:
             found.append((proc.pid, cmd))
-        elif 61000 <= uid < 61000 + 97 * 64 and "CompileWorker" not in cmd and "node_check" not in cmd:
+        elif uid in SANDBOX_UIDS and "CompileWorker" not in cmd and "node_check" not in cmd \
+                and "zygote.py" not in cmd:
             found.append((proc.pid, cmd))
     return found
 

@@ -47,7 +47,11 @@ BOX = "/tmp/box"
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"
 _UID_BASE = 61000
-_SLOTS = 64
+_SLOTS = 1024
+_PROCESS_SPREAD = 97
+SANDBOX_UIDS = range(_UID_BASE, _UID_BASE + _PROCESS_SPREAD * _SLOTS)
+"""The uids sandboxed runs take: one per concurrent slot, offset by the scorer's pid so
+that scorers in separate processes do not share uids (and RLIMIT_NPROC counts)."""
 _ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
              "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
              "PYTHONHASHSEED": "0"}
@@ -146,7 +150,7 @@ class _Slot:
 
     def __init__(self) -> None:
         self.index = _slot_queue.get()
-        self.uid = _UID_BASE + os.getpid() % 97 * _SLOTS + self.index
+        self.uid = _UID_BASE + os.getpid() % _PROCESS_SPREAD * _SLOTS + self.index
 
     def release(self) -> None:
         _slot_queue.put(self.index)
