@@ -180,6 +180,10 @@ class ExecutionSpec:
     (optionally ``column``) that finds the diagnostics."""
     error_severities: tuple[str, ...] = ("error", "fatal error")
     """Severities that make a compile error (warnings never do)."""
+    case_server: tuple[str, ...] = ()
+    """argv of a warm runtime that runs all stdin/stdout cases of one program (``{stem}``
+    the main class, ``{out}`` the build directory, ``{harness}`` the harness classes);
+    empty: `run_command` per case."""
     precompiled_header: str = ""
     """A system header worth precompiling once and force-including (C++'s bits/stdc++.h)."""
     address_space_mb: int = 1024
@@ -278,6 +282,9 @@ _JAVA_EXECUTION = ExecutionSpec(
     run_command=("java", "-Xmx256m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                  "-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m",
                  "-cp", "{out}", "{stem}"),
+    case_server=("java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                 "-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m",
+                 "-Djava.security.manager=allow", "-cp", "{harness}", "CaseRunner", "{stem}", "{out}"),
     complete_program=(r"^\s*(?:(?:public|final|abstract|static|sealed|strictfp)\s+)*"
                       r"(?:class|interface|enum|record)\s+\w+"),
     fragment_prefix=("import java.util.*; import java.util.function.*; import java.util.stream.*; "
