@@ -171,3 +171,16 @@ def test_misuse_raises_value_error():
     with pytest.raises(ValueError, match="inputs but"):
         TestSpec.from_io(["1"], [])
     assert run_tests("python", [], []) == []
+
+
+def test_java_cases_run_in_one_warm_jvm_with_fresh_static_state():
+    cases = TestSpec.from_io([f"{i} {i + 1}\n" for i in range(10)], [f"{2 * i + 1}\n" for i in range(10)])
+    # static state would leak between cases run in one JVM without a fresh class loader
+    counted = ("import java.util.*;\npublic class Main {\n  static int calls = 0;\n"
+               "  public static void main(String[] x) {\n    calls++;\n    Scanner s = new Scanner(System.in);\n"
+               "    long a = s.nextLong(), b = s.nextLong();\n    if (calls > 1) System.exit(3);\n"
+               "    System.out.println(a + b);\n    System.exit(0);\n  }\n}\n")
+    exits = counted.replace("System.out.println(a + b);", "if (a == 4) System.exit(2);\n    System.out.println(a + b);")
+    res = run_tests("java", [counted, exits], [cases, cases], timeout_s=10)
+    assert [(r.outcome, r.passed, r.total) for r in res] == [("passed", 10, 10), ("runtime_error", 9, 10)]
+    assert "exit status 2" in res[1].messages[0].text

@@ -39,6 +39,7 @@ from rewards.execution.types import Message, RewardValues, TestResult, TestSpec,
 DEFAULT_TIMEOUT_S = 10.0
 PROG = "/tmp/prog"
 """Where the built program (or script) is shown, read-only, to the test run."""
+JAVA_HARNESS = "/tmp/javaharness"
 
 
 def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
@@ -96,8 +97,8 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
 class _Build:
     """A built sample: host directory shown at PROG, and the argv that runs it."""
 
-    def __init__(self, host_dir: str | None, command: list[str]):
-        self.host_dir, self.command = host_dir, command
+    def __init__(self, host_dir: str | None, command: list[str], stem: str = ""):
+        self.host_dir, self.command, self.stem = host_dir, command, stem
 
 
 def _compile_error(messages: list[Message], isolation: str) -> TestResult:
@@ -169,7 +170,7 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
                 messages = [Message(None, "compilation failed or timed out", "error")]
             out.append(_compile_error(messages, level))
             continue
-        out.append(_Build(host, _format(ex.run_command, p, PROG)))
+        out.append(_Build(host, _format(ex.run_command, p, PROG), stem=p.file_name.rsplit(".", 1)[0]))
     return out
 
 
@@ -187,7 +188,7 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         binds[build.host_dir] = PROG
     job: dict[str, object] = {"nonce": nonce, "cap": output_bytes}
     if spec.is_stdio:
-        total = budget * len(spec.stdio) + 5
+        total = budget * len(spec.stdio) + 5 + (15 if ex.case_server else 0)
         job.update(mode="stdio", cases=[list(c) for c in spec.stdio], case_timeout=budget,
                    timeout=total, python=name == "python", code=code)
     else:
@@ -216,9 +217,15 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         except workers.WorkerDied:
             nonce = secrets.token_hex(16)  # fall back to a cold sandbox with a new nonce
             job["nonce"] = nonce
+    if spec.is_stdio and ex.case_server and build.host_dir:
+        binds[workers.java_classes()] = JAVA_HARNESS
+        job["server"] = [a.format(stem=build.stem, out=PROG, harness=JAVA_HARNESS) for a in ex.case_server]
     with Sandbox(limits, ro_binds=binds, env=dict(ex.env)) as box:
         command = [box.path(a) if a.startswith(PROG) else a for a in build.command]
         job["command"] = command
+        if "server" in job:
+            job["server"] = [box.path(a) if a.startswith(("/tmp/prog", JAVA_HARNESS)) else a
+                             for a in job["server"]]
         argv = [sandbox.python_executable(), "-I", "-S",
                 box.path(f"{harness_inside}/runner.py"), "{fd:verdict}"]
         res = box.run(argv, stdin=json.dumps(job).encode(), extra_fds=("verdict",))

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rewards.execution import sandbox
@@ -167,15 +168,26 @@ class Diagnostic:
     text: str
 
 
-def _java_classes() -> str:
-    """Compile CompileWorker.java once into a world-readable cache directory."""
-    src = HARNESS_DIR / "CompileWorker.java"
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+_JAVA_SOURCES = ("CompileWorker.java", "CaseRunner.java")
+_java_lock = threading.Lock()
+
+
+def java_classes() -> str:
+    """Compile the Java harness (compile worker, case runner) once into a world-readable
+    cache directory; its path."""
+    sources = [HARNESS_DIR / name for name in _JAVA_SOURCES]
+    digest = hashlib.sha256(b"".join(src.read_bytes() for src in sources)).hexdigest()[:12]
     target = os.path.join(tempfile.gettempdir(), f"ppocoder-javaworker-{digest}")
-    if os.path.exists(os.path.join(target, "CompileWorker.class")):
-        return target
+    with _java_lock:
+        if not os.path.exists(os.path.join(target, "CaseRunner.class")):
+            _compile_java_harness(sources, target)
+    return target
+
+
+def _compile_java_harness(sources: list[Path], target: str) -> None:
     staging = tempfile.mkdtemp(prefix="ppocoder-javaworker-")
-    subprocess.run(["javac", "-d", staging, str(src)], check=True, capture_output=True, timeout=120)
+    subprocess.run(["javac", "-nowarn", "-d", staging, *map(str, sources)], check=True,
+                   capture_output=True, timeout=120)
     os.chmod(staging, 0o755)
     for name in os.listdir(staging):
         os.chmod(os.path.join(staging, name), 0o644)
@@ -183,14 +195,13 @@ def _java_classes() -> str:
         os.rename(staging, target)
     except OSError:  # another process won the race
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def java_worker(threads: int) -> PersistentWorker:
     key = f"java{threads}"
     with _workers_lock:
         if key not in _workers:
-            classes = _java_classes()
+            classes = java_classes()
             rw = sandbox.make_run_dir()
             _workers[key] = PersistentWorker(
                 ["java", *JAVA_FLAGS, "-cp", "/tmp/javaworker", "CompileWorker", str(threads)],

@@ -176,9 +176,87 @@ def host_main(cmd_fd, reply_fd):
             if req.get("python"):
                 sys.path.extend(req.get("path", []))
                 code = compile(code, "<candidate>", "exec")
+            elif req.get("server"):
+                code = CaseServer(req["server"], (cmd_fd, reply_fd))
             send(reply_fd, {"ok": True})
         elif op == "case":
-            send(reply_fd, run_case(code, req, cmd_fd, reply_fd))
+            if isinstance(code, CaseServer):
+                send(reply_fd, code.run(req))
+            else:
+                send(reply_fd, run_case(code, req, cmd_fd, reply_fd))
+
+
+class CaseServer:
+    """A warm runtime (the Java CaseRunner) that runs every case of one program.
+
+    Started on the first case; after a timeout or a crash it is killed and the next case
+    starts a fresh one. Frames are big-endian: see CaseRunner.java.
+    """
+
+    def __init__(self, argv, private_fds):
+        self.argv, self.private_fds, self.pid = argv, private_fds, None
+
+    def start(self):
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.setpgid(0, 0)
+            for fd in (*self.private_fds, to_w, from_r):
+                os.close(fd)
+            os.dup2(to_r, 0)
+            os.dup2(from_w, 1)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            try:
+                os.execvp(self.argv[0], self.argv)
+            finally:
+                os._exit(127)
+        os.close(to_r)
+        os.close(from_w)
+        self.pid, self.to_w, self.from_r = pid, to_w, from_r
+
+    def stop(self):
+        if self.pid is not None:
+            for target in (-self.pid, self.pid):
+                try:
+                    os.kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
+            os.waitpid(self.pid, 0)
+            os.close(self.to_w)
+            os.close(self.from_r)
+            self.pid = None
+
+    def run(self, req):
+        start = time.monotonic()
+        fresh = self.pid is None
+        if fresh:
+            self.start()
+        data = req["input"].encode()
+        # the first case also pays for the JVM's start
+        deadline = start + req["timeout"] + (10 if fresh else 2)
+        try:
+            frame = struct.pack(">iii", int(req["timeout"] * 1000), req["cap"], len(data)) + data
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self.to_w, view):]
+            (status,) = struct.unpack(">i", _read_exact(self.from_r, 4, deadline))
+            out = _read_exact(self.from_r, struct.unpack(">i", _read_exact(self.from_r, 4, deadline))[0], deadline)
+            err = _read_exact(self.from_r, struct.unpack(">i", _read_exact(self.from_r, 4, deadline))[0], deadline)
+        except (TimeoutError, EOFError, OSError):
+            self.stop()
+            timed_out = time.monotonic() >= deadline
+            return {"stdout": "", "stderr": "the runtime died" if not timed_out else "",
+                    "exit": None if timed_out else 1, "timeout": timed_out, "truncated": False,
+                    "wall": time.monotonic() - start}
+        timed_out = status == 124
+        if timed_out:
+            self.stop()
+        return {"stdout": out[:req["cap"]].decode("utf-8", "replace"),
+                "stderr": err[-4096:].decode("utf-8", "replace"), "exit": status,
+                "timeout": timed_out, "truncated": len(out) > req["cap"],
+                "wall": time.monotonic() - start}
 
 
 def run_case(program, req, cmd_fd, reply_fd):
@@ -442,7 +520,7 @@ class Judge:
         job = self.job
         program = job["code"] if job.get("python") else job["command"]
         self.ask({"op": "prepare", "code": program, "python": bool(job.get("python")),
-                  "path": job.get("path", [])})
+                  "path": job.get("path", []), "server": job.get("server")})
         for k, (given, expected) in enumerate(job["cases"]):
             self.total += 1
             left = self.deadline - time.monotonic()
@@ -451,8 +529,9 @@ class Judge:
                 return
             timeout = min(job["case_timeout"], left)
             try:
+                slack = 15 if job.get("server") else 5  # a warm runtime's start
                 res = self.ask({"op": "case", "input": given, "timeout": timeout,
-                                "cap": job["cap"]}, time.monotonic() + timeout + 5)
+                                "cap": job["cap"]}, time.monotonic() + timeout + slack)
             except CaseTimeout:
                 self.note("timeout", None, f"case {k}: time limit exceeded")
                 return

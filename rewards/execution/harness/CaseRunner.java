@@ -1,0 +1,100 @@
+// Runs many stdin/stdout test cases of one compiled Java program in one warm JVM (inside the
+// sandbox, started by runner.py's host process): `java ... CaseRunner <MainClass> <classdir>`.
+//
+// Protocol on stdin/stdout, big-endian: request = int timeoutMillis, int cap, bytes input;
+// reply = int status (exit status; 124 = timed out), bytes stdout, bytes stderr; where
+// "bytes" is an int length then the bytes. Each case loads the program in a fresh class
+// loader (static state starts over), with System.in/out/err set to the case's streams;
+// System.exit is caught (the security manager) and becomes the case's status. After a
+// timeout the runner exits: a runaway thread would poison later cases.
+
+import java.io.*;
+import java.lang.reflect.*;
+import java.net.*;
+import java.nio.charset.StandardCharsets;
+import java.security.Permission;
+
+public class CaseRunner {
+    static final class ExitTrap extends SecurityException {
+        final int status;
+        ExitTrap(int status) { super("exit " + status); this.status = status; }
+    }
+
+    static final class CappedStream extends ByteArrayOutputStream {
+        final int cap;
+        CappedStream(int cap) { this.cap = cap; }
+        @Override public synchronized void write(int b) { if (count <= cap) super.write(b); }
+        @Override public synchronized void write(byte[] b, int off, int len) {
+            if (count <= cap) super.write(b, off, Math.min(len, cap + 1 - count));
+        }
+    }
+
+    @SuppressWarnings("removal")
+    public static void main(String[] args) throws Exception {
+        String mainClass = args[0];
+        URL classes = new File(args[1]).toURI().toURL();
+        final PrintStream realOut = new PrintStream(new FileOutputStream(FileDescriptor.out), false);
+        System.setSecurityManager(new SecurityManager() {
+            @Override public void checkPermission(Permission perm) { }
+            @Override public void checkExit(int status) {
+                if (Thread.currentThread().getName().startsWith("case-")) throw new ExitTrap(status);
+            }
+        });
+        DataInputStream in = new DataInputStream(new BufferedInputStream(new FileInputStream(FileDescriptor.in)));
+        DataOutputStream out = new DataOutputStream(new BufferedOutputStream(realOut));
+        int caseNumber = 0;
+        while (true) {
+            int timeout;
+            try {
+                timeout = in.readInt();
+            } catch (EOFException e) {
+                return;
+            }
+            int cap = in.readInt();
+            byte[] input = new byte[in.readInt()];
+            in.readFully(input);
+            CappedStream caseOut = new CappedStream(cap);
+            CappedStream caseErr = new CappedStream(1 << 16);
+            System.setIn(new ByteArrayInputStream(input));
+            System.setOut(new PrintStream(caseOut, false, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(caseErr, true, StandardCharsets.UTF_8));
+            final int[] status = {0};
+            URLClassLoader loader = new URLClassLoader(new URL[] {classes}, CaseRunner.class.getClassLoader().getParent());
+            Thread t = new Thread(null, () -> {
+                try {
+                    Method m = loader.loadClass(mainClass).getMethod("main", String[].class);
+                    m.invoke(null, (Object) new String[0]);
+                } catch (InvocationTargetException e) {
+                    Throwable cause = e.getCause();
+                    if (cause instanceof ExitTrap) {
+                        status[0] = ((ExitTrap) cause).status;
+                    } else {
+                        cause.printStackTrace();
+                        status[0] = 1;
+                    }
+                } catch (ExitTrap e) {
+                    status[0] = e.status;
+                } catch (Throwable e) {
+                    e.printStackTrace();
+                    status[0] = 1;
+                }
+            }, "case-" + (caseNumber++), 256L << 20);
+            t.start();
+            t.join(timeout);
+            boolean timedOut = t.isAlive();
+            System.out.flush();
+            System.err.flush();
+            out.writeInt(timedOut ? 124 : status[0]);
+            byte[] o = caseOut.toByteArray(), e = caseErr.toByteArray();
+            out.writeInt(o.length);
+            out.write(o);
+            out.writeInt(e.length);
+            out.write(e);
+            out.flush();
+            loader.close();
+            if (timedOut) {
+                Runtime.getRuntime().halt(124);
+            }
+        }
+    }
+}
