@@ -130,3 +130,21 @@ def test_precompiled_headers_never_change_what_compiles():
         res = compile_feedback("cpp", [missing, fine, "#include <bits/stdc++.h>\nint main() { std::map<int, int> m; }\n"])
         assert [r.outcome for r in res] == ["compile_error", "ok", "ok"]
         assert res[0].messages[0].line == 3
+
+
+def test_java_units_the_worker_cannot_finish_are_checked_cold():
+    from rewards.execution import compile as compile_module
+    from rewards.execution import workers
+
+    good = "public class Main {\n  int f() { return 1; }\n}\n"
+    bad = "public class Main {\n  int f() {\n    return \"x\";\n  }\n}\n"
+    # a dead JVM worker answers nothing for the batch: each unit falls back to its own javac
+    dead = [None, None]
+    real = workers.java_compile
+    try:
+        compile_module.workers.java_compile = lambda units, threads, timeout_s: dead  # type: ignore[assignment]
+        res = compile_feedback("java", [good, bad])
+    finally:
+        compile_module.workers.java_compile = real
+    assert [r.outcome for r in res] == ["ok", "compile_error"]
+    assert res[1].messages[0].line == 3 and "incompatible types" in res[1].messages[0].text

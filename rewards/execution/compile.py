@@ -160,13 +160,22 @@ def _java_check(name: str, codes: list[str], timeout_s: float, threads: int) -> 
     level = sandbox.isolation_level()
     out = []
     for p, res in zip(prepared, found):
-        if res is None:
-            out.append(_result(False, [Message(None, "compiler timed out", "error")], level))
+        if res is None:  # the worker died or ran out of time: this unit alone, cold
+            out.append(_cold_check(execution_spec(name)[1], p, timeout_s))
             continue
         ok, diags = res
         out.append(_result(ok, [Message(_shift(d.line, p.line_offset), d.text, d.severity, d.column)
                                 for d in diags], level))
     return out
+
+
+def _cold_check(ex: ExecutionSpec, p: Prepared, timeout_s: float) -> CompileResult:
+    run_dir = sandbox.make_run_dir()
+    try:
+        ok, messages, level = run_compiler(ex, ex.check_command, p, run_dir, timeout_s, out_name="classes")
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return _result(ok, messages, level)
 
 
 def _node_check(codes: list[str], timeout_s: float) -> list[CompileResult]:
