@@ -12,7 +12,9 @@ Fast paths per language (chosen by `core.languages` data, `ExecutionSpec.check`)
 
 Fragments (a Java/C# method without a class, C/C++ without includes, PHP without
 ``<?php``) are wrapped as `ExecutionSpec` says; message lines refer to the sample's own
-lines. Warnings never make a compile error.
+lines. Warnings never make a compile error. C/C++ are checked, not linked: a function
+without ``main`` (a completion or translation target) compiles; `run_tests` builds and
+links. C# fragments compile as a library (no ``Main`` needed).
 """
 
 from __future__ import annotations
