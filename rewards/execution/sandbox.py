@@ -22,6 +22,7 @@ level it ran under. ``PPOCODER_ISOLATION`` forces a weaker level (for tests).
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import selectors
@@ -467,6 +468,7 @@ def harness_binding() -> tuple[str, str]:
     import tempfile
 
     copy = tempfile.mkdtemp(prefix="ppocoder-harness-")
+    atexit.register(shutil.rmtree, copy, True)
     shutil.copytree(HARNESS_DIR, copy, dirs_exist_ok=True)
     for root, _dirs, files in os.walk(copy):
         os.chmod(root, 0o755)

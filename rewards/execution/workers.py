@@ -203,6 +203,7 @@ def java_worker(threads: int) -> PersistentWorker:
         if key not in _workers:
             classes = java_classes()
             rw = sandbox.make_run_dir()
+            atexit.register(shutil.rmtree, rw, True)  # the worker is idle by then
             _workers[key] = PersistentWorker(
                 ["java", *JAVA_FLAGS, "-cp", "/tmp/javaworker", "CompileWorker", str(threads)],
                 _WORKER_LIMITS_JAVA, rw_dir=rw, ro_binds={classes: "/tmp/javaworker"},
