@@ -193,6 +193,8 @@ def _node_check(codes: list[str], timeout_s: float) -> list[CompileResult]:
     return out
 
 
+MAX_PCH_SETS = 32
+"""Header sets per process that get a precompiled header (each is 2-100 MB on disk)."""
 _pch_lock = threading.Lock()
 _pch_built: dict[tuple[tuple[str, ...], tuple[str, ...]], str | None] = {}
 _include_sets: Counter[tuple[str, ...]] = Counter()
@@ -264,7 +266,7 @@ def with_pch(ex: ExecutionSpec, argv: Sequence[str], text: str) -> tuple[list[st
     with _pch_lock:
         _include_sets[headers] += 1
         seen = _include_sets[headers]
-    if headers != (ex.precompiled_header,) and seen < 2:
+    if headers != (ex.precompiled_header,) and (seen < 2 or len(_pch_built) >= MAX_PCH_SETS):
         return list(argv), {}
     flags = tuple(a for a in argv if a.startswith("-std=") or a.startswith("-O")) or ()
     pch = precompiled_header(headers, (argv[0], *flags))
