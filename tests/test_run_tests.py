@@ -184,3 +184,21 @@ def test_java_cases_run_in_one_warm_jvm_with_fresh_static_state():
     res = run_tests("java", [counted, exits], [cases, cases], timeout_s=10)
     assert [(r.outcome, r.passed, r.total) for r in res] == [("passed", 10, 10), ("runtime_error", 9, 10)]
     assert "exit status 2" in res[1].messages[0].text
+
+
+def test_bad_input_gets_a_defined_result():
+    spec = TestSpec(asserts=("assert f() == 1",))
+    io = TestSpec.from_io(["x\n"], ["x\n"])
+    codes = ["", "\0", "x = '\udcff'\ndef f():\n    return 1\n", "(" * 10_000,
+             "def f():\n    return 1\n" + "# padding\n" * 100_000, "def f():\n    return " + "[" * 5_000 + "]" * 5_000 + "\n"]
+    res = run_tests("python", codes, [spec] * len(codes), timeout_s=20)
+    # no f at all: the test itself raises NameError, which counts as a failed test
+    assert [r.outcome for r in res] == ["failed", "compile_error", "compile_error", "compile_error",
+                                        "passed", "compile_error"]
+    # huge inputs and outputs, odd bytes in the expected output
+    res = run_tests("python", ["import sys\nsys.stdout.write(sys.stdin.read())\n"],
+                    [TestSpec(stdio=(("a" * 500_000, "a" * 500_000), ("\udcff\ud800\n", "\udcff\ud800\n")))],
+                    timeout_s=20)
+    assert res[0].outcome in ("passed", "failed") and res[0].total == 2
+    res = run_tests("c", ["", "int main(void) { return 0; }"], [io, io], timeout_s=20)
+    assert [r.outcome for r in res] == ["compile_error", "failed"]

@@ -233,7 +233,7 @@ class CaseServer:
         fresh = self.pid is None
         if fresh:
             self.start()
-        data = req["input"].encode()
+        data = _bytes(req["input"])
         # the first case also pays for the JVM's start
         deadline = start + req["timeout"] + (10 if fresh else 2)
         try:
@@ -280,7 +280,7 @@ def run_case(program, req, cmd_fd, reply_fd):
         _case_child(program)
     for fd in (in_r, out_w, err_w):
         os.close(fd)
-    data = req["input"].encode()
+    data = _bytes(req["input"])
     start = time.monotonic()
     deadline = start + timeout
     out = {out_r: bytearray(), err_r: bytearray()}
@@ -378,6 +378,14 @@ def run_case(program, req, cmd_fd, reply_fd):
             "stderr": out[err_r][:4096].decode("utf-8", "replace"),
             "exit": os.waitstatus_to_exitcode(status), "timeout": timed_out,
             "truncated": truncated, "wall": time.monotonic() - start}
+
+
+def _bytes(text):
+    """UTF-8 of a case's text; lone surrogates (undecodable input bytes) survive or are replaced."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _case_child(program):
