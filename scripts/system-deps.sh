@@ -10,6 +10,7 @@ command -v node >/dev/null || need+=(nodejs)
 command -v php >/dev/null || need+=(php-cli)
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v ps >/dev/null || need+=(procps)
+command -v setpriv >/dev/null || need+=(util-linux)
 if ((${#need[@]} == 0)); then
   exit 0
 fi
