@@ -41,8 +41,8 @@ class SmallVector {
     }
     ~SmallVector() { release(); }
 
-    T* data() { return heap_ ? heap_ : inline_; }
-    const T* data() const { return heap_ ? heap_ : inline_; }
+    T* data() { return on_heap() ? heap_ : inline_; }
+    const T* data() const { return on_heap() ? heap_ : inline_; }
     T* begin() { return data(); }
     T* end() { return data() + size_; }
     const T* begin() const { return data(); }
@@ -56,11 +56,11 @@ class SmallVector {
 
     void reserve(uint32_t n) {
         if (n <= capacity()) return;
-        uint32_t cap = std::max(n, capacity() * 2);
+        uint32_t cap = std::max(n, capacity() * 2);  // > N, so on_heap() holds
         T* p = static_cast<T*>(std::malloc(sizeof(T) * cap));
         if (p == nullptr) throw std::bad_alloc();
         std::memcpy(p, data(), sizeof(T) * size_);
-        if (heap_) std::free(heap_);
+        if (on_heap()) std::free(heap_);
         heap_ = p;
         cap_ = cap;
     }
@@ -97,25 +97,28 @@ class SmallVector {
     }
 
   private:
-    uint32_t capacity() const { return heap_ ? cap_ : N; }
+    bool on_heap() const { return cap_ > N; }  // heap buffers always hold more than N
+    uint32_t capacity() const { return cap_; }
     void release() {
-        if (heap_) std::free(heap_);
-        heap_ = nullptr;
+        if (on_heap()) std::free(heap_);
+        cap_ = N;
         size_ = 0;
     }
     void steal(SmallVector& o) {
         size_ = o.size_;
         cap_ = o.cap_;
-        heap_ = o.heap_;
-        if (!heap_) std::memcpy(inline_, o.inline_, sizeof(T) * size_);
-        o.heap_ = nullptr;
+        if (o.on_heap()) heap_ = o.heap_;
+        else std::memcpy(inline_, o.inline_, sizeof(T) * size_);
+        o.cap_ = N;
         o.size_ = 0;
     }
 
-    T* heap_ = nullptr;
     uint32_t size_ = 0;
-    uint32_t cap_ = 0;
-    T inline_[N];
+    uint32_t cap_ = N;
+    union {
+        T inline_[N];
+        T* heap_;
+    };
 };
 
 }  // namespace ppocoder
