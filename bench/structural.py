@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# numpy's OpenBLAS threads would otherwise spin in the background and bill CPU time.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # bench/codebleu.py would shadow the codebleu package: keep this folder off the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
