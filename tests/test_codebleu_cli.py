@@ -115,11 +115,9 @@ def test_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_scores_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+def test_scores_do_not_depend_on_the_hash_seed(tmp_path: Path, parity_data: Path) -> None:
     # Pairs on which codebleu's data-flow score changes with PYTHONHASHSEED.
-    corpus = Path(__file__).resolve().parents[2] / "shared" / "data" / "codebleu-parity"
-    if not corpus.is_dir():
-        corpus = Path("/work/shared/data/codebleu-parity")
+    corpus = parity_data
     sensitive = {json.loads(line)["id"] for line in
                  (corpus / "reference_scores.jsonl").read_text().splitlines()
                  if json.loads(line)["dataflow_hash_sensitive"]}

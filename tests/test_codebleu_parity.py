@@ -11,7 +11,6 @@ import builtins
 import contextlib
 import importlib
 import json
-from pathlib import Path
 
 import pytest
 from codebleu import calc_codebleu
@@ -21,18 +20,15 @@ from rewards import codebleu, codebleu_per_sample
 CB = importlib.import_module("rewards.codebleu")
 BLEU = importlib.import_module("rewards.bleu")
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "codebleu-parity"
-if not DATA.is_dir():  # the repository may live elsewhere; /work/shared is the fixed place
-    DATA = Path("/work/shared/data/codebleu-parity")
 
 NGRAM_KEYS = ("ngram_match_score", "weighted_ngram_match_score")
 
 
 @pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    rows = [json.loads(line) for line in (DATA / "corpus.jsonl").read_text().splitlines()]
+def corpus(parity_data) -> list[dict]:
+    rows = [json.loads(line) for line in (parity_data / "corpus.jsonl").read_text().splitlines()]
     stored = {}
-    for line in (DATA / "reference_scores.jsonl").read_text().splitlines():
+    for line in (parity_data / "reference_scores.jsonl").read_text().splitlines():
         item = json.loads(line)
         stored[item["id"]] = item
     for row in rows:
@@ -42,8 +38,8 @@ def corpus() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def stored_corpus_scores() -> dict:
-    return json.loads((DATA / "reference_corpus_scores.json").read_text())
+def stored_corpus_scores(parity_data) -> dict:
+    return json.loads((parity_data / "reference_corpus_scores.json").read_text())
 
 
 def ngram_scores(refs: list, cands: list, lang: str) -> dict[str, float]:

@@ -7,28 +7,12 @@ Where codebleu can run the input, its result is the expected one.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from codebleu.parser import remove_comments_and_docstrings
 
 from core import _structural_reference as reference
 from core.structural import MatchCounts, dataflow, match, strip_comments
 from rewards import ast_match, dfg_match
-
-
-def _load_oracle_module():
-    path = Path(__file__).with_name("structural_oracle.py")
-    spec = importlib.util.spec_from_file_location("structural_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def codebleu_oracle():
-    return _load_oracle_module().load()
 
 
 def one(lang: str, cand: str | bytes, ref: str | bytes) -> tuple[int, int, int, int]:

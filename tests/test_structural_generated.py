@@ -10,9 +10,7 @@ drives the invariants.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,17 +24,8 @@ CODEBLEU_LANGS = ["python", "java", "javascript", "php", "c_sharp"]
 ALL_LANGS = [*CODEBLEU_LANGS, "c", "cpp"]
 
 
-def _load_oracle_module():
-    path = Path(__file__).with_name("structural_oracle.py")
-    spec = importlib.util.spec_from_file_location("structural_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-@pytest.fixture(scope="session")
-def codebleu_oracle():
-    return _load_oracle_module().load()
 
 # ---- the generator ----
 

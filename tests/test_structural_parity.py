@@ -10,33 +10,19 @@ text at byte columns of str lines (garbling names) and we take tokens on bytes.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from core.structural import match
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "codebleu-parity"
-if not DATA.exists():  # the repository's usual home is /work/main, next to /work/shared
-    DATA = Path("/work/shared/data/codebleu-parity")
-
-
-def _load_oracle_module():
-    path = Path(__file__).with_name("structural_oracle.py")
-    spec = importlib.util.spec_from_file_location("structural_oracle", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    return [json.loads(line) for line in (DATA / "corpus.jsonl").read_text().splitlines()]
+def corpus(parity_data) -> list[dict]:
+    return [json.loads(line) for line in (parity_data / "corpus.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +37,9 @@ def ours(corpus) -> dict[str, tuple[int, int, int, int]]:
 
 
 @pytest.fixture(scope="module")
-def oracle(corpus) -> dict[str, tuple[float, float]]:
+def oracle(corpus, codebleu_oracle) -> dict[str, tuple[float, float]]:
     """codebleu's (syntax score, sorted data-flow score) per pair."""
-    cb = _load_oracle_module().load()
+    cb = codebleu_oracle
     return {
         r["id"]: (cb.ast_score(r["lang"], r["reference"], r["candidate"]),
                   cb.dfg_score(r["lang"], r["reference"], r["candidate"]))
@@ -103,11 +89,11 @@ print(json.dumps({r["id"]: corpus_dataflow_match([[r["reference"]]], [r["candida
 """
 
 
-def test_corpus_dataflow_equals_stock_codebleu_on_hash_insensitive_pairs(corpus, ours, tmp_path) -> None:
+def test_corpus_dataflow_equals_stock_codebleu_on_hash_insensitive_pairs(corpus, ours, tmp_path, parity_data) -> None:
     """Stock codebleu (its `list(set(...))` order, here under two hash seeds) on the
     pairs the parity data marks as not hash-sensitive (checked over 32 seeds)."""
     stored = {json.loads(line)["id"]: json.loads(line)
-              for line in (DATA / "reference_scores.jsonl").read_text().splitlines()}
+              for line in (parity_data / "reference_scores.jsonl").read_text().splitlines()}
     rows = [r for r in corpus if _ascii(r) and not stored[r["id"]]["dataflow_hash_sensitive"]]
     assert len(rows) > 350
     path = tmp_path / "corpus.jsonl"
@@ -120,7 +106,7 @@ def test_corpus_dataflow_equals_stock_codebleu_on_hash_insensitive_pairs(corpus,
         assert [k for k in stock if _dfg(ours[k]) != pytest.approx(stock[k], abs=1e-12)] == []
 
 
-def test_stored_reference_scores_made_with_older_grammars(corpus, ours) -> None:
+def test_stored_reference_scores_made_with_older_grammars(corpus, ours, parity_data) -> None:
     """Second, version-pinned check against the stored file (codebleu 0.7.0 with the
     grammar pins of requirements-pinned.txt: tree-sitter-python 0.21, -java 0.21).
 
@@ -130,7 +116,7 @@ def test_stored_reference_scores_made_with_older_grammars(corpus, ours) -> None:
     syntax counts and 5 data-flow scores. The bounds below pin those numbers.
     """
     stored = {}
-    for line in (DATA / "reference_scores.jsonl").read_text().splitlines():
+    for line in (parity_data / "reference_scores.jsonl").read_text().splitlines():
         row = json.loads(line)
         stored[row["id"]] = row
     mismatch = {("python", "ast"): 0, ("java", "ast"): 0, ("python", "dfg"): 0, ("java", "dfg"): 0}

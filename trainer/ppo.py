@@ -94,27 +94,13 @@ class GenerationSettings:
 
 
 @dataclass
-class RewardSettings:
+class RewardSettings(RewardConfig):
+    """The PPOCoder reward's switches and weights (`rewards.RewardConfig`), plus where it runs."""
+
     function: str | None = None
     """Custom reward "module:function" taking list[rewards.Sample] -> list[float]; default: PPOCoder's."""
     workers: int = 1
     """Reward worker processes (0 = one background thread in the trainer process)."""
-    use_execution: bool = True
-    """Compile feedback, or unit tests when the task has them."""
-    use_ast: bool = True
-    """AST subtree match against the reference."""
-    use_dfg: bool = True
-    """Data-flow-graph match against the reference."""
-    execution_weight: float = 1.0
-    """Weight of the execution reward."""
-    ast_weight: float = 1.0
-    """Weight of the AST match."""
-    dfg_weight: float = 1.0
-    """Weight of the data-flow match."""
-    threads: int = 0
-    """Threads / sandbox workers inside one scoring call (0 = all cores)."""
-    timeout_s: float = 10.0
-    """Time limit of one compile or test run, seconds."""
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""Shared fixtures: the codebleu oracle and the location of the shared parity data."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+
+def parity_data_dir() -> Path:
+    """The CodeBLEU parity data: $PPOCODER_PARITY_DATA, else ``shared/`` beside the
+    repository (where CI puts it), else /work/shared."""
+    candidates = [
+        os.environ.get("PPOCODER_PARITY_DATA"),
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "codebleu-parity",
+        "/work/shared/data/codebleu-parity",
+    ]
+    for path in candidates:
+        if path and Path(path).is_dir():
+            return Path(path)
+    raise FileNotFoundError("CodeBLEU parity data not found; set PPOCODER_PARITY_DATA")
+
+
+def load_oracle_module():
+    """tests/structural_oracle.py (codebleu 0.7.0 run as an oracle), loaded by path."""
+    path = Path(__file__).with_name("structural_oracle.py")
+    spec = importlib.util.spec_from_file_location("structural_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def codebleu_oracle():
+    return load_oracle_module().load()
+
+
+@pytest.fixture(scope="session")
+def parity_data() -> Path:
+    return parity_data_dir()
