@@ -144,6 +144,17 @@ PYBIND11_MODULE(_native, m) {
         "Hashes of the root and of every node with children, in pre-order (for tests).");
 
     m.def(
+        "incremental_matches_fresh",
+        [](const Language& lang, const py::bytes& candidate, const py::bytes& reference) {
+            std::string cand = candidate, ref = reference;
+            py::gil_scoped_release release;
+            return ppocoder::incremental_matches_fresh(lang, cand, ref);
+        },
+        py::arg("language"), py::arg("candidate"), py::arg("reference"),
+        "True when parsing `candidate` incrementally from `reference`'s tree gives the same tree and "
+        "analysis as a fresh parse (for tests).");
+
+    m.def(
         "dataflow",
         [](const Language& lang, const py::bytes& stripped_source) {
             std::string src = stripped_source;

@@ -273,12 +273,70 @@ void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint
     }
 }
 
-Analysis analyze(const Language& lang, const std::string& source, TSParser* parser) {
+namespace {
+// Byte offset -> (row, column) as tree-sitter counts them (rows split at '\n').
+TSPoint point_at(const std::string& s, uint32_t byte) {
+    TSPoint p{0, 0};
+    const char* base = s.data();
+    const char* line = base;
+    const char* end = base + byte;
+    for (const char* q = base; (q = static_cast<const char*>(std::memchr(q, '\n', end - q))) != nullptr; ++q) {
+        ++p.row;
+        line = q + 1;
+    }
+    p.column = static_cast<uint32_t>(end - line);
+    return p;
+}
+
+// Parses `src`, reusing `base` (the tree of `base_src`) when given: one edit that
+// replaces the bytes between the common prefix and the common suffix.
+TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase* base) {
+    auto len = static_cast<uint32_t>(src.size());
+    // Error recovery is not history-free: a tree with an error (before or after the
+    // edit) can differ from a fresh parse, so those are parsed fresh.
+    if (base == nullptr || base->tree == nullptr || ts_node_has_error(ts_tree_root_node(base->tree)))
+        return ts_parser_parse_string(parser, nullptr, src.data(), len);
+    const std::string& old = base->src;
+    size_t limit = std::min(old.size(), src.size());
+    size_t pre = 0;
+    while (pre < limit && old[pre] == src[pre]) ++pre;
+    size_t suf = 0;
+    while (suf < limit - pre && old[old.size() - 1 - suf] == src[src.size() - 1 - suf]) ++suf;
+    TSInputEdit edit;
+    edit.start_byte = static_cast<uint32_t>(pre);
+    edit.old_end_byte = static_cast<uint32_t>(old.size() - suf);
+    edit.new_end_byte = static_cast<uint32_t>(src.size() - suf);
+    edit.start_point = point_at(src, edit.start_byte);
+    edit.old_end_point = point_at(old, edit.old_end_byte);
+    edit.new_end_point = point_at(src, edit.new_end_byte);
+    TSTree* old_tree = ts_tree_copy(base->tree);
+    ts_tree_edit(old_tree, &edit);
+    TSTree* tree = ts_parser_parse_string(parser, old_tree, src.data(), len);
+    ts_tree_delete(old_tree);
+    if (ts_node_has_error(ts_tree_root_node(tree))) {
+        ts_tree_delete(tree);
+        tree = ts_parser_parse_string(parser, nullptr, src.data(), len);
+    }
+    return tree;
+}
+}  // namespace
+
+ParsedBase::~ParsedBase() {
+    if (tree) ts_tree_delete(tree);
+}
+
+Analysis analyze(const Language& lang, const std::string& source, TSParser* parser, const ParsedBase* base,
+                 ParsedBase* keep) {
     Analysis a;
     std::string src = strip_comments(source, lang.strip);
-    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    TSTree* tree = parse_source(parser, src, base);
     FlatTree flat = flatten(ts_tree_root_node(tree), lang);
-    ts_tree_delete(tree);
+    if (keep != nullptr) {
+        if (keep->tree) ts_tree_delete(keep->tree);
+        keep->tree = tree;
+    } else {
+        ts_tree_delete(tree);
+    }
     subtree_hashes(lang, flat, a.subtrees);
     std::sort(a.subtrees.begin(), a.subtrees.end());
     if (lang.dataflow) {
@@ -286,7 +344,12 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
         a.dataflow = normalize_flow(g);
         std::sort(a.dataflow.begin(), a.dataflow.end());
     }
+    if (keep != nullptr) keep->src = std::move(src);
     return a;
+}
+
+Analysis analyze(const Language& lang, const std::string& source, TSParser* parser) {
+    return analyze(lang, source, parser, nullptr, nullptr);
 }
 
 namespace {
@@ -376,6 +439,8 @@ std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& sr
 
 // ---- batching ----
 
+constexpr size_t kNoGroup = ~size_t(0);
+
 namespace {
 
 // Count of a's elements (with multiplicity) present in b; both sorted.
@@ -401,9 +466,12 @@ int64_t count_common(const std::vector<uint64_t>& a, const std::vector<uint64_t>
     return n;
 }
 
+// A unit of work: a reference (analysed first, its tree kept) and the candidates
+// parsed incrementally from that tree.
 struct Job {
     const Language* lang;
     const std::vector<const std::string*>* sources;
+    const std::vector<std::vector<size_t>>* groups;  // [base slot, incremental slots...]
     std::vector<Analysis>* results;
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
@@ -417,9 +485,16 @@ void* worker(void* arg) {
     try {
         parser = new_parser(*job->lang);
         for (;;) {
-            size_t i = job->next.fetch_add(1);
-            if (i >= job->sources->size() || job->failed.load()) break;
-            (*job->results)[i] = analyze(*job->lang, *(*job->sources)[i], parser);
+            size_t g = job->next.fetch_add(1);
+            if (g >= job->groups->size() || job->failed.load()) break;
+            const std::vector<size_t>& group = (*job->groups)[g];
+            ParsedBase base;
+            auto& results = *job->results;
+            const auto& sources = *job->sources;
+            results[group[0]] = analyze(*job->lang, *sources[group[0]], parser, nullptr,
+                                        group.size() > 1 ? &base : nullptr);
+            for (size_t k = 1; k < group.size(); ++k)
+                results[group[k]] = analyze(*job->lang, *sources[group[k]], parser, &base, nullptr);
         }
     } catch (const std::exception& e) {
         pthread_mutex_lock(&job->error_lock);
@@ -430,7 +505,59 @@ void* worker(void* arg) {
     return nullptr;
 }
 
+bool same_flat(const FlatTree& a, const FlatTree& b) {
+    if (a.nodes.size() != b.nodes.size() || a.max_depth != b.max_depth || a.error_leaves != b.error_leaves)
+        return false;
+    for (size_t i = 0; i < a.nodes.size(); ++i) {
+        const FlatNode &x = a.nodes[i], &y = b.nodes[i];
+        if (x.start != y.start || x.end != y.end || x.first_child != y.first_child ||
+            x.last_child != y.last_child || x.next_sibling != y.next_sibling || x.subtree_end != y.subtree_end ||
+            x.child_count != y.child_count || x.symbol != y.symbol || x.field != y.field || x.flags != y.flags)
+            return false;
+    }
+    return true;
+}
+
 }  // namespace
+
+namespace {
+bool incremental_check(const Language& lang, const std::string& candidate, const std::string& reference) {
+    TSParser* parser = new_parser(lang);
+    ParsedBase base;
+    TSTree* fresh = nullptr;
+    TSTree* inc = nullptr;
+    bool same = false;
+    try {
+        analyze(lang, reference, parser, nullptr, &base);
+        std::string src = strip_comments(candidate, lang.strip);
+        fresh = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+        inc = parse_source(parser, src, &base);
+        FlatTree a = flatten(ts_tree_root_node(fresh), lang);
+        FlatTree b = flatten(ts_tree_root_node(inc), lang);
+        same = same_flat(a, b);
+        if (same) {
+            Analysis x = analyze(lang, candidate, parser, nullptr, nullptr);
+            Analysis y = analyze(lang, candidate, parser, &base, nullptr);
+            same = x.subtrees == y.subtrees && x.dataflow == y.dataflow;
+        }
+    } catch (...) {
+        if (fresh) ts_tree_delete(fresh);
+        if (inc) ts_tree_delete(inc);
+        ts_parser_delete(parser);
+        throw;
+    }
+    ts_tree_delete(fresh);
+    ts_tree_delete(inc);
+    ts_parser_delete(parser);
+    return same;
+}
+}  // namespace
+
+bool incremental_matches_fresh(const Language& lang, const std::string& candidate, const std::string& reference) {
+    bool same = false;
+    run_on_big_stack([&] { same = incremental_check(lang, candidate, reference); });
+    return same;
+}
 
 std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::string>& candidates,
                                   const std::vector<std::string>& references, int threads) {
@@ -448,13 +575,30 @@ std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::s
     for (size_t i = 0; i < references.size(); ++i) ref_slot[i] = intern(references[i]);
     for (size_t i = 0; i < candidates.size(); ++i) cand_slot[i] = intern(candidates[i]);
 
+    // Each candidate that is no reference itself is parsed incrementally from the
+    // tree of the first reference it is paired with.
+    std::vector<size_t> group_of(unique.size(), kNoGroup);
+    std::vector<std::vector<size_t>> groups;
+    for (size_t i = 0; i < references.size(); ++i) {
+        if (group_of[ref_slot[i]] != kNoGroup) continue;
+        group_of[ref_slot[i]] = groups.size();
+        groups.push_back({ref_slot[i]});
+    }
+    for (size_t i = 0; i < candidates.size(); ++i) {
+        size_t c = cand_slot[i];
+        if (group_of[c] != kNoGroup) continue;
+        group_of[c] = group_of[ref_slot[i]];
+        groups[group_of[c]].push_back(c);
+    }
+
     std::vector<Analysis> results(unique.size());
     Job job;
     job.lang = &lang;
     job.sources = &unique;
+    job.groups = &groups;
     job.results = &results;
     size_t n_threads = static_cast<size_t>(std::max(1, threads));
-    n_threads = std::min(n_threads, std::max<size_t>(1, unique.size()));
+    n_threads = std::min(n_threads, std::max<size_t>(1, groups.size()));
     std::vector<pthread_t> ids;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

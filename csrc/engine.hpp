@@ -101,6 +101,25 @@ struct Analysis {
 Analysis analyze(const Language& lang, const std::string& source);
 Analysis analyze(const Language& lang, const std::string& source, TSParser* parser);
 
+// A parsed, stripped source kept as the starting point of an incremental parse.
+struct ParsedBase {
+    std::string src;        // the stripped source
+    TSTree* tree = nullptr; // owned
+    ParsedBase() = default;
+    ParsedBase(const ParsedBase&) = delete;
+    ParsedBase& operator=(const ParsedBase&) = delete;
+    ~ParsedBase();
+};
+// As above; when `base` is given, the parse starts from base->tree edited to this
+// source (same result as a fresh parse, less work when the two share most text);
+// when `keep` is given, the tree and stripped source are stored there.
+Analysis analyze(const Language& lang, const std::string& source, TSParser* parser, const ParsedBase* base,
+                 ParsedBase* keep);
+
+// Test support: parses `candidate` fresh and incrementally from `reference`'s
+// tree; true when the flat trees (and the analyses) are identical.
+bool incremental_matches_fresh(const Language& lang, const std::string& candidate, const std::string& reference);
+
 // A data-flow item before normalization, for tests and the reference comparison.
 struct FlowItem {
     std::string var;
