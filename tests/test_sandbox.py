@@ -78,10 +78,13 @@ def test_extra_output_channel():
     assert res.extra["verdict"] == b"secret\n" and res.stdout == b"public\n"
 
 
-def test_bad_forced_level_is_a_value_error():
+def test_bad_forced_level_is_a_value_error(tmp_path):
     code = "from rewards.execution.sandbox import isolation_level\nisolation_level()\n"
     env = {**os.environ, "PPOCODER_ISOLATION": "bogus"}
-    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    # cwd: `python -c` puts the working directory first on sys.path; keep the source
+    # tree (which has no compiled extension) off it
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=tmp_path)
     assert res.returncode != 0 and "ValueError" in res.stderr
 
 

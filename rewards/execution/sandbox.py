@@ -160,11 +160,16 @@ class _Slot:
 # --------------------------------------------------------------------------- argv
 
 
+# Directories the sandbox replaces with empty tmpfs mounts.
+HIDDEN_ROOTS = ("/root", "/home", "/tmp")
+
+
 @cache
 def _visible_prefixes() -> tuple[str, ...]:
-    """Paths under hidden home directories that the sandbox must still show (Python)."""
+    """Paths under hidden directories that the sandbox must still show: the Python
+    installation and virtual environment (often in a home directory or under /tmp)."""
     paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"], str(HARNESS_DIR)}
-    return tuple(sorted(p for p in paths if p.startswith(("/root", "/home"))))
+    return tuple(sorted(p for p in paths if p.startswith(tuple(r + "/" for r in HIDDEN_ROOTS))))
 
 
 def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
@@ -186,7 +191,7 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
         parts = Path(path).parts
         for k in range(2, len(parts)):
             parent = str(Path(*parts[:k]))
-            if parent not in made and parent not in ("/root", "/home"):
+            if parent not in made and parent not in HIDDEN_ROOTS:
                 argv += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         argv += ["--ro-bind", path, path]
