@@ -169,7 +169,8 @@ def _visible_prefixes() -> tuple[str, ...]:
     """Paths under hidden directories that the sandbox must still show: the Python
     installation and virtual environment (often in a home directory or under /tmp)."""
     paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"], str(HARNESS_DIR)}
-    return tuple(sorted(p for p in paths if p.startswith(tuple(r + "/" for r in HIDDEN_ROOTS))))
+    hidden = tuple(r + "/" for r in HIDDEN_ROOTS)
+    return tuple(sorted(p for p in paths if p.startswith(hidden) and os.path.isdir(p)))
 
 
 def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
