@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "edits.hpp"
 #include "engine.hpp"
 #include "parse.hpp"
 #include "strip.hpp"
@@ -153,6 +154,23 @@ PYBIND11_MODULE(_native, m) {
         py::arg("language"), py::arg("candidate"), py::arg("reference"),
         "True when parsing `candidate` incrementally from `reference`'s tree gives the same tree and "
         "analysis as a fresh parse (for tests).");
+
+    m.def(
+        "source_edits",
+        [](const py::bytes& old_src, const py::bytes& new_src, size_t max_edits) {
+            std::string a = old_src, b = new_src;
+            auto edits = ppocoder::source_edits(a, b, max_edits);
+            py::list out;
+            for (const auto& e : edits)
+                out.append(py::make_tuple(e.start_byte, e.old_end_byte, e.new_end_byte,
+                                          py::make_tuple(e.start_point.row, e.start_point.column),
+                                          py::make_tuple(e.old_end_point.row, e.old_end_point.column),
+                                          py::make_tuple(e.new_end_point.row, e.new_end_point.column)));
+            return out;
+        },
+        py::arg("old_source"), py::arg("new_source"), py::arg("max_edits"),
+        "The tree-sitter edits (start, old_end, new_end bytes; start, old_end, new_end (row, column) "
+        "points), in application order, that turn `old_source` into `new_source` (for tests).");
 
     m.def(
         "dataflow",

@@ -16,6 +16,7 @@
 // S-expression strings (allocation-bound), per-document hash maps for names
 // (sorting the token views is cheaper).
 #include "engine.hpp"
+#include "edits.hpp"
 
 #include <pthread.h>
 
@@ -274,43 +275,16 @@ void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint
 }
 
 namespace {
-// Byte offset -> (row, column) as tree-sitter counts them (rows split at '\n').
-TSPoint point_at(const std::string& s, uint32_t byte) {
-    TSPoint p{0, 0};
-    const char* base = s.data();
-    const char* line = base;
-    const char* end = base + byte;
-    for (const char* q = base; (q = static_cast<const char*>(std::memchr(q, '\n', end - q))) != nullptr; ++q) {
-        ++p.row;
-        line = q + 1;
-    }
-    p.column = static_cast<uint32_t>(end - line);
-    return p;
-}
-
-// Parses `src`, reusing `base` (the tree of `base_src`) when given: one edit that
-// replaces the bytes between the common prefix and the common suffix.
+// Parses `src`, reusing `base` (the tree of `base->src`) when given, edited to `src`.
+constexpr size_t kMaxEdits = 16;
 TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase* base) {
     auto len = static_cast<uint32_t>(src.size());
     // Error recovery is not history-free: a tree with an error (before or after the
     // edit) can differ from a fresh parse, so those are parsed fresh.
     if (base == nullptr || base->tree == nullptr || ts_node_has_error(ts_tree_root_node(base->tree)))
         return ts_parser_parse_string(parser, nullptr, src.data(), len);
-    const std::string& old = base->src;
-    size_t limit = std::min(old.size(), src.size());
-    size_t pre = 0;
-    while (pre < limit && old[pre] == src[pre]) ++pre;
-    size_t suf = 0;
-    while (suf < limit - pre && old[old.size() - 1 - suf] == src[src.size() - 1 - suf]) ++suf;
-    TSInputEdit edit;
-    edit.start_byte = static_cast<uint32_t>(pre);
-    edit.old_end_byte = static_cast<uint32_t>(old.size() - suf);
-    edit.new_end_byte = static_cast<uint32_t>(src.size() - suf);
-    edit.start_point = point_at(src, edit.start_byte);
-    edit.old_end_point = point_at(old, edit.old_end_byte);
-    edit.new_end_point = point_at(src, edit.new_end_byte);
     TSTree* old_tree = ts_tree_copy(base->tree);
-    ts_tree_edit(old_tree, &edit);
+    for (const TSInputEdit& edit : source_edits(base->src, src, kMaxEdits)) ts_tree_edit(old_tree, &edit);
     TSTree* tree = ts_parser_parse_string(parser, old_tree, src.data(), len);
     ts_tree_delete(old_tree);
     if (ts_node_has_error(ts_tree_root_node(tree))) {

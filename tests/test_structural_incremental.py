@@ -200,3 +200,38 @@ def test_match_counts_with_shared_and_distinct_references(lang: str) -> None:
     got = list(zip(m.ast_match.tolist(), m.ast_total.tolist(), m.dfg_match.tolist(), m.dfg_total.tolist()))
     want = [reference.match_pair(lang, c, r) for c, r in pairs]
     assert got == want
+
+
+def _point(text: bytes, at: int) -> tuple[int, int]:
+    row = text.count(b"\n", 0, at)
+    return row, at - (text.rfind(b"\n", 0, at) + 1)
+
+
+@pytest.mark.parametrize("max_edits", [1, 16])
+def test_source_edits_rebuild_the_new_source(max_edits: int) -> None:
+    """Applied in order, the edits turn the old text into the new one, and every
+    point is the (row, column) of its byte offset in the document of that moment."""
+    rng = random.Random(f"edits-{max_edits}")
+    cases = [(b"", b""), (b"", b"x\n"), (b"x\n", b""), (b"a\nb\nc\n", b"a\nB\nc\nd\n")]
+    for lang in ALL_LANGS:
+        for _ in range(40):
+            old = mutate(SEEDS[lang], rng)
+            cases.append((old.encode(), mutate(old, rng).encode()))
+    multi = 0
+    for old, new in cases:
+        edits = _native.source_edits(old, new, max_edits)
+        assert 1 <= len(edits) <= max_edits
+        multi += len(edits) > 1
+        doc = old
+        for start, old_end, new_end, sp, op, np_ in edits:
+            assert start <= old_end <= len(doc) and start <= new_end
+            assert sp == _point(doc, start) and op == _point(doc, old_end)
+            # the replacement is the new source's text of the same length and place
+            # relative to the end (edits run back to front, so the suffix is final)
+            tail = len(doc) - old_end
+            piece = new[len(new) - tail - (new_end - start): len(new) - tail]
+            doc = doc[:start] + piece + doc[old_end:]
+            assert np_ == _point(doc, new_end)
+        assert doc == new
+    if max_edits > 1:
+        assert multi > 20  # the line diff is exercised, not only the one-edit fallback
