@@ -10,11 +10,35 @@
 //   states, sorts only where children can be out of order, memo only for nested
 //   loops, a no-allocation merge of the two loop passes: ~1.75x (Python),
 //   ~1.7x (Java).
-// What is left: the cursor walk itself (~0.25x: goto_first_child/next_sibling
-// over hidden nodes), the second walk of every loop body that codebleu's
-// semantics require (~0.2x), comment stripping (~0.05x). Tried and dropped:
-// S-expression strings (allocation-bound), per-document hash maps for names
-// (sorting the token views is cheaper).
+// - incremental parsing (match_batch): each reference is parsed first and its
+//   tree kept; every candidate paired with it is parsed from a copy of that tree
+//   edited to the candidate (edits.cpp: a Myers line diff inside the common
+//   prefix/suffix, one ts_tree_edit per changed run of lines, narrowed to the
+//   changed bytes, applied back to front). Error recovery is not history-free
+//   (random mutations in Java gave trees that differ from a fresh parse), so a
+//   base or result with an error is parsed fresh; tests/test_structural_incremental.py
+//   checks incremental == fresh trees on the corpus and on random mutations in
+//   all seven languages. Parity corpus, unique references (bench/structural.py's
+//   setting), callgrind, native work only: bare parse 892M instructions, before
+//   1606M (1.80x); one prefix/suffix edit 1409M (1.58x); line-diff edits 1362M
+//   (1.53x); reserving the per-node error flags 1359M (1.52x; Python 1.52x, Java
+//   1.53x). CPU time (bench/structural.py, noisy shared machine): 1.96x / 1.90x /
+//   1.75x (corpus Python / Java / stdlib) before, 1.63x / 1.63x / 1.63x after;
+//   codebleu ratio 11.9x / 12.0x / 8.6x before, 14.2x / 14.1x / 9.4x after.
+//   A candidate parse now costs ~0.43 of a fresh one (a one-byte edit:
+//   ~0.1; the rest is renames and reformatting spread over many lines,
+//   unrelated candidates, and error trees parsed twice).
+//   Tried and dropped: editing the base tree in place on its last use instead of
+//   a copy (saves the path clones in ts_tree_edit: 0.2%, not worth the state);
+//   more than 16 edits or a line diff beyond 48 steps (no change).
+// What is left: the parse of each reference (~0.5x of "bare parse" by itself),
+// the cursor walk (~0.25x: goto_first_child/next_sibling over hidden nodes,
+// ~550 instructions per next_sibling), the second walk of every loop body that
+// codebleu's semantics require (~0.2x), comment stripping (~0.05x). Walking
+// tree-sitter's internal subtrees instead of the cursor would need its private
+// headers (not on the include path of the bindings, by design). Tried and
+// dropped earlier: S-expression strings (allocation-bound), per-document hash
+// maps for names (sorting the token views is cheaper).
 #include "engine.hpp"
 #include "edits.hpp"
 
@@ -152,6 +176,8 @@ FlatTree flatten(TSNode root, const Language& lang) {
     std::vector<uint32_t> stack;  // open ancestors
     std::vector<uint8_t> err;     // per node: 1 has an error inside, 2 a visible child has one
     nodes.reserve(ts_node_end_byte(root) / 3 + 16);  // about one node per 3-4 bytes of code
+    err.reserve(nodes.capacity());
+    stack.reserve(64);
     TSTreeCursor cursor = ts_tree_cursor_new(root);
     auto enter = [&](bool is_root) {
         TSNode n = ts_tree_cursor_current_node(&cursor);
