@@ -19,4 +19,12 @@ TSPoint point_at(const std::string& s, uint32_t byte);
 // is large, a single edit spans the region between the common prefix and suffix.
 std::vector<TSInputEdit> source_edits(const std::string& old_src, const std::string& new_src, size_t max_edits);
 
+struct ParsedBase;
+struct FlatTree;
+// Parses `src`, incrementally from `base` (a tree of base->src) when given; a fresh
+// parse when there is no base or when either tree has an error.
+TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase* base);
+// True when two flat trees are identical node for node (tests of the above).
+bool same_flat(const FlatTree& a, const FlatTree& b);
+
 }  // namespace ppocoder
