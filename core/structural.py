@@ -102,7 +102,9 @@ def match(
 
     `threads` worker threads (0: ``os.cpu_count()``) parse and analyse the sources
     with the GIL released; identical sources (a reference shared by k samples, or a
-    candidate equal to another) are analysed once. Any input gets a defined result:
+    candidate equal to another) are analysed once, and each candidate is parsed
+    incrementally from its reference's tree (same trees as a fresh parse; code
+    with syntax errors is parsed fresh). Any input gets a defined result:
     empty or unparsable code is scored on the tree tree-sitter recovers, invalid
     UTF-8 bytes are parsed as they are. Raises `ValueError` for an unknown language
     or sequences of different lengths, `TypeError` for items that are not str/bytes.
