@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core import languages
+from rewards.execution.types import RewardValues
 
 
 @dataclass
@@ -64,6 +65,9 @@ class RewardConfig:
     """Threads for structural matching and workers for execution (0: all cores)."""
     timeout_s: float = 10.0
     """Wall-clock limit of one program's compile or test run, in seconds."""
+    execution_values: RewardValues = field(default_factory=RewardValues)
+    """Execution reward of each outcome (passed, failed, runtime_error, timeout,
+    compile_error, compile_ok); the defaults are the paper's."""
 
 
 @dataclass
@@ -133,13 +137,15 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
     compile_only = [k for k, s in enumerate(group) if s.tests is None]
     if with_tests:
         found = run_tests(lang, [group[k].code for k in with_tests], [group[k].tests for k in with_tests],
-                          timeout_s=config.timeout_s, workers=config.threads)
+                          timeout_s=config.timeout_s, workers=config.threads,
+                          rewards=config.execution_values)
         for k, res in zip(with_tests, found):
             out[k].pass_ratio = res.pass_ratio
             _copy_execution(out[k], res, "tests")
     if compile_only:
         found = compile_feedback(lang, [group[k].code for k in compile_only],
-                                 timeout_s=config.timeout_s, workers=config.threads)
+                                 timeout_s=config.timeout_s, workers=config.threads,
+                          rewards=config.execution_values)
         for k, res in zip(compile_only, found):
             _copy_execution(out[k], res, "compile")
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from core import languages
 from rewards.composite import RewardConfig, Sample, score
+from rewards.execution.types import RewardValues
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 _SAMPLE_FIELDS = {f.name for f in fields(Sample)}
@@ -69,6 +70,9 @@ def parse_request(payload: Any) -> tuple[list[Sample], RewardConfig]:
     if unknown:
         raise RequestError(f"config has unknown fields {sorted(unknown)}; known: {sorted(_CONFIG_FIELDS)}")
     for key, value in raw_config.items():
+        if key == "execution_values":
+            raw_config[key] = _reward_values_from_json(value)
+            continue
         expected = type(getattr(RewardConfig(), key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -76,6 +80,19 @@ def parse_request(payload: Any) -> tuple[list[Sample], RewardConfig]:
             raise RequestError(f"config.{key} must be a {expected.__name__}")
         raw_config[key] = value
     return samples, RewardConfig(**raw_config)
+
+
+def _reward_values_from_json(raw: Any) -> RewardValues:
+    if not isinstance(raw, dict):
+        raise RequestError("config.execution_values must be an object")
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RequestError(f"config.execution_values.{key} must be a number")
+    try:
+        return RewardValues(**{k: float(v) for k, v in raw.items()})
+    except TypeError:
+        known = sorted(f.name for f in fields(RewardValues))
+        raise RequestError(f"config.execution_values has unknown fields; known: {known}") from None
 
 
 def _tests_from_json(raw: Any, i: int) -> Any:

@@ -79,3 +79,13 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="expected rewards.Sample"):
         score([{"language": "python", "code": "x"}])  # type: ignore[list-item]
     assert score([]) == []
+
+
+def test_execution_values_are_configurable():
+    from rewards import RewardValues, TestSpec
+
+    cfg = RewardConfig(execution_values=RewardValues(failed=-0.5, compile_error=-2.0, compile_ok=0.25))
+    failing = Sample("python", "def f(x):\n    return x\n", tests=TestSpec(asserts=("assert f(1) == 2",)))
+    out = score([failing, Sample("python", PY_BROKEN), Sample("python", PY_REF)], cfg)
+    assert [r.execution for r in out] == [-0.5, -2.0, 0.25]
+    assert [r.outcome for r in out] == ["failed", "compile_error", "ok"]

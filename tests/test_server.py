@@ -65,6 +65,8 @@ def test_score_returns_one_breakdown_per_sample(server):
         (json.dumps({"samples": [{"language": "python", "code": "x", "extra": 1}]}).encode(), "unknown fields"),
         (json.dumps({"samples": [], "config": {"nope": 1}}).encode(), "unknown fields"),
         (json.dumps({"samples": [], "config": {"use_ast": "yes"}}).encode(), "must be a bool"),
+        (json.dumps({"samples": [], "config": {"execution_values": {"nope": 1}}}).encode(), "unknown fields"),
+        (json.dumps({"samples": [], "config": {"execution_values": {"failed": "x"}}}).encode(), "must be a number"),
     ],
 )
 def test_malformed_requests_get_400_and_the_server_survives(server, body, fragment):
@@ -82,3 +84,11 @@ def test_oversized_body_is_refused_without_reading_it(server):
 def test_unknown_endpoint_is_404(server):
     assert _request(server, "GET", "/nope")[0] == 404
     assert _request(server, "POST", "/nope", b"{}")[0] == 404
+
+
+def test_execution_values_travel_in_the_config(server):
+    payload = {"samples": [{"language": "python", "code": "def f(a):\n  return (a\n"}],
+               "config": {"execution_values": {"compile_error": -5}}}
+    status, body = _request(server, "POST", "/score", json.dumps(payload))
+    assert status == 200, body
+    assert body["results"][0]["execution"] == -5.0

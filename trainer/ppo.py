@@ -483,8 +483,7 @@ def train(
 
 
 def _reward_config(rs: RewardSettings) -> RewardConfig:
-    names = {f.name for f in dataclasses.fields(RewardConfig)}
-    return RewardConfig(**{k: v for k, v in dataclasses.asdict(rs).items() if k in names})
+    return RewardConfig(**{f.name: getattr(rs, f.name) for f in dataclasses.fields(RewardConfig)})
 
 
 def _save(ckpt_dir: Path, step: int, policy: Policy, optimizer: Any, scheduler: Any,
