@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8008, help="port (default 8008)")
     serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.add_argument("--language", help="language of /get_reward (OpenRLHF) requests that name none")
     serve.set_defaults(handler=_serve_command)
     return parser
 
@@ -250,7 +251,7 @@ def _score_command(args: argparse.Namespace) -> int:
 def _serve_command(args: argparse.Namespace) -> int:
     from rewards.server import serve
 
-    serve(host=args.host, port=args.port, verbose=args.verbose)
+    serve(host=args.host, port=args.port, verbose=args.verbose, default_language=args.language)
     return 0
 
 

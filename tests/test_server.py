@@ -92,3 +92,52 @@ def test_execution_values_travel_in_the_config(server):
     status, body = _request(server, "POST", "/score", json.dumps(payload))
     assert status == 200, body
     assert body["results"][0]["execution"] == -5.0
+
+
+@pytest.fixture(scope="module")
+def python_server():
+    srv, thread = serve_in_thread("127.0.0.1", 0, default_language="python")
+    yield srv.server_address
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def test_openrlhf_get_reward_protocol(python_server):
+    prompt = "Complete the function:\n"
+    payload = {
+        "query": [prompt + "```python\n" + REF + "```", prompt + "def f(a):\n  return (a\n"],
+        "prompts": [prompt, prompt],
+        "labels": [REF, REF],
+    }
+    status, body = _request(python_server, "POST", "/get_reward", json.dumps(payload))
+    assert status == 200, body
+    assert body["rewards"] == body["scores"]
+    assert body["rewards"][0] == pytest.approx(3.0)
+    assert body["extra_logs"]["execution"] == [1.0, -1.0]
+    assert body["rewards"][1] < 1.0
+    # a language in the body wins over the server's default
+    java = {"query": ["class A { int f(int a) { return a; } }"], "language": "java",
+            "config": {"use_ast": False, "use_dfg": False}}
+    status, body = _request(python_server, "POST", "/get_reward", json.dumps(java))
+    assert status == 200 and body["rewards"] == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({"prompts": []}, "'query' list"),
+        ({"query": ["x"], "prompts": ["a", "b"]}, "lists of 1 entries"),
+        ({"query": ["x"], "language": "cobol"}, "unsupported language"),
+        ({"query": [1]}, "must be strings"),
+        ({"query": ["x"], "labels": [3]}, "labels[0]"),
+    ],
+)
+def test_openrlhf_bad_requests(python_server, payload, fragment):
+    status, body = _request(python_server, "POST", "/get_reward", json.dumps(payload))
+    assert status == 400 and fragment in body["error"]
+
+
+def test_openrlhf_without_any_language_is_a_clear_error(server):
+    status, body = _request(server, "POST", "/get_reward", json.dumps({"query": ["x = 1"]}))
+    assert status == 400 and "no language" in body["error"]
