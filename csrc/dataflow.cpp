@@ -177,14 +177,23 @@ void Walker::collect_tokens() {
         if (raw[t].data() == nullptr && f.end > f.start) raw[t] = owned[k++];
     }
     // Text ids in byte order, so that sorting ids sorts names like Python sorts str.
-    std::unordered_map<std::string_view, uint32_t> intern;
-    intern.reserve(count * 2 + 1);
+    // Interned with an open-addressing table (slot = id + 1) kept per thread: a
+    // node-based map cost one allocation per distinct text.
+    static thread_local std::vector<uint32_t> slots;
+    size_t cap = 16;
+    while (cap < size_t(count) * 2) cap <<= 1;
+    slots.assign(cap, 0);
     std::vector<std::string_view> unique;
+    unique.reserve(count);
     std::vector<uint32_t> first_id(count);
     for (uint32_t t = 0; t < count; ++t) {
-        auto [it, fresh] = intern.emplace(raw[t], static_cast<uint32_t>(unique.size()));
-        if (fresh) unique.push_back(raw[t]);
-        first_id[t] = it->second;
+        size_t h = std::hash<std::string_view>{}(raw[t]) & (cap - 1);
+        while (slots[h] != 0 && unique[slots[h] - 1] != raw[t]) h = (h + 1) & (cap - 1);
+        if (slots[h] == 0) {
+            unique.push_back(raw[t]);
+            slots[h] = static_cast<uint32_t>(unique.size());
+        }
+        first_id[t] = slots[h] - 1;
     }
     std::vector<uint32_t> order(unique.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace ppocoder {
@@ -161,14 +162,25 @@ struct PyStripper {
         last_col = ec;
         last_line = el;
     }
+    size_t line_hint = 0;  // the line of the last lookup
     int64_t line_of(size_t off) {
-        // Offsets arrive in non-decreasing order except for multi-line strings; a
-        // binary search keeps this simple.
-        size_t lo = 0, hi = line_starts.size();
+        // Offsets arrive in non-decreasing order except for multi-line strings:
+        // step forward from the last answer (a line or two at most), and fall
+        // back to a binary search when the offset lies before it.
+        size_t h = line_hint, count = line_starts.size();
+        if (line_starts[h] <= off) {
+            while (h + 1 < count && line_starts[h + 1] <= off && h - line_hint < 8) ++h;
+            if (h + 1 == count || line_starts[h + 1] > off) {
+                line_hint = h;
+                return static_cast<int64_t>(h);
+            }
+        }
+        size_t lo = 0, hi = count;
         while (hi - lo > 1) {
             size_t mid = (lo + hi) / 2;
             if (line_starts[mid] <= off) lo = mid; else hi = mid;
         }
+        line_hint = lo;
         return static_cast<int64_t>(lo);
     }
 
@@ -178,8 +190,8 @@ struct PyStripper {
 bool PyStripper::run() {
     size_t n = s.size();
     line_starts.push_back(0);
-    for (size_t i = 0; i < n; ++i)
-        if (s[i] == '\n') line_starts.push_back(i + 1);
+    for (const char* p = s.data(); (p = static_cast<const char*>(std::memchr(p, '\n', n - (p - s.data()))));)
+        line_starts.push_back(static_cast<size_t>(++p - s.data()));
     std::vector<int64_t> indents{0};
     int64_t parenlev = 0;
     bool continued = false;
