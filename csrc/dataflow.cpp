@@ -179,7 +179,7 @@ void Walker::collect_tokens() {
     // Text ids in byte order, so that sorting ids sorts names like Python sorts str.
     // Interned with an open-addressing table (slot = id + 1) kept per thread: a
     // node-based map cost one allocation per distinct text.
-    static thread_local std::vector<uint32_t> slots;
+    auto& slots = thread_scratch<std::vector<uint32_t>, 2>();
     size_t cap = 16;
     while (cap < size_t(count) * 2) cap <<= 1;
     slots.assign(cap, 0);

@@ -180,10 +180,22 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
 
 FlatTree flatten(TSNode root, const Language& lang) {
     FlatTree t;
+    flatten_into(root, lang, t);
+    return t;
+}
+
+void flatten_into(TSNode root, const Language& lang, FlatTree& t) {
+    // Scratch kept per thread (cleared, capacity reused): no allocation per source.
+    auto& stack = thread_scratch<std::vector<uint32_t>, 0>();  // open ancestors
+    auto& err = thread_scratch<std::vector<uint8_t>, 0>();  // per node: 1 has an error inside, 2 a visible child has one
+    auto& left = thread_scratch<std::vector<uint32_t>, 1>();  // per open ancestor: visible children not yet entered
+    stack.clear();
+    err.clear();
+    left.clear();
+    t.nodes.clear();
+    t.error_leaves.clear();
+    t.max_depth = 0;
     std::vector<FlatNode>& nodes = t.nodes;
-    std::vector<uint32_t> stack;  // open ancestors
-    std::vector<uint8_t> err;     // per node: 1 has an error inside, 2 a visible child has one
-    std::vector<uint32_t> left;   // per open ancestor: visible children not yet entered
     nodes.reserve(ts_node_end_byte(root) / 3 + 16);  // about one node per 3-4 bytes of code
     err.reserve(nodes.capacity());
     stack.reserve(64);
@@ -261,9 +273,9 @@ FlatTree flatten(TSNode root, const Language& lang) {
         if (stack.empty()) break;
     }
     ts_tree_cursor_delete(&cursor);
+    if (err.capacity() > kScratchKeep) std::vector<uint8_t>().swap(err);
     if (!consistent) throw std::logic_error("tree cursor and ts_node_child_count disagree");
     std::sort(t.error_leaves.begin(), t.error_leaves.end());
-    return t;
 }
 
 // ---- AST match: structural hash of every subtree, bottom-up ----
@@ -290,7 +302,8 @@ struct Contribution {
 
 void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint64_t>& out) {
     const auto& nodes = tree.nodes;
-    std::vector<Contribution> contrib(nodes.size());
+    auto& contrib = thread_scratch<std::vector<Contribution>>();
+    contrib.resize(nodes.size());  // every entry is written before it is read
     out.reserve(nodes.size() / 2 + 1);
     size_t next_error = tree.error_leaves.size();  // walks error_leaves backwards
     // Pre-order: every descendant has a larger index, so a reverse sweep is bottom-up.
@@ -314,6 +327,7 @@ void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint
             contrib[k] = {sum, power};  // anonymous: its children stand in its place
         }
     }
+    if (contrib.capacity() > kScratchKeep) std::vector<Contribution>().swap(contrib);
 }
 
 Analysis analyze(const Language& lang, const std::string& source, TSParser* parser, const ParsedBase* base,
@@ -321,7 +335,8 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
     Analysis a;
     std::string src = strip_comments(source, lang.strip);
     TSTree* tree = parse_source(parser, src, base);
-    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
+    FlatTree& flat = thread_scratch<FlatTree>();  // capacity reused across sources
+    flatten_into(ts_tree_root_node(tree), lang, flat);
     if (keep != nullptr) {
         if (keep->tree) ts_tree_delete(keep->tree);
         keep->tree = tree;
@@ -336,6 +351,7 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
         std::sort(a.dataflow.begin(), a.dataflow.end());
     }
     if (keep != nullptr) keep->src = std::move(src);
+    if (flat.nodes.capacity() > kScratchKeep) FlatTree().nodes.swap(flat.nodes);
     return a;
 }
 

@@ -68,6 +68,23 @@ struct FlatTree {
 };
 struct Language;
 FlatTree flatten(TSNode root, const Language& lang);
+// The same into `t` (its vectors cleared, their capacity reused).
+void flatten_into(TSNode root, const Language& lang, FlatTree& t);
+// Per-thread scratch buffers larger than this (elements) are released after use.
+constexpr size_t kScratchKeep = size_t(1) << 20;
+// A per-thread scratch object (one per type and tag), reached through a call the
+// optimizer cannot see into: a thread_local used directly in a shared library costs
+// a __tls_get_addr call at every access in a loop.
+#if defined(__GNUC__) && !defined(__clang__)
+#define PPOCODER_OPAQUE __attribute__((noipa))
+#else
+#define PPOCODER_OPAQUE __attribute__((noinline))
+#endif
+template <class T, int Tag = 0>
+PPOCODER_OPAQUE T& thread_scratch() {
+    static thread_local T value;
+    return value;
+}
 
 struct Language {
     const TSLanguage* ts = nullptr;
