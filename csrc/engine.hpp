@@ -171,7 +171,12 @@ struct FlowGraph {
 };
 FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts);
 std::vector<uint64_t> normalize_flow(const FlowGraph& graph);
-uint64_t mix64(uint64_t x);
+inline uint64_t mix64(uint64_t x) {  // splitmix64 finalizer (inline: hot in every pass)
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
 uint64_t hash_bytes(const char* data, size_t len);
 
 }  // namespace ppocoder
