@@ -66,16 +66,23 @@ def _code_value(value: Any, where: str, allow_list: bool) -> str | list[str]:
     raise CliError(f"{where}: expected {kind}, got {type(value).__name__}")
 
 
-def read_jsonl_field(path: Path, field: str, allow_list: bool) -> list[str | list[str]]:
-    """The `field` of every line of a JSONL file (a bare JSON string is taken as is)."""
-    out: list[str | list[str]] = []
-    for number, line in enumerate(_read_lines(path), start=1):
+def _jsonl_values(name: str | Path, lines: list[str]) -> list[tuple[int, Any]]:
+    """(line number, decoded value) of every non-blank line; `CliError` on bad JSON."""
+    values = []
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            values.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
-            raise CliError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+            raise CliError(f"{name}:{number}: invalid JSON ({exc.msg})") from None
+    return values
+
+
+def read_jsonl_field(path: Path, field: str, allow_list: bool) -> list[str | list[str]]:
+    """The `field` of every line of a JSONL file (a bare JSON string is taken as is)."""
+    out: list[str | list[str]] = []
+    for number, value in _jsonl_values(path, _read_lines(path)):
         if isinstance(value, dict):
             if field not in value:
                 raise CliError(f"{path}:{number}: no field {field!r} "
@@ -145,15 +152,7 @@ def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
 
 def _read_samples(path: str) -> list[Any]:
     text_lines = sys.stdin.read().splitlines() if path == "-" else _read_lines(Path(path))
-    records = []
-    for number, line in enumerate(text_lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise CliError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-    return records
+    return [value for _, value in _jsonl_values(path, text_lines)]
 
 
 def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -160,8 +160,10 @@ class _Slot:
 # --------------------------------------------------------------------------- argv
 
 
-# Directories the sandbox replaces with empty tmpfs mounts.
-HIDDEN_ROOTS = ("/root", "/home", "/tmp")
+# Directories the sandbox replaces with empty tmpfs mounts: the home directories, and
+# /tmp (a private, size-limited one).
+HOME_ROOTS = ("/root", "/home")
+HIDDEN_ROOTS = (*HOME_ROOTS, "/tmp")
 
 
 @cache
@@ -184,7 +186,7 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
             "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
-    for hidden in ("/root", "/home"):
+    for hidden in HOME_ROOTS:
         if os.path.isdir(hidden):
             argv += ["--tmpfs", hidden]
     made: set[str] = set()
@@ -458,7 +460,7 @@ def python_executable() -> str:
     This interpreter (shown read-only inside the namespaces); at weaker levels, where a
     home directory cannot be shown to the sandbox uid, the system ``python3``.
     """
-    if isolation_level() not in NAMESPACED and sys.base_prefix.startswith(("/root", "/home")):
+    if isolation_level() not in NAMESPACED and sys.base_prefix.startswith(HOME_ROOTS):
         return shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or sys.executable
     return sys.executable
 
