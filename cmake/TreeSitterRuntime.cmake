@@ -8,6 +8,7 @@ if(PPOCODER_SYSTEM_TREE_SITTER)
   add_library(tree_sitter_runtime INTERFACE)
   target_include_directories(tree_sitter_runtime INTERFACE ${TREE_SITTER_INCLUDE_DIR})
   target_link_libraries(tree_sitter_runtime INTERFACE ${TREE_SITTER_LIBRARY})
+  add_library(tree_sitter_internals INTERFACE)  # no private headers: the engine walks trees with the cursor
   return()
 endif()
 
@@ -52,3 +53,10 @@ target_include_directories(tree_sitter_runtime PUBLIC ${_ts_lib_dir}/include PRI
 target_compile_definitions(tree_sitter_runtime PUBLIC TREE_SITTER_HIDE_SYMBOLS TREE_SITTER_HIDDEN_SYMBOLS
                            PRIVATE _POSIX_C_SOURCE=200112L _DEFAULT_SOURCE)
 set_target_properties(tree_sitter_runtime PROPERTIES C_STANDARD 11 C_VISIBILITY_PRESET hidden)
+
+# The runtime's private headers, for csrc/tree_walk.cpp: it reads parsed trees
+# straight from the runtime's subtrees instead of through the cursor API. They
+# match the compiled runtime exactly because both come from the same sdist.
+add_library(tree_sitter_internals INTERFACE)
+target_include_directories(tree_sitter_internals SYSTEM INTERFACE ${_ts_lib_dir}/src)
+target_compile_definitions(tree_sitter_internals INTERFACE PPOCODER_TS_INTERNALS=1)

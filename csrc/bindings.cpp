@@ -145,6 +145,18 @@ PYBIND11_MODULE(_native, m) {
         "Hashes of the root and of every node with children, in pre-order (for tests).");
 
     m.def(
+        "walk_matches_cursor",
+        [](const Language& lang, const py::bytes& source) {
+            std::string src = source;
+            py::gil_scoped_release release;
+            return ppocoder::walk_matches_cursor(lang, src);
+        },
+        py::arg("language"), py::arg("source"),
+        "True when the direct tree walk and the tree-sitter cursor walk flatten `source`'s tree "
+        "identically (for tests).");
+    m.attr("direct_walk") = ppocoder::direct_walk_available();
+
+    m.def(
         "incremental_matches_fresh",
         [](const Language& lang, const py::bytes& candidate, const py::bytes& reference) {
             std::string cand = candidate, ref = reference;

@@ -176,6 +176,7 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     lang.each_name = field(ts, option(t, "enhanced_for_name_field", ""));
     lang.each_value = field(ts, option(t, "enhanced_for_value_field", ""));
     lang.each_body = field(ts, option(t, "enhanced_for_body_field", ""));
+    init_walk_tables(lang);
     return lang;
 }
 
@@ -339,7 +340,7 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
     std::string src = strip_comments(source, lang.strip);
     TSTree* tree = parse_source(parser, src, base);
     FlatTree& flat = thread_scratch<FlatTree>();  // capacity reused across sources
-    flatten_into(ts_tree_root_node(tree), lang, flat);
+    flatten_tree(tree, lang, flat);
     if (keep != nullptr) {
         if (keep->tree) ts_tree_delete(keep->tree);
         keep->tree = tree;
@@ -549,6 +550,24 @@ bool incremental_check(const Language& lang, const std::string& candidate, const
     return same;
 }
 }  // namespace
+
+bool walk_matches_cursor(const Language& lang, const std::string& src) {
+    TSParser* parser = new_parser(lang);
+    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
+    ts_parser_delete(parser);
+    bool same = false;
+    try {
+        FlatTree direct, cursor;
+        flatten_tree(tree, lang, direct);
+        flatten_into(ts_tree_root_node(tree), lang, cursor);
+        same = same_flat(direct, cursor);
+    } catch (...) {
+        ts_tree_delete(tree);
+        throw;
+    }
+    ts_tree_delete(tree);
+    return same;
+}
 
 bool incremental_matches_fresh(const Language& lang, const std::string& candidate, const std::string& reference) {
     bool same = false;

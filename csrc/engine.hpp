@@ -103,7 +103,22 @@ struct Language {
     TSFieldId for_left = 0, for_right = 0;
     TSFieldId each_name = 0, each_value = 0, each_body = 0;
     bool dataflow = false;              // tables were given
+    // Tables of the direct tree walk (tree_walk.cpp), filled by init_walk_tables:
+    // per grammar or alias symbol its public symbol and whether it is named; per
+    // production, the field of each structural child (walk_stride per production).
+    std::vector<uint16_t> walk_public;
+    std::vector<uint8_t> walk_named;
+    std::vector<uint16_t> walk_fields;
+    uint32_t walk_stride = 0;
 };
+void init_walk_tables(Language& lang);
+// Copies `tree` into `t`: the same nodes as flatten_into, read straight from the
+// runtime's subtrees when it is compiled in (direct_walk_available()), else
+// through the cursor (a system libtree-sitter).
+void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t);
+bool direct_walk_available();
+// Test support: parses `src` and compares flatten_tree with flatten_into.
+bool walk_matches_cursor(const Language& lang, const std::string& src);
 
 // Builds a Language; throws std::invalid_argument on an unknown option value.
 Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTables& tables);
