@@ -337,8 +337,11 @@ void subtree_hashes(const Language& lang, const FlatTree& tree, std::vector<uint
 Analysis analyze(const Language& lang, const std::string& source, TSParser* parser, const ParsedBase* base,
                  ParsedBase* keep) {
     Analysis a;
-    std::string src = strip_comments(source, lang.strip);
-    TSTree* tree = parse_source(parser, src, base);
+    // Code that will parse with errors is parsed fresh right away: an incremental
+    // parse of it would be thrown away (parse_source), after costly error recovery.
+    bool unbalanced = false;
+    std::string src = strip_comments(source, lang.strip, &unbalanced);
+    TSTree* tree = parse_source(parser, src, unbalanced ? nullptr : base);
     FlatTree& flat = thread_scratch<FlatTree>();  // capacity reused across sources
     flatten_tree(tree, lang, flat);
     if (keep != nullptr) {

@@ -82,8 +82,10 @@ std::string drop_blank_lines(const std::string& text) {
     return out;
 }
 
-std::string strip_clike(const std::string& s) {
+std::string strip_clike(const std::string& s, bool* unbalanced) {
     std::string out;
+    int64_t depth = 0;      // open brackets of any kind outside comments and literals
+    bool underflow = false;
     out.reserve(s.size());
     size_t n = s.size(), pos = 0;
     bool block_unclosed = false;                 // no "*/" after some "/*": none later either
@@ -131,9 +133,15 @@ std::string strip_clike(const std::string& s) {
                 quote_fail[k] = pos;
             }
         }
+        if (c == '(' || c == '[' || c == '{') {
+            ++depth;
+        } else if (c == ')' || c == ']' || c == '}') {
+            underflow |= --depth < 0;
+        }
         out.push_back(c);
         ++pos;
     }
+    if (unbalanced) *unbalanced = underflow || depth != 0;
     return drop_blank_lines(out);
 }
 
@@ -421,13 +429,17 @@ bool PyStripper::run() {
 
 }  // namespace
 
-std::string strip_comments(const std::string& source, StripStyle style) {
+std::string strip_comments(const std::string& source, StripStyle style, bool* unbalanced) {
+    if (unbalanced) *unbalanced = false;
     switch (style) {
         case StripStyle::kNone: return source;
-        case StripStyle::kCLike: return strip_clike(source);
+        case StripStyle::kCLike: return strip_clike(source, unbalanced);
         case StripStyle::kPython: {
             PyStripper p(source);
-            if (!p.run()) return source;
+            if (!p.run()) {
+                if (unbalanced) *unbalanced = true;
+                return source;
+            }
             return drop_blank_lines(p.out);
         }
     }

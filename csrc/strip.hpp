@@ -14,6 +14,10 @@ enum class StripStyle {
 // Returns the source with comments removed and blank lines dropped. When the
 // Python pass fails (unclosed bracket or string at EOF, bad dedent) the source is
 // returned unchanged, as CodeBLEU does when `tokenize` raises.
-std::string strip_comments(const std::string& source, StripStyle style);
+// `unbalanced`, when given, is set when the source will very likely parse with
+// errors: the Python pass failed, or C-like brackets outside comments and
+// literals do not balance (typically code cut off mid-way). It only steers how the
+// source is parsed (no incremental attempt), never a result.
+std::string strip_comments(const std::string& source, StripStyle style, bool* unbalanced = nullptr);
 
 }  // namespace ppocoder
