@@ -57,19 +57,17 @@ struct Var {
 };
 using Vars = SmallVector<Var, 4>;
 
+// One per thread (thread_scratch), reset for each source: its buffers keep their
+// capacity, so a source costs no allocation beyond the result.
 class Walker {
   public:
-    Walker(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts)
-        : lang_(lang), src_(src), nodes_(tree.nodes) {
-        with_texts_ = with_texts;
-    }
-
-    FlowGraph run();
+    FlowGraph run(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts);
 
   private:
-    const Language& lang_;
-    const std::string& src_;
-    const std::vector<FlatNode>& nodes_;
+    const Language* lang_ = nullptr;
+    const std::string* src_ = nullptr;
+    const FlatNode* nodes_ = nullptr;
+    uint32_t node_count_ = 0;
     // Tokens in tree order. For token t: its index as codebleu sees it (the last
     // token with the same span), its text id, and whether it names a variable.
     std::vector<uint32_t> tok_node_, tok_idx_, tok_code_;
@@ -83,8 +81,13 @@ class Walker {
     std::unordered_map<uint64_t, LoopResult> memo_;
     uint32_t loop_depth_ = 0;  // loops being walked around the current node
     bool with_texts_ = false;
+    // collect_tokens' and run's working buffers
+    std::vector<std::string> owned_;
+    std::vector<std::string_view> raw_, unique_;
+    std::vector<uint32_t> slots_, first_id_, order_, rank_, used_;
+    std::vector<Edge> kept_;
 
-    uint32_t role(Node n) const { return lang_.roles[nodes_[n].symbol]; }
+    uint32_t role(Node n) const { return lang_->roles[nodes_[n].symbol]; }
     uint32_t nchildren(Node n) const { return nodes_[n].child_count; }
     bool is_token(Node n) const {
         uint32_t r = role(n);
@@ -136,7 +139,8 @@ class Walker {
 };
 
 void Walker::collect_tokens() {
-    const auto n = static_cast<uint32_t>(nodes_.size());
+    const uint32_t n = node_count_;
+    tok_node_.clear();
     tokens_before_.assign(n + 1, 0);
     inside_token_.assign(n + 1, 0);
     uint32_t count = 0;
@@ -154,14 +158,15 @@ void Walker::collect_tokens() {
     }
     tokens_before_[n] = count;
     // Token text: the span's bytes without '\n' (codebleu joins split lines).
-    std::vector<std::string> owned;  // texts that had a newline removed
-    owned.reserve(8);
-    std::vector<std::string_view> raw(count);
+    auto& owned = owned_;  // texts that had a newline removed
+    owned.clear();
+    auto& raw = raw_;
+    raw.assign(count, std::string_view());
     for (uint32_t t = 0; t < count; ++t) {
         const FlatNode& f = nodes_[tok_node_[t]];
-        uint32_t s = std::min<uint32_t>(f.start, static_cast<uint32_t>(src_.size()));
-        uint32_t e = std::min<uint32_t>(std::max(f.end, f.start), static_cast<uint32_t>(src_.size()));
-        std::string_view v(src_.data() + s, e - s);
+        uint32_t s = std::min<uint32_t>(f.start, static_cast<uint32_t>(src_->size()));
+        uint32_t e = std::min<uint32_t>(std::max(f.end, f.start), static_cast<uint32_t>(src_->size()));
+        std::string_view v(src_->data() + s, e - s);
         if (v.find('\n') != std::string_view::npos) {
             std::string text;
             for (char c : v)
@@ -179,13 +184,14 @@ void Walker::collect_tokens() {
     // Text ids in byte order, so that sorting ids sorts names like Python sorts str.
     // Interned with an open-addressing table (slot = id + 1) kept per thread: a
     // node-based map cost one allocation per distinct text.
-    auto& slots = thread_scratch<std::vector<uint32_t>, 2>();
+    auto& slots = slots_;
     size_t cap = 16;
     while (cap < size_t(count) * 2) cap <<= 1;
     slots.assign(cap, 0);
-    std::vector<std::string_view> unique;
-    unique.reserve(count);
-    std::vector<uint32_t> first_id(count);
+    auto& unique = unique_;
+    unique.clear();
+    auto& first_id = first_id_;
+    first_id.resize(count);
     for (uint32_t t = 0; t < count; ++t) {
         size_t h = std::hash<std::string_view>{}(raw[t]) & (cap - 1);
         while (slots[h] != 0 && unique[slots[h] - 1] != raw[t]) h = (h + 1) & (cap - 1);
@@ -195,12 +201,15 @@ void Walker::collect_tokens() {
         }
         first_id[t] = slots[h] - 1;
     }
-    std::vector<uint32_t> order(unique.size());
+    auto& order = order_;
+    order.resize(unique.size());
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return unique[a] < unique[b]; });
-    std::vector<uint32_t> rank(unique.size());
+    auto& rank = rank_;
+    rank.resize(unique.size());
     for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
     text_count_ = static_cast<uint32_t>(unique.size());
+    texts_.clear();
     if (with_texts_) {
         texts_.resize(unique.size());
         for (uint32_t r = 0; r < order.size(); ++r) texts_[r] = std::string(unique[order[r]]);
@@ -217,7 +226,7 @@ void Walker::collect_tokens() {
         tok_idx_[t] = same_as_next ? tok_idx_[t + 1] : t;
     }
     for (uint32_t t = 0; t < count; ++t) {
-        const std::string& type = lang_.symbol_names[nodes_[tok_node_[t]].symbol];
+        const std::string& type = lang_->symbol_names[nodes_[tok_node_[t]].symbol];
         tok_var_[t] = std::string_view(type) != raw[tok_idx_[t]];
     }
     st_.resize(text_count_);
@@ -250,12 +259,12 @@ void Walker::walk_leaf(Node n) {
 void Walker::walk_def(Node n, uint32_t depth) {
     size_t seg = out_.size();
     Node name, value;
-    if (lang_.def_positional) {
+    if (lang_->def_positional) {
         name = child(n, 0);
         value = nchildren(n) == 2 ? child(n, 1) : kNoNode;
     } else {
-        name = field(n, lang_.def_name);
-        value = field(n, lang_.def_value);
+        name = field(n, lang_->def_name);
+        value = field(n, lang_->def_value);
     }
     auto names = variables(name);
     if (value == kNoNode) {
@@ -312,21 +321,21 @@ void Walker::emit_computed(const std::vector<Node>& ls, const std::vector<Node>&
 
 void Walker::walk_assign(Node n, uint32_t depth) {
     size_t seg = out_.size();
-    if (lang_.tuple_assignment) {
+    if (lang_->tuple_assignment) {
         std::vector<Node> ls, rs;
         if (role(n) & kRoleLastChildAssign) {
             rs.push_back(last_child(n));
-            ls.push_back(field(n, lang_.assign_left));
+            ls.push_back(field(n, lang_->assign_left));
         } else {
-            Node right = field(n, lang_.assign_right);
+            Node right = field(n, lang_->assign_right);
             if (right == kNoNode) return;  // `x: int`, nothing assigned
-            tuple_pairs(field(n, lang_.assign_left), right, ls, rs);
+            tuple_pairs(field(n, lang_->assign_left), right, ls, rs);
         }
         for (Node r : rs) walk(r, depth + 1);
         emit_computed(ls, rs);
     } else {
-        Node left = field(n, lang_.assign_left);
-        Node right = field(n, lang_.assign_right);
+        Node left = field(n, lang_->assign_left);
+        Node right = field(n, lang_->assign_right);
         walk(right, depth + 1);
         auto names = variables(left);
         auto values = variables(right);
@@ -358,7 +367,7 @@ void Walker::walk_if(Node n, uint32_t depth) {
         uint32_t r = role(ch);
         if (r & kRoleHasElse) has_else = true;
         bool branch = sticky || (r & kRoleIfBranch);
-        if (branch && lang_.if_branch_sticky) sticky = true;
+        if (branch && lang_->if_branch_sticky) sticky = true;
         size_t piece = out_.size();
         if (!branch) {
             walk(ch, depth + 1);  // continues the current path
@@ -376,7 +385,7 @@ void Walker::walk_if(Node n, uint32_t depth) {
     }
     branches.push_back(st_.changes_since(entry));
     st_.rollback(entry);
-    bool keep_entry = lang_.if_always_keep_original || !has_else;
+    bool keep_entry = lang_->if_always_keep_original || !has_else;
     // Keys nobody changed keep their entry value; changed keys get the union.
     std::vector<uint32_t> keys;
     for (const auto& b : branches)
@@ -484,10 +493,10 @@ void Walker::walk_loop(Node n, uint32_t depth) {
     size_t seg = out_.size();
     size_t entry = st_.mark();
     uint32_t r = role(n);
-    if ((r & kRoleFor) && lang_.python_for) {
+    if ((r & kRoleFor) && lang_->python_for) {
         for (int pass = 0; pass < 2; ++pass) {
             std::vector<Node> ls, rs;
-            tuple_pairs(field(n, lang_.for_left), field(n, lang_.for_right), ls, rs);
+            tuple_pairs(field(n, lang_->for_left), field(n, lang_->for_right), ls, rs);
             for (Node x : rs) walk(x, depth + 1);
             emit_computed(ls, rs);
             Node last = last_child(n);
@@ -502,7 +511,7 @@ void Walker::walk_loop(Node n, uint32_t depth) {
         }
     } else if (r & kRoleEnhancedFor) {
         Node name = kNoNode, value = kNoNode;
-        if (lang_.enhanced_positional) {
+        if (lang_->enhanced_positional) {
             for (Node ch = nodes_[n].first_child; ch != kNoNode; ch = nodes_[ch].next_sibling) {
                 if (!(role(ch) & kRoleEnhancedVar)) continue;
                 if (value == kNoNode) {
@@ -513,10 +522,10 @@ void Walker::walk_loop(Node n, uint32_t depth) {
                 }
             }
         } else {
-            name = field(n, lang_.each_name);
-            value = field(n, lang_.each_value);
+            name = field(n, lang_->each_name);
+            value = field(n, lang_->each_value);
         }
-        Node body = field(n, lang_.each_body);
+        Node body = field(n, lang_->each_body);
         for (int pass = 0; pass < 2; ++pass) {
             walk(value, depth + 1);
             auto names = variables(name);
@@ -560,7 +569,15 @@ void Walker::walk_default(Node n, uint32_t depth) {
     if (any_first || !in_order) sort_segment(seg);
 }
 
-FlowGraph Walker::run() {
+FlowGraph Walker::run(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts) {
+    lang_ = &lang;
+    src_ = &src;
+    nodes_ = tree.nodes.data();
+    node_count_ = static_cast<uint32_t>(tree.nodes.size());
+    with_texts_ = with_texts;
+    out_.clear();
+    memo_.clear();
+    loop_depth_ = 0;
     FlowGraph g;
     collect_tokens();
     g.texts = std::move(texts_);
@@ -574,14 +591,16 @@ FlowGraph Walker::run() {
     // get_data_flow: sort by index, keep tokens that take part in an edge, merge
     // repeats of one index (parent lists as sorted sets, the later relation wins).
     sort_segment(0);
-    std::vector<uint32_t> used;
+    auto& used = used_;
+    used.clear();
     for (const Edge& e : out_) {
         if (!e.parents.empty()) used.push_back(e.idx);
         used.insert(used.end(), e.parents.begin(), e.parents.end());
     }
     std::sort(used.begin(), used.end());
     used.erase(std::unique(used.begin(), used.end()), used.end());
-    std::vector<Edge> kept;
+    auto& kept = kept_;
+    kept.clear();
     for (Edge& e : out_) {
         if (!std::binary_search(used.begin(), used.end(), e.idx)) continue;
         if (!kept.empty() && kept.back().idx == e.idx) {
@@ -594,7 +613,9 @@ FlowGraph Walker::run() {
         }
         kept.push_back(std::move(e));
     }
-    for (Edge& e : kept) g.items.push_back({e.code, e.idx, e.computed, std::vector<uint32_t>(e.names.begin(), e.names.end())});
+    g.items.reserve(kept.size());
+    for (Edge& e : kept) g.items.push_back({e.code, e.idx, e.computed, std::move(e.names)});
+    if (out_.capacity() > kScratchKeep) std::vector<Edge>().swap(out_);
     return g;
 }
 
@@ -602,8 +623,7 @@ FlowGraph Walker::run() {
 
 FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts) {
     if (!lang.dataflow || tree.max_depth > kMaxDepth) return FlowGraph{};
-    Walker w(lang, src, tree, with_texts);
-    return w.run();
+    return thread_scratch<Walker>().run(lang, src, tree, with_texts);
 }
 
 std::vector<uint64_t> normalize_flow(const FlowGraph& g) {

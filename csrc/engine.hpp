@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "small_vector.hpp"
 #include "strip.hpp"
 
 namespace ppocoder {
@@ -178,7 +179,7 @@ struct FlowGraph {
     struct Item {
         uint32_t code, idx;
         bool computed_from;
-        std::vector<uint32_t> names;  // ids into texts; ids follow the texts' byte order
+        SmallVector<uint32_t, 2> names;  // ids into texts; ids follow the texts' byte order
     };
     std::vector<std::string> texts;  // filled only when asked for (debugging, tests)
     uint32_t text_count = 0;

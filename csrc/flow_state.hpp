@@ -30,9 +30,12 @@ inline IdxSet set_union(const IdxSet& a, const IdxSet& b) {
 // dense text ids, so the map is a plain vector.
 class States {
   public:
+    // Empties the state for `names` text ids (buffers keep their capacity).
     void resize(size_t names) {
         val_.assign(names, IdxSet());
         present_.assign(names, 0);
+        log_.clear();
+        hash_ = 0;
     }
     const IdxSet* get(uint32_t code) const { return present_[code] ? &val_[code] : nullptr; }
     void set(uint32_t code, IdxSet value) {
