@@ -46,6 +46,7 @@ static std::vector<std::string> byte_list(const py::sequence& seq, const char* w
 static py::bytes to_bytes(const std::string& s) { return py::bytes(s.data(), s.size()); }
 
 PYBIND11_MODULE(_native, m) {
+    ppocoder::install_tree_sitter_allocator();
     m.doc() = "PPOCoder native engine (tree-sitter walks, subtree hashing, data-flow graphs)";
     m.def(
         "count_nodes",

@@ -56,6 +56,7 @@ struct Var {
     uint32_t idx, code;  // token index and text id of a variable occurrence
 };
 using Vars = SmallVector<Var, 4>;
+using Nodes = SmallVector<Node, 4>;  // sides of an assignment
 
 // One per thread (thread_scratch), reset for each source: its buffers keep their
 // capacity, so a source costs no allocation beyond the result.
@@ -125,8 +126,8 @@ class Walker {
     void walk_if(Node n, uint32_t depth);
     void walk_loop(Node n, uint32_t depth);
     void walk_default(Node n, uint32_t depth);
-    void tuple_pairs(Node left, Node right, std::vector<Node>& ls, std::vector<Node>& rs) const;
-    void emit_computed(const std::vector<Node>& ls, const std::vector<Node>& rs);
+    void tuple_pairs(Node left, Node right, Nodes& ls, Nodes& rs) const;
+    void emit_computed(const Nodes& ls, const Nodes& rs);
     void merge_loop_edges(size_t seg);
     void sort_segment(size_t seg) {
         auto by_idx = [](const Edge& a, const Edge& b) { return a.idx < b.idx; };
@@ -283,24 +284,24 @@ void Walker::walk_def(Node n, uint32_t depth) {
     sort_segment(seg);
 }
 
-void Walker::tuple_pairs(Node left, Node right, std::vector<Node>& ls, std::vector<Node>& rs) const {
+void Walker::tuple_pairs(Node left, Node right, Nodes& ls, Nodes& rs) const {
     if (left == kNoNode || right == kNoNode) throw Aborted{};
-    auto split = [&](Node p, std::vector<Node>& v) {
+    auto split = [&](Node p, Nodes& v) {
         for (Node c = nodes_[p].first_child; c != kNoNode; c = nodes_[c].next_sibling)
             if (!(role(c) & kRoleComma)) v.push_back(c);
     };
     split(left, ls);
     split(right, rs);
     if (ls.size() != rs.size()) {
-        ls.assign(1, left);
-        rs.assign(1, right);
+        ls.clear();
+        rs.clear();
     }
-    if (ls.empty()) ls.assign(1, left);
-    if (rs.empty()) rs.assign(1, right);
+    if (ls.empty()) ls.push_back(left);
+    if (rs.empty()) rs.push_back(right);
 }
 
 // Python-style: each left variable computedFrom all variables of its right side.
-void Walker::emit_computed(const std::vector<Node>& ls, const std::vector<Node>& rs) {
+void Walker::emit_computed(const Nodes& ls, const Nodes& rs) {
     size_t k = std::min(ls.size(), rs.size());
     for (size_t i = 0; i < k; ++i) {
         auto lv = variables(ls[i]);
@@ -322,7 +323,7 @@ void Walker::emit_computed(const std::vector<Node>& ls, const std::vector<Node>&
 void Walker::walk_assign(Node n, uint32_t depth) {
     size_t seg = out_.size();
     if (lang_->tuple_assignment) {
-        std::vector<Node> ls, rs;
+        Nodes ls, rs;
         if (role(n) & kRoleLastChildAssign) {
             rs.push_back(last_child(n));
             ls.push_back(field(n, lang_->assign_left));
@@ -495,7 +496,7 @@ void Walker::walk_loop(Node n, uint32_t depth) {
     uint32_t r = role(n);
     if ((r & kRoleFor) && lang_->python_for) {
         for (int pass = 0; pass < 2; ++pass) {
-            std::vector<Node> ls, rs;
+            Nodes ls, rs;
             tuple_pairs(field(n, lang_->for_left), field(n, lang_->for_right), ls, rs);
             for (Node x : rs) walk(x, depth + 1);
             emit_computed(ls, rs);

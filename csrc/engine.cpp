@@ -249,7 +249,7 @@ void flatten_into(TSNode root, const Language& lang, FlatTree& t) {
             char* text = ts_node_string(ts_tree_cursor_current_node(&cursor));
             if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
                 t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
-            std::free(text);
+            free_tree_sitter_string(text);
         }
         if (!stack.empty() && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[stack.back()] |= 2;
     };

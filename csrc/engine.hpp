@@ -195,4 +195,10 @@ inline uint64_t mix64(uint64_t x) {  // splitmix64 finalizer (inline: hot in eve
 }
 uint64_t hash_bytes(const char* data, size_t len);
 
+// ts_alloc.cpp: gives the compiled-in runtime a per-thread caching allocator (called
+// once, at module initialisation, before any parse); strings the runtime returns
+// (ts_node_string) are freed with free_tree_sitter_string.
+void install_tree_sitter_allocator();
+void free_tree_sitter_string(char* text);
+
 }  // namespace ppocoder

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace ppocoder {
@@ -62,24 +63,25 @@ bool is_blank_line(const char* b, const char* e) {
     return true;
 }
 
-// "\n".join(line for line in text.split("\n") if line.strip())
-std::string drop_blank_lines(const std::string& text) {
-    std::string out;
-    out.reserve(text.size());
-    size_t start = 0;
+// "\n".join(line for line in text.split("\n") if line.strip()), in place.
+std::string drop_blank_lines(std::string text) {
+    size_t start = 0, w = 0;
     bool first = true;
+    char* d = text.data();
     while (start <= text.size()) {
         size_t nl = text.find('\n', start);
         size_t end = nl == std::string::npos ? text.size() : nl;
-        if (!is_blank_line(text.data() + start, text.data() + end)) {
-            if (!first) out.push_back('\n');
-            out.append(text, start, end - start);
+        if (!is_blank_line(d + start, d + end)) {
+            if (!first) d[w++] = '\n';
+            std::memmove(d + w, d + start, end - start);  // w <= start: never overwrites unread text
+            w += end - start;
             first = false;
         }
         if (nl == std::string::npos) break;
         start = nl + 1;
     }
-    return out;
+    text.resize(w);
+    return text;
 }
 
 std::string strip_clike(const std::string& s, bool* unbalanced) {
@@ -142,7 +144,7 @@ std::string strip_clike(const std::string& s, bool* unbalanced) {
         ++pos;
     }
     if (unbalanced) *unbalanced = underflow || depth != 0;
-    return drop_blank_lines(out);
+    return drop_blank_lines(std::move(out));
 }
 
 // ---- Python: a re-implementation of the parts of tokenize that matter here ----
@@ -440,7 +442,7 @@ std::string strip_comments(const std::string& source, StripStyle style, bool* un
                 if (unbalanced) *unbalanced = true;
                 return source;
             }
-            return drop_blank_lines(p.out);
+            return drop_blank_lines(std::move(p.out));
         }
     }
     return source;

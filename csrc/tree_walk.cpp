@@ -141,7 +141,7 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
             char* text = ts_subtree_string(st, alias, ts_language_symbol_metadata(ts, alias).visible, ts, false);
             if (std::strncmp(text, "(ERROR)", 8) != 0)
                 t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
-            std::free(text);
+            free_tree_sitter_string(text);
         }
         if (parent != kNoNode && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[parent] |= 2;
     };
