@@ -85,7 +85,7 @@ class Walker {
     // collect_tokens' and run's working buffers
     std::vector<std::string> owned_;
     std::vector<std::string_view> raw_, unique_;
-    std::vector<uint32_t> slots_, first_id_, order_, rank_, used_;
+    std::vector<uint32_t> slots_, used_;
     std::vector<Edge> kept_;
 
     uint32_t role(Node n) const { return lang_->roles[nodes_[n].symbol]; }
@@ -129,13 +129,23 @@ class Walker {
     void tuple_pairs(Node left, Node right, Nodes& ls, Nodes& rs) const;
     void emit_computed(const Nodes& ls, const Nodes& rs);
     void merge_loop_edges(size_t seg);
+    // Sorted and deduplicated by text, as codebleu's sorted(set(names)).
+    void sort_names(Names& names) const {
+        std::sort(names.begin(), names.end(), [this](uint32_t a, uint32_t b) { return unique_[a] < unique_[b]; });
+        names.resize(static_cast<uint32_t>(std::unique(names.begin(), names.end()) - names.begin()));
+    }
     void sort_segment(size_t seg) {
         auto by_idx = [](const Edge& a, const Edge& b) { return a.idx < b.idx; };
         if (!std::is_sorted(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx))
             std::stable_sort(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx);
     }
     void push(uint32_t code, uint32_t idx, bool computed, Names names, IdxSet parents) {
-        out_.push_back({code, idx, computed, std::move(names), std::move(parents)});
+        Edge& e = out_.emplace_back();  // in place: no temporary Edge to move
+        e.code = code;
+        e.idx = idx;
+        e.computed = computed;
+        e.names = std::move(names);
+        e.parents = std::move(parents);
     }
 };
 
@@ -182,17 +192,16 @@ void Walker::collect_tokens() {
         const FlatNode& f = nodes_[tok_node_[t]];
         if (raw[t].data() == nullptr && f.end > f.start) raw[t] = owned[k++];
     }
-    // Text ids in byte order, so that sorting ids sorts names like Python sorts str.
-    // Interned with an open-addressing table (slot = id + 1) kept per thread: a
-    // node-based map cost one allocation per distinct text.
+    // Text ids in order of first appearance, interned with an open-addressing table
+    // (slot = id + 1) reused per thread: a node-based map cost one allocation per
+    // distinct text. Name lists that codebleu sorts are sorted by text (sort_names).
     auto& slots = slots_;
     size_t cap = 16;
     while (cap < size_t(count) * 2) cap <<= 1;
     slots.assign(cap, 0);
     auto& unique = unique_;
     unique.clear();
-    auto& first_id = first_id_;
-    first_id.resize(count);
+    tok_code_.resize(count);
     for (uint32_t t = 0; t < count; ++t) {
         size_t h = std::hash<std::string_view>{}(raw[t]) & (cap - 1);
         while (slots[h] != 0 && unique[slots[h] - 1] != raw[t]) h = (h + 1) & (cap - 1);
@@ -200,25 +209,13 @@ void Walker::collect_tokens() {
             unique.push_back(raw[t]);
             slots[h] = static_cast<uint32_t>(unique.size());
         }
-        first_id[t] = slots[h] - 1;
+        tok_code_[t] = slots[h] - 1;
     }
-    auto& order = order_;
-    order.resize(unique.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return unique[a] < unique[b]; });
-    auto& rank = rank_;
-    rank.resize(unique.size());
-    for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
     text_count_ = static_cast<uint32_t>(unique.size());
     texts_.clear();
-    if (with_texts_) {
-        texts_.resize(unique.size());
-        for (uint32_t r = 0; r < order.size(); ++r) texts_[r] = std::string(unique[order[r]]);
-    }
-    tok_code_.resize(count);
+    if (with_texts_) texts_.assign(unique.begin(), unique.end());
     tok_idx_.resize(count);
     tok_var_.resize(count);
-    for (uint32_t t = 0; t < count; ++t) tok_code_[t] = rank[first_id[t]];
     // index_to_code is keyed by span: a later token with the same span wins.
     for (uint32_t t = count; t-- > 0;) {
         const FlatNode& f = nodes_[tok_node_[t]];
@@ -440,7 +437,7 @@ void Walker::merge_loop_edges(size_t seg) {
                 Edge& x = e[half + i];
                 if (m.names.size() > 1 || !(m.names == x.names)) {  // else {a} + {a} == {a}
                     m.names.append(x.names.begin(), x.names.end());
-                    m.names.sort_unique();
+                    sort_names(m.names);
                 }
                 m.parents = set_union(m.parents, x.parents);
             }
@@ -467,7 +464,7 @@ void Walker::merge_loop_edges(size_t seg) {
             repeated = true;
             ++j;
         }
-        if (repeated) m.names.sort_unique();
+        if (repeated) sort_names(m.names);
         groups.emplace_back(order[i], std::move(m));
         i = j;
     }
@@ -608,7 +605,7 @@ FlowGraph Walker::run(const Language& lang, const std::string& src, const FlatTr
             Edge& m = kept.back();
             m.computed = e.computed;
             m.names.append(e.names.begin(), e.names.end());
-            m.names.sort_unique();
+            sort_names(m.names);
             m.parents = set_union(m.parents, e.parents);
             continue;
         }

@@ -179,7 +179,7 @@ struct FlowGraph {
     struct Item {
         uint32_t code, idx;
         bool computed_from;
-        SmallVector<uint32_t, 2> names;  // ids into texts; ids follow the texts' byte order
+        SmallVector<uint32_t, 2> names;  // ids into texts (numbered in order of first appearance)
     };
     std::vector<std::string> texts;  // filled only when asked for (debugging, tests)
     uint32_t text_count = 0;

@@ -108,7 +108,9 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
             named = alias ? lang.walk_named[alias] : ts_subtree_named(st);
             sym = lang.walk_public[sym];
         }
-        FlatNode f;
+        // Filled in place: a FlatNode built on the stack and copied in was stored
+        // field by field and reloaded as vectors (a store-forwarding stall per node).
+        FlatNode& f = nodes.emplace_back();
         f.start = start;
         f.end = start + size_bytes(st);
         f.first_child = f.last_child = f.next_sibling = kNoNode;
@@ -118,7 +120,6 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
         f.field = field;
         bool missing = ts_subtree_missing(st);
         f.flags = static_cast<uint8_t>((named ? kNamed : 0) | (missing ? kMissing : 0));
-        nodes.push_back(f);
         err.push_back(ts_subtree_error_cost(st) > 0 ? 1 : 0);
         if (parent != kNoNode) {
             FlatNode& p = nodes[parent];
@@ -149,7 +150,7 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
                     uint16_t inherit) {
         const Subtree* children = ts_subtree_children(st);
         uint32_t production = st.ptr->production_id;
-        Frame f;
+        Frame& f = frames.emplace_back();  // in place, as FlatNode above
         f.child = children;
         f.end = children + st.ptr->child_count;
         f.aliases = ts_language_alias_sequence(ts, production);
@@ -164,7 +165,6 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
         f.inherit = inherit;
         f.alias = alias;
         f.subtree = st;
-        frames.push_back(f);
     };
 
     uint32_t r = emit(root, 0, root_start, 0, kNoNode, 1);
