@@ -19,6 +19,22 @@ bool is_word_byte(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80;
 }
 
+// Per byte, for the Python pass's plain-line fast path: 0 = needs the tokenizer
+// (comment, quote, backslash, control byte), 3 = opening bracket, 1 = closing
+// bracket, 2 = any other byte (copied as it is).
+struct PlainBytes {
+    unsigned char v[256];
+    constexpr PlainBytes() : v() {
+        for (int b = 0; b < 256; ++b) v[b] = b < 0x20 || b == 0x7f ? 0 : 2;
+        v[static_cast<unsigned char>('#')] = v[static_cast<unsigned char>('\'')] = 0;
+        v[static_cast<unsigned char>('"')] = v[static_cast<unsigned char>('\\')] = 0;
+        v[static_cast<unsigned char>('(')] = v[static_cast<unsigned char>('[')] = v[static_cast<unsigned char>('{')] = 3;
+        v[static_cast<unsigned char>(')')] = v[static_cast<unsigned char>(']')] = v[static_cast<unsigned char>('}')] = 1;
+    }
+    unsigned char operator[](unsigned char b) const { return v[b]; }
+};
+constexpr PlainBytes kPlainByte;
+
 // Length of a valid string prefix (r, b, u, f, br, rb, fr, rf in any case) at `p`
 // followed by a quote, or -1.
 int string_prefix_len(const std::string& s, size_t p) {
@@ -295,6 +311,26 @@ bool PyStripper::run() {
         } else {
             if (eof) return false;  // EOF in multi-line statement
             continued = false;
+        }
+
+        // The usual line rest, ending in '\n' and free of comments, strings,
+        // backslashes, tabs and other control bytes, renders as itself: its
+        // tokens with the spaces between them, then its NEWLINE (or NL).
+        if (pos < le && s[le - 1] == '\n') {
+            int64_t depth = parenlev;
+            size_t k = pos;
+            for (; k + 1 < le; ++k) {
+                auto b = static_cast<unsigned char>(s[k]);
+                if (kPlainByte[b] == 0) break;
+                depth += kPlainByte[b] - 2;  // 3 opens a bracket, 1 closes one
+            }
+            if (k + 1 == le) {
+                parenlev = depth;
+                emit(pos, le, true);
+                prev = parenlev > 0 ? kNl : kNewline;
+                ls = le;
+                continue;
+            }
         }
 
         while (pos < le) {

@@ -7,6 +7,11 @@ Where codebleu can run the input, its result is the expected one.
 
 from __future__ import annotations
 
+import json
+import random
+import sysconfig
+from pathlib import Path
+
 import pytest
 from codebleu.parser import remove_comments_and_docstrings
 
@@ -156,6 +161,35 @@ def test_strip_comments_equals_codebleu(lang: str) -> None:
             expected = code
         assert strip_comments(lang, code).decode() == expected, code
         assert reference.strip_comments(code, "python" if lang == "python" else "c") == expected, code
+
+
+def _codebleu_strip(code: str, lang: str) -> str:
+    try:
+        return remove_comments_and_docstrings(code, lang)
+    except Exception:  # codebleu keeps the code when tokenize fails
+        return code
+
+
+def test_strip_comments_equals_codebleu_on_real_and_mutated_code(parity_data) -> None:
+    """The native pass (with its plain-line fast path) renders exactly what CodeBLEU's
+    tokenize-based pass renders: corpus sources, standard-library modules cut into
+    chunks, and byte-level mutations of them (tabs, quotes, backslashes, CRs, comments)."""
+    rows = [json.loads(line) for line in (parity_data / "corpus.jsonl").read_text().splitlines()]
+    sources = [(r["lang"], s) for r in rows for s in (r["candidate"], r["reference"])]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("textwrap.py", "shlex.py", "tokenize.py", "json/decoder.py"):
+        lines = (stdlib / name).read_text(encoding="utf-8").split("\n")
+        sources += [("python", "\n".join(lines[i : i + 60])) for i in range(0, len(lines), 60)]
+    rng = random.Random("strip")
+    noise = ["\t", "'", '"', "\\", "\r\n", "#", "(", ")", "\n", "  ", "\f", "'" * 3, "é", "\\\n"]
+    for lang, code in list(sources):
+        if lang == "python" and code:
+            for _ in range(3):
+                at = rng.randrange(len(code))
+                sources.append((lang, code[:at] + rng.choice(noise) + code[at:]))
+    diffs = [(lang, code) for lang, code in sources if strip_comments(lang, code).decode() != _codebleu_strip(code, lang)]
+    assert len(sources) > 1500
+    assert diffs == []
 
 
 def test_comments_do_not_change_scores() -> None:
