@@ -49,14 +49,30 @@
 //   (stdlib), 1.47x -> 1.40x (corpus Python), 1.48x -> 1.42x (corpus Java), -5%
 //   instructions, same results. CPU time, one build per process: 1.58x -> 1.50x.
 //   Tried and dropped: per-thread buffers for the walker's token arrays (0.1%).
-// What is left: the parse of each reference (~0.5x of "bare parse" by itself),
-// the cursor walk (~0.2x: goto_first_child/next_sibling over hidden nodes,
-// ~500 instructions per next_sibling), the second walk of every loop body that
-// codebleu's semantics require (~0.2x), comment stripping (~0.05x). Walking
-// tree-sitter's internal subtrees instead of the cursor would need its private
-// headers (not on the include path of the bindings, by design). Tried and
-// dropped earlier: S-expression strings (allocation-bound), per-document hash
-// maps for names (sorting the token views is cheaper).
+// - flatten reads the runtime's subtrees directly (tree_walk.cpp; private headers
+//   of the compiled-in runtime, the cursor walk above is kept for system-library
+//   builds and as the tests' reference), building nodes in place (a FlatNode made
+//   on the stack and copied in cost a store-forwarding stall per node); the
+//   tree-sitter runtime gets a per-thread caching allocator (ts_alloc.cpp: tree
+//   deletion freed hundreds of blocks at once past glibc's 7-entry cache); the
+//   data-flow walker is one per thread with its buffers kept, text ids in order of
+//   appearance (no sort of the texts; name lists sorted by text where codebleu
+//   sorts); Python's comment pass copies plain lines whole; code whose brackets
+//   do not balance (or Python that tokenize rejects) skips the incremental attempt.
+//   CPU time, bench/structural.py with codebleu timed on the same pairs: 1.53x /
+//   1.55x / 1.52x bare parse -> 1.26x / 1.28x / 1.25x (corpus Python / Java /
+//   stdlib), codebleu ratio 20.5x / 16.5x / 12.9x -> 27.3x / 21.1x / 16.5x.
+//   Callgrind shows match at ~1.08x the instructions of a bare parse of both
+//   sides; CPU time stays above that (incremental parsing and the analysis passes
+//   run at a lower IPC than a tight parse loop).
+// What is left (stdlib pairs): the parses (~63% of a match; error recovery of
+// broken candidates, which are parsed twice when the cheap checks miss them: a
+// progress callback comes only every 100 parser operations, too late to stop),
+// the data-flow walk (~15%, a third of it codebleu's second walk of loop bodies),
+// flattening (~5%), comment stripping (~4%), tree deletion (~3%). Tried and
+// dropped: S-expression strings (allocation-bound); predicting broken Python from
+// its indentation (tree-sitter's error notion differs from Python's: as many false
+// alarms as hits); a per-process worker pool (no gain at batch sizes >= 100).
 #include "engine.hpp"
 #include "edits.hpp"
 
