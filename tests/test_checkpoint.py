@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 import yaml
@@ -111,8 +112,13 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.05)
+    workers = psutil.Process(proc.pid).children(recursive=True)  # the reward worker(s)
+    assert workers, "the run scores rewards in a worker process"
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
+    # The orphaned reward workers notice that the trainer is gone and exit.
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert alive == []
     killed_at = int(checkpoint.latest(run / "checkpoints").name[5:])
     assert killed_at < steps
     subprocess.run(_cmd(cfg), cwd=tmp_path, env=env, check=True, timeout=300,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 import math
 import multiprocessing as mp
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -83,6 +85,19 @@ def _score_chunk(
     return out, time.perf_counter() - start
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Reward-worker initializer: end the worker once the trainer that started it is
+    gone. A trainer killed with SIGKILL (OOM killer, preemption) never shuts its pool
+    down, and the worker would otherwise wait for work forever, reparented to init."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class RewardWorkers:
     """Scores chunks of samples in the background.
 
@@ -100,7 +115,8 @@ class RewardWorkers:
             import_reward(spec)  # fail early with a clear message
         self._pool: Executor
         if workers >= 1 and not callable(spec):
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         else:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward")
 
