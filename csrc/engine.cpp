@@ -204,27 +204,46 @@ FlatTree flatten(TSNode root, const Language& lang) {
     return t;
 }
 
-void flatten_into(TSNode root, const Language& lang, FlatTree& t) {
-    // Scratch kept per thread (cleared, capacity reused): no allocation per source.
-    auto& stack = thread_scratch<std::vector<uint32_t>, 0>();  // open ancestors
-    auto& err = thread_scratch<std::vector<uint8_t>, 0>();  // per node: 1 has an error inside, 2 a visible child has one
-    auto& left = thread_scratch<std::vector<uint32_t>, 1>();  // per open ancestor: visible children not yet entered
-    stack.clear();
+void begin_flat(FlatTree& t, std::vector<uint8_t>& err, uint32_t bytes) {
     err.clear();
-    left.clear();
     t.nodes.clear();
     t.error_leaves.clear();
     t.max_depth = 0;
+    t.nodes.reserve(bytes / 3 + 16);  // about one node per 3-4 bytes of code
+    err.reserve(t.nodes.capacity());
+}
+
+void finish_error_node(FlatTree& t, std::vector<uint8_t>& err, uint32_t error_symbol, uint32_t i, uint32_t parent,
+                       char* (*printed)(const void*), const void* arg) {
+    FlatNode& f = t.nodes[i];
+    bool is_error = f.symbol == error_symbol;
+    bool error_leaf = is_error && f.child_count == 0;
+    bool hidden_error = (err[i] & 1) && !(err[i] & 2) && !is_error && !(f.flags & kMissing);
+    if (error_leaf || hidden_error) {
+        char* text = printed(arg);
+        if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
+            t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
+        free_tree_sitter_string(text);
+    }
+    if (parent != kNoNode && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[parent] |= 2;
+}
+
+void flatten_into(TSNode root, const Language& lang, FlatTree& t) {
+    // Scratch kept per thread (cleared, capacity reused): no allocation per source.
+    auto& stack = thread_scratch<std::vector<uint32_t>, 0>();  // open ancestors
+    auto& err = thread_scratch<std::vector<uint8_t>, 0>();
+    auto& left = thread_scratch<std::vector<uint32_t>, 1>();  // per open ancestor: visible children not yet entered
+    stack.clear();
+    left.clear();
+    begin_flat(t, err, ts_node_end_byte(root));
     std::vector<FlatNode>& nodes = t.nodes;
-    nodes.reserve(ts_node_end_byte(root) / 3 + 16);  // about one node per 3-4 bytes of code
-    err.reserve(nodes.capacity());
     stack.reserve(64);
     left.reserve(64);
     TSTreeCursor cursor = ts_tree_cursor_new(root);
     auto enter = [&](bool is_root) {
         TSNode n = ts_tree_cursor_current_node(&cursor);
         auto i = static_cast<uint32_t>(nodes.size());
-        FlatNode f;
+        FlatNode& f = nodes.emplace_back();
         f.start = ts_node_start_byte(n);
         f.end = ts_node_end_byte(n);
         f.first_child = f.last_child = f.next_sibling = kNoNode;
@@ -235,39 +254,21 @@ void flatten_into(TSNode root, const Language& lang, FlatTree& t) {
                                                                                     : lang.symbol_count + 1);
         f.field = is_root ? 0 : ts_tree_cursor_current_field_id(&cursor);
         f.flags = static_cast<uint8_t>((ts_node_is_named(n) ? kNamed : 0) | (ts_node_is_missing(n) ? kMissing : 0));
-        nodes.push_back(f);
         err.push_back(ts_node_has_error(n) ? 1 : 0);
         if (!left.empty()) --left.back();
         left.push_back(ts_node_child_count(n));
-        if (!stack.empty()) {
-            FlatNode& p = nodes[stack.back()];
-            if (p.first_child == kNoNode) p.first_child = i;
-            else nodes[p.last_child].next_sibling = i;
-            p.last_child = i;
-            ++p.child_count;
-        }
+        if (!stack.empty()) link_child(nodes, stack.back(), i);
         stack.push_back(i);
         if (stack.size() > t.max_depth) t.max_depth = static_cast<uint32_t>(stack.size());
     };
+    auto printed = [](const void* c) {
+        return ts_node_string(ts_tree_cursor_current_node(static_cast<const TSTreeCursor*>(c)));
+    };
     auto leave = [&]() {
         uint32_t i = stack.back();
-        FlatNode& f = nodes[i];
-        f.subtree_end = static_cast<uint32_t>(nodes.size());
         stack.pop_back();
         left.pop_back();
-        // In error trees the printed form can hold parts the node API hides: an error
-        // leaf prints "(UNEXPECTED 'c')", a hidden MISSING token prints "(MISSING x)".
-        // The lowest node holding such a part is hashed by its printed form.
-        bool is_error = f.symbol == lang.symbol_count;
-        bool error_leaf = is_error && f.child_count == 0;
-        bool hidden_error = (err[i] & 1) && !(err[i] & 2) && !is_error && !(f.flags & kMissing);
-        if (error_leaf || hidden_error) {
-            char* text = ts_node_string(ts_tree_cursor_current_node(&cursor));
-            if (std::strncmp(text, "(ERROR)", 8) != 0)  // "(ERROR)" hashes like any childless ERROR
-                t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
-            free_tree_sitter_string(text);
-        }
-        if (!stack.empty() && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[stack.back()] |= 2;
+        finish_flat_node(t, err, lang.symbol_count, i, stack.empty() ? kNoNode : stack.back(), printed, &cursor);
     };
     // The visible child count of each open node says when its last child is done,
     // so the cursor is never asked for a sibling or child that does not exist

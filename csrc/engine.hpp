@@ -71,6 +71,33 @@ struct Language;
 FlatTree flatten(TSNode root, const Language& lang);
 // The same into `t` (its vectors cleared, their capacity reused).
 void flatten_into(TSNode root, const Language& lang, FlatTree& t);
+// Steps shared by both tree walks (flatten_into's cursor, tree_walk.cpp's direct one).
+// `err` holds per node: 1 = an error inside its subtree, 2 = a visible child has one.
+// Empties `t` for a tree of `bytes` bytes of code.
+void begin_flat(FlatTree& t, std::vector<uint8_t>& err, uint32_t bytes);
+// Makes node `i` the last child of node `parent`.
+inline void link_child(std::vector<FlatNode>& nodes, uint32_t parent, uint32_t i) {
+    FlatNode& p = nodes[parent];
+    if (p.first_child == kNoNode) p.first_child = i;
+    else nodes[p.last_child].next_sibling = i;
+    p.last_child = i;
+    ++p.child_count;
+}
+// Node `i`'s subtree is complete (`parent`: kNoNode for the root). In error trees
+// the printed form can hold parts the node API hides: an error leaf prints
+// "(UNEXPECTED 'c')", a hidden MISSING token prints "(MISSING x)". The lowest node
+// holding such a part is hashed by its printed form, which `printed()` returns as
+// the runtime's ts_node_string does (freed here).
+// `error_symbol` is the flat symbol of ERROR (Language::symbol_count).
+void finish_error_node(FlatTree& t, std::vector<uint8_t>& err, uint32_t error_symbol, uint32_t i, uint32_t parent,
+                       char* (*printed)(const void*), const void* arg);
+inline void finish_flat_node(FlatTree& t, std::vector<uint8_t>& err, uint32_t error_symbol, uint32_t i,
+                             uint32_t parent, char* (*printed)(const void*), const void* arg) {
+    FlatNode& f = t.nodes[i];
+    f.subtree_end = static_cast<uint32_t>(t.nodes.size());
+    if (err[i] != 0 || (f.flags & kMissing) || f.symbol == error_symbol)  // rare: trees with errors
+        finish_error_node(t, err, error_symbol, i, parent, printed, arg);
+}
 // Per-thread scratch buffers larger than this (elements) are released after use.
 constexpr size_t kScratchKeep = size_t(1) << 20;
 // A per-thread scratch object (one per type and tag), reached through a call the

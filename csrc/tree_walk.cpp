@@ -20,8 +20,6 @@
 #include "engine.hpp"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #ifdef PPOCODER_TS_INTERNALS
 #include "language.h"
@@ -84,17 +82,12 @@ struct Frame {
 void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
     const TSLanguage* ts = tree->language;
     auto& frames = thread_scratch<std::vector<Frame>>();
-    auto& err = thread_scratch<std::vector<uint8_t>, 0>();  // as in flatten_into
+    auto& err = thread_scratch<std::vector<uint8_t>, 0>();  // see begin_flat
     frames.clear();
-    err.clear();
-    t.nodes.clear();
-    t.error_leaves.clear();
-    t.max_depth = 0;
-    std::vector<FlatNode>& nodes = t.nodes;
     Subtree root = tree->root;
     uint32_t root_start = padding_bytes(root);
-    nodes.reserve((size_bytes(root) + root_start) / 3 + 16);
-    err.reserve(nodes.capacity());
+    begin_flat(t, err, size_bytes(root) + root_start);
+    std::vector<FlatNode>& nodes = t.nodes;
     const uint32_t count = lang.symbol_count;
 
     // Appends a visible node under `parent` (kNoNode for the root); returns its index.
@@ -121,30 +114,23 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
         bool missing = ts_subtree_missing(st);
         f.flags = static_cast<uint8_t>((named ? kNamed : 0) | (missing ? kMissing : 0));
         err.push_back(ts_subtree_error_cost(st) > 0 ? 1 : 0);
-        if (parent != kNoNode) {
-            FlatNode& p = nodes[parent];
-            if (p.first_child == kNoNode) p.first_child = i;
-            else nodes[p.last_child].next_sibling = i;
-            p.last_child = i;
-            ++p.child_count;
-        }
+        if (parent != kNoNode) link_child(nodes, parent, i);
         if (depth > t.max_depth) t.max_depth = depth;
         return i;
     };
-    // The node's subtree is complete: as flatten_into's `leave`.
+    // The node's subtree is complete.
+    struct Printable {
+        Subtree st;
+        TSSymbol alias;
+        const TSLanguage* ts;
+    };
+    auto printed = [](const void* arg) {
+        const auto* p = static_cast<const Printable*>(arg);
+        return ts_subtree_string(p->st, p->alias, ts_language_symbol_metadata(p->ts, p->alias).visible, p->ts, false);
+    };
     auto leave = [&](uint32_t i, Subtree st, TSSymbol alias, uint32_t parent) {
-        FlatNode& f = nodes[i];
-        f.subtree_end = static_cast<uint32_t>(nodes.size());
-        bool is_error = f.symbol == count;
-        bool error_leaf = is_error && f.child_count == 0;
-        bool hidden_error = (err[i] & 1) && !(err[i] & 2) && !is_error && !(f.flags & kMissing);
-        if (error_leaf || hidden_error) {
-            char* text = ts_subtree_string(st, alias, ts_language_symbol_metadata(ts, alias).visible, ts, false);
-            if (std::strncmp(text, "(ERROR)", 8) != 0)
-                t.error_leaves.emplace_back(i, hash_bytes(text, std::strlen(text)));
-            free_tree_sitter_string(text);
-        }
-        if (parent != kNoNode && ((err[i] & 1) || is_error || (f.flags & kMissing))) err[parent] |= 2;
+        Printable what{st, alias, ts};
+        finish_flat_node(t, err, count, i, parent, printed, &what);
     };
     auto open = [&](Subtree st, TSSymbol alias, uint32_t pos, uint32_t node, uint32_t owner, uint32_t depth,
                     uint16_t inherit) {
