@@ -1,8 +1,8 @@
 """PPOCoder rewards: execution feedback, structural match, CodeBLEU and their composition."""
 
-from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
+from rewards.composite import RewardBreakdown, RewardConfig, Sample, import_reward, score
 
-__all__ = ["RewardBreakdown", "RewardConfig", "Sample", "score"]
+__all__ = ["RewardBreakdown", "RewardConfig", "Sample", "import_reward", "score"]
 
 # CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
 from rewards.bleu import bleu  # noqa: E402

@@ -19,9 +19,10 @@ here: this module scores programs, it knows nothing about policies.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -176,3 +177,18 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
         if config.use_dfg:
             out[k].dfg = float(dfg[j])
         out[k].timings["structural"] = share
+
+
+def import_reward(path: str) -> Callable[[list[Sample]], Sequence[Any]]:
+    """The reward function at ``"package.module:function"`` (takes a list of `Sample`,
+    returns one float or `RewardBreakdown` per sample); `ValueError` if it is not there."""
+    module, _, attr = path.partition(":")
+    if not module or not attr:
+        raise ValueError(f"reward function must look like 'module:function', got {path!r}")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import reward function {path!r}: {exc}") from exc
+    if not callable(fn):
+        raise ValueError(f"reward function {path!r} is not callable")
+    return fn

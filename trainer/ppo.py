@@ -100,7 +100,11 @@ class RewardSettings(RewardConfig):
     function: str | None = None
     """Custom reward "module:function" taking list[rewards.Sample] -> list[float]; default: PPOCoder's."""
     workers: int = 1
-    """Reward worker processes (0 = one background thread in the trainer process)."""
+    """Reward worker processes (0 = one background thread in the trainer process); Ray actors with backend "ray"."""
+    backend: Literal["process", "ray"] = "process"
+    """Where rewards are scored: worker processes on this machine, or a Ray cluster (pip install 'ppocoder[ray]')."""
+    ray_address: str | None = None
+    """Ray cluster to join ("auto", "ray://host:10001"); default: start a local Ray instance."""
 
 
 @dataclass
@@ -422,7 +426,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
-    scorer = RewardWorkers(spec, cfg.reward.workers)
+    scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
     log = MetricsLogger(run_dir, pc.steps, start_step, enabled=main,
                         tensorboard=rc.tensorboard, progress=rc.progress)
     temperature = gc.temperature if gc.temperature > 0 else 1.0

@@ -12,7 +12,6 @@ or any function ``f(list[rewards.Sample]) -> list[float]`` (or list of
 
 from __future__ import annotations
 
-import importlib
 import math
 import multiprocessing as mp
 import os
@@ -25,7 +24,7 @@ from typing import Any
 
 import torch
 
-from rewards import RewardConfig, Sample
+from rewards import RewardConfig, Sample, import_reward
 from trainer.policy import Policy
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
@@ -54,20 +53,6 @@ def _normalise(results: Sequence[Any], n: int) -> list[Scored]:
         else:
             raise ValueError(f"a reward must be a float or a RewardBreakdown, got {type(r).__name__}")
     return out
-
-
-def import_reward(path: str) -> RewardFn:
-    """Import ``"package.module:function"``; ValueError if it is not there."""
-    module, _, attr = path.partition(":")
-    if not module or not attr:
-        raise ValueError(f"reward function must look like 'module:function', got {path!r}")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"cannot import reward function {path!r}: {exc}") from exc
-    if not callable(fn):
-        raise ValueError(f"reward function {path!r} is not callable")
-    return fn
 
 
 def _score_chunk(
@@ -104,27 +89,54 @@ class RewardWorkers:
     `submit` returns a Future of (list[Scored], seconds spent scoring).
 
     `spec` is a `RewardConfig` (the PPOCoder reward), an import path or a callable.
-    With ``workers >= 1`` and a picklable spec (config or import path) chunks run in
-    that many spawned processes; a callable object, or ``workers == 0``, runs in one
-    background thread of this process.
+    With ``backend="process"`` and ``workers >= 1`` and a picklable spec (config or
+    import path) chunks run in that many spawned processes; a callable object, or
+    ``workers == 0``, runs in one background thread of this process. With
+    ``backend="ray"`` chunks go to a `rewards.ray_pool.RayRewardPool` of `workers`
+    actors (on the cluster at `ray_address`, else on a local Ray instance).
     """
 
-    def __init__(self, spec: str | RewardConfig | RewardFn, workers: int = 1) -> None:
+    def __init__(self, spec: str | RewardConfig | RewardFn, workers: int = 1, backend: str = "process",
+                 ray_address: str | None = None) -> None:
         self.spec = spec
         if isinstance(spec, str):
             import_reward(spec)  # fail early with a clear message
+        if backend not in ("process", "ray"):
+            raise ValueError(f"reward backend must be 'process' or 'ray', got {backend!r}")
         self._pool: Executor
-        if workers >= 1 and not callable(spec):
+        self._ray = None
+        if backend == "ray":
+            from rewards.ray_pool import RayRewardPool
+
+            config = spec if isinstance(spec, RewardConfig) else None
+            self._ray = RayRewardPool(config, actors=max(1, workers), fn=None if config else spec,
+                                      address=ray_address)
+        elif workers >= 1 and not callable(spec):
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                              initializer=_exit_with_parent, initargs=(os.getpid(),))
         else:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward")
 
     def submit(self, samples: list[Sample]) -> Future:
-        return self._pool.submit(_score_chunk, self.spec, samples)
+        if self._ray is None:
+            return self._pool.submit(_score_chunk, self.spec, samples)
+        done: Future = Future()
+
+        def normalise(f: Future) -> None:
+            try:
+                out, seconds = f.result()
+                done.set_result((_normalise(out, len(samples)), seconds))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting trainer
+                done.set_exception(exc)
+
+        self._ray.submit_timed(samples).add_done_callback(normalise)
+        return done
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._ray is not None:
+            self._ray.close()
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
