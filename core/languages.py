@@ -186,6 +186,9 @@ class ExecutionSpec:
     empty: `run_command` per case."""
     precompiled_header: str = ""
     """A system header worth precompiling once and force-including (C++'s bits/stdc++.h)."""
+    runs_in_harness: bool = False
+    """The sandbox harness (itself Python) runs the program's source in its own
+    interpreter instead of `run_command`; it then needs the interpreter's packages."""
     address_space_mb: int = 1024
     """RLIMIT_AS for the tool and the program (JVM and V8 reserve much virtual memory)."""
     env: tuple[tuple[str, str], ...] = ()
@@ -271,7 +274,7 @@ def get(name: str) -> LanguageSpec:
 _GCC_MESSAGES = (r"^[^\n:]*:(?P<line>\d+):(?P<column>\d+): "
                  r"(?P<severity>fatal error|error|warning|note): (?P<text>.*)$")
 _PYTHON_EXECUTION = ExecutionSpec(
-    check="python_compile", run_command=("python3", "{src}"), file_stem="main",
+    check="python_compile", run_command=("python3", "{src}"), file_stem="main", runs_in_harness=True,
 )
 _JAVA_EXECUTION = ExecutionSpec(
     check="java_worker",

@@ -109,7 +109,7 @@ def _compile_error(messages: list[Message], isolation: str) -> TestResult:
 def _build(name: str, ex: ExecutionSpec, codes: list[str], tests: list[TestSpec],
            timeout_s: float, threads: int) -> list[_Build | TestResult]:
     """Compile every sample for running (in parallel); compile errors become results."""
-    if name == "python" or ex.check == "python_compile":
+    if ex.check == "python_compile":
         out: list[_Build | TestResult] = []
         for code in codes:
             res = _python_compile(code)
@@ -190,12 +190,12 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
     if spec.is_stdio:
         total = budget * len(spec.stdio) + 5 + (15 if ex.case_server else 0)
         job.update(mode="stdio", cases=[list(c) for c in spec.stdio], case_timeout=budget,
-                   timeout=total, python=name == "python", code=code)
+                   timeout=total, python=ex.runs_in_harness, code=code)
     else:
         total = budget + 5
         job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,
                    asserts=list(spec.asserts), timeout=budget)
-    if name == "python" and level in sandbox.NAMESPACED:
+    if ex.runs_in_harness and level in sandbox.NAMESPACED:
         job["path"] = [sysconfig.get_paths()["purelib"]]
     limits = Limits(wall_s=total + 5, cpu_s=int(total) + 2,
                     address_space_mb=max(ex.address_space_mb, 1024),
