@@ -162,7 +162,6 @@ std::vector<TSInputEdit> source_edits(const std::string& old_src, const std::str
     return edits;
 }
 
-// Parses `src`, reusing `base` (the tree of `base->src`) when given, edited to `src`.
 namespace {
 struct StringInput {
     const char* data;
@@ -185,6 +184,7 @@ const char* read_string(void* payload, uint32_t byte, TSPoint, uint32_t* bytes_r
 bool stop_on_error(TSParseState* state) { return state->has_error; }
 }  // namespace
 
+// Parses `src`, reusing `base` (the tree of `base->src`) when given, edited to `src`.
 TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase* base) {
     constexpr size_t kMaxEdits = 16;  // more gave nothing on the parity corpus
     auto len = static_cast<uint32_t>(src.size());
