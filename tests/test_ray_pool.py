@@ -29,6 +29,17 @@ def batch() -> list[Sample]:
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def outside_the_source_tree(tmp_path_factory: pytest.TempPathFactory):
+    """Ray workers start in the driver's working directory and import from it: in the
+    repository root the source tree (without the compiled extension) would shadow the
+    installed package, so these tests drive Ray from a scratch directory."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("ray-driver"))
+    yield
+    os.chdir(before)
+
+
 def comparable(results) -> list[dict]:
     out = []
     for r in results:
