@@ -99,7 +99,7 @@ void flatten_tree(const TSTree* tree, const Language& lang, FlatTree& t) {
             named = true;
         } else {
             named = alias ? lang.walk_named[alias] : ts_subtree_named(st);
-            sym = lang.walk_public[sym];
+            if (sym < lang.walk_public.size()) sym = lang.walk_public[sym];  // else kept (never seen)
         }
         // Filled in place: a FlatNode built on the stack and copied in was stored
         // field by field and reloaded as vectors (a store-forwarding stall per node).

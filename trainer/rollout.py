@@ -126,7 +126,7 @@ class RewardWorkers:
             try:
                 out, seconds = f.result()
                 done.set_result((_normalise(out, len(samples)), seconds))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting trainer
+            except Exception as exc:  # handed to the trainer waiting on the Future
                 done.set_exception(exc)
 
         self._ray.submit_timed(samples).add_done_callback(normalise)
