@@ -162,28 +162,6 @@ std::vector<TSInputEdit> source_edits(const std::string& old_src, const std::str
     return edits;
 }
 
-namespace {
-struct StringInput {
-    const char* data;
-    uint32_t len;
-};
-
-const char* read_string(void* payload, uint32_t byte, TSPoint, uint32_t* bytes_read) {
-    const auto* in = static_cast<const StringInput*>(payload);
-    if (byte >= in->len) {
-        *bytes_read = 0;
-        return "";
-    }
-    *bytes_read = in->len - byte;
-    return in->data + byte;
-}
-
-// Progress callback of the incremental parse: stop as soon as the parser is in
-// error recovery (every version in error). Its tree would be parsed again from
-// scratch anyway, and error recovery is the expensive part of a parse.
-bool stop_on_error(TSParseState* state) { return state->has_error; }
-}  // namespace
-
 // Parses `src`, reusing `base` (the tree of `base->src`) when given, edited to `src`.
 TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase* base) {
     constexpr size_t kMaxEdits = 16;  // more gave nothing on the parity corpus
@@ -194,18 +172,12 @@ TSTree* parse_source(TSParser* parser, const std::string& src, const ParsedBase*
         return ts_parser_parse_string(parser, nullptr, src.data(), len);
     TSTree* old_tree = ts_tree_copy(base->tree);
     for (const TSInputEdit& edit : source_edits(base->src, src, kMaxEdits)) ts_tree_edit(old_tree, &edit);
-    StringInput in{src.data(), len};
-    TSInput input{&in, read_string, TSInputEncodingUTF8, nullptr};
-    TSParseOptions options{nullptr, stop_on_error};
-    TSTree* tree = ts_parser_parse_with_options(parser, old_tree, input, options);
+    TSTree* tree = ts_parser_parse_string(parser, old_tree, src.data(), len);
     ts_tree_delete(old_tree);
-    if (tree == nullptr) {
-        ts_parser_reset(parser);  // drop the stopped parse (it would resume otherwise)
-    } else if (ts_node_has_error(ts_tree_root_node(tree))) {
+    if (ts_node_has_error(ts_tree_root_node(tree))) {
         ts_tree_delete(tree);
-        tree = nullptr;
+        tree = ts_parser_parse_string(parser, nullptr, src.data(), len);
     }
-    if (tree == nullptr) tree = ts_parser_parse_string(parser, nullptr, src.data(), len);
     return tree;
 }
 ParsedBase::~ParsedBase() {
