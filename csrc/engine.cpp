@@ -200,12 +200,6 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
 
 // ---- the flat tree ----
 
-FlatTree flatten(TSNode root, const Language& lang) {
-    FlatTree t;
-    flatten_into(root, lang, t);
-    return t;
-}
-
 void begin_flat(FlatTree& t, std::vector<uint8_t>& err, uint32_t bytes) {
     err.clear();
     t.nodes.clear();
@@ -441,12 +435,26 @@ void run_on_big_stack(Fn&& fn) {
 }
 }  // namespace
 
-std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& src) {
+namespace {
+// A fresh parse of `src`, flattened as the matcher flattens (test and inspection entry points).
+FlatTree parse_flat(const Language& lang, const std::string& src) {
     TSParser* parser = new_parser(lang);
     TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
-    ts_tree_delete(tree);
     ts_parser_delete(parser);
+    FlatTree flat;
+    try {
+        flatten_tree(tree, lang, flat);
+    } catch (...) {
+        ts_tree_delete(tree);
+        throw;
+    }
+    ts_tree_delete(tree);
+    return flat;
+}
+}  // namespace
+
+std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string& src) {
+    FlatTree flat = parse_flat(lang, src);
     std::vector<uint64_t> out;
     subtree_hashes(lang, flat, out);
     std::reverse(out.begin(), out.end());
@@ -454,11 +462,7 @@ std::vector<uint64_t> subtree_hashes_of(const Language& lang, const std::string&
 }
 
 std::vector<FlowItem> dataflow_items(const Language& lang, const std::string& src) {
-    TSParser* parser = new_parser(lang);
-    TSTree* tree = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
-    FlatTree flat = flatten(ts_tree_root_node(tree), lang);
-    ts_tree_delete(tree);
-    ts_parser_delete(parser);
+    FlatTree flat = parse_flat(lang, src);
     FlowGraph g;
     run_on_big_stack([&] { g = build_flow(lang, src, flat, true); });
     std::vector<FlowItem> items;
@@ -552,8 +556,9 @@ bool incremental_check(const Language& lang, const std::string& candidate, const
         std::string src = strip_comments(candidate, lang.strip);
         fresh = ts_parser_parse_string(parser, nullptr, src.data(), static_cast<uint32_t>(src.size()));
         inc = parse_source(parser, src, &base);
-        FlatTree a = flatten(ts_tree_root_node(fresh), lang);
-        FlatTree b = flatten(ts_tree_root_node(inc), lang);
+        FlatTree a, b;
+        flatten_tree(fresh, lang, a);
+        flatten_tree(inc, lang, b);
         same = same_flat(a, b);
         if (same) {
             Analysis x = analyze(lang, candidate, parser, nullptr, nullptr);

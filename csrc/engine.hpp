@@ -68,8 +68,8 @@ struct FlatTree {
     std::vector<std::pair<uint32_t, uint64_t>> error_leaves;
 };
 struct Language;
-FlatTree flatten(TSNode root, const Language& lang);
-// The same into `t` (its vectors cleared, their capacity reused).
+// The cursor walk (public API only) into `t` (its vectors cleared, their capacity
+// reused): system-library builds use it, tests compare the direct walk with it.
 void flatten_into(TSNode root, const Language& lang, FlatTree& t);
 // Steps shared by both tree walks (flatten_into's cursor, tree_walk.cpp's direct one).
 // `err` holds per node: 1 = an error inside its subtree, 2 = a visible child has one.
