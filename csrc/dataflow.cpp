@@ -139,6 +139,13 @@ class Walker {
         if (!std::is_sorted(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx))
             std::stable_sort(out_.begin() + static_cast<std::ptrdiff_t>(seg), out_.end(), by_idx);
     }
+    // Every name gets an edge from every value, then is defined at its own token.
+    void link_each(const Vars& names, const Vars& values, bool computed) {
+        for (auto [idx1, code1] : names) {
+            for (auto [idx2, code2] : values) push(code1, idx1, computed, {code2}, {idx2});
+            st_.set(code1, {idx1});
+        }
+    }
     void push(uint32_t code, uint32_t idx, bool computed, Names names, IdxSet parents) {
         Edge& e = out_.emplace_back();  // in place: no temporary Edge to move
         e.code = code;
@@ -273,10 +280,7 @@ void Walker::walk_def(Node n, uint32_t depth) {
     } else {
         auto values = variables(value);
         walk(value, depth + 1);
-        for (auto [idx1, code1] : names) {
-            for (auto [idx2, code2] : values) push(code1, idx1, false, {code2}, {idx2});
-            st_.set(code1, {idx1});
-        }
+        link_each(names, values, false);
     }
     sort_segment(seg);
 }
@@ -337,10 +341,7 @@ void Walker::walk_assign(Node n, uint32_t depth) {
         walk(right, depth + 1);
         auto names = variables(left);
         auto values = variables(right);
-        for (auto [idx1, code1] : names) {
-            for (auto [idx2, code2] : values) push(code1, idx1, true, {code2}, {idx2});
-            st_.set(code1, {idx1});
-        }
+        link_each(names, values, true);
     }
     sort_segment(seg);
 }
@@ -348,10 +349,7 @@ void Walker::walk_assign(Node n, uint32_t depth) {
 void Walker::walk_increment(Node n) {
     size_t seg = out_.size();
     auto vars = variables(n);
-    for (auto [idx1, code1] : vars) {
-        for (auto [idx2, code2] : vars) push(code1, idx1, true, {code2}, {idx2});
-        st_.set(code1, {idx1});
-    }
+    link_each(vars, vars, true);
     sort_segment(seg);  // already in token order, unless zero-width tokens share a span
 }
 
@@ -528,10 +526,7 @@ void Walker::walk_loop(Node n, uint32_t depth) {
             walk(value, depth + 1);
             auto names = variables(name);
             auto values = variables(value);
-            for (auto [idx1, code1] : names) {
-                for (auto [idx2, code2] : values) push(code1, idx1, true, {code2}, {idx2});
-                st_.set(code1, {idx1});
-            }
+            link_each(names, values, true);
             walk(body, depth + 1);
         }
     } else {
