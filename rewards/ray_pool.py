@@ -34,16 +34,12 @@ __all__ = ["RayRewardPool"]
 RewardFunction = Callable[[list[Sample]], Sequence[Any]]
 
 
-def _resolve(fn: str | RewardFunction | None) -> RewardFunction | None:
-    return import_reward(fn) if isinstance(fn, str) else fn
-
-
 class _ScoringActor:
     """One Ray actor: scores chunks with the PPOCoder reward or a given function."""
 
     def __init__(self, config: RewardConfig, fn: str | RewardFunction | None) -> None:
         self.config = config
-        self.fn = _resolve(fn)
+        self.fn = import_reward(fn) if isinstance(fn, str) else fn
 
     def score(self, samples: list[Sample]) -> tuple[list[Any], float]:
         start = time.perf_counter()
