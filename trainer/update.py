@@ -6,80 +6,14 @@ Kept apart from the loop in `trainer.ppo` so each piece can be tested alone:
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from core.shaping import whiten
+from trainer.config import PPOSettings
+from trainer.distributed import Dist
 from trainer.policy import Policy
 from trainer.rollout import Rollout
-
-if TYPE_CHECKING:
-    from trainer.ppo import PPOSettings
-
-# -------------------------------------------------------------------- distributed
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-
-    def mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Average over ranks (identity on one process)."""
-        if self.world > 1:
-            x = x.clone()
-            torch.distributed.all_reduce(x)
-            x /= self.world
-        return x
-
-    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Average each metric over the ranks that have it (ranks may lack some keys,
-        e.g. no tested sample in their shard), in sorted key order."""
-        if self.world == 1:
-            return {k: float(metrics[k]) for k in sorted(metrics)}
-        gathered: list[Any] = [None] * self.world
-        torch.distributed.all_gather_object(gathered, {k: float(v) for k, v in metrics.items()})
-        keys = sorted({k for g in gathered for k in g})
-        return {k: math.fsum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered)
-                for k in keys}
-
-    def sum(self, x: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            x = x.clone()
-            torch.distributed.all_reduce(x)
-        return x
-
-
-def init_distributed(device: torch.device) -> Dist:
-    """Join the process group when launched by torchrun / accelerate (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    return Dist(torch.distributed.get_rank(), torch.distributed.get_world_size())
-
-
-def global_whiten(x: torch.Tensor, mask: torch.Tensor, dist: Dist) -> torch.Tensor:
-    """`core.shaping.whiten` over the real positions of all ranks' batches together."""
-    if dist.world == 1:
-        return whiten(x, mask)
-    real = mask.bool()
-    xs = torch.where(real, x, torch.zeros_like(x)).double()
-    stats = dist.sum(torch.stack([xs.sum(), (xs * xs).sum(), real.sum().double()]))
-    total, total_sq, n = stats.tolist()
-    if n < 1:
-        return torch.zeros_like(x)
-    mean = total / n
-    var = max(total_sq - n * mean * mean, 0.0) / max(n - 1, 1)
-    out = (x - mean) / math.sqrt(var + 1e-8)
-    return torch.where(real, out, torch.zeros_like(out)).to(x.dtype)
-
 
 # ------------------------------------------------------------------------- PPO loss
 

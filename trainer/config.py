@@ -1,0 +1,391 @@
+"""Every setting of a PPO run, in one tree: dataclasses, validation, YAML and the CLI.
+
+`Config` is read three ways that always agree: as flags (``python -m trainer.ppo
+--ppo.lr 1e-4``, parsed by tyro from the dataclasses below, one documented flag per
+field), from a YAML file with the same nested names (``--config run.yaml``; flags given
+with it override the file) and from Python (``Config(ppo=PPOSettings(lr=1e-4))``).
+Presets are YAML files of the same shape.
+
+A config error (a missing or unreadable file, bad YAML, an unknown key, a value of the
+wrong type) raises `ConfigError`: one line naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from rewards import RewardConfig
+from trainer.models import DEFAULT_MODEL
+
+TASKS = ("completion", "translation", "synthesis")
+SOURCES = ("stdlib", "jsonl", "hf")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message is one line for the user."""
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = DEFAULT_MODEL
+    """HF hub name or local folder (causal or encoder-decoder); "smollm2-135m" = embedded default."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight dtype; auto = float32 on CPU, bfloat16 (or float16) on GPU."""
+    lora: bool = True
+    """Train LoRA adapters (the reference model is the base with adapters off) instead of all weights."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout inside LoRA layers (0 keeps PPO ratios exact)."""
+    lora_target_modules: str = "all-linear"
+    """Modules that get adapters: "all-linear" or a comma-separated list of names."""
+    separate_critic: bool = False
+    """Give the value head its own backbone copy instead of sharing the policy's."""
+    trust_remote_code: bool = False
+    """Allow model code from the hub (only for models you trust)."""
+
+
+@dataclass
+class GenerationSettings:
+    max_prompt_tokens: int = 256
+    """Prompts longer than this keep their last tokens."""
+    max_new_tokens: int = 32
+    """Response length limit; longer responses are truncated and scored as they are."""
+    temperature: float = 1.0
+    """Sampling temperature (0 = greedy)."""
+    top_k: int = 0
+    """Sample among the k most likely tokens (0 = off)."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold (1 = off)."""
+    samples_per_prompt: int = 1
+    """Responses drawn per prompt."""
+    chunk_size: int = 0
+    """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
+
+
+@dataclass
+class RewardSettings(RewardConfig):
+    """The PPOCoder reward's switches and weights (`rewards.RewardConfig`), plus where it runs."""
+
+    function: str | None = None
+    """Custom reward "module:function" taking list[rewards.Sample] -> list[float]; default: PPOCoder's."""
+    workers: int = 1
+    """Reward worker processes (0 = one background thread in the trainer process); Ray actors with backend "ray"."""
+    backend: Literal["process", "ray"] = "process"
+    """Where rewards are scored: worker processes on this machine, or a Ray cluster (pip install 'ppocoder[ray]')."""
+    ray_address: str | None = None
+    """Ray cluster to join ("auto", "ray://host:10001"); default: start a local Ray instance."""
+
+
+@dataclass
+class PPOSettings:
+    steps: int = 6
+    """Number of PPO steps (rollout + update)."""
+    prompts_per_step: int = 4
+    """Prompts per step over all ranks (must divide by the number of ranks)."""
+    epochs: int = 2
+    """Passes over each rollout batch."""
+    minibatch_size: int = 4
+    """Responses per optimiser step, per rank."""
+    grad_accum: int = 1
+    """Micro-batches a minibatch is split into (saves memory, same result)."""
+    lr: float = 3e-4
+    """AdamW learning rate."""
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning-rate decay over the run, after warm-up."""
+    warmup_steps: int = 0
+    """PPO steps of linear LR warm-up."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    clip_range: float = 0.2
+    """PPO ratio clip epsilon."""
+    clip_range_value: float = 0.2
+    """Value clip around the old values."""
+    vf_coef: float = 0.1
+    """Value-loss coefficient."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    max_grad_norm: float = 1.0
+    """Gradient norm clip."""
+    gamma: float = 1.0
+    """Discount."""
+    lam: float = 0.95
+    """GAE lambda."""
+    whiten_advantages: bool = True
+    """Normalise advantages over the whole batch (all ranks)."""
+    kl_coef: float = 0.05
+    """Initial KL penalty coefficient."""
+    kl_target: float | None = None
+    """Target KL per response; set it for the adaptive controller (else fixed)."""
+    kl_horizon: float = 10000.0
+    """Adaptive controller horizon, in samples."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
+    """Per-token KL estimator."""
+
+
+@dataclass
+class RunSettings:
+    output_dir: str = "runs/ppo"
+    """Where logs, checkpoints and the plot go."""
+    seed: int = 0
+    """Seed of everything (model init, data order, sampling)."""
+    device: str = "auto"
+    """"auto" (GPU when present), "cpu", "cuda", "cuda:1"..."""
+    save_every: int = 2
+    """Checkpoint every N steps (and at the end)."""
+    keep_last: int = 2
+    """Checkpoints kept (0 = all)."""
+    resume: bool = True
+    """Continue from the newest checkpoint in output_dir when there is one."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars."""
+    progress: bool = True
+    """Show the tqdm bar."""
+    plot: bool = True
+    """Write plot.png at the end."""
+    threads: int = 0
+    """torch CPU threads; 0 = auto: idle cores (cores - 1-min load average) split over local
+    ranks, at least 1 (oversubscribed threads make CPU runs many times slower). Fix it for a
+    bit-exact resume: some CPU kernels' rounding depends on the thread count."""
+    eval_every: int = 0
+    """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
+    eval_examples: int = 4
+    """Eval examples per evaluation (0 = no evaluation)."""
+    log_samples: int = 2
+    """Generated samples per step written to samples.jsonl (rank 0's first ones)."""
+
+
+@dataclass
+class DataConfig:
+    """Which task the policy is trained on and where its examples come from."""
+
+    task: str = "completion"
+    """Task: completion | translation | synthesis."""
+    source: str = "stdlib"
+    """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf."""
+    path: str | None = None
+    """JSONL file (source=jsonl); dataset name, save_to_disk folder or data file (source=hf)."""
+    eval_path: str | None = None
+    """JSONL file of eval examples (source=jsonl); None carves eval_fraction out of path."""
+    hf_config: str | None = None
+    """Configuration (subset) name of a Hugging Face dataset, if it has several."""
+    train_split: str = "train"
+    """Split of the Hugging Face dataset used for training."""
+    eval_split: str | None = None
+    """Split used for evaluation (source=hf); None carves eval_fraction out of train_split."""
+    language: str = "python"
+    """Target language when records have no language field (any `core.languages` id or alias)."""
+    source_language: str | None = None
+    """Translation: source language when records have no source-language field."""
+    id_field: str = "id"
+    """Record field with a stable example id (optional; the line/row number otherwise)."""
+    code_field: str = "code"
+    """Completion: record field with the whole function (the prompt is cut from it)."""
+    prompt_field: str = "prompt"
+    """Synthesis: record field with the problem statement (or program start, see prompt_is_code)."""
+    reference_field: str = "reference"
+    """Record field with the reference program (translation: the target-language code)."""
+    tests_field: str = "tests"
+    """Synthesis: record field with the unit tests (shapes: see the module docstring)."""
+    entry_point_field: str = "entry_point"
+    """Synthesis: record field naming the function that HumanEval-style test code checks."""
+    language_field: str = "language"
+    """Record field with the target language id."""
+    source_field: str = "source"
+    """Translation: record field with the source program."""
+    source_language_field: str = "source_language"
+    """Translation: record field with the source language id."""
+    prompt_is_code: bool = False
+    """Synthesis: the prompt is the start of the program (HumanEval style); it is scored with the response."""
+    prompt_template: str = (
+        "// Translate this {source_language} program to {language}.\n"
+        "// {source_language}:\n{source}\n// {language}:\n"
+    )
+    """Translation prompt; placeholders {source}, {source_language}, {language}."""
+    completion_unit: str = "tokens"
+    """Completion: hold out the last N `tokens` (tree-sitter leaves) or `lines`."""
+    completion_holdout: int = 10
+    """Completion: how many tokens/lines at the end of each function the model must write."""
+    min_lines: int = 4
+    """Stdlib: smallest function kept, in lines."""
+    max_lines: int = 30
+    """Stdlib: largest function kept, in lines."""
+    max_per_file: int = 5
+    """Stdlib: at most this many functions from one file (keeps the data diverse)."""
+    max_examples: int | None = 1000
+    """Cap on examples read (before the split); None reads everything."""
+    eval_fraction: float = 0.1
+    """Share of examples held out for evaluation when no eval data is given."""
+    seed: int = 0
+    """Seed of the stdlib file order and of the train/eval split."""
+
+
+
+@dataclass
+class Config:
+    """Everything a PPO run needs; every field can be set from YAML or as a flag."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The policy model and how it is trained (LoRA or all weights)."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """How responses are sampled and where they end."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The task and where its examples come from."""
+    reward: RewardSettings = field(default_factory=RewardSettings)
+    """The reward: PPOCoder components and weights, or your own function."""
+    ppo: PPOSettings = field(default_factory=PPOSettings)
+    """The PPO optimisation."""
+    run: RunSettings = field(default_factory=RunSettings)
+    """Output, checkpoints, evaluation and logging."""
+
+
+def validate(cfg: Config) -> None:
+    """Raise ValueError naming the first field with an impossible value."""
+    positive = {
+        "ppo.steps": cfg.ppo.steps, "ppo.prompts_per_step": cfg.ppo.prompts_per_step,
+        "ppo.epochs": cfg.ppo.epochs, "ppo.minibatch_size": cfg.ppo.minibatch_size,
+        "ppo.grad_accum": cfg.ppo.grad_accum, "generation.max_new_tokens":
+        cfg.generation.max_new_tokens, "generation.max_prompt_tokens":
+        cfg.generation.max_prompt_tokens, "generation.samples_per_prompt":
+        cfg.generation.samples_per_prompt, "run.save_every": cfg.run.save_every,
+        "model.lora_r": cfg.model.lora_r,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    ranges = {
+        "ppo.lr": (cfg.ppo.lr, 0.0, math.inf), "ppo.clip_range": (cfg.ppo.clip_range, 0.0, math.inf),
+        "ppo.clip_range_value": (cfg.ppo.clip_range_value, 0.0, math.inf),
+        "ppo.gamma": (cfg.ppo.gamma, 0.0, 1.0), "ppo.lam": (cfg.ppo.lam, 0.0, 1.0),
+        "ppo.kl_coef": (cfg.ppo.kl_coef, 0.0, math.inf),
+        "ppo.max_grad_norm": (cfg.ppo.max_grad_norm, 0.0, math.inf),
+        "generation.temperature": (cfg.generation.temperature, 0.0, math.inf),
+        "generation.top_p": (cfg.generation.top_p, 0.0, 1.0),
+    }
+    for name, (value, lo, hi) in ranges.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
+            raise ConfigError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
+    if cfg.generation.top_k < 0:
+        raise ConfigError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
+
+
+
+def config_from_dict(cls: type, values: Any, file: str | None = None, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a nested dict. Unknown keys and values of the wrong type
+    raise `ConfigError` naming the dotted key (``ppo.lr``), after `file` when given."""
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{file}: {message}" if file else message)
+
+    if not isinstance(values, dict):
+        raise fail(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got "
+                   f"{type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise fail(f"unknown key {prefix + str(unknown[0])!r}; allowed: {', '.join(sorted(fields))}")
+    defaults = cls()
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            value = config_from_dict(type(default), value, file, f"{prefix}{name}.")
+        elif not _matches(value, hints[name]):
+            raise fail(f"{prefix}{name} must be {_describe(hints[name])}, got {value!r}")
+        elif hints[name] is float and isinstance(value, int):
+            value = float(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if hint is type(None):
+        return "null"
+    return {bool: "true or false", int: "an integer", float: "a number",
+            str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML file with the field names of `Config` (any subset); `ConfigError` on a
+    missing file, bad YAML, an unknown key or a wrongly typed value."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where} is not valid YAML ({problem})") from None
+    return config_from_dict(Config, {} if values is None else values, str(path))
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def parse_cli(argv: list[str] | None = None, prog: str = "python -m trainer.ppo",
+              description: str | None = None) -> Config:
+    """Parse ``--config file.yaml`` (optional; flags override it) and flags into a `Config`."""
+    import tyro
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    base = Config()
+    for i, a in enumerate(args):
+        if a == "--config" or a.startswith("--config="):
+            path = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+            if not path or path.startswith("--"):
+                raise ConfigError("--config needs a YAML file path")
+            base = load_config(path)
+            del args[i: i + (1 if "=" in a else 2)]
+            break
+    help_text = (description or "") + (
+        "\n\n--config FILE.yaml: read settings from a YAML file with the nested names "
+        "below (e.g. `ppo: {lr: 1e-4}`); flags given with it override the file.")
+    return tyro.cli(Config, default=base, args=args, prog=prog, description=help_text.strip())
