@@ -23,11 +23,11 @@ import importlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core import languages
-from rewards.execution.types import RewardValues
+from rewards.execution.types import RewardValues, TestSpec
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Sample:
     reference: str | None = None
     """A reference solution; enables AST and data-flow match."""
     tests: Any = None
-    """A `rewards.TestSpec` (unit tests); when present, execution means running them."""
+    """Unit tests: a `rewards.TestSpec` or any shape `TestSpec.parse` reads (HumanEval's
+    test code, MBPP's asserts, APPS's input_output...); when present, execution means running them."""
     prompt: str | None = None
     """The prompt the program answers (kept for logging only)."""
 
@@ -104,16 +105,23 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
 
     Samples are grouped by language; each group is compiled / tested in parallel
     sandboxed workers and structurally matched in one native call. Raises
-    `ValueError` for an unknown language or a sample that is not a `Sample`.
+    `ValueError` for an unknown language, a sample that is not a `Sample`, or tests of no
+    known shape.
     """
     config = config or RewardConfig()
     groups: dict[str, list[int]] = defaultdict(list)
+    samples = list(samples)
     for i, sample in enumerate(samples):
         if not isinstance(sample, Sample):
             raise ValueError(f"sample {i} is a {type(sample).__name__}, expected rewards.Sample")
         if not isinstance(sample.code, str):
             raise ValueError(f"sample {i}: code must be a str")
         groups[languages.get(sample.language).name].append(i)
+        if sample.tests is not None and not isinstance(sample.tests, TestSpec):
+            try:  # raw dataset shapes (HumanEval, MBPP, APPS...), read without touching the caller's Sample
+                samples[i] = replace(sample, tests=TestSpec.parse(sample.tests))
+            except ValueError as exc:
+                raise ValueError(f"sample {i}: {exc}") from None
 
     results = [RewardBreakdown(total=0.0) for _ in samples]
     for lang, idx in groups.items():

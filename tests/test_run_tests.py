@@ -158,13 +158,17 @@ def test_reward_values_are_configurable():
 def test_misuse_raises_value_error():
     with pytest.raises(ValueError, match="test specs"):
         run_tests("python", ["x = 1"], [])
-    with pytest.raises(ValueError, match="not TestSpec"):
-        run_tests("python", ["x = 1"], [{"test": "assert True"}])
+    with pytest.raises(ValueError, match=r"tests\[0\]: cannot read tests of type int"):
+        run_tests("python", ["x = 1"], [17])
+    with pytest.raises(ValueError, match=r"tests\[0\] is None"):
+        run_tests("python", ["x = 1"], [None])
+    with pytest.raises(ValueError, match="stdin/stdout tests only"):
+        run_tests("java", ["class A {}"], [{"inputs": [[1]], "outputs": [1], "fn_name": "f"}])
     with pytest.raises(ValueError, match="stdin/stdout tests only"):
         run_tests("java", ["class A {}"], [CHECK])
     with pytest.raises(ValueError, match="unsupported language"):
         run_tests("brainfuck", ["+"], [IO])
-    with pytest.raises(ValueError, match="either stdio"):
+    with pytest.raises(ValueError, match="exactly one kind"):
         TestSpec()
     with pytest.raises(ValueError, match="entry_point"):
         TestSpec(test="def check(candidate):\n    pass\n")

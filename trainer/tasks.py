@@ -42,12 +42,13 @@ synthesis       ``prompt_field``                   ``reference_field``, ``tests_
                                                    ``language_field``, ``id_field``
 ==============  =================================  =====================================
 
-Unit tests (``tests_field``) may be: test code (a string; HumanEval's ``test``, run as
-``check(<entry_point>)`` with the function named by ``entry_point_field``), a list of
-assert statements (MBPP's ``test_list``), ``{"inputs": [...], "outputs": [...]}`` as an
-object or JSON string (APPS' ``input_output``: stdin/stdout cases), a list of
+Unit tests (``tests_field``) are read by `rewards.TestSpec.parse`: test code (a string;
+HumanEval's ``test``, run as ``check(<entry_point>)`` with the function named by
+``entry_point_field``), a list of assert statements (MBPP's ``test_list``),
+``{"inputs": [...], "outputs": [...]}`` as an object or JSON string (APPS'
+``input_output``: stdin/stdout cases, or call-based tests with its ``fn_name``), a list of
 ``[stdin, expected stdout]`` pairs, or an object with the fields of `rewards.TestSpec`.
-They become a `rewards.TestSpec`. Examples: HumanEval = ``--data.task synthesis
+Examples: HumanEval = ``--data.task synthesis
 --data.id-field task_id --data.reference-field canonical_solution --data.tests-field
 test --data.prompt-is-code``; MBPP = ``--data.prompt-field text --data.reference-field
 code --data.tests-field test_list``; APPS = ``--data.prompt-field question
@@ -80,6 +81,7 @@ from typing import Any
 import numpy as np
 
 from core import languages
+from rewards import TestSpec
 from trainer.config import SOURCES, TASKS, DataConfig
 
 # Folders of the stdlib tree that hold tests, fixtures or third-party packages.
@@ -436,7 +438,12 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                 reference = _text(reference, cfg.reference_field, where)
                 if cfg.prompt_is_code and not reference.startswith(prompt):
                     reference = prompt + reference
-            tests = _tests(row.get(cfg.tests_field), row.get(cfg.entry_point_field), where)
+            entry_point = row.get(cfg.entry_point_field)
+            try:
+                tests = TestSpec.parse(row.get(cfg.tests_field),
+                                       str(entry_point) if entry_point is not None else None)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
             examples.append(TaskExample(prompt=prompt, language=language,
                                         code_prefix=prompt if cfg.prompt_is_code else "",
                                         reference=reference, tests=tests, id=example_id))
@@ -445,38 +452,6 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                          + (f" ({skipped} too short to hold out {cfg.completion_holdout} "
                             f"{cfg.completion_unit})" if skipped else ""))
     return examples
-
-
-def _tests(raw: Any, entry_point: Any, where: str) -> Any:
-    """A record's unit tests as a `rewards.TestSpec`; the accepted shapes are listed in
-    the module docstring. None stays None."""
-    from rewards.execution import TestSpec
-
-    if raw is None or isinstance(raw, TestSpec):
-        return raw
-    if isinstance(raw, str) and raw.lstrip().startswith("{"):
-        try:  # APPS stores {"inputs": [...], "outputs": [...]} as a JSON string
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            pass  # test code that happens to start with a brace
-    try:
-        if isinstance(raw, str):
-            return TestSpec(test=raw, entry_point=str(entry_point or ""))
-        if isinstance(raw, dict) and "inputs" in raw and "outputs" in raw:
-            return TestSpec.from_io([str(i) for i in raw["inputs"]],
-                                    [str(o) for o in raw["outputs"]])
-        if isinstance(raw, dict):
-            return TestSpec(**raw)
-        if isinstance(raw, list | tuple) and all(isinstance(a, str) for a in raw):
-            return TestSpec(asserts=tuple(raw))
-        if isinstance(raw, list | tuple) and all(isinstance(p, list | tuple) and len(p) == 2
-                                                 for p in raw):
-            return TestSpec(stdio=tuple((str(i), str(o)) for i, o in raw))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: bad tests: {exc}") from None
-    raise ValueError(f"{where}: cannot read tests of type {type(raw).__name__}; expected test "
-                     "code, a list of assert statements, {inputs, outputs}, a list of "
-                     "[stdin, stdout] pairs, or an object with rewards.TestSpec's fields")
 
 
 # ------------------------------------------------------------------------------ split

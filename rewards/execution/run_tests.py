@@ -3,7 +3,8 @@
 Per sample: compile (Python: in-process `compile()`; Java: the persistent javax.tools
 worker, each sample into its own directory; C/C++/C#: the build command in a sandbox;
 JavaScript/PHP: the syntax check), then one sandbox runs `harness/runner.py`, which keeps
-the candidate in a child process (assert-style tests call it through data-only proxies;
+the candidate in a child process (assert-style and call-based tests call it through
+data-only proxies;
 stdin/stdout cases fork one process per case from that child, or exec the built program)
 and writes the verdict, tagged with a per-run random nonce, on a descriptor the candidate
 has closed. A pass is never read from an exit status or from the candidate's output.
@@ -47,20 +48,25 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
               rewards: RewardValues | None = None, output_bytes: int = 1 << 20) -> list[TestResult]:
     """Run `codes[i]` against `tests[i]`; one `TestResult` per sample.
 
+    A test is a `TestSpec` or any shape `TestSpec.parse` reads (HumanEval, MBPP, APPS...).
     `timeout_s` is the budget of one sample's assert-style tests, or of each stdin/stdout
-    case (a `TestSpec.timeout_s` overrides it). `workers` (0: all cores) sandboxes run at
+    case or call (a `TestSpec.timeout_s` overrides it). `workers` (0: all cores) sandboxes run at
     once. `output_bytes` caps each case's output. Raises ValueError on an unknown
-    language, mismatched lengths, a non-`TestSpec` test, or assert-style tests for a
-    language other than Python.
+    language, mismatched lengths, tests of no known shape, or assert-style or
+    call-based tests for a language other than Python.
     """
     name, ex = execution_spec(lang)
     codes = check_codes(codes)
     tests = list(tests)
     if len(tests) != len(codes):
         raise ValueError(f"{len(codes)} codes but {len(tests)} test specs")
-    for k, spec in enumerate(tests):
-        if not isinstance(spec, TestSpec):
-            raise ValueError(f"tests[{k}] is {type(spec).__name__}, not TestSpec")
+    for k, raw in enumerate(tests):
+        if raw is None:
+            raise ValueError(f"tests[{k}] is None")
+        try:
+            spec = tests[k] = TestSpec.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"tests[{k}]: {exc}") from None
         if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
             raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
     if timeout_s <= 0:
@@ -191,6 +197,10 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         total = budget * len(spec.stdio) + 5 + (15 if ex.case_server else 0)
         job.update(mode="stdio", cases=[list(c) for c in spec.stdio], case_timeout=budget,
                    timeout=total, python=ex.runs_in_harness, code=code)
+    elif spec.calls:
+        total = budget * len(spec.calls) + 5
+        job.update(mode="calls", code=code, entry_point=spec.entry_point, case_timeout=budget,
+                   calls=[[list(args), expected] for args, expected in spec.calls], timeout=total)
     else:
         total = budget + 5
         job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,19 +88,28 @@ class TestResult:
 
 @dataclass(frozen=True)
 class TestSpec:
-    """The unit tests of one sample, in one of two shapes.
+    """The unit tests of one sample, in one of three shapes.
 
     * assert-style (Python only): `test` holds test code, e.g. HumanEval's
       ``def check(candidate): assert candidate(2) == 4``, run as ``check(<entry_point>)``;
       and/or `asserts` holds independent statements like MBPP's
       ``assert add(1, 2) == 3`` that name the candidate's functions directly.
+    * call-based (Python only, like APPS problems with a ``fn_name``): `calls` is a
+      sequence of ``(arguments, expected return value)`` pairs and `entry_point` names the
+      function, either a plain function or a method of ``class Solution`` (LeetCode
+      style; one instance serves all calls). A return value matches when it equals the
+      expected value with tuples read as lists, or, as APPS's own harness allows, when the
+      expected value is a one-element list holding it; dicts whose keys all read as
+      integers (JSON turns them into strings) compare with integer keys, in the first
+      argument too.
     * stdin/stdout (any language, like APPS): `stdio` is a sequence of
       ``(stdin, expected stdout)`` pairs; output is compared line by line after trimming
       trailing blanks, then token by token with a 1e-6 tolerance for numbers.
 
     Test code is trusted; it runs outside the candidate's process and sees the candidate's
     functions through proxies that pass built-in data types only (values of other types,
-    such as objects with a custom ``__eq__``, fail the test).
+    such as objects with a custom ``__eq__``, fail the test). `TestSpec.parse` reads the
+    published dataset formats (HumanEval, MBPP, APPS) into a TestSpec.
     """
 
     __test__ = False  # not a pytest test class
@@ -108,12 +118,22 @@ class TestSpec:
     entry_point: str = ""
     asserts: tuple[str, ...] = ()
     stdio: tuple[tuple[str, str], ...] = ()
+    calls: tuple[tuple[tuple[Any, ...], Any], ...] = ()
+    """Call-based tests: (arguments, expected return value) of `entry_point`; JSON data only."""
     timeout_s: float | None = None
-    """Time budget of this sample's whole test run (default: the call's `timeout_s`)."""
+    """Time budget of this sample's whole test run, or of each stdin/stdout case or call
+    (default: the call's `timeout_s`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asserts", tuple(self.asserts))
         object.__setattr__(self, "stdio", tuple((str(i), str(o)) for i, o in self.stdio))
+        try:
+            calls = tuple((tuple(args), expected) for args, expected in self.calls)
+            json.dumps(calls)
+        except (TypeError, ValueError, RecursionError):
+            raise ValueError("TestSpec.calls must be (argument list, expected value) pairs of "
+                             "JSON data (numbers, strings, booleans, None, lists, dicts)") from None
+        object.__setattr__(self, "calls", calls)
         for name in ("test", "entry_point"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"TestSpec.{name} must be a string")
@@ -123,12 +143,51 @@ class TestSpec:
             raise ValueError(f"TestSpec.entry_point {self.entry_point!r} is not an identifier")
         if self.test and not self.entry_point and "def check" in self.test:
             raise ValueError("TestSpec.test defines check(); give the entry_point it is called with")
-        if bool(self.stdio) == bool(self.test or self.asserts):
-            raise ValueError("a TestSpec needs either stdio cases or assert-style tests (not both)")
+        if self.calls and not self.entry_point:
+            raise ValueError("TestSpec.calls needs the entry_point (function name) they call")
+        if sum(map(bool, (self.stdio, self.calls, self.test or self.asserts))) != 1:
+            raise ValueError("a TestSpec needs exactly one kind of tests: stdio cases, calls, "
+                             "or assert-style tests")
 
     @property
     def is_stdio(self) -> bool:
         return bool(self.stdio)
+
+    @classmethod
+    def parse(cls, raw: Any, entry_point: str | None = None) -> TestSpec | None:
+        """Unit tests in any published shape, as a TestSpec (None stays None).
+
+        Accepted, as Python values or as a JSON string of one:
+
+        * test code (a string): HumanEval's ``test``, run as ``check(<entry_point>)``;
+        * a list of assert statements: MBPP's ``test_list``;
+        * ``{"inputs": [...], "outputs": [...]}``: APPS's ``input_output``; stdin/stdout
+          cases (a list of lines counts as the lines joined), or, with a ``fn_name``,
+          call-based tests whose inputs are argument lists;
+        * a list of ``[stdin, expected stdout]`` pairs;
+        * an object with TestSpec's fields;
+        * a whole HumanEval, MBPP or APPS record (``test`` + ``entry_point``,
+          ``test_list`` (+ ``test_setup_code``), ``input_output``).
+
+        Raises ValueError naming what is wrong otherwise.
+        """
+        if raw is None or isinstance(raw, cls):
+            return raw
+        if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
+            try:  # APPS stores input_output as a JSON string; CSV files store lists so
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                pass  # test code that happens to start with a bracket
+        try:
+            spec = _parse(cls, raw, entry_point)
+        except TypeError as exc:
+            raise ValueError(f"bad tests: {exc}") from None
+        if spec is None:
+            raise ValueError(
+                f"cannot read tests of type {type(raw).__name__}: expected test code, a list of "
+                "assert statements, {inputs, outputs[, fn_name]}, a list of [stdin, stdout] "
+                "pairs, an object with rewards.TestSpec's fields, or a HumanEval/MBPP/APPS record")
+        return spec
 
     @classmethod
     def from_humaneval(cls, problem: Mapping[str, Any], timeout_s: float | None = None) -> TestSpec:
@@ -143,6 +202,67 @@ class TestSpec:
         if len(inputs) != len(outputs):
             raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
         return cls(stdio=tuple(zip(inputs, outputs)), timeout_s=timeout_s)
+
+
+_SPEC_FIELDS = frozenset(f for f in TestSpec.__dataclass_fields__)
+
+
+def _parse(cls: type[TestSpec], raw: Any, entry_point: str | None) -> TestSpec | None:
+    """The shapes of `TestSpec.parse`; None when `raw` has none of them."""
+    if isinstance(raw, str):
+        return cls(test=raw, entry_point=entry_point or "")
+    if isinstance(raw, Mapping):
+        if raw and set(raw) <= _SPEC_FIELDS:
+            return cls(**raw)
+        if "inputs" in raw and "outputs" in raw:
+            return _apps(cls, raw)
+        if "input_output" in raw:  # an APPS record
+            return TestSpec.parse(raw["input_output"])
+        if "test_list" in raw:  # an MBPP record
+            setup = raw.get("test_setup_code") or ""
+            asserts = raw["test_list"]
+            if isinstance(asserts, str) or not all(isinstance(a, str) for a in asserts):
+                raise ValueError("MBPP test_list must be a list of assert statements")
+            if setup.strip():  # the setup must share the asserts' namespace
+                return cls(test=setup + "\n" + "\n".join(asserts) + "\n")
+            return cls(asserts=tuple(asserts))
+        if "test" in raw and "entry_point" in raw:  # a HumanEval record
+            return cls(test=raw["test"], entry_point=raw["entry_point"])
+        raise ValueError(f"test object with keys {sorted(raw)[:8]} has no known shape; expected "
+                         f"TestSpec's fields ({', '.join(sorted(_SPEC_FIELDS))}), inputs/outputs, "
+                         "input_output, test_list, or test + entry_point")
+    if isinstance(raw, (list, tuple)) and raw:
+        if all(isinstance(a, str) for a in raw):
+            return cls(asserts=tuple(raw))
+        if all(isinstance(p, (list, tuple)) and len(p) == 2 for p in raw):
+            return cls(stdio=tuple((_text(i), _text(o)) for i, o in raw))
+        raise ValueError("a test list must hold assert statements or [stdin, stdout] pairs")
+    if isinstance(raw, (list, tuple)):
+        raise ValueError("the test list is empty")
+    return None
+
+
+def _apps(cls: type[TestSpec], raw: Mapping[str, Any]) -> TestSpec:
+    """APPS's input_output: stdin/stdout cases, or call-based tests when it has a fn_name."""
+    inputs, outputs = raw["inputs"], raw["outputs"]
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ValueError("inputs and outputs must be lists")
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
+    fn_name = raw.get("fn_name")
+    if fn_name:
+        if not all(isinstance(args, list) for args in inputs):
+            raise ValueError(f"call-based tests of {fn_name!r}: every input must be a list of "
+                             "arguments")
+        return cls(calls=tuple(zip(inputs, outputs)), entry_point=str(fn_name))
+    return cls(stdio=tuple((_text(i), _text(o)) for i, o in zip(inputs, outputs)))
+
+
+def _text(value: Any) -> str:
+    """A stdin or stdout text of APPS (some store a list of lines)."""
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return str(value)
 
 
 def check_codes(codes: Sequence[str]) -> list[str]:

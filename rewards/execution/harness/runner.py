@@ -5,7 +5,7 @@ Three processes, so that untrusted code can never report its own verdict:
 * the *judge* (this process) reads the job from stdin, runs the test code and compares
   outputs, and writes the verdict, tagged with the per-run nonce, to VERDICT_FD;
 * the *host* child, forked before the job (and its nonce) is read, with stdin and
-  VERDICT_FD closed: it loads the candidate and answers calls (function tests), or forks
+  VERDICT_FD closed: it loads the candidate and answers calls (function and call-based tests), or forks
   one *case* grandchild per stdin/stdout test case and reports what it printed;
 * the judge and host mark themselves non-dumpable, so a process of the same uid can
   neither ptrace them nor open their /proc files (memory, descriptors).
@@ -144,6 +144,7 @@ def host_main(cmd_fd, reply_fd):
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     namespace = None
     code = None
+    solution = None  # the one instance of a LeetCode-style class Solution
     while True:
         try:
             req = recv(cmd_fd)
@@ -153,6 +154,7 @@ def host_main(cmd_fd, reply_fd):
         if op == "load":
             sys.path.extend(req.get("path", []))
             namespace = {"__name__": "__candidate__", "__builtins__": __builtins__}
+            solution = None
             random.seed(0)
             try:
                 exec(compile(req["code"], "<candidate>", "exec"), namespace)
@@ -166,7 +168,9 @@ def host_main(cmd_fd, reply_fd):
             try:
                 args = [decode(a) for a in req["args"]]
                 kwargs = {k: decode(v) for k, v in req["kwargs"].items()}
-                value = namespace[req["name"]](*args, **kwargs)
+                if req.get("method") and solution is None and isinstance(namespace.get("Solution"), type):
+                    solution = namespace["Solution"]()
+                value = _target(namespace, solution, req["name"])(*args, **kwargs)
                 sys.stdout.flush()
                 send(reply_fd, {"value": encode(value)})
             except BaseException as exc:  # noqa: BLE001
@@ -184,6 +188,16 @@ def host_main(cmd_fd, reply_fd):
                 send(reply_fd, code.run(req))
             else:
                 send(reply_fd, run_case(code, req, cmd_fd, reply_fd))
+
+
+def _target(namespace, solution, name):
+    """The function `name`: a method of the Solution instance (APPS call-based tests run
+    LeetCode-style ``class Solution`` code that way), else a top-level function."""
+    if solution is not None and callable(getattr(solution, name, None)):
+        return getattr(solution, name)
+    if callable(namespace.get(name)):
+        return namespace[name]
+    raise NameError(f"the program defines no function {name!r}")
 
 
 class CaseServer:
@@ -488,14 +502,22 @@ class Judge:
         call.__name__ = name
         return call
 
-    def run_function_tests(self):
-        import ast
-
+    def load(self):
+        """Load the candidate in the host; its callable names, or None when loading failed."""
         job = self.job
         reply = self.ask({"op": "load", "code": job["code"], "path": job.get("path", [])})
         if "error" in reply:
             kind = "compile_error" if reply.get("syntax") else "runtime_error"
             self.note(kind, reply.get("line"), reply["error"])
+            return None
+        return reply["names"]
+
+    def run_function_tests(self):
+        import ast
+
+        job = self.job
+        names = self.load()
+        if names is None:
             return
         sources = [job["test"]] if job.get("test") else []
         sources += list(job.get("asserts") or [])
@@ -504,7 +526,7 @@ class Judge:
             ast.fix_missing_locations(tree)
             env = {"__name__": "__test__", "__builtins__": __builtins__,
                    "__ppo_assert__": self.check_assert}
-            env.update((name, self.proxy(name)) for name in reply["names"])
+            env.update((name, self.proxy(name)) for name in names)
             random.seed(0)
             try:
                 exec(compile(tree, f"<test{k}>", "exec"), env)
@@ -519,6 +541,39 @@ class Judge:
             except Exception as exc:  # noqa: BLE001 - the test broke on a wrong answer
                 self.total += 1
                 self.note("failed", _error_line(exc, f"<test{k}>"), f"test raised {_describe(exc)}")
+        if self.outcome is None:
+            self.outcome = "passed"
+
+    # -- call-based tests (APPS problems with a fn_name)
+
+    def run_call_tests(self):
+        job = self.job
+        if self.load() is None:
+            return
+        name = job["entry_point"]
+        for k, (args, expected) in enumerate(job["calls"]):
+            self.total += 1
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.note("timeout", None, f"call {k}: time limit exceeded")
+                return
+            request = {"op": "call", "name": name, "method": True, "kwargs": {},
+                       "args": [encode(a) for a in _int_keys_first(args)]}
+            try:
+                reply = self.ask(request, time.monotonic() + min(job["case_timeout"], left))
+            except CaseTimeout:
+                self.note("timeout", None, f"call {k}: time limit exceeded")
+                return
+            except CandidateError as exc:  # the host is gone: no later call can run
+                self.note("runtime_error", None, f"call {k}: {exc.text}")
+                return
+            if "error" in reply:
+                self.note("runtime_error", reply.get("line"), f"call {k}: {reply['error']}")
+                continue
+            if same_value(decode(reply["value"]), expected):
+                self.passed += 1
+            else:
+                self.note("failed", None, f"call {k}: wrong return value")
         if self.outcome is None:
             self.outcome = "passed"
 
@@ -567,6 +622,40 @@ def _line_in(stderr):
 
     found = re.search(r"line (\d+)", stderr)
     return int(found.group(1)) if found else None
+
+
+def _as_lists(value):
+    """Tuples as lists, all the way down (JSON expected values have no tuples)."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
+def _int_keyed(value):
+    """A dict whose keys all read as integers, with integer keys (JSON made them strings)."""
+    if isinstance(value, dict) and value:
+        try:
+            return {int(k): v for k, v in value.items()}
+        except (TypeError, ValueError):
+            pass
+    return value
+
+
+def _int_keys_first(args):
+    """APPS's rule for arguments: a first-argument dict gets its integer keys back."""
+    return [_int_keyed(args[0]), *args[1:]] if args else []
+
+
+def same_value(got, expected):
+    """A call-based return value against the expected one, by APPS's rules: tuples are
+    lists, and a one-element expected list also matches the element it holds."""
+    got = _as_lists(got)
+    wanted = [expected]
+    if isinstance(expected, list) and len(expected) == 1:
+        wanted.append(expected[0])
+    return any(got == _as_lists(_int_keyed(w)) for w in wanted)
 
 
 def same_output(got, expected):
@@ -628,6 +717,8 @@ def run_sample(read_job, verdict_fd, private_fds=()):
     try:
         if job["mode"] == "function":
             judge.run_function_tests()
+        elif job["mode"] == "calls":
+            judge.run_call_tests()
         else:
             judge.run_stdio_tests()
     except CaseTimeout:
