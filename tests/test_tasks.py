@@ -302,15 +302,15 @@ def examples(ids: list[str]) -> list[TaskExample]:
 def test_split_depends_only_on_ids_seed_and_fraction() -> None:
     ids = [f"ex{i}" for i in range(50)]
     cfg = DataConfig(eval_fraction=0.2)
-    train, evals = tasks._split(examples(ids), cfg)
+    train, evals = tasks.split_train_eval(examples(ids), cfg)
     assert len(evals) == 10 and len(train) == 40
     assert [e.id for e in train] == [i for i in ids if i in {e.id for e in train}]  # order kept
-    shuffled = tasks._split(examples(ids[::-1]), cfg)
+    shuffled = tasks.split_train_eval(examples(ids[::-1]), cfg)
     assert {e.id for e in shuffled[1]} == {e.id for e in evals}
-    reseeded = tasks._split(examples(ids), DataConfig(eval_fraction=0.2, seed=7))
+    reseeded = tasks.split_train_eval(examples(ids), DataConfig(eval_fraction=0.2, seed=7))
     assert {e.id for e in reseeded[1]} != {e.id for e in evals}
-    assert tasks._split(examples(ids[:2]), DataConfig(eval_fraction=0.01))[1] != []
-    assert tasks._split(examples(ids[:1]), DataConfig(eval_fraction=0.5))[1] == []
+    assert tasks.split_train_eval(examples(ids[:2]), DataConfig(eval_fraction=0.01))[1] != []
+    assert tasks.split_train_eval(examples(ids[:1]), DataConfig(eval_fraction=0.5))[1] == []
 
 
 # ------------------------------------------------------------------- Hugging Face

@@ -27,7 +27,9 @@ from rewards import RewardConfig
 from trainer.models import DEFAULT_MODEL
 
 TASKS = ("completion", "translation", "synthesis")
-SOURCES = ("stdlib", "jsonl", "hf")
+BENCHMARKS = ("humaneval", "mbpp", "apps", "codesearchnet", "xlcost")
+"""Built-in data sources in their published formats (`trainer.benchmarks`)."""
+SOURCES = ("stdlib", "jsonl", "hf", *BENCHMARKS)
 
 
 class ConfigError(ValueError):
@@ -173,9 +175,9 @@ class DataConfig:
     task: str = "completion"
     """Task: completion | translation | synthesis."""
     source: str = "stdlib"
-    """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf."""
+    """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf | humaneval | mbpp | apps | codesearchnet | xlcost."""
     path: str | None = None
-    """JSONL file (source=jsonl); dataset name, save_to_disk folder or data file (source=hf)."""
+    """JSONL file (jsonl); dataset name, save_to_disk folder or data file (hf); benchmark files or hub name (benchmarks)."""
     eval_path: str | None = None
     """JSONL file of eval examples (source=jsonl); None carves eval_fraction out of path."""
     hf_config: str | None = None
@@ -223,6 +225,12 @@ class DataConfig:
     """Stdlib: largest function kept, in lines."""
     max_per_file: int = 5
     """Stdlib: at most this many functions from one file (keeps the data diverse)."""
+    min_tokens: int = 0
+    """CodeSearchNet: skip functions with fewer tokens (the paper keeps methods of at least 64)."""
+    xlcost_level: Literal["program", "snippet"] = "program"
+    """XLCoST: translate whole programs (pair_data_tok_full) or snippets (pair_data_tok_1)."""
+    difficulty: str | None = None
+    """APPS: keep only problems of this difficulty (introductory, interview, competition)."""
     max_examples: int | None = 1000
     """Cap on examples read (before the split); None reads everything."""
     eval_fraction: float = 0.1

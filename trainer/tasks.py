@@ -28,6 +28,8 @@ Sources (``DataConfig.source``):
 * ``hf``: a Hugging Face dataset: a hub name (needs network), a folder written by
   ``Dataset.save_to_disk``, or a local .json/.jsonl/.csv/.parquet file; needs
   ``pip install datasets``.
+* ``humaneval``, ``mbpp``, ``apps``, ``codesearchnet``, ``xlcost``: the paper's benchmarks in
+  their published formats, each with its own task (see `trainer.benchmarks`).
 
 Field mapping for jsonl/hf records (every name is a ``DataConfig`` field, so
 ``--data.code-field func_code_string`` adapts CodeSearchNet, for example):
@@ -69,6 +71,7 @@ the data's order.
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import json
 import os
@@ -82,7 +85,7 @@ import numpy as np
 
 from core import languages
 from rewards import TestSpec
-from trainer.config import SOURCES, TASKS, DataConfig
+from trainer.config import BENCHMARKS, SOURCES, TASKS, DataConfig
 
 # Folders of the stdlib tree that hold tests, fixtures or third-party packages.
 _STDLIB_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test",
@@ -108,22 +111,28 @@ class TaskExample:
     """Language of the source program (translation only)."""
     id: str = ""
     """Stable identifier, e.g. ``stdlib:json/encoder.py:JSONEncoder.default`` or ``data.jsonl:17``."""
+    difficulty: str | None = None
+    """Difficulty level where the data has one (APPS: introductory, interview, competition)."""
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
     """Load (train, eval) examples for `cfg`; the same config gives the same lists."""
     _check_config(cfg)
+    if cfg.source in BENCHMARKS:
+        from trainer import benchmarks  # it builds on this module's examples and split
+
+        return benchmarks.load_benchmark(cfg)
     if cfg.source == "stdlib":
-        return _split(_stdlib_completion(cfg), cfg)
+        return split_train_eval(_stdlib_completion(cfg), cfg)
     if cfg.source == "jsonl":
-        train = _examples(_read_jsonl(cfg.path), cfg, _display(cfg.path))
+        train = _examples(read_jsonl_records(cfg.path), cfg, _display(cfg.path))
         if cfg.eval_path is None:
-            return _split(train, cfg)
-        return train, _examples(_read_jsonl(cfg.eval_path), cfg, _display(cfg.eval_path))
+            return split_train_eval(train, cfg)
+        return train, _examples(read_jsonl_records(cfg.eval_path), cfg, _display(cfg.eval_path))
     train_rows = _read_hf(cfg, cfg.train_split)
     train = _examples(train_rows, cfg, f"{_display(cfg.path)}/{cfg.train_split}")
     if cfg.eval_split is None:
-        return _split(train, cfg)
+        return split_train_eval(train, cfg)
     eval_rows = _read_hf(cfg, cfg.eval_split)
     return train, _examples(eval_rows, cfg, f"{_display(cfg.path)}/{cfg.eval_split}")
 
@@ -139,7 +148,7 @@ def _check_config(cfg: DataConfig) -> None:
     if cfg.source == "stdlib" and cfg.task != "completion":
         raise ValueError(f"source 'stdlib' only provides the completion task, not {cfg.task!r}; "
                          "give --data.source jsonl or hf with a --data.path")
-    if cfg.source != "stdlib" and not cfg.path:
+    if cfg.source in ("jsonl", "hf") and not cfg.path:
         raise ValueError(f"source {cfg.source!r} needs --data.path")
     if cfg.completion_unit not in ("tokens", "lines"):
         raise ValueError(f"completion_unit must be 'tokens' or 'lines', got {cfg.completion_unit!r}")
@@ -151,6 +160,8 @@ def _check_config(cfg: DataConfig) -> None:
         raise ValueError(f"max_examples must be >= 1 or None, got {cfg.max_examples}")
     if not 1 <= cfg.min_lines <= cfg.max_lines:
         raise ValueError(f"need 1 <= min_lines <= max_lines, got {cfg.min_lines}, {cfg.max_lines}")
+    if cfg.min_tokens < 0:
+        raise ValueError(f"min_tokens must be >= 0, got {cfg.min_tokens}")
     if cfg.max_per_file < 1:
         raise ValueError(f"max_per_file must be >= 1, got {cfg.max_per_file}")
     languages.get(cfg.language)  # ValueError listing the supported ones
@@ -187,6 +198,11 @@ def split_completion(code: str, language: str, unit: str, holdout: int) -> tuple
     cut = starts[-holdout]
     prefix = data[:cut].decode("utf-8").rstrip(" \t")
     return prefix, code[len(prefix):]
+
+
+def count_tokens(code: str, language: str) -> int:
+    """Tokens of `code` as `split_completion` counts them (0 when it does not parse)."""
+    return len(_token_starts(code.encode("utf-8"), language) or [])
 
 
 def _token_starts(data: bytes, language: str) -> list[int] | None:
@@ -320,13 +336,15 @@ def _stdlib_completion(cfg: DataConfig) -> list[TaskExample]:
 # --------------------------------------------------------------------- jsonl and hf
 
 
-def _read_jsonl(path: str | None) -> list[dict[str, Any]]:
-    """Records of a JSONL file; blank lines are skipped, anything else must be an object."""
+def read_jsonl_records(path: str | Path | None) -> list[dict[str, Any]]:
+    """Records of a JSONL file (gzip-compressed when it ends in .gz); blank lines are
+    skipped, anything else must be an object (ValueError naming file and line)."""
     file = Path(str(path))
     if not file.is_file():
         raise ValueError(f"JSONL file {str(path)!r} does not exist")
     rows: list[dict[str, Any]] = []
-    with file.open(encoding="utf-8") as handle:
+    opener = gzip.open if file.suffix == ".gz" else open
+    with opener(file, "rt", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -369,11 +387,7 @@ def _read_hf(cfg: DataConfig, split: str) -> list[dict[str, Any]]:
     elif not local.exists() and (local.is_absolute() or path.startswith((".", "~"))):
         raise ValueError(f"dataset path {path!r} does not exist")
     else:  # a hub name (needs network) or a folder of data files
-        try:
-            loaded = datasets.load_dataset(path, cfg.hf_config, split=split)
-        except Exception as exc:  # hub/network/builder errors of many types
-            raise ValueError(f"could not load Hugging Face dataset {path!r} "
-                             f"(split {split!r}): {exc}") from exc
+        loaded = load_hub_split(path, cfg.hf_config, split)
     if cfg.max_examples is not None and len(loaded) > cfg.max_examples:
         loaded = loaded.select(range(cfg.max_examples))
     rows = []
@@ -382,6 +396,22 @@ def _read_hf(cfg: DataConfig, split: str) -> list[dict[str, Any]]:
         row.setdefault("__row__", number)
         rows.append(row)
     return rows
+
+
+def load_hub_split(name: str, hf_config: str | None, split: str) -> Any:
+    """One split of a Hugging Face hub dataset (needs network and `datasets`); ValueError on
+    any failure, with the reason."""
+    try:
+        import datasets
+    except ImportError:
+        raise ValueError(f"loading {name!r} from the hub needs the Hugging Face `datasets` "
+                         "package: pip install datasets") from None
+    try:
+        return datasets.load_dataset(name, hf_config, split=split)
+    except Exception as exc:  # hub/network/builder errors of many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"could not load Hugging Face dataset {name!r} (split {split!r}): "
+                         f"{first}") from exc
 
 
 def _field(row: dict[str, Any], name: str, where: str, required: bool = True) -> Any:
@@ -457,7 +487,7 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
 # ------------------------------------------------------------------------------ split
 
 
-def _split(examples: list[TaskExample], cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
+def split_train_eval(examples: list[TaskExample], cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
     """Deterministic (train, eval) split by a seeded hash of each example's id."""
     n = len(examples)
     n_eval = round(n * cfg.eval_fraction)

@@ -167,7 +167,7 @@ class TestSpec:
         * a list of ``[stdin, expected stdout]`` pairs;
         * an object with TestSpec's fields;
         * a whole HumanEval, MBPP or APPS record (``test`` + ``entry_point``,
-          ``test_list`` (+ ``test_setup_code``), ``input_output``).
+          ``test_list`` (+ ``test_setup_code`` or ``test_imports``), ``input_output``).
 
         Raises ValueError naming what is wrong otherwise.
         """
@@ -218,8 +218,8 @@ def _parse(cls: type[TestSpec], raw: Any, entry_point: str | None) -> TestSpec |
             return _apps(cls, raw)
         if "input_output" in raw:  # an APPS record
             return TestSpec.parse(raw["input_output"])
-        if "test_list" in raw:  # an MBPP record
-            setup = raw.get("test_setup_code") or ""
+        if "test_list" in raw:  # an MBPP record (sanitized MBPP has test_imports instead)
+            setup = "\n".join([raw.get("test_setup_code") or "", *(raw.get("test_imports") or [])])
             asserts = raw["test_list"]
             if isinstance(asserts, str) or not all(isinstance(a, str) for a in asserts):
                 raise ValueError("MBPP test_list must be a list of assert statements")
