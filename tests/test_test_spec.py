@@ -31,7 +31,7 @@ def test_mbpp_shapes():
               "test_list": asserts, "test_setup_code": "", "challenge_test_list": []}
     assert TestSpec.parse(record).asserts == tuple(asserts)
     setup = TestSpec.parse({**record, "test_setup_code": "import math"})
-    assert setup.test == "import math\n\n" + "\n".join(asserts) + "\n" and not setup.asserts
+    assert setup.test == "import math\n" + "\n".join(asserts) + "\n" and not setup.asserts
     sanitized = TestSpec.parse({"prompt": "add", "test_imports": ["import math"], "test_list": asserts})
     assert sanitized.test == "\nimport math\n" + "\n".join(asserts) + "\n"
 
