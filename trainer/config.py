@@ -348,9 +348,32 @@ def _describe(hint: Any) -> str:
             str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
+PRESET_DIR = Path(__file__).with_name("presets")
+"""YAML presets shipped with the package (``--preset NAME`` reads ``NAME.yaml``)."""
+
+
+def presets() -> list[str]:
+    """Names of the shipped presets (``paper-completion``, ``paper-translation``, ...)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    """The YAML file of preset `name`; `ConfigError` listing the presets when there is none."""
+    path = PRESET_DIR / f"{name}.yaml"
+    if "/" in name or not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(presets())}")
+    return path
+
+
 def load_config(path: str | Path) -> Config:
     """Read a YAML file with the field names of `Config` (any subset); `ConfigError` on a
     missing file, bad YAML, an unknown key or a wrongly typed value."""
+    return config_from_dict(Config, read_yaml(path), str(path))
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file (not yet checked against `Config`); `ConfigError`
+    on a missing or unreadable file or bad YAML."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -364,7 +387,15 @@ def load_config(path: str | Path) -> Config:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{where} is not valid YAML ({problem})") from None
-    return config_from_dict(Config, {} if values is None else values, str(path))
+    return {} if values is None else values
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(out.get(key), dict) and isinstance(value, dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -380,20 +411,38 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def parse_cli(argv: list[str] | None = None, prog: str = "python -m trainer.ppo",
               description: str | None = None) -> Config:
-    """Parse ``--config file.yaml`` (optional; flags override it) and flags into a `Config`."""
+    """Parse ``--preset NAME`` and ``--config file.yaml`` (both optional; the file overrides
+    the preset, flags override both) and flags into a `Config`."""
     import tyro
 
     args = list(sys.argv[1:] if argv is None else argv)
-    base = Config()
-    for i, a in enumerate(args):
-        if a == "--config" or a.startswith("--config="):
-            path = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
-            if not path or path.startswith("--"):
-                raise ConfigError("--config needs a YAML file path")
-            base = load_config(path)
-            del args[i: i + (1 if "=" in a else 2)]
-            break
+    preset = _take_option(args, "--preset", "a preset name")
+    config_file = _take_option(args, "--config", "a YAML file path")
+    values: dict[str, Any] = {}
+    if preset is not None:
+        path = preset_path(preset)
+        values = read_yaml(path)
+        config_from_dict(Config, values, f"preset {preset}")  # one-line errors name the preset
+    if config_file is not None:
+        own = read_yaml(config_file)
+        config_from_dict(Config, own, config_file)
+        values = _merged(values, own)
+    base = config_from_dict(Config, values)
     help_text = (description or "") + (
         "\n\n--config FILE.yaml: read settings from a YAML file with the nested names "
-        "below (e.g. `ppo: {lr: 1e-4}`); flags given with it override the file.")
+        "below (e.g. `ppo: {lr: 1e-4}`); flags given with it override the file. "
+        f"--preset NAME: start from a shipped preset ({', '.join(presets())}; the paper's "
+        "settings, documented in trainer/presets/NAME.yaml); --config and flags override it.")
     return tyro.cli(Config, default=base, args=args, prog=prog, description=help_text.strip())
+
+
+def _take_option(args: list[str], flag: str, what: str) -> str | None:
+    """Remove ``flag VALUE`` / ``flag=VALUE`` from `args` and return VALUE (None if absent)."""
+    for i, a in enumerate(args):
+        if a == flag or a.startswith(flag + "="):
+            value = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+            if not value or value.startswith("--"):
+                raise ConfigError(f"{flag} needs {what}")
+            del args[i: i + (1 if "=" in a else 2)]
+            return value
+    return None
