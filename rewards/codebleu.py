@@ -69,6 +69,7 @@ __all__ = [
     "CodeBLEUResult",
     "codebleu",
     "codebleu_per_sample",
+    "codebleu_resampled",
     "codebleu_with_samples",
     "keywords",
     "weighted_ngram_match",
@@ -348,6 +349,46 @@ def codebleu_with_samples(references: Sequence[str] | Sequence[Sequence[str]],
     parts, component_weights = _prepare(references, candidates, lang, weights, tokenizer,
                                         threads)
     return _corpus_result(parts, component_weights), _sample_results(parts, component_weights)
+
+
+def codebleu_resampled(references: Sequence[str] | Sequence[Sequence[str]],
+                       candidates: Sequence[str], counts: np.ndarray, lang: str = "python",
+                       weights: Sequence[float] = DEFAULT_WEIGHTS,
+                       tokenizer: Tokenizer | None = None,
+                       threads: int = 0) -> list[CodeBLEUResult]:
+    """Corpus CodeBLEU of reweighted copies of one corpus (bootstrap resamples), parsing once.
+
+    Row r of `counts` (shape (rows, n_candidates)) says how many times each pair enters
+    corpus r; every score is a ratio of summed counts, so a corpus is a weighted sum of
+    per-pair statistics. A row of ones gives `codebleu` (up to float rounding). Arguments
+    and errors otherwise as in `codebleu`.
+    """
+    parts, component_weights = _prepare(references, candidates, lang, weights, tokenizer,
+                                        threads)
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(parts.ngram):
+        raise ValueError(f"counts must have shape (rows, {len(parts.ngram)}), got {counts.shape}")
+    ngram, weighted = _stats_matrix(parts.ngram), _stats_matrix(parts.weighted)
+    structure = np.stack([parts.ast_match, parts.ast_total, parts.dfg_match, parts.dfg_total],
+                         axis=1).astype(np.float64)
+    out = []
+    for plain, keyword, (ast_m, ast_t, dfg_m, dfg_t) in zip(
+            counts @ ngram, counts @ weighted, counts @ structure):
+        out.append(_result(_stats_from_row(plain), _stats_from_row(keyword), round(ast_m),
+                           round(ast_t), round(dfg_m), round(dfg_t), component_weights))
+    return out
+
+
+def _stats_matrix(stats: list[BleuStats]) -> np.ndarray:
+    """Per-pair BLEU statistics as rows: matches, totals, hypothesis and reference length."""
+    return np.array([[*s.matches, *s.totals, s.hyp_length, s.ref_length] for s in stats],
+                    dtype=np.float64)
+
+
+def _stats_from_row(row: np.ndarray) -> BleuStats:
+    order = (len(row) - 2) // 2
+    return BleuStats(tuple(row[:order].tolist()), tuple(row[order:2 * order].tolist()),
+                     float(row[-2]), float(row[-1]))
 
 
 def _prepare(references: Sequence[str] | Sequence[Sequence[str]], candidates: Sequence[str],

@@ -106,8 +106,14 @@ def bootstrap(statistic: Callable[[np.ndarray], np.ndarray], n: int, point: floa
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     replicates = np.concatenate([np.asarray(statistic(counts), dtype=np.float64)
                                  for counts in bootstrap_counts(n, resamples, seed)])
+    return percentile_interval(point, replicates, confidence)
+
+
+def percentile_interval(point: float, replicates: Sequence[float] | np.ndarray,
+                        confidence: float = 0.95) -> Interval:
+    """`point` with the central `confidence` share of its bootstrap `replicates` around it."""
     tail = (1.0 - confidence) / 2
-    low, high = np.quantile(replicates, [tail, 1.0 - tail])
+    low, high = np.quantile(np.asarray(replicates, dtype=np.float64), [tail, 1.0 - tail])
     return Interval(float(point), float(low), float(high), confidence)
 
 

