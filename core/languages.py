@@ -196,6 +196,22 @@ class ExecutionSpec:
 
 
 @dataclass(frozen=True)
+class LexicalSpec:
+    """Just enough lexical structure to see where a code unit ends (`core.program_end`):
+    how blocks nest, and which comments and string literals hide brackets and newlines."""
+
+    blocks: str = "braces"
+    """``"braces"``: ``{ }`` delimit blocks; ``"indent"``: indentation does (Python)."""
+    line_comments: tuple[str, ...] = ("//",)
+    """Openers of comments that run to the end of the line."""
+    block_comments: tuple[tuple[str, str], ...] = (("/*", "*/"),)
+    """(opener, closer) pairs of comments that may span lines."""
+    quotes: tuple[str, ...] = ('"', "'")
+    """String/character delimiters; a backslash escapes the next character inside them.
+    In ``"indent"`` languages a tripled quote opens a multi-line string."""
+
+
+@dataclass(frozen=True)
 class LanguageSpec:
     """Everything the toolkit needs to know about one programming language."""
 
@@ -215,6 +231,8 @@ class LanguageSpec:
     """Tables for the generic data-flow walker."""
     execution: ExecutionSpec | None = None
     """Compile and run commands (see `ExecutionSpec`); None: no execution feedback."""
+    lexical: LexicalSpec = field(default_factory=LexicalSpec)
+    """Blocks, comments and quotes, for finding where a unit of code ends."""
 
     def grammar(self) -> Any:
         """The grammar's `language()` capsule (a pointer handed to the native engine)."""
@@ -358,6 +376,7 @@ register(LanguageSpec(
     grammar_module="tree_sitter_python", grammar_function="language",
     execution=_PYTHON_EXECUTION,
     file_extension=".py", comment_node_types=("comment",),
+    lexical=LexicalSpec(blocks="indent", line_comments=("#",), block_comments=()),
 ))
 register(LanguageSpec(
     name="java", dataflow=JAVA_DATAFLOW, aliases=(),
@@ -388,10 +407,12 @@ register(LanguageSpec(
     grammar_module="tree_sitter_javascript", grammar_function="language",
     execution=_JAVASCRIPT_EXECUTION,
     file_extension=".js", comment_node_types=("comment",),
+    lexical=LexicalSpec(quotes=('"', "'", "`")),
 ))
 register(LanguageSpec(
     name="php", dataflow=PHP_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_php", grammar_function="language_php",
     execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
+    lexical=LexicalSpec(line_comments=("//", "#")),
 ))

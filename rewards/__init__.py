@@ -1,8 +1,18 @@
 """PPOCoder rewards: execution feedback, structural match, CodeBLEU and their composition."""
 
-from rewards.composite import RewardBreakdown, RewardConfig, Sample, import_reward, score
+from rewards.composite import (
+    RewardBreakdown,
+    RewardConfig,
+    RewardSpec,
+    Sample,
+    as_breakdowns,
+    import_reward,
+    resolve_reward,
+    score,
+)
 
-__all__ = ["RewardBreakdown", "RewardConfig", "Sample", "import_reward", "score"]
+__all__ = ["RewardBreakdown", "RewardConfig", "RewardSpec", "Sample", "as_breakdowns",
+           "import_reward", "resolve_reward", "score"]
 
 # CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
 from rewards.bleu import bleu  # noqa: E402

@@ -7,6 +7,12 @@
   the compile reward (+1 compiles, -1 does not).
 - ``R_ast`` / ``R_dfg`` are the fractions of the reference's subtrees / data-flow edges
   found in the sample (0..1); they apply only when the sample carries a reference.
+  With ``structural_gain`` and a `Sample.code_prefix` they measure what the response
+  adds instead: ``(m(prefix + response) - m(prefix)) / (1 - m(prefix))``, so a prefix
+  that already matches most of the reference earns nothing by itself.
+- An empty program, or a response that adds nothing but white space to its code
+  prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
+  compile-error value) and ``R_ast = R_dfg = 0``. Stopping at once never pays.
 
 The per-token KL penalty of the paper is added by the trainer (``core.shaping``), not
 here: this module scores programs, it knows nothing about policies.
@@ -19,6 +25,7 @@ here: this module scores programs, it knows nothing about policies.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 from collections import defaultdict
@@ -45,6 +52,8 @@ class Sample:
     test code, MBPP's asserts, APPS's input_output...); when present, execution means running them."""
     prompt: str | None = None
     """The prompt the program answers (kept for logging only)."""
+    code_prefix: str | None = None
+    """The start of `code` that the model was given (completion); the rest is its response."""
 
 
 @dataclass
@@ -67,6 +76,9 @@ class RewardConfig:
     """Threads for structural matching and workers for execution (0: all cores)."""
     timeout_s: float = 10.0
     """Wall-clock limit of one program's compile or test run, in seconds."""
+    structural_gain: bool = True
+    """AST/DFG match of what a response adds to its code prefix (see the module doc), not of
+    the whole program; samples without a code prefix are matched whole either way."""
     execution_values: RewardValues = field(default_factory=RewardValues)
     """Execution reward of each outcome (passed, failed, runtime_error, timeout,
     compile_error, compile_ok); the defaults are the paper's."""
@@ -82,7 +94,8 @@ class RewardBreakdown:
     dfg: float | None = None
     outcome: str = "not_run"
     """Execution outcome: ok / compile_error (compile) or passed / failed /
-    runtime_error / compile_error / timeout (tests); ``not_run`` when execution is off."""
+    runtime_error / compile_error / timeout (tests); ``empty`` for an empty program or a
+    response that adds nothing to its prefix; ``not_run`` when execution is off."""
     pass_ratio: float | None = None
     errors: list[str] = field(default_factory=list)
     """Compiler or runtime messages (with line numbers where the tool gives them)."""
@@ -125,6 +138,12 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
 
     results = [RewardBreakdown(total=0.0) for _ in samples]
     for lang, idx in groups.items():
+        empty = [i for i in idx if _adds_nothing(samples[i])]
+        for i in empty:
+            _mark_empty(results[i], samples[i], config)
+        idx = [i for i in idx if i not in set(empty)]
+        if not idx:
+            continue
         group = [samples[i] for i in idx]
         if config.use_execution:
             _add_execution(lang, group, [results[i] for i in idx], config)
@@ -168,6 +187,25 @@ def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str) -> None:
     out.timings[timing_key] = float(sum(timings.values())) if isinstance(timings, dict) else float(timings)
 
 
+def _adds_nothing(sample: Sample) -> bool:
+    """An empty program, or a response of nothing but white space after its prefix."""
+    prefix = sample.code_prefix or ""
+    if not sample.code.strip():
+        return True
+    return bool(prefix) and sample.code.startswith(prefix) and not sample.code[len(prefix):].strip()
+
+
+def _mark_empty(out: RewardBreakdown, sample: Sample, config: RewardConfig) -> None:
+    out.outcome = "empty"
+    if config.use_execution:
+        out.execution = config.execution_values.for_outcome("empty")
+    if sample.reference is not None:
+        out.ast = 0.0 if config.use_ast else None
+        out.dfg = 0.0 if config.use_dfg else None
+    out.errors.append("empty response: nothing was added to the code prefix"
+                      if sample.code.strip() else "empty program")
+
+
 def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], config: RewardConfig) -> None:
     with_ref = [k for k, s in enumerate(group) if s.reference is not None]
     if not with_ref:
@@ -175,16 +213,38 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
     from core import structural
 
     start = time.perf_counter()
-    counts = structural.match(lang, [group[k].code for k in with_ref],
-                              [group[k].reference for k in with_ref], threads=config.threads)
-    share = (time.perf_counter() - start) / len(with_ref)
+    refs = [group[k].reference for k in with_ref]
+    counts = structural.match(lang, [group[k].code for k in with_ref], refs, threads=config.threads)
     ast, dfg = counts.ast_score(), counts.dfg_score()
+    prefixes = [group[k].code_prefix or "" for k in with_ref]
+    if config.structural_gain and any(prefixes):
+        # The k samples of a prompt share their (prefix, reference): match each pair once.
+        pairs = sorted({(p, r) for p, r in zip(prefixes, refs) if p})
+        base = structural.match(lang, [p for p, _ in pairs], [r for _, r in pairs],
+                                threads=config.threads)
+        base_ast = dict(zip(pairs, base.ast_score().tolist()))
+        base_dfg = dict(zip(pairs, base.dfg_score().tolist()))
+        for j, (p, r) in enumerate(zip(prefixes, refs)):
+            if p:
+                ast[j] = structural_gain(ast[j], base_ast[p, r])
+                dfg[j] = structural_gain(dfg[j], base_dfg[p, r])
+    share = (time.perf_counter() - start) / len(with_ref)
     for j, k in enumerate(with_ref):
         if config.use_ast:
             out[k].ast = float(ast[j])
         if config.use_dfg:
             out[k].dfg = float(dfg[j])
         out[k].timings["structural"] = share
+
+
+def structural_gain(whole: float, prefix_only: float) -> float:
+    """What a response adds to a structural match: ``(whole - prefix_only) /
+    (1 - prefix_only)`` in [-1, 1] (1: the response supplies all that the prefix lacked;
+    0: nothing; below 0: it broke what the prefix had). A prefix that already matches
+    fully leaves nothing to add: then the score is ``whole - prefix_only`` (<= 0)."""
+    room = 1.0 - prefix_only
+    gain = whole - prefix_only if room < 1e-9 else (whole - prefix_only) / room
+    return float(min(1.0, max(-1.0, gain)))
 
 
 def import_reward(path: str) -> Callable[[list[Sample]], Sequence[Any]]:
@@ -200,3 +260,41 @@ def import_reward(path: str) -> Callable[[list[Sample]], Sequence[Any]]:
     if not callable(fn):
         raise ValueError(f"reward function {path!r} is not callable")
     return fn
+
+
+RewardSpec = RewardConfig | str | Callable[[list[Sample]], Sequence[Any]]
+"""A reward: the PPOCoder reward's `RewardConfig`, a ``"module:function"`` path, or a
+function taking a list of `Sample` and returning one float or `RewardBreakdown` each."""
+
+
+def resolve_reward(spec: RewardSpec) -> Callable[[list[Sample]], list[RewardBreakdown]]:
+    """The one way a reward spec becomes a callable: ``samples -> list[RewardBreakdown]``
+    (floats from a custom function become ``RewardBreakdown(total=x)``). Used alike by
+    the trainer's reward workers and the Ray pool. `ValueError` for a bad spec."""
+    if isinstance(spec, RewardConfig):
+        return functools.partial(score, config=spec)
+    fn = import_reward(spec) if isinstance(spec, str) else spec
+    if not callable(fn):
+        raise ValueError(f"a reward must be a RewardConfig, a 'module:function' path or a "
+                         f"callable, got {type(spec).__name__}")
+
+    def scored(samples: list[Sample]) -> list[RewardBreakdown]:
+        return as_breakdowns(fn(samples), len(samples))
+
+    return scored
+
+
+def as_breakdowns(results: Sequence[Any], n: int) -> list[RewardBreakdown]:
+    """A reward function's results as `RewardBreakdown`s; `ValueError` on a wrong count or
+    type (a float becomes ``RewardBreakdown(total=x)``)."""
+    if len(results) != n:
+        raise ValueError(f"reward function returned {len(results)} scores for {n} samples")
+    out = []
+    for r in results:
+        if isinstance(r, RewardBreakdown):
+            out.append(r)
+        elif isinstance(r, (int, float)) and not isinstance(r, bool):
+            out.append(RewardBreakdown(total=float(r)))
+        else:
+            raise ValueError(f"a reward must be a float or a RewardBreakdown, got {type(r).__name__}")
+    return out

@@ -89,3 +89,71 @@ def test_execution_values_are_configurable():
     out = score([failing, Sample("python", PY_BROKEN), Sample("python", PY_REF)], cfg)
     assert [r.execution for r in out] == [-0.5, -2.0, 0.25]
     assert [r.outcome for r in out] == ["failed", "compile_error", "ok"]
+
+
+# --------------------------------------------------------- stopping at once never pays
+
+PREFIX = "def total(xs):\n    s = 0\n    for x in xs:\n"
+
+
+@pytest.mark.parametrize("language, code", [
+    ("python", ""), ("python", "  \n\t"), ("java", ""), ("javascript", "\n"), ("c", " "),
+])
+def test_an_empty_program_is_a_failure_in_every_language(language: str, code: str) -> None:
+    r = score([Sample(language, code, reference="int x = 1;")])[0]
+    assert r.outcome == "empty" and r.execution == -1.0
+    assert r.ast == 0.0 and r.dfg == 0.0 and r.total == -1.0
+    assert r.errors == ["empty program"]
+
+
+def test_a_response_that_adds_nothing_to_its_prefix_is_a_failure() -> None:
+    # The prefix alone compiles and matches much of the reference: without the rule it
+    # would score far above a real but imperfect completion.
+    plain = RewardConfig(structural_gain=False)
+    nothing, spaces, written = score([
+        Sample("python", PREFIX, reference=PY_REF, code_prefix=PREFIX),
+        Sample("python", PREFIX + "   \n", reference=PY_REF, code_prefix=PREFIX),
+        Sample("python", PREFIX + "        s = s + x\n    return s\n", reference=PY_REF,
+               code_prefix=PREFIX),
+    ], plain)
+    for r in (nothing, spaces):
+        assert r.outcome == "empty" and r.total == -1.0
+        assert "nothing was added" in r.errors[0]
+    assert written.outcome == "ok" and written.total == pytest.approx(3.0)
+
+
+def test_the_empty_value_is_configurable_and_defaults_to_compile_error() -> None:
+    from rewards import RewardValues
+
+    sample = Sample("python", "")
+    assert score([sample], RewardConfig(execution_values=RewardValues(compile_error=-2.0)))[0] \
+        .total == -2.0
+    assert score([sample], RewardConfig(execution_values=RewardValues(empty=-0.5)))[0] \
+        .total == -0.5
+    off = score([sample], RewardConfig(use_execution=False))[0]
+    assert off.outcome == "empty" and off.execution is None and off.total == 0.0
+
+
+def test_structural_gain_measures_what_the_response_adds() -> None:
+    from rewards.composite import structural_gain
+
+    whole = RewardConfig(structural_gain=False)
+    gain = RewardConfig(structural_gain=True)
+    full = PREFIX + "        s = s + x\n    return s\n"
+    half = PREFIX + "        s = s + x\n"
+    samples = [Sample("python", code, reference=PY_REF, code_prefix=PREFIX)
+               for code in (full, half)]
+    prefix_alone = score([Sample("python", PREFIX + "        pass\n", reference=PY_REF)],
+                         whole)[0]
+    (w_full, w_half), (g_full, g_half) = score(samples, whole), score(samples, gain)
+    assert w_full.ast == 1.0 and g_full.ast == 1.0 and g_full.dfg == 1.0
+    assert 0.0 < g_half.ast < w_half.ast < 1.0  # the gain discounts what the prefix gave
+    # the gain of a structure that only adds "pass" is small; the plain match is high
+    added_pass = score([Sample("python", PREFIX + "        pass\n", reference=PY_REF,
+                               code_prefix=PREFIX)], gain)[0]
+    assert added_pass.ast < prefix_alone.ast
+    # samples without a prefix are matched whole either way
+    assert score([Sample("python", half, reference=PY_REF)], gain)[0].ast == w_half.ast
+    assert structural_gain(0.5, 0.5) == 0.0 and structural_gain(1.0, 0.5) == 1.0
+    assert structural_gain(0.0, 0.5) == -1.0 and structural_gain(1.0, 1.0) == 0.0
+    assert structural_gain(0.75, 0.5) == 0.5

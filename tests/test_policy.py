@@ -32,13 +32,13 @@ def test_generate_and_evaluate_shapes(tiny_paths: dict[str, str], kind: str, lor
     policy = Policy.load(tiny_paths[kind], lora=lora)
     assert policy.is_seq2seq == (kind == "seq2seq")
     q, qm = _queries(policy, PROMPTS)
-    ids, mask = policy.generate(q, qm, max_new_tokens=6)
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=6))
     assert ids.shape == mask.shape and ids.shape[0] == 3 and ids.shape[1] <= 6
     assert (mask.sum(1) >= 1).all()
     # Padding only after the real tokens, and it holds the pad id.
     assert torch.equal(mask, mask.cummin(dim=1).values)
     assert (ids[mask == 0] == policy.pad_token_id).all()
-    stats = policy.evaluate(q, qm, ids, mask, with_entropy=True)
+    stats = policy.token_stats(q, qm, ids, mask, with_entropy=True)
     for t in (stats.logprobs, stats.values, stats.entropy):
         assert t.shape == ids.shape
         assert torch.isfinite(t).all()
@@ -53,10 +53,10 @@ def test_greedy_tokens_are_the_argmax_of_evaluate(tiny_paths: dict[str, str], ki
     # log-prob `evaluate` assigns to it must be the maximum of its distribution there.
     policy = Policy.load(tiny_paths[kind], lora=False)
     q, qm = _queries(policy, PROMPTS)
-    ids, mask = policy.generate(q, qm, max_new_tokens=6, temperature=0.0)
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=6, temperature=0.0))
     logits, _ = policy._forward(policy.model, q, qm, ids, mask)
     best = torch.log_softmax(logits.float(), -1).max(-1).values
-    stats = policy.evaluate(q, qm, ids, mask)
+    stats = policy.token_stats(q, qm, ids, mask)
     real = mask.bool()
     torch.testing.assert_close(stats.logprobs[real], best[real], atol=1e-4, rtol=0)
 
@@ -66,12 +66,12 @@ def test_evaluate_does_not_depend_on_batch_padding(tiny_paths: dict[str, str], k
     policy = Policy.load(tiny_paths[kind], lora=True)
     torch.manual_seed(1)
     q, qm = _queries(policy, PROMPTS)
-    ids, mask = policy.generate(q, qm, max_new_tokens=6)
-    together = policy.evaluate(q, qm, ids, mask)
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=6))
+    together = policy.token_stats(q, qm, ids, mask)
     for i, prompt in enumerate(PROMPTS):
         qi, qmi = _queries(policy, [prompt])
         n = int(mask[i].sum())
-        alone = policy.evaluate(qi, qmi, ids[i: i + 1, :n], mask[i: i + 1, :n])
+        alone = policy.token_stats(qi, qmi, ids[i: i + 1, :n], mask[i: i + 1, :n])
         torch.testing.assert_close(alone.logprobs[0], together.logprobs[i, :n], atol=1e-4, rtol=0)
         torch.testing.assert_close(alone.values[0], together.values[i, :n], atol=1e-4, rtol=0)
 
@@ -92,15 +92,15 @@ def test_reference_stays_frozen_while_policy_moves(tiny_paths: dict[str, str], l
     torch.manual_seed(0)
     policy = Policy.load(tiny_paths["causal"], lora=lora)
     q, qm = _queries(policy, PROMPTS)
-    ids, mask = policy.generate(q, qm, max_new_tokens=5)
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=5))
     ref_before = policy.ref_logprobs(q, qm, ids, mask)
     # At start the policy is the reference (LoRA's B matrices start at zero).
-    torch.testing.assert_close(policy.evaluate(q, qm, ids, mask).logprobs, ref_before)
+    torch.testing.assert_close(policy.token_stats(q, qm, ids, mask).logprobs, ref_before)
     with torch.no_grad():
         for p in policy.model.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.5)
-    moved = policy.evaluate(q, qm, ids, mask).logprobs
+    moved = policy.token_stats(q, qm, ids, mask).logprobs
     assert (moved - ref_before).abs().max() > 1e-3
     torch.testing.assert_close(policy.ref_logprobs(q, qm, ids, mask), ref_before)
     if lora:  # no second copy of the backbone
@@ -126,8 +126,8 @@ def test_separate_critic_has_its_own_backbone(tiny_paths: dict[str, str], kind: 
     policy = Policy.load(tiny_paths[kind], lora=lora, separate_critic=True)
     assert policy.critic is not None
     q, qm = _queries(policy, PROMPTS[:2])
-    ids, mask = policy.generate(q, qm, max_new_tokens=4)
-    values = policy.evaluate(q, qm, ids, mask).values
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=4))
+    values = policy.token_stats(q, qm, ids, mask).values
     values.sum().backward()
     critic_grads = [p.grad for p in policy.critic.parameters() if p.grad is not None]
     actor_grads = [p.grad for p in policy.model.parameters() if p.grad is not None]
@@ -145,11 +145,11 @@ def test_exported_final_folder_loads_back(tiny_paths: dict[str, str], tmp_path, 
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.1)
     q, qm = _queries(policy, PROMPTS)
-    ids, mask = policy.generate(q, qm, max_new_tokens=4)
-    before = policy.evaluate(q, qm, ids, mask)
+    ids, mask = policy.finish_responses(policy.generate(q, qm, max_new_tokens=4))
+    before = policy.token_stats(q, qm, ids, mask)
     _export(policy, tmp_path / "final")
     again = Policy.load(str(tmp_path / "final"), lora=lora)
-    after = again.evaluate(q, qm, ids, mask)
+    after = again.token_stats(q, qm, ids, mask)
     torch.testing.assert_close(after.logprobs, before.logprobs)
     torch.testing.assert_close(after.values, before.values)
     if lora:  # the reference is still the original base model

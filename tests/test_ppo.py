@@ -115,7 +115,7 @@ def test_update_lowers_the_loss_on_a_fixed_batch(tiny: dict[str, str]) -> None:
 
     def losses() -> tuple[float, float]:
         with torch.no_grad():
-            out = policy.evaluate(batch.query_ids, batch.query_mask, batch.response_ids, mask)
+            out = policy.token_stats(batch.query_ids, batch.query_mask, batch.response_ids, mask)
             _, s = ppo_loss(out.logprobs, out.values, batch.logprobs, batch.values, adv, ret,
                             mask, clip_range=10.0, clip_range_value=10.0, vf_coef=1.0)
         return s["loss/policy"].item(), s["loss/value"].item()
@@ -140,14 +140,26 @@ def test_end_to_end_run_writes_everything(tiny: dict[str, str], tmp_path: Path, 
     data = [_example(p) for p in ("def f ( x ) :", "x =", "print (", "def g ( a , b ) :")]
     train(cfg, reward_fn=count_x, train_data=data, eval_data=data[:2])
     run = tmp_path / "run"
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3]
+    everything = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in everything] == [0, 1, 2, 3]
+    before, rows = everything[0], everything[1:]
     for key in ("reward/total", "kl/mean", "loss/policy", "loss/value", "ppo/clipfrac",
-                "ppo/approx_kl", "loss/entropy", "response/length", "time/reward"):
+                "ppo/approx_kl", "loss/entropy", "response/length", "time/reward",
+                "end/eos", "end/truncated"):
         assert all(isinstance(r[key], float) for r in rows), key
     assert rows[0]["kl/mean"] == pytest.approx(0.0, abs=1e-5)  # policy == reference at step 1
-    # Greedy evaluation on the eval examples at the end only (eval_every=0).
-    assert "eval/reward/total" in rows[-1] and "eval/reward/total" not in rows[0]
+    # Greedy evaluation before any update (step 0) and at the end (eval_every=0), timed.
+    assert {k for k in before if not k.startswith(("eval/", "time/eval"))} == {"step"}
+    for r in (before, rows[-1]):
+        assert isinstance(r["eval/reward"], float) and isinstance(r["time/eval"], float)
+        assert r["eval/kl"] == pytest.approx(0.0, abs=1e-5) or r is rows[-1]
+        assert sum(r[f"eval/end/{e}"] for e in ("eos", "stop", "function_end", "truncated")) \
+            == pytest.approx(1.0)
+    assert "eval/reward" not in rows[0] and "eval/reward" not in rows[1]
+    evals = [json.loads(x) for x in (run / "eval_samples.jsonl").read_text().splitlines()]
+    assert [(e["step"], e["prompt_tail"]) for e in evals] == [
+        (step, ex.prompt) for step in (0, 3) for ex in data[:2]]
+    assert all(e["reward"] == count_x([Sample("python", e["response"])])[0] for e in evals)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000002", "step_000003"]
     assert (run / "plot.png").stat().st_size > 1000
     samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
@@ -219,7 +231,7 @@ def test_short_long_and_degenerate_responses(tiny: dict[str, str]) -> None:
         q = batch.query_ids
         ids = torch.tensor([[policy.eos_token_id, 0], [0, 0]])
         mask = torch.tensor([[1, 0], [0, 0]])
-        out = policy.evaluate(q, batch.query_mask, ids, mask)
+        out = policy.token_stats(q, batch.query_mask, ids, mask)
         from core.shaping import gae, token_rewards
 
         rewards, _ = token_rewards(torch.tensor([1.0, 1.0]), out.logprobs, out.logprobs, mask, 0.1)

@@ -64,22 +64,27 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
     ex = TaskExample(prompt="def add ( a , b ) :", language="python",
                      code_prefix="def add(a, b):\n    return a + b\n#",
                      reference=reference, tests=None)
-    workers = RewardWorkers(RewardConfig(threads=1), workers=0)
+    # Whole-program match: the prefix alone already matches the reference fully.
+    workers = RewardWorkers(RewardConfig(threads=1, structural_gain=False), workers=0)
     try:
         batch = collect(policy, [ex] * 2, workers, max_prompt_tokens=16, max_new_tokens=4)
     finally:
         workers.close()
     # The response lands in a comment after a complete function: it compiles and its
-    # structure equals the reference's.
-    for s in batch.scored:
-        assert s.outcome == "ok"
-        assert s.components["execution"] == 1.0
-        assert s.components["ast"] == pytest.approx(1.0)
-        assert s.total == pytest.approx(sum(s.components.values()))
+    # structure equals the reference's, unless it added nothing (then it is "empty").
+    for s, text in zip(batch.scored, batch.texts):
+        if text.strip():
+            assert s.outcome == "ok" and s.components()["execution"] == 1.0
+            assert s.components()["ast"] == pytest.approx(1.0)
+        else:
+            assert s.outcome == "empty" and s.components()["execution"] == -1.0
+            assert s.components()["ast"] == 0.0
+        assert s.total == pytest.approx(sum(s.components().values()))
     kl = batch.logprobs - batch.ref_logprobs
     m = rollout_metrics(batch, [ex] * 2, kl)
-    assert m["rate/compile"] == 1.0 and "rate/pass" not in m
-    assert m["reward/execution"] == 1.0 and m["reward/total"] == pytest.approx(batch.scores.mean())
+    ok = [s.outcome == "ok" for s in batch.scored]
+    assert m["rate/compile"] == sum(ok) / 2 and "rate/pass" not in m
+    assert m["reward/total"] == pytest.approx(float(batch.scores.mean()))
 
 
 def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
@@ -114,7 +119,7 @@ def test_chunked_rollout_stats_match_the_whole_batch(policy: Policy) -> None:
     finally:
         workers.close()
     # Stats were computed per chunk; the PPO update re-evaluates the re-padded whole batch.
-    again = policy.evaluate(b.query_ids, b.query_mask, b.response_ids, b.response_mask)
+    again = policy.token_stats(b.query_ids, b.query_mask, b.response_ids, b.response_mask)
     torch.testing.assert_close(again.logprobs, b.logprobs, atol=1e-4, rtol=0)
     torch.testing.assert_close(again.values, b.values, atol=1e-4, rtol=0)
     ref = policy.ref_logprobs(b.query_ids, b.query_mask, b.response_ids, b.response_mask)

@@ -117,7 +117,10 @@ def test_trainer_ray_backend_matches_process_workers(local_ray) -> None:
     finally:
         local.close()
         on_ray.close()
-    assert got == expected
+    def plain(results: list) -> list:  # everything but the timings
+        return [(r.total, r.components(), r.outcome, r.errors, r.isolation) for r in results]
+
+    assert plain(got) == plain(expected)
     assert seconds > 0
     with pytest.raises(ValueError, match="backend"):
         RewardWorkers(config, backend="slurm")

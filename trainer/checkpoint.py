@@ -62,6 +62,14 @@ def latest(root: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def step_of(path: str | Path) -> int:
+    """The step number of a checkpoint folder made by `save`."""
+    match = _STEP_DIR.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not a checkpoint folder")
+    return int(match.group(1))
+
+
 def save(
     root: str | Path,
     step: int,

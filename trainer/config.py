@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from rewards import RewardConfig
+from trainer.generation import StopRules
 from trainer.models import DEFAULT_MODEL
 
 TASKS = ("completion", "translation", "synthesis")
@@ -61,19 +62,29 @@ class ModelConfig:
 @dataclass
 class GenerationSettings:
     max_prompt_tokens: int = 256
-    """Prompts longer than this keep their last tokens."""
+    """Longer prompts are cut: only their code/problem part, on `truncation_side`."""
+    truncation_side: Literal["auto", "left", "right"] = "auto"
+    """Where an over-long prompt loses tokens: left (keeps the code right before the response), right (keeps the head of a source program or statement; the template's instruction is never cut), auto (left for completion, right otherwise)."""
     max_new_tokens: int = 32
-    """Response length limit; longer responses are truncated and scored as they are."""
+    """Response length limit; a response that reaches it without ending is 'truncated'."""
+    stop: tuple[str, ...] = ()
+    """Stop strings: a response ends where the first of them appears (it is not part of the program)."""
+    function_end: bool = True
+    """End a completion where the unit of code its prefix opened is closed (dedent / closing brace)."""
     temperature: float = 1.0
     """Sampling temperature (0 = greedy)."""
     top_k: int = 0
-    """Sample among the k most likely tokens (0 = off)."""
+    """Sample among the k most likely tokens (0 = off); the PPO ratio uses the same cut."""
     top_p: float = 1.0
-    """Nucleus sampling threshold (1 = off)."""
+    """Nucleus sampling threshold (1 = off); the PPO ratio uses the same cut."""
     samples_per_prompt: int = 1
     """Responses drawn per prompt."""
     chunk_size: int = 0
     """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
+
+    def stop_rules(self) -> StopRules:
+        """The stop rules these settings describe (shared by training and evaluation)."""
+        return StopRules(stop=tuple(self.stop), function_end=self.function_end)
 
 
 @dataclass
@@ -161,9 +172,13 @@ class RunSettings:
     ranks, at least 1 (oversubscribed threads make CPU runs many times slower). Fix it for a
     bit-exact resume: some CPU kernels' rounding depends on the thread count."""
     eval_every: int = 0
-    """Greedy evaluation on the eval split every N steps (0 = only at the end)."""
+    """Evaluate on the held-out split every N steps (0 = only before training and at the end)."""
     eval_examples: int = 4
-    """Eval examples per evaluation (0 = no evaluation)."""
+    """Held-out examples per evaluation (0 = no evaluation)."""
+    eval_temperature: float = 0.0
+    """Sampling temperature of evaluation (0 = greedy); stop rules and lengths are training's."""
+    eval_batch_size: int = 16
+    """Held-out prompts generated together during evaluation."""
     log_samples: int = 2
     """Generated samples per step written to samples.jsonl (rank 0's first ones)."""
 
@@ -267,7 +282,7 @@ def validate(cfg: Config) -> None:
         cfg.generation.max_new_tokens, "generation.max_prompt_tokens":
         cfg.generation.max_prompt_tokens, "generation.samples_per_prompt":
         cfg.generation.samples_per_prompt, "run.save_every": cfg.run.save_every,
-        "model.lora_r": cfg.model.lora_r,
+        "model.lora_r": cfg.model.lora_r, "run.eval_batch_size": cfg.run.eval_batch_size,
     }
     for name, value in positive.items():
         if not isinstance(value, int) or value < 1:
@@ -280,10 +295,15 @@ def validate(cfg: Config) -> None:
         "ppo.max_grad_norm": (cfg.ppo.max_grad_norm, 0.0, math.inf),
         "generation.temperature": (cfg.generation.temperature, 0.0, math.inf),
         "generation.top_p": (cfg.generation.top_p, 0.0, 1.0),
+        "run.eval_temperature": (cfg.run.eval_temperature, 0.0, math.inf),
     }
     for name, (value, lo, hi) in ranges.items():
         if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
             raise ConfigError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
+    if any(not isinstance(s, str) or not s for s in cfg.generation.stop):
+        raise ConfigError(f"generation.stop must be non-empty strings, got {cfg.generation.stop!r}")
+    if cfg.run.eval_examples < 0:
+        raise ConfigError(f"run.eval_examples must be >= 0, got {cfg.run.eval_examples}")
     if cfg.generation.top_k < 0:
         raise ConfigError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
 
@@ -313,6 +333,8 @@ def config_from_dict(cls: type, values: Any, file: str | None = None, prefix: st
             raise fail(f"{prefix}{name} must be {_describe(hints[name])}, got {value!r}")
         elif hints[name] is float and isinstance(value, int):
             value = float(value)
+        elif typing.get_origin(hints[name]) is tuple:
+            value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -323,6 +345,8 @@ def _matches(value: Any, hint: Any) -> bool:
         return value in args
     if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in args)
+    if origin in (tuple, list):
+        return isinstance(value, (list, tuple)) and all(_matches(v, args[0]) for v in value)
     if hint is type(None):
         return value is None
     if hint is bool:
@@ -342,6 +366,8 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
+    if origin in (tuple, list):
+        return f"a list of {_describe(args[0])}s"
     if hint is type(None):
         return "null"
     return {bool: "true or false", int: "an integer", float: "a number",

@@ -1,5 +1,6 @@
 """Run logs: one JSON line per step (``metrics.jsonl``), a few generated samples per step
-(``samples.jsonl``), TensorBoard scalars, a tqdm bar.
+(``samples.jsonl``), every evaluation response (``eval_samples.jsonl``), TensorBoard
+scalars, a tqdm bar that also says when an evaluation is running.
 
 On resume the JSONL is cut back to the checkpoint's step first, so a killed and
 resumed run ends with exactly the lines of an uninterrupted one.
@@ -48,6 +49,7 @@ class MetricsLogger:
         self.enabled = enabled
         self.path = Path(run_dir) / "metrics.jsonl"
         self.samples_path = Path(run_dir) / "samples.jsonl"
+        self.eval_samples_path = Path(run_dir) / "eval_samples.jsonl"
         self._tb = None
         self._bar = None
         if not enabled:
@@ -55,6 +57,7 @@ class MetricsLogger:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         truncate_jsonl(self.path, start_step)
         truncate_jsonl(self.samples_path, start_step)
+        truncate_jsonl(self.eval_samples_path, start_step)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -64,7 +67,9 @@ class MetricsLogger:
 
             self._bar = tqdm(total=total_steps, initial=start_step, desc="ppo", dynamic_ncols=True)
 
-    def log(self, step: int, metrics: dict[str, float]) -> None:
+    def log(self, step: int, metrics: dict[str, float], advance: bool = True) -> None:
+        """Write one row of metrics for `step`; `advance=False` leaves the bar where it is
+        (the evaluation before step 1)."""
         if not self.enabled:
             return
         row = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
@@ -78,8 +83,23 @@ class MetricsLogger:
         if self._bar is not None:
             shown = {k.split("/", 1)[-1] if k != "kl/mean" else "kl": f"{row[k]:.3g}"
                      for k in SHOWN if isinstance(row.get(k), (int, float))}
-            self._bar.set_postfix(shown, refresh=False)
-            self._bar.update(1)
+            self._bar.set_postfix(shown, refresh=not advance)
+            if advance:
+                self._bar.update(1)
+
+    def status(self, text: str | None) -> None:
+        """Show what the run is doing besides PPO steps (e.g. "eval at step 0: 16/64") on the
+        bar's label; None puts the label back."""
+        if self._bar is not None:
+            self._bar.set_description(text or "ppo", refresh=True)
+
+    def log_eval_samples(self, step: int, records: list[dict[str, Any]]) -> None:
+        """Append every response of one evaluation."""
+        if not self.enabled or not records:
+            return
+        with open(self.eval_samples_path, "a") as f:
+            for record in records:
+                f.write(json.dumps({"step": step, **record}) + "\n")
 
     def log_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
         """Append a few generated samples of this step (prompt tail, response, reward)."""

@@ -1,4 +1,5 @@
-"""The end-of-run PNG: reward components and KL over steps, from ``metrics.jsonl``."""
+"""The end-of-run PNG: training reward, held-out evaluation, KL and how responses end,
+over steps, from ``metrics.jsonl``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from pathlib import Path
 from trainer.metrics import read_jsonl
 
 _PANELS = (
-    ("reward", ("reward/total", "reward/execution", "reward/ast", "reward/dfg")),
-    ("KL to reference", ("kl/mean",)),
-    ("rates", ("rate/compile", "rate/pass")),
+    ("reward (train; eval = held-out, before any update at step 0)",
+     ("reward/total", "reward/execution", "reward/ast", "reward/dfg", "eval/reward")),
+    ("held-out evaluation", ("eval/compile_rate", "eval/pass_rate", "eval/exact_match",
+                             "eval/edit_sim", "eval/codebleu")),
+    ("KL to reference", ("kl/mean", "eval/kl")),
+    ("training rates and how responses end", ("rate/compile", "rate/pass", "end/eos", "end/stop",
+                                             "end/function_end", "end/truncated",
+                                             "response/empty")),
     ("losses", ("loss/policy", "loss/value")),
 )
 

@@ -2,12 +2,13 @@
 
 One interface for both model families:
 
-- `Policy.generate(query_ids, query_mask, ...)` samples responses and returns them
-  right-padded with a mask of real tokens (the first EOS is kept and is the last real
-  token; a response that hits `max_new_tokens` is truncated there).
-- `Policy.evaluate(query_ids, query_mask, response_ids, response_mask)` returns, for
-  every response token, its log-probability under the policy, the value estimate of
-  the state it was sampled in and the policy's entropy there, all (B, T).
+- `Policy.generate(query_ids, query_mask, ...)` samples raw response tokens;
+  `Policy.finish_responses` masks everything after the first EOS (kept as the last
+  real token) or after a per-row cut (see `trainer.generation`, which does both).
+- `Policy.token_stats(query_ids, query_mask, response_ids, response_mask)` returns, for
+  every response token, its log-probability under the policy's sampling distribution,
+  the value estimate of the state it was sampled in and the policy's entropy there,
+  all (B, T).
 - `Policy.ref_logprobs(...)` gives the same log-probabilities under the frozen
   reference model. With LoRA the reference is the base weights with the adapters
   switched off (no second copy in memory); otherwise a frozen deep copy.
@@ -18,10 +19,12 @@ PPOCoder paper); `separate_critic=True` gives the critic its own copy of the bac
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,12 @@ class TokenStats:
     """Per-token quantities of a batch of responses, each (B, T), zero on padding."""
 
     logprobs: torch.Tensor
+    """Log-probs under the sampling distribution (temperature, top-k, top-p): the PPO ratio."""
     values: torch.Tensor | None
     entropy: torch.Tensor | None
+    kl_logprobs: torch.Tensor | None = None
+    """Log-probs under temperature alone (no top-k/top-p cut), compared with the reference
+    model's for the KL; the same tensor as `logprobs` when no cut is configured."""
 
 
 def _dtype(name: str, device: torch.device) -> torch.dtype:
@@ -84,6 +91,10 @@ class Policy(nn.Module):
         if eos is None:
             raise ValueError("the tokenizer has no EOS token; responses could never end")
         self.eos_token_id = int(eos)
+        extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        extra = [extra] if isinstance(extra, int) else list(extra or [])
+        self.eos_token_ids = frozenset([self.eos_token_id, *map(int, extra)])
+        """Every token that ends a response (the tokenizer's EOS and the model's own)."""
 
     # ------------------------------------------------------------------ construction
 
@@ -188,7 +199,7 @@ class Policy(nn.Module):
     def _reference_context(self) -> Any:
         if self.lora:
             return self.model.disable_adapter()
-        return _Null()
+        return contextlib.nullcontext()
 
     def _reference_model(self) -> nn.Module:
         return self.model if self.lora else self._reference[0]
@@ -205,45 +216,59 @@ class Policy(nn.Module):
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample one response per query row. Returns (response_ids, response_mask), (B, T).
+        stopping_criteria: Any = None,
+    ) -> torch.Tensor:
+        """Sample one response per query row: the raw tokens (B, T), T <= max_new_tokens.
 
-        `temperature == 0` decodes greedily. Tokens after the first EOS are padding
-        (mask 0); T <= max_new_tokens.
+        `temperature == 0` decodes greedily; top-k / top-p (0 / 1 = off) cut the
+        distribution after the temperature, as `token_stats` does. A row stops at an
+        EOS or when `stopping_criteria` (a `transformers` stopping criterion) says so;
+        what follows is padding. `finish_responses` turns the result into (ids, mask).
         """
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         sample = temperature > 0
+        # top_k / top_p are given explicitly: None would let library defaults apply.
         gcfg = GenerationConfig(
             max_new_tokens=max_new_tokens, do_sample=sample,
             temperature=temperature if sample else None,
-            top_k=top_k if (sample and top_k > 0) else None,
-            top_p=top_p if sample else None,
-            pad_token_id=self.pad_token_id, eos_token_id=self.eos_token_id,
+            top_k=top_k if sample else None, top_p=top_p if sample else None,
+            pad_token_id=self.pad_token_id, eos_token_id=sorted(self.eos_token_ids),
         )
         if self.is_seq2seq:
             dec_start = self.model.config.decoder_start_token_id
             if dec_start is None:
                 dec_start = self.pad_token_id
             gcfg.decoder_start_token_id = dec_start
+        extra = {}
+        if stopping_criteria is not None:
+            extra["stopping_criteria"] = StoppingCriteriaList([stopping_criteria])
         out = self.model.generate(input_ids=query_ids, attention_mask=query_mask,
-                                  generation_config=gcfg)
+                                  generation_config=gcfg, **extra)
         # Causal output repeats the (left-padded) query; seq2seq starts with the start token.
-        response = out[:, 1:] if self.is_seq2seq else out[:, query_ids.shape[1]:]
-        return self.finish_responses(response)
+        return out[:, 1:] if self.is_seq2seq else out[:, query_ids.shape[1]:]
 
-    def finish_responses(self, response: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mask everything after the first EOS (kept) and pad it. Returns (ids, mask)."""
+    def finish_responses(
+        self, response: torch.Tensor, limits: Sequence[int | None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep each row up to its first EOS (kept) and, when ``limits[r]`` is given, its
+        first ``limits[r]`` tokens; everything after is padding. Returns (ids, mask)."""
         if response.shape[1] == 0:
             return response, torch.zeros_like(response)
-        is_eos = response == self.eos_token_id
+        is_eos = torch.zeros_like(response, dtype=torch.bool)
+        for e in self.eos_token_ids:
+            is_eos |= response == e
         # Real = at or before the first EOS: no EOS strictly before this position.
         eos_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()
-        mask = (eos_before == 0).long()
-        ids = torch.where(mask.bool(), response, torch.full_like(response, self.pad_token_id))
-        return ids, mask
+        mask = eos_before == 0
+        if limits is not None:
+            cap = torch.tensor([response.shape[1] if n is None else n for n in limits],
+                               device=response.device)
+            mask &= torch.arange(response.shape[1], device=response.device)[None, :] < cap[:, None]
+        ids = torch.where(mask, response, torch.full_like(response, self.pad_token_id))
+        return ids, mask.long()
 
     # ---------------------------------------------------------------------- scoring
 
@@ -279,7 +304,7 @@ class Policy(nn.Module):
         logits = out.logits[:, :T] if extra else out.logits[:, Lq - 1: Lq - 1 + T]
         return logits, out.hidden_states[-1][:, Lq - 1: Lq - 1 + T]
 
-    def evaluate(
+    def token_stats(
         self,
         query_ids: torch.Tensor,
         query_mask: torch.Tensor,
@@ -287,17 +312,23 @@ class Policy(nn.Module):
         response_mask: torch.Tensor,
         *,
         temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
         with_values: bool = True,
         with_entropy: bool = False,
     ) -> TokenStats:
         """Log-probs, values and (optionally) entropy of each response token, (B, T).
 
-        Logits are divided by `temperature` (the one responses were sampled with), so the
-        log-probs are those of the sampling distribution.
+        The log-probs are those of the distribution the responses were sampled from:
+        logits divided by `temperature`, then cut to the `top_k` most likely tokens and
+        to the smallest set of probability >= `top_p` (0 and 1 switch the cuts off), in
+        the order `transformers` applies them when sampling. ``kl_logprobs`` are the
+        temperature-only log-probs (see `TokenStats`).
         """
         logits, hidden = self._forward(self.model, query_ids, query_mask, response_ids,
                                        response_mask)
-        logprobs, entropy = _token_logprobs(logits, response_ids, temperature, with_entropy)
+        logprobs, kl_logprobs, entropy = _token_logprobs(logits, response_ids, temperature,
+                                                         top_k, top_p, with_entropy)
         real = response_mask.bool()
         values = None
         if with_values:
@@ -306,10 +337,12 @@ class Policy(nn.Module):
                                           response_mask)
             values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
             values = torch.where(real, values, torch.zeros_like(values))
-        logprobs = torch.where(real, logprobs, torch.zeros_like(logprobs))
-        if entropy is not None:
-            entropy = torch.where(real, entropy, torch.zeros_like(entropy))
-        return TokenStats(logprobs=logprobs, values=values, entropy=entropy)
+
+        def masked(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else torch.where(real, x, torch.zeros_like(x))
+
+        return TokenStats(logprobs=masked(logprobs), values=values, entropy=masked(entropy),
+                          kl_logprobs=masked(kl_logprobs))
 
     @torch.no_grad()
     def ref_logprobs(
@@ -321,26 +354,61 @@ class Policy(nn.Module):
         *,
         temperature: float = 1.0,
     ) -> torch.Tensor:
-        """Log-probs (B, T) of the response tokens under the frozen reference model."""
+        """Log-probs (B, T) of the response tokens under the frozen reference model, at
+        `temperature` with no top-k/top-p cut (compared with `TokenStats.kl_logprobs`)."""
         with self._reference_context():
             logits, _ = self._forward(self._reference_model(), query_ids, query_mask,
                                       response_ids, response_mask)
-        logprobs, _ = _token_logprobs(logits, response_ids, temperature, False)
+        _, logprobs, _ = _token_logprobs(logits, response_ids, temperature, 0, 1.0, False)
         return torch.where(response_mask.bool(), logprobs, torch.zeros_like(logprobs))
 
 
+LOGPROB_FLOOR = -100.0
+"""Log-prob given to a token outside the top-k/top-p set (instead of -inf): after an
+update, a token sampled from the old set may fall out of the new one; its PPO ratio is
+then ~0 and every statistic stays finite."""
+
+
 def _token_logprobs(
-    logits: torch.Tensor, tokens: torch.Tensor, temperature: float, with_entropy: bool
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float, top_k: int, top_p: float,
+    with_entropy: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(sampling-distribution log-probs, temperature-only log-probs, entropy of the
+    sampling distribution) of `tokens` (B, T) under `logits` (B, T, V)."""
     logits = logits.float()
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
-    logp_all = torch.log_softmax(logits, dim=-1)  # (B, T, V)
-    logprobs = logp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    plain = torch.log_softmax(logits, dim=-1)  # (B, T, V)
+    plain_lp = plain.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    cut = _cut_logits(logits, top_k, top_p)
+    if cut is None:
+        lp_all, lp = plain, plain_lp
+    else:
+        lp_all = torch.log_softmax(cut, dim=-1)
+        lp = lp_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).clamp(min=LOGPROB_FLOOR)
     entropy = None
     if with_entropy:
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-    return logprobs, entropy
+        p = lp_all.exp()
+        entropy = -torch.where(p > 0, p * lp_all, torch.zeros_like(p)).sum(-1)
+    return lp, plain_lp, entropy
+
+
+def _cut_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor | None:
+    """Logits with tokens outside the top-k / top-p set at -inf (None: no cut applies).
+    Same rules as transformers' TopKLogitsWarper then TopPLogitsWarper (keep >= 1 token)."""
+    V = logits.shape[-1]
+    if not (0 < top_k < V) and not top_p < 1.0:
+        return None
+    if 0 < top_k < V:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        ascending, order = torch.sort(logits, dim=-1)
+        cumulative = ascending.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative <= 1.0 - top_p
+        drop[..., -1] = False  # the most likely token always stays
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
 
 
 def _keeps_logits(model: nn.Module) -> bool:
@@ -358,11 +426,3 @@ def _hidden_size(config: Any) -> int:
         if isinstance(value, int):
             return value
     raise ValueError(f"cannot find the hidden size in {type(config).__name__}")
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None

@@ -37,7 +37,6 @@ from trainer import checkpoint
 from trainer.config import (
     Config,
     ConfigError,
-    GenerationSettings,
     PPOSettings,
     RewardSettings,
     RunSettings,
@@ -46,7 +45,9 @@ from trainer.config import (
     validate,
 )
 from trainer.distributed import Dist, global_whiten, init_distributed
-from trainer.metrics import MetricsLogger
+from trainer.evaluate import RAN, evaluate_policy, summarize
+from trainer.generation import END_REASONS
+from trainer.metrics import MetricsLogger, read_jsonl
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect
@@ -111,43 +112,53 @@ def lr_lambda(cfg: PPOSettings) -> Any:
 
 
 def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> dict[str, float]:
-    """Reward components, compile/pass rates, KL and lengths of one (local) batch."""
+    """Reward components, compile/pass rates, KL, lengths and end reasons of one (local) batch."""
     m: dict[str, float] = {"reward/total": float(batch.scores.mean())}
-    names = sorted({k for s in batch.scored for k in s.components})
-    for k in names:
-        vals = [s.components[k] for s in batch.scored if k in s.components]
-        m[f"reward/{k}"] = float(np.mean(vals))
-    ran = [s.outcome for s in batch.scored if s.outcome not in (None, "not_run")]
+    comps = [s.components() for s in batch.scored]
+    for k in sorted({k for c in comps for k in c}):
+        m[f"reward/{k}"] = float(np.mean([c[k] for c in comps if k in c]))
+    ran = [s.outcome for s in batch.scored if s.outcome != "not_run"]
     if ran:
-        m["rate/compile"] = float(np.mean([o != "compile_error" for o in ran]))
+        m["rate/compile"] = float(np.mean([o in RAN for o in ran]))
     tested = [s.outcome for s, ex in zip(batch.scored, examples)
-              if getattr(ex, "tests", None) is not None and s.outcome not in (None, "not_run")]
+              if getattr(ex, "tests", None) is not None and s.outcome != "not_run"]
     if tested:
         m["rate/pass"] = float(np.mean([o == "passed" for o in tested]))
     lengths = batch.response_mask.sum(1).float()
     m["kl/mean"] = float((kl * batch.response_mask).sum(1).mean())
     m["response/length"] = float(lengths.mean())
-    m["response/truncated"] = float(batch.truncated.float().mean())
-    m["response/empty"] = float(np.mean([not t.strip() for t in batch.texts]))
-    m["value/mean"] = float(masked_mean(batch.values, batch.response_mask))
+    for reason in END_REASONS:
+        m[f"end/{reason}"] = float(np.mean([e == reason for e in batch.ends]))
+    m["response/empty"] = float(np.mean([s.outcome == "empty" for s in batch.scored]))
+    if batch.values is not None:
+        m["value/mean"] = float(masked_mean(batch.values, batch.response_mask))
     return m
 
 
 # --------------------------------------------------------------------------- train
 
 
-def evaluate(policy: Policy, examples: list[Any], scorer: RewardWorkers, gc: GenerationSettings,
-             dist: Dist) -> dict[str, float]:
-    """Greedy responses to `examples` (sharded over ranks), scored; metrics prefixed eval/."""
+def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, cfg: Config,
+                   dist: Dist, step: int, log: MetricsLogger) -> dict[str, float]:
+    """Evaluate on the held-out `examples` (sharded over ranks); rank 0 writes every
+    response to eval_samples.jsonl. Returns the ``eval/`` metrics (on every rank)."""
+    gc, rc = cfg.generation, cfg.run
+    start = time.perf_counter()
+    log.status(f"eval at step {step}")
     shard = examples[dist.rank:: dist.world]
-    if not shard:
-        return {}
-    batch = collect(policy, shard, scorer, max_prompt_tokens=gc.max_prompt_tokens,
-                    max_new_tokens=gc.max_new_tokens, temperature=0.0, chunk_size=gc.chunk_size)
-    kl = batch.logprobs - batch.ref_logprobs
-    keep = ("reward/", "rate/", "response/length", "kl/mean")
-    return {f"eval/{k}": v for k, v in rollout_metrics(batch, shard, kl).items()
-            if k.startswith(keep)}
+    records = evaluate_policy(
+        policy, shard, scorer, max_prompt_tokens=gc.max_prompt_tokens,
+        max_new_tokens=gc.max_new_tokens, rules=gc.stop_rules(),
+        truncation_side=gc.truncation_side, temperature=rc.eval_temperature, top_k=gc.top_k,
+        top_p=gc.top_p, chunk_size=rc.eval_batch_size,
+        progress=lambda done, total: log.status(f"eval at step {step}: {done}/{total}"))
+    records = dist.gather(records)
+    ordered = [ex for r in range(dist.world) for ex in examples[r:: dist.world]]
+    metrics = {f"eval/{k}": v for k, v in summarize(records, ordered).items()}
+    metrics["time/eval"] = time.perf_counter() - start
+    log.log_eval_samples(step, records)
+    log.status(None)
+    return metrics
 
 
 def train(
@@ -177,17 +188,20 @@ def train(
     run_dir = Path(rc.output_dir)
     ckpt_dir = run_dir / "checkpoints"
     main = dist.rank == 0
+    say = _say if main else (lambda *_: None)
+
+    found = checkpoint.latest(ckpt_dir) if rc.resume else None
+    if found is not None and checkpoint.step_of(found) >= pc.steps:
+        say(f"already finished at step {checkpoint.step_of(found)} of {pc.steps}: "
+            f"results are in {run_dir} (raise --ppo.steps to train further, or give "
+            "another --run.output-dir)")
+        if main:
+            _print_before_after(run_dir)
+        return _load_policy(cfg, device)
 
     # Same init on every rank (value head, LoRA), then rank-specific sampling streams.
     torch.manual_seed(rc.seed)
-    policy = Policy.load(
-        cfg.model.name_or_path, device=device, dtype=cfg.model.dtype, lora=cfg.model.lora,
-        lora_r=cfg.model.lora_r, lora_alpha=cfg.model.lora_alpha,
-        lora_dropout=cfg.model.lora_dropout,
-        lora_target_modules=(cfg.model.lora_target_modules if cfg.model.lora_target_modules
-                             == "all-linear" else cfg.model.lora_target_modules.split(",")),
-        separate_critic=cfg.model.separate_critic,
-        trust_remote_code=cfg.model.trust_remote_code)
+    policy = _load_policy(cfg, device)
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc))
@@ -197,13 +211,11 @@ def train(
         eval_data = loaded_eval if eval_data is None else eval_data
     data = train_data
     eval_set = list(eval_data or [])[: rc.eval_examples]
-    eval_set = eval_set[: len(eval_set) - len(eval_set) % dist.world]  # same shard size per rank
     sampler = PromptSampler(len(data), rc.seed)
     torch.manual_seed(rc.seed + 1000 * dist.rank)
     np.random.seed(rc.seed + 1000 * dist.rank)
 
     start_step = 0
-    found = checkpoint.latest(ckpt_dir) if rc.resume else None
     if found is not None:
         ck = checkpoint.load(found, dist.rank)
         policy.load_trainable_state_dict(ck["trainable"])
@@ -216,26 +228,36 @@ def train(
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    say(f"resumed from step {start_step} of {pc.steps} in {run_dir}" if start_step else
+        f"training {cfg.model.name_or_path} for {pc.steps} steps on {len(data)} "
+        f"{cfg.data.task} examples ({len(eval_set)} held out for evaluation); "
+        f"writing to {run_dir}")
     spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
     scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
     log = MetricsLogger(run_dir, pc.steps, start_step, enabled=main,
                         tensorboard=rc.tensorboard, progress=rc.progress)
     temperature = gc.temperature if gc.temperature > 0 else 1.0
+    rules = gc.stop_rules()
     try:
+        if start_step == 0 and eval_set:  # the model before any update, the same way
+            log.log(0, dist.mean_metrics(run_evaluation(policy, eval_set, scorer, cfg, dist, 0,
+                                                        log)), advance=False)
         for step in range(start_step + 1, pc.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
             # 1. prompts: the global batch is the same on all ranks; each takes its shard
             idx = sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
             examples = [data[i] for i in idx for _ in range(gc.samples_per_prompt)]
-            # 2. generate + score (in the background) + logprobs / ref logprobs / values
+            # 2. generate + cut + score (in the background) + logprobs / ref logprobs / values
             batch = collect(policy, examples, scorer, max_prompt_tokens=gc.max_prompt_tokens,
                             max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
-                            top_k=gc.top_k, top_p=gc.top_p, chunk_size=gc.chunk_size)
+                            top_k=gc.top_k, top_p=gc.top_p, chunk_size=gc.chunk_size,
+                            rules=rules, truncation_side=gc.truncation_side)
             t_rollout = time.perf_counter()
-            # 3-4. token rewards, GAE, whitening over the global batch
+            # 3-4. token rewards (score on the last kept token, KL on every kept token),
+            # GAE, whitening over the global batch
             mask = batch.response_mask
-            rewards, kl = token_rewards(batch.scores, batch.logprobs, batch.ref_logprobs, mask,
-                                        kl_ctl.value, pc.kl_estimator)
+            rewards, kl = token_rewards(batch.scores, batch.kl_logprobs, batch.ref_logprobs,
+                                        mask, kl_ctl.value, pc.kl_estimator)
             if not torch.isfinite(rewards).all():
                 raise NonFiniteError("token rewards are not finite: the policy or reference "
                                      "log-probs overflowed (try a lower lr or float32)")
@@ -243,28 +265,30 @@ def train(
             if pc.whiten_advantages:
                 advantages = global_whiten(advantages, mask, dist)
             # 5. PPO epochs
-            stats = ppo_update(policy, optimizer, batch, advantages, returns, pc, temperature, dist)
+            stats = ppo_update(policy, optimizer, batch, advantages, returns, pc, temperature,
+                               dist, top_k=gc.top_k, top_p=gc.top_p)
             scheduler.step()
             t_update = time.perf_counter()
-            # 6. metrics (averaged over ranks), KL controller, checkpoint
+            # 6. metrics (averaged over ranks), KL controller, evaluation, checkpoint
             metrics = {**rollout_metrics(batch, examples, kl), **stats}
-            if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
-                metrics.update(evaluate(policy, eval_set, scorer, gc, dist))
-            metrics = dist.mean_metrics(metrics)
-            metrics["kl/coef"] = kl_ctl.value
-            metrics["ppo/lr"] = scheduler.get_last_lr()[0]
-            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
             metrics.update({
                 "time/step": t_update - t0, "time/step_cpu": time.process_time() - cpu0,
                 "time/rollout": t_rollout - t0,
                 "time/update": t_update - t_rollout, "time/reward": batch.reward_seconds,
                 "time/reward_wait": batch.reward_wait_seconds,
             })
+            if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
+                metrics.update(run_evaluation(policy, eval_set, scorer, cfg, dist, step, log))
+            metrics = dist.mean_metrics(metrics)
+            metrics["kl/coef"] = kl_ctl.value
+            metrics["ppo/lr"] = scheduler.get_last_lr()[0]
+            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
             log.log(step, metrics)
             log.log_samples(step, [
                 {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
-                 "components": s.components, "outcome": s.outcome}
-                for ex, text, s in zip(examples, batch.texts, batch.scored)][: rc.log_samples])
+                 "components": s.components(), "outcome": s.outcome, "end": end}
+                for ex, text, s, end in zip(examples, batch.texts, batch.scored, batch.ends)
+            ][: rc.log_samples])
             if step % rc.save_every == 0 or step == pc.steps:
                 _save(ckpt_dir, step, policy, optimizer, scheduler, kl_ctl, sampler, dist, rc)
     finally:
@@ -274,7 +298,51 @@ def train(
         _export(policy, run_dir / "final")
         if rc.plot and (run_dir / "metrics.jsonl").is_file():
             plot_metrics(run_dir / "metrics.jsonl", run_dir / "plot.png")
+        _print_before_after(run_dir)
     return policy
+
+
+def _load_policy(cfg: Config, device: torch.device) -> Policy:
+    m = cfg.model
+    return Policy.load(
+        m.name_or_path, device=device, dtype=m.dtype, lora=m.lora, lora_r=m.lora_r,
+        lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
+        lora_target_modules=(m.lora_target_modules if m.lora_target_modules == "all-linear"
+                             else m.lora_target_modules.split(",")),
+        separate_critic=m.separate_critic, trust_remote_code=m.trust_remote_code)
+
+
+def _say(message: str) -> None:
+    print(f"[trainer.ppo] {message}", file=sys.stderr, flush=True)
+
+
+def _print_before_after(run_dir: Path) -> None:
+    """Print the held-out metrics before training (step 0) and after the last evaluation."""
+    path = run_dir / "metrics.jsonl"
+    rows = [r for r in read_jsonl(path) if any(k.startswith("eval/") for k in r)] \
+        if path.is_file() else []
+    if not rows:
+        return
+    first, last = rows[0], rows[-1]
+    keys = [k for k in EVAL_TABLE if isinstance(first.get(k), (int, float))
+            or isinstance(last.get(k), (int, float))]
+    lines = [f"held-out evaluation, step {first['step']} -> step {last['step']} "
+             f"({run_dir}):", f"  {'metric':<18}{'before':>10}{'after':>10}"]
+    for k in keys:
+        b, a = first.get(k), last.get(k)
+        lines.append(f"  {k[5:]:<18}{_fmt_num(b):>10}{_fmt_num(a):>10}")
+    lines.append(f"every response: {run_dir / 'eval_samples.jsonl'}; curves: "
+                 f"{run_dir / 'plot.png'}; model: {run_dir / 'final'}")
+    print("\n".join(lines), flush=True)
+
+
+EVAL_TABLE = ("eval/compile_rate", "eval/pass_rate", "eval/exact_match", "eval/edit_sim",
+              "eval/codebleu", "eval/reward", "eval/kl", "eval/empty", "eval/end/truncated")
+"""Rows of the before/after table printed at the end of a run."""
+
+
+def _fmt_num(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, (int, float)) else "-"
 
 
 def _reward_config(rs: RewardSettings) -> RewardConfig:

@@ -19,54 +19,31 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from rewards import RewardConfig, Sample, import_reward
+from rewards import (
+    RewardBreakdown,
+    RewardConfig,
+    RewardSpec,
+    Sample,
+    as_breakdowns,
+    import_reward,
+    resolve_reward,
+)
+from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
+"""A custom reward function: samples -> one float or `rewards.RewardBreakdown` each."""
 
 
-@dataclass
-class Scored:
-    """One sample's reward as plain data (crosses process boundaries cheaply)."""
-
-    total: float
-    components: dict[str, float] = field(default_factory=dict)
-    outcome: str | None = None
-
-
-def _normalise(results: Sequence[Any], n: int) -> list[Scored]:
-    if len(results) != n:
-        raise ValueError(f"reward function returned {len(results)} scores for {n} samples")
-    out = []
-    for r in results:
-        if isinstance(r, (int, float)):
-            out.append(Scored(float(r)))
-        elif hasattr(r, "total"):
-            comps = r.components() if hasattr(r, "components") else {}
-            out.append(Scored(float(r.total), {k: float(v) for k, v in comps.items()},
-                              getattr(r, "outcome", None)))
-        else:
-            raise ValueError(f"a reward must be a float or a RewardBreakdown, got {type(r).__name__}")
-    return out
-
-
-def _score_chunk(
-    spec: str | RewardConfig | RewardFn, samples: list[Sample]
-) -> tuple[list[Scored], float]:
+def _score_chunk(spec: RewardSpec, samples: list[Sample]) -> tuple[list[RewardBreakdown], float]:
     """Worker entry point: score one chunk of samples with `spec`; also returns the seconds."""
     start = time.perf_counter()
-    if isinstance(spec, RewardConfig):
-        from rewards import score
-
-        out = _normalise(score(samples, spec), len(samples))
-    else:
-        fn = import_reward(spec) if isinstance(spec, str) else spec
-        out = _normalise(fn(samples), len(samples))
+    out = resolve_reward(spec)(samples)
     return out, time.perf_counter() - start
 
 
@@ -86,7 +63,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 class RewardWorkers:
     """Scores chunks of samples in the background.
 
-    `submit` returns a Future of (list[Scored], seconds spent scoring).
+    `submit` returns a Future of (list[RewardBreakdown], seconds spent scoring).
 
     `spec` is a `RewardConfig` (the PPOCoder reward), an import path or a callable.
     With ``backend="process"`` and ``workers >= 1`` and a picklable spec (config or
@@ -125,7 +102,7 @@ class RewardWorkers:
         def normalise(f: Future) -> None:
             try:
                 out, seconds = f.result()
-                done.set_result((_normalise(out, len(samples)), seconds))
+                done.set_result((as_breakdowns(out, len(samples)), seconds))
             except Exception as exc:  # handed to the trainer waiting on the Future
                 done.set_exception(exc)
 
@@ -146,16 +123,22 @@ class Rollout:
     query_ids: torch.Tensor  # (B, Lq) left-padded (causal) / right-padded (seq2seq)
     query_mask: torch.Tensor  # (B, Lq)
     response_ids: torch.Tensor  # (B, T) right-padded
-    response_mask: torch.Tensor  # (B, T) 1 on real tokens (EOS included)
-    logprobs: torch.Tensor  # (B, T) policy log-probs at sampling time
-    ref_logprobs: torch.Tensor  # (B, T) reference-model log-probs
-    values: torch.Tensor  # (B, T) value estimates at sampling time
+    response_mask: torch.Tensor  # (B, T) 1 on kept tokens (EOS / stop token included)
+    logprobs: torch.Tensor  # (B, T) policy log-probs of the sampling distribution (PPO ratio)
+    kl_logprobs: torch.Tensor  # (B, T) policy log-probs at the temperature alone (KL)
+    ref_logprobs: torch.Tensor  # (B, T) reference-model log-probs at the temperature (KL)
+    values: torch.Tensor | None  # (B, T) value estimates at sampling time (None: not asked)
     scores: torch.Tensor  # (B,) sequence rewards
-    scored: list[Scored]
-    texts: list[str]  # decoded responses
-    truncated: torch.Tensor  # (B,) bool: hit max_new_tokens without EOS
+    scored: list[RewardBreakdown]
+    texts: list[str]  # the program text of each response (after its cut)
+    ends: list[str]  # why each response ended: eos | stop | function_end | truncated
     reward_seconds: float = 0.0  # time the workers spent scoring (overlapped)
     reward_wait_seconds: float = 0.0  # time this process blocked waiting for scores
+
+    @property
+    def truncated(self) -> torch.Tensor:
+        """(B,) bool: the response hit max_new_tokens without ending."""
+        return torch.tensor([e == "truncated" for e in self.ends])
 
 
 def _pad_right(chunks: list[torch.Tensor], value: float) -> torch.Tensor:
@@ -169,32 +152,16 @@ def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Te
     return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
 
 
-def _nonempty_queries(
-    ids: torch.Tensor, mask: torch.Tensor, tok: Any, policy: Policy
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Give a prompt that tokenised to nothing one start token (BOS, else EOS): a causal LM
-    then generates unconditionally instead of failing on an empty input."""
-    empty = mask.sum(1) == 0
-    if not bool(empty.any()):
-        return ids, mask
-    start = tok.bos_token_id if tok.bos_token_id is not None else policy.eos_token_id
-    if ids.shape[1] == 0:
-        ids = torch.full((ids.shape[0], 1), policy.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-    col = -1 if not policy.is_seq2seq else 0  # causal prompts are left-padded
-    ids, mask = ids.clone(), mask.clone()
-    ids[empty, col], mask[empty, col] = start, 1
-    return ids, mask
-
-
 def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
-    """Programs to score: each example's `code_prefix` + the decoded response."""
-    return [
-        Sample(language=ex.language, code=(getattr(ex, "code_prefix", "") or "") + text,
-               reference=getattr(ex, "reference", None), tests=getattr(ex, "tests", None),
-               prompt=getattr(ex, "prompt", None))
-        for ex, text in zip(examples, texts)
-    ]
+    """Programs to score: each example's `code_prefix` + the response's program text."""
+    samples = []
+    for ex, text in zip(examples, texts):
+        prefix = getattr(ex, "code_prefix", "") or ""
+        samples.append(Sample(language=ex.language, code=prefix + text,
+                              reference=getattr(ex, "reference", None),
+                              tests=getattr(ex, "tests", None),
+                              prompt=getattr(ex, "prompt", None), code_prefix=prefix))
+    return samples
 
 
 @torch.no_grad()
@@ -209,48 +176,47 @@ def collect(
     top_k: int = 0,
     top_p: float = 1.0,
     chunk_size: int = 0,
+    rules: StopRules | None = None,
+    truncation_side: str = "auto",
+    with_values: bool = True,
 ) -> Rollout:
-    """Generate, score and measure one batch. `examples` carry `.prompt`, `.language`,
-    `.code_prefix`, `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an
-    example in the list to draw several samples for it."""
+    """Generate, cut, score and measure one batch (`trainer.generation` says where
+    responses end). `examples` carry `.prompt`, `.language`, `.code_prefix`,
+    `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an example in the
+    list to draw several samples for it. `temperature == 0` decodes greedily; the
+    log-probs are then those of the temperature-1 distribution."""
     if not examples:
         raise ValueError("collect() needs at least one example")
-    tok = policy.tokenizer
-    device = policy.device
     chunk_size = chunk_size if chunk_size > 0 else len(examples)
-    t_eval = temperature if temperature > 0 else 1.0  # log-probs of the sampling distribution
-    q_ids, q_masks, r_ids, r_masks, logps, refs, vals, texts, futures = ([] for _ in range(9))
+    t_eval = temperature if temperature > 0 else 1.0
+    k_eval, p_eval = (top_k, top_p) if temperature > 0 else (0, 1.0)
+    q_ids, q_masks, r_ids, r_masks, logps, kl_logps, refs, vals = ([] for _ in range(8))
+    texts: list[str] = []
+    ends: list[str] = []
+    futures = []
     for start in range(0, len(examples), chunk_size):
         chunk = examples[start: start + chunk_size]
-        enc = tok([ex.prompt for ex in chunk], return_tensors="pt", padding=True,
-                  truncation=True, max_length=max_prompt_tokens)
-        qi, qm = _nonempty_queries(enc["input_ids"], enc["attention_mask"], tok, policy)
-        qi, qm = qi.to(device), qm.to(device)
-        ri, rm = policy.generate(qi, qm, max_new_tokens=max_new_tokens, temperature=temperature,
-                                 top_k=top_k, top_p=top_p)
-        chunk_texts = [
-            tok.decode(ids[: int(m.sum())].tolist(), skip_special_tokens=True)
-            for ids, m in zip(ri.cpu(), rm.cpu())
-        ]
+        out = generate(policy, chunk, max_prompt_tokens=max_prompt_tokens,
+                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                       top_p=top_p, rules=rules, truncation_side=truncation_side)
         # Scoring runs in the background from here on, overlapping the forward passes
         # below and the next chunk's generation.
-        futures.append(scorer.submit(make_samples(chunk, chunk_texts)))
-        stats = policy.evaluate(qi, qm, ri, rm, temperature=t_eval)
+        futures.append(scorer.submit(make_samples(chunk, out.texts)))
+        qi, qm, ri, rm = out.query_ids, out.query_mask, out.response_ids, out.response_mask
+        if ri.shape[1] == 0:  # nothing generated at all: one padding column keeps shapes
+            ri = torch.full((ri.shape[0], 1), policy.pad_token_id, device=ri.device)
+            rm = torch.zeros_like(ri)
+        stats = policy.token_stats(qi, qm, ri, rm, temperature=t_eval, top_k=k_eval,
+                                   top_p=p_eval, with_values=with_values)
         refs.append(policy.ref_logprobs(qi, qm, ri, rm, temperature=t_eval))
-        logps.append(stats.logprobs), vals.append(stats.values)
+        logps.append(stats.logprobs), kl_logps.append(stats.kl_logprobs)
+        if stats.values is not None:
+            vals.append(stats.values)
         q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
-        texts.extend(chunk_texts)
+        texts.extend(out.texts)
+        ends.extend(out.ends)
 
     left = not policy.is_seq2seq
-    query_ids = _pad_query(q_ids, policy.pad_token_id, left)
-    query_mask = _pad_query(q_masks, 0, left)
-    response_ids = _pad_right(r_ids, policy.pad_token_id)
-    response_mask = _pad_right(r_masks, 0)
-    logprobs, ref, values = _pad_right(logps, 0), _pad_right(refs, 0), _pad_right(vals, 0)
-    lengths = response_mask.sum(1)
-    last = response_ids.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
-    truncated = (lengths >= max_new_tokens) & (last != policy.eos_token_id)
-
     wait_start = time.perf_counter()
     results = [f.result() for f in futures]
     wait = time.perf_counter() - wait_start
@@ -261,9 +227,13 @@ def collect(
         raise FloatingPointError(
             f"reward is not finite for {len(bad)} sample(s), e.g. sample {bad[0]} = {totals[bad[0]]}")
     return Rollout(
-        query_ids=query_ids, query_mask=query_mask, response_ids=response_ids,
-        response_mask=response_mask, logprobs=logprobs, ref_logprobs=ref,
-        values=values, scores=torch.tensor(totals, dtype=torch.float32, device=device),
-        scored=scored, texts=texts, truncated=truncated,
+        query_ids=_pad_query(q_ids, policy.pad_token_id, left),
+        query_mask=_pad_query(q_masks, 0, left),
+        response_ids=_pad_right(r_ids, policy.pad_token_id),
+        response_mask=_pad_right(r_masks, 0),
+        logprobs=_pad_right(logps, 0), kl_logprobs=_pad_right(kl_logps, 0),
+        ref_logprobs=_pad_right(refs, 0), values=_pad_right(vals, 0) if vals else None,
+        scores=torch.tensor(totals, dtype=torch.float32, device=policy.device),
+        scored=scored, texts=texts, ends=ends,
         reward_seconds=sum(sec for _, sec in results), reward_wait_seconds=wait,
     )

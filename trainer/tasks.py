@@ -113,6 +113,10 @@ class TaskExample:
     """Stable identifier, e.g. ``stdlib:json/encoder.py:JSONEncoder.default`` or ``data.jsonl:17``."""
     difficulty: str | None = None
     """Difficulty level where the data has one (APPS: introductory, interview, competition)."""
+    prompt_keep_head: int = 0
+    """Characters at the start of `prompt` that prompt truncation never cuts (an instruction)."""
+    prompt_keep_tail: int = 0
+    """Characters at the end of `prompt` that prompt truncation never cuts (an answer cue)."""
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
@@ -456,11 +460,14 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                 raise ValueError(f"{where}: no source language: add a {cfg.source_language_field!r} "
                                  "field or give --data.source-language")
             source_language = languages.get(source_language).name
-            prompt = cfg.prompt_template.format(source=source, source_language=source_language,
-                                                language=language)
+            fill = {"source_language": source_language, "language": language}
+            head, _, tail = cfg.prompt_template.partition("{source}")
+            head, tail = (head.format(**fill), tail.format(**fill)) if _ else ("", "")
+            prompt = cfg.prompt_template.format(source=source, **fill)
             examples.append(TaskExample(prompt=prompt, language=language, code_prefix="",
                                         reference=target, tests=None,
-                                        source_language=source_language, id=example_id))
+                                        source_language=source_language, id=example_id,
+                                        prompt_keep_head=len(head), prompt_keep_tail=len(tail)))
         else:
             prompt = _text(_field(row, cfg.prompt_field, where), cfg.prompt_field, where)
             reference = row.get(cfg.reference_field)

@@ -14,7 +14,7 @@ from typing import Literal
 
 TINY_WORDS = (
     "def return print if else for in while x y z a b c n i + - * = ( ) : , 0 1 2 3 "
-    "add sub mul f g h True False None"
+    "add sub mul f g h True False None { } ;"
 ).split()
 """The tiny vocabulary (after the four special tokens)."""
 

@@ -31,7 +31,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, n_tokens: float | None = No
     real = mask.bool()
     total = torch.where(real, x, torch.zeros_like(x)).sum()  # where: padding may hold NaN
     if n_tokens is not None:
-        return total / max(float(n_tokens), 1.0)
+        return total / n_tokens if n_tokens > 0 else total * 0.0
     return total / real.sum().clamp(min=1).to(x.dtype)
 
 
@@ -87,9 +87,14 @@ def ppo_loss(
 def ppo_update(
     policy: Policy, optimizer: torch.optim.Optimizer, batch: Rollout,
     advantages: torch.Tensor, returns: torch.Tensor, cfg: PPOSettings, temperature: float,
-    dist: Dist,
+    dist: Dist, *, top_k: int = 0, top_p: float = 1.0,
 ) -> dict[str, float]:
-    """`cfg.epochs` passes of clipped PPO over shuffled minibatches of `batch`."""
+    """`cfg.epochs` passes of clipped PPO over shuffled minibatches of `batch`.
+
+    Log-probs are those of the sampling distribution (`temperature`, `top_k`, `top_p`),
+    as in the rollout. Losses are token means over the minibatch of every rank together
+    (not a mean of per-rank means): ranks whose responses are longer weigh more.
+    """
     params = [p for p in policy.parameters() if p.requires_grad]
     B = batch.response_ids.shape[0]
     mb_size = max(1, min(cfg.minibatch_size, B))
@@ -101,13 +106,17 @@ def ppo_update(
             mb = order[start: start + mb_size]
             optimizer.zero_grad(set_to_none=True)
             micro = [m for m in mb.chunk(max(1, min(cfg.grad_accum, len(mb))))]
-            n_tokens = float(batch.response_mask[mb].sum())  # token mean over the minibatch
+            # Token mean over the minibatches of all ranks: each rank divides its sum by
+            # the global count / world, so that averaging gradients gives the global mean.
+            local = batch.response_mask[mb].sum().double()
+            n_tokens = float(dist.sum(local)) / dist.world
             for idx in micro:
                 mask = batch.response_mask[idx]
                 T = max(int(mask.sum(1).max()), 1)  # trim padding shared by the micro-batch
-                out = policy.evaluate(batch.query_ids[idx], batch.query_mask[idx],
-                                      batch.response_ids[idx, :T], mask[:, :T],
-                                      temperature=temperature, with_entropy=True)
+                out = policy.token_stats(batch.query_ids[idx], batch.query_mask[idx],
+                                         batch.response_ids[idx, :T], mask[:, :T],
+                                         temperature=temperature, top_k=top_k, top_p=top_p,
+                                         with_entropy=True)
                 loss, stats = ppo_loss(
                     out.logprobs, out.values, batch.logprobs[idx, :T], batch.values[idx, :T],
                     advantages[idx, :T], returns[idx, :T], mask[:, :T],

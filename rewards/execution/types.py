@@ -24,9 +24,14 @@ class RewardValues:
     """The program does not compile (or, in Python, does not parse)."""
     compile_ok: float = 1.0
     """Compile feedback alone: the program compiles."""
+    empty: float | None = None
+    """An empty program, or a response that adds nothing to its code prefix (outcome
+    ``empty``): a failure, so that stopping at once never pays. None: `compile_error`."""
 
     def for_outcome(self, outcome: str) -> float:
         """The reward of `outcome` (``ok`` means `compile_ok`)."""
+        if outcome == "empty":
+            return float(self.compile_error if self.empty is None else self.empty)
         return float(self.compile_ok if outcome == "ok" else getattr(self, outcome))
 
 
