@@ -64,6 +64,7 @@ from trainer.tasks import (
     read_jsonl_records,
     split_completion,
     split_train_eval,
+    translation_example,
 )
 
 _SPLIT_ALIASES = {"validation": "valid", "val": "valid", "dev": "valid"}
@@ -390,13 +391,10 @@ def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
     for number, (src, tgt) in enumerate(zip(src_lines, tgt_lines), start=1):
         if not src.strip() or not tgt.strip():
             continue
-        source_code = detokenize_xlcost(src, source)
-        prompt = cfg.prompt_template.format(source=source_code, source_language=source,
-                                            language=target)
-        examples.append(TaskExample(
-            prompt=prompt, language=target, code_prefix="",
-            reference=detokenize_xlcost(tgt, target), tests=None, source_language=source,
-            id=f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}"))
+        examples.append(translation_example(
+            cfg.prompt_template, detokenize_xlcost(src, source), source, target,
+            detokenize_xlcost(tgt, target),
+            f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}"))
         if cfg.max_examples is not None and len(examples) >= cfg.max_examples:
             break
     return examples

@@ -460,14 +460,8 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                 raise ValueError(f"{where}: no source language: add a {cfg.source_language_field!r} "
                                  "field or give --data.source-language")
             source_language = languages.get(source_language).name
-            fill = {"source_language": source_language, "language": language}
-            head, _, tail = cfg.prompt_template.partition("{source}")
-            head, tail = (head.format(**fill), tail.format(**fill)) if _ else ("", "")
-            prompt = cfg.prompt_template.format(source=source, **fill)
-            examples.append(TaskExample(prompt=prompt, language=language, code_prefix="",
-                                        reference=target, tests=None,
-                                        source_language=source_language, id=example_id,
-                                        prompt_keep_head=len(head), prompt_keep_tail=len(tail)))
+            examples.append(translation_example(cfg.prompt_template, source, source_language,
+                                                language, target, example_id))
         else:
             prompt = _text(_field(row, cfg.prompt_field, where), cfg.prompt_field, where)
             reference = row.get(cfg.reference_field)
@@ -489,6 +483,20 @@ def _examples(rows: list[dict[str, Any]], cfg: DataConfig, origin: str) -> list[
                          + (f" ({skipped} too short to hold out {cfg.completion_holdout} "
                             f"{cfg.completion_unit})" if skipped else ""))
     return examples
+
+
+def translation_example(template: str, source: str, source_language: str, language: str,
+                        reference: str | None, example_id: str) -> TaskExample:
+    """A translation example: `source` put into the prompt `template` (placeholders
+    {source}, {source_language}, {language}); the template's own text around {source}
+    is never cut when the prompt is truncated."""
+    fill = {"source_language": source_language, "language": language}
+    head, found, tail = template.partition("{source}")
+    head, tail = (head.format(**fill), tail.format(**fill)) if found else ("", "")
+    return TaskExample(prompt=template.format(source=source, **fill), language=language,
+                       code_prefix="", reference=reference, tests=None,
+                       source_language=source_language, id=example_id,
+                       prompt_keep_head=len(head), prompt_keep_tail=len(tail))
 
 
 # ------------------------------------------------------------------------------ split
