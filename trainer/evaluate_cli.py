@@ -43,6 +43,7 @@ import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,11 @@ def _normalise(code: str) -> str:
 
 
 def build_report(problems: Sequence[TaskExample], scored: Sequence[ScoredSample],
-                 ks: Sequence[int], cfg: EvalConfig) -> dict[str, Any]:
-    """The report as a JSON-ready dict (see the module docstring for the keys)."""
-    boot = {"confidence": cfg.confidence, "resamples": cfg.resamples, "seed": cfg.seed}
+                 ks: Sequence[int], cfg: EvalConfig,
+                 corpus: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the module docstring for the keys); `corpus` is
+    `corpus_scores` of the same samples when it was computed already."""
+    boot = _boot(cfg)
     per: dict[int, list[ScoredSample]] = defaultdict(list)
     for item in scored:
         per[item.problem].append(item)
@@ -242,7 +245,9 @@ def build_report(problems: Sequence[TaskExample], scored: Sequence[ScoredSample]
     report["compile_rate"] = bootstrap(
         lambda counts: (counts @ compiled) / (counts @ n), len(index),
         compiled.sum() / n.sum(), **boot).to_dict()
-    report.update(_corpus_scores(problems, scored, index, boot))
+    if corpus is None:
+        corpus = corpus_scores(problems, [(s.problem, s.completion) for s in scored], cfg)
+    report.update(corpus)
     for name in ("exact_match", "edit_sim"):
         values = [[getattr(s, name) for s in per[i]] for i in index]
         if all(v is not None for group in values for v in group):
@@ -278,27 +283,33 @@ def _group_report(per: dict[int, list[ScoredSample]], index: list[int], ks: Sequ
     return out
 
 
-def _corpus_scores(problems: Sequence[TaskExample], scored: Sequence[ScoredSample],
-                   index: list[int], boot: dict[str, Any]) -> dict[str, Any]:
-    """Corpus BLEU and CodeBLEU of the whole programs, intervals by resampling problems."""
+def corpus_scores(problems: Sequence[TaskExample], samples: Sequence[tuple[int, str]],
+                  cfg: EvalConfig) -> dict[str, Any]:
+    """Corpus BLEU and CodeBLEU of the whole programs ((problem index, completion) pairs),
+    intervals by resampling problems. Needs no execution results: it runs beside scoring."""
     from rewards.codebleu import codebleu_resampled
 
-    with_ref = [s for s in scored if problems[s.problem].reference is not None]
-    languages = {problems[s.problem].language for s in with_ref}
+    boot = _boot(cfg)
+    with_ref = [(i, c) for i, c in samples if problems[i].reference is not None]
+    languages = {problems[i].language for i, _ in with_ref}
     if not with_ref or len(languages) != 1:
         return {"bleu": None, "codebleu": None}  # no references, or languages mixed
-    position = {i: j for j, i in enumerate(index)}
-    owner = np.array([position[s.problem] for s in with_ref])  # sample -> problem column
-    draws = np.concatenate(bootstrap_counts(len(index), boot["resamples"], boot["seed"]))
+    position = {i: j for j, i in enumerate(sorted({i for i, _ in samples}))}
+    owner = np.array([position[i] for i, _ in with_ref])  # sample -> problem column
+    draws = np.concatenate(bootstrap_counts(len(position), boot["resamples"], boot["seed"]))
     counts = np.vstack([np.ones((1, len(with_ref))), draws[:, owner]])  # row 0: the data itself
-    found = codebleu_resampled([problems[s.problem].reference for s in with_ref],
-                               [problems[s.problem].code_prefix + s.completion for s in with_ref],
-                               counts, lang=languages.pop())
+    found = codebleu_resampled([problems[i].reference for i, _ in with_ref],
+                               [problems[i].code_prefix + c for i, c in with_ref],
+                               counts, lang=languages.pop(), threads=1)
     out = {}
     for name, attr in (("bleu", "ngram_match_score"), ("codebleu", "codebleu")):
         values = [getattr(r, attr) for r in found]
         out[name] = percentile_interval(values[0], values[1:], boot["confidence"]).to_dict()
     return out
+
+
+def _boot(cfg: EvalConfig) -> dict[str, Any]:
+    return {"confidence": cfg.confidence, "resamples": cfg.resamples, "seed": cfg.seed}
 
 
 def per_sample_records(problems: Sequence[TaskExample],
@@ -346,8 +357,12 @@ def evaluate_samples(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, An
     problems = load_problems(cfg.data, cfg.split)
     completions = read_samples(cfg.samples, problems)
     ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
-    scored = score_samples(problems, completions, cfg)
-    return build_report(problems, scored, ks, cfg), per_sample_records(problems, scored)
+    order = [(i, c) for i in sorted(completions) for c in completions[i]]
+    with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
+        corpus = pool.submit(corpus_scores, problems, order, cfg)
+        scored = score_samples(problems, completions, cfg)
+        report = build_report(problems, scored, ks, cfg, corpus.result())
+    return report, per_sample_records(problems, scored)
 
 
 def main(argv: list[str] | None = None) -> int:
