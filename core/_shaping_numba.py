@@ -9,8 +9,9 @@ sync exceed the work; the cores are also shared with reward workers) plus a slow
 compile.
 
 Contract (checked by the caller, `core.shaping`): 2-D C-contiguous float32/float64
-arrays of equal shape, a uint8 mask, a 1-D score array of the same float dtype.
-Accumulation happens in the input dtype, like the torch path.
+arrays of equal shape, a boolean mask, a 1-D (or, for the group estimators, (G, k))
+score array of the same float dtype, int64 line numbers. Accumulation happens in the
+input dtype, like the torch path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,19 @@ import numpy as np
 from numba import njit
 
 ESTIMATORS = {"k1": 0, "k2": 1, "k3": 2}
+GROUP_ESTIMATORS = {"grpo": 0, "rloo": 1}
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _kl_one(logprob, ref_logprob, estimator, half):  # pragma: no cover - compiled
+    # `half` is 0.5 in the arrays' dtype: a float literal would promote float32 to float64
+    if estimator == 0:
+        return logprob - ref_logprob
+    if estimator == 1:
+        d = logprob - ref_logprob
+        return half * d * d
+    r = ref_logprob - logprob
+    return np.expm1(r) - r
 
 
 @njit(cache=True, nogil=True)
@@ -32,20 +46,25 @@ def token_rewards_kernel(scores, logprobs, ref_logprobs, mask, kl_coef, estimato
         last_real = -1
         for t in range(n_steps):
             if mask[b, t] != 0:
-                if estimator == 0:
-                    k = logprobs[b, t] - ref_logprobs[b, t]
-                elif estimator == 1:
-                    d = logprobs[b, t] - ref_logprobs[b, t]
-                    k = half * d * d
-                else:
-                    r = ref_logprobs[b, t] - logprobs[b, t]
-                    k = np.expm1(r) - r
+                k = _kl_one(logprobs[b, t], ref_logprobs[b, t], estimator, half)
                 kl[b, t] = k
                 rewards[b, t] = -coef * k
                 last_real = t
         if last_real >= 0:
             rewards[b, last_real] += scores[b]
     return rewards, kl
+
+
+@njit(cache=True, nogil=True)
+def token_kl_kernel(logprobs, ref_logprobs, mask, estimator):  # pragma: no cover - compiled
+    n_rows, n_steps = logprobs.shape
+    kl = np.zeros_like(logprobs)
+    half = logprobs.dtype.type(0.5)
+    for b in range(n_rows):
+        for t in range(n_steps):
+            if mask[b, t] != 0:
+                kl[b, t] = _kl_one(logprobs[b, t], ref_logprobs[b, t], estimator, half)
+    return kl
 
 
 @njit(cache=True, nogil=True)
@@ -69,3 +88,66 @@ def gae_kernel(rewards, values, mask, gamma, lam):  # pragma: no cover - compile
             advantages[b, t] = next_adv
             returns[b, t] = next_adv + value
     return advantages, returns
+
+
+@njit(cache=True, nogil=True)
+def group_advantages_kernel(scores, mask, estimator, eps):  # pragma: no cover - compiled
+    """scores (G, k), mask (G * k, T); estimator 0 = grpo, 1 = rloo (see the reference)."""
+    n_groups, k = scores.shape
+    n_steps = mask.shape[1]
+    out = np.zeros((n_groups * k, n_steps), dtype=scores.dtype)
+    advantages = np.zeros(k, dtype=scores.dtype)
+    eps_t = scores.dtype.type(eps)
+    k_t = scores.dtype.type(k)  # an int divisor would promote float32 to float64
+    others = scores.dtype.type(k - 1)
+    for g in range(n_groups):
+        total = scores.dtype.type(0.0)
+        low = scores[g, 0]
+        high = scores[g, 0]
+        for j in range(k):
+            v = scores[g, j]
+            total += v
+            low = min(low, v)
+            high = max(high, v)
+        if low == high:
+            continue  # all equal: advantage 0 (and no 0 / 0)
+        if estimator == 0:
+            mean = total / k_t
+            sq = scores.dtype.type(0.0)
+            for j in range(k):
+                d = scores[g, j] - mean
+                sq += d * d
+            std = np.sqrt(sq / others)
+            for j in range(k):
+                advantages[j] = (scores[g, j] - mean) / (std + eps_t)
+        else:
+            for j in range(k):
+                advantages[j] = scores[g, j] - (total - scores[g, j]) / others
+        for j in range(k):
+            row = g * k + j
+            for t in range(n_steps):
+                if mask[row, t] != 0:
+                    out[row, t] = advantages[j]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def line_penalty_kernel(rewards, lines, error_lines, mask, penalty):  # pragma: no cover - compiled
+    """error_lines (B, E): each row's flagged lines (>= 1), padded with -1."""
+    n_rows, n_steps = rewards.shape
+    n_flagged = error_lines.shape[1]
+    out = np.zeros_like(rewards)
+    pen = rewards.dtype.type(penalty)
+    for b in range(n_rows):
+        for t in range(n_steps):
+            if mask[b, t] == 0:
+                continue
+            value = rewards[b, t]
+            line = lines[b, t]
+            if line >= 1:
+                for e in range(n_flagged):
+                    if error_lines[b, e] == line:
+                        value -= pen
+                        break
+            out[b, t] = value
+    return out

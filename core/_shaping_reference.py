@@ -125,3 +125,97 @@ def whiten(
                 out_row.append(w if shift_mean else w + mean)
         out.append(out_row)
     return out
+
+
+def token_kl(
+    logprobs: Sequence[Sequence[float]],
+    ref_logprobs: Sequence[Sequence[float]],
+    mask: Sequence[Sequence[float]],
+    estimator: str = "k3",
+) -> list[list[float]]:
+    """Reference of `core.shaping.token_kl`: the per-token KL estimate, 0 on padding."""
+    return [[kl_penalty(float(lp), float(rp), estimator) if m != 0 else 0.0
+             for lp, rp, m in zip(lrow, rrow, mrow)]
+            for lrow, rrow, mrow in zip(logprobs, ref_logprobs, mask)]
+
+
+def group_advantages(
+    scores: Sequence[Sequence[float]],
+    mask: Sequence[Sequence[float]],
+    estimator: str,
+    eps: float = 1e-6,
+) -> list[list[float]]:
+    """Reference of `core.shaping.grpo` / `core.shaping.rloo`: (G * k, T) token advantages.
+
+    scores is (G, k): k samples of each of G prompts; row g * k + j of mask is sample j
+    of prompt g. Per group, with mean m and sample standard deviation s (k - 1):
+        grpo: A_j = (score_j - m) / (s + eps)
+        rloo: A_j = score_j - (sum of the other k - 1 scores) / (k - 1)
+    A group whose scores are all equal gets A = 0. A_j goes on every real token of row
+    g * k + j, 0 on padding.
+    """
+    out: list[list[float]] = []
+    for group in scores:
+        k = len(group)
+        values = [float(v) for v in group]
+        total = 0.0
+        for v in values:
+            total += v
+        if min(values) == max(values):
+            advantages = [0.0] * k
+        elif estimator == "grpo":
+            mean = total / k
+            sq = 0.0
+            for v in values:
+                sq += (v - mean) ** 2
+            std = math.sqrt(sq / (k - 1))
+            advantages = [(v - mean) / (std + eps) for v in values]
+        elif estimator == "rloo":
+            advantages = [v - (total - v) / (k - 1) for v in values]
+        else:
+            raise ValueError(f"unknown group estimator {estimator!r}")
+        for adv in advantages:
+            out.append([adv if m != 0 else 0.0 for m in mask[len(out)]])
+    return out
+
+
+def line_penalty(
+    rewards: Sequence[Sequence[float]],
+    lines: Sequence[Sequence[int]],
+    error_lines: Sequence[Sequence[int]],
+    mask: Sequence[Sequence[float]],
+    penalty: float,
+) -> list[list[float]]:
+    """Reference of `core.shaping.line_penalty`: rewards minus `penalty` on the real tokens
+    whose line (>= 1) is one of their row's error lines; 0 on padding."""
+    out = []
+    for b in range(len(rewards)):
+        flagged = {int(n) for n in error_lines[b]}
+        row = []
+        for t in range(len(rewards[b])):
+            if mask[b][t] == 0:
+                row.append(0.0)
+                continue
+            value = float(rewards[b][t])
+            line = int(lines[b][t])
+            if line >= 1 and line in flagged:
+                value -= penalty
+            row.append(value)
+        out.append(row)
+    return out
+
+
+def token_lines(text: str, offsets: Sequence[Sequence[int]], first_line: int = 1) -> list[int]:
+    """Reference of `core.shaping.token_lines`: the line of each token's first character
+    (first_line + newlines before it), 0 for a token with an empty span."""
+    out = []
+    for start, end in offsets:
+        if start == end:
+            out.append(0)
+            continue
+        line = first_line
+        for ch in text[:start]:
+            if ch == "\n":
+                line += 1
+        out.append(line)
+    return out

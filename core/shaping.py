@@ -43,22 +43,37 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
-from core._shaping_numba import ESTIMATORS, gae_kernel, token_rewards_kernel
+from core._shaping_numba import (
+    ESTIMATORS,
+    GROUP_ESTIMATORS,
+    gae_kernel,
+    group_advantages_kernel,
+    line_penalty_kernel,
+    token_kl_kernel,
+    token_rewards_kernel,
+)
 
 ArrayT = TypeVar("ArrayT")
 BACKENDS = ("auto", "numba", "torch")
 WHITEN_EPS = 1e-8
+GROUP_EPS = 1e-6
+"""Added to the group standard deviation in `grpo` (as veRL)."""
 
 __all__ = [
     "AdaptiveKLController",
     "FixedKLController",
     "gae",
+    "grpo",
+    "line_penalty",
     "make_kl_controller",
+    "rloo",
+    "token_kl",
+    "token_lines",
     "token_rewards",
     "whiten",
 ]
@@ -147,15 +162,59 @@ def _np_mask(mask: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(mask) != 0)
 
 
+def _numba_dtypes(lead: Any) -> tuple[np.dtype, Any]:
+    """(compute dtype, output dtype) of the Numba path for `lead` (an array or a CPU tensor)."""
+    if _is_tensor(lead):
+        return np.dtype(str(_t_compute_dtype(lead)).removeprefix("torch.")), _t_out_dtype(lead)
+    return _np_dtypes(lead)
+
+
 def _back(x: np.ndarray, like: Any, out_dtype: Any) -> Any:
     """Return a Numba result as the caller's type: array, or tensor on like's device."""
     if _is_tensor(like):
         torch = _torch_module()
-        return torch.from_numpy(x).to(device=like.device, dtype=like.dtype)
+        return torch.from_numpy(x).to(device=like.device, dtype=out_dtype)
     return x.astype(out_dtype, copy=False)
 
 
 # --------------------------------------------------------------------- torch helpers
+
+
+def _torch() -> Any:
+    """The torch module, imported on demand (backend="torch" on NumPy input)."""
+    torch = _torch_module()
+    if torch is None:
+        import torch
+    return torch
+
+
+def _t_lead(x: Any) -> Any:
+    """`x` as a tensor that decides device and dtype of the torch path."""
+    return x if _is_tensor(x) else _torch().from_numpy(np.asarray(x))
+
+
+def _t_real(mask: Any, lead: Any) -> Any:
+    """Boolean (B, T) tensor on lead's device: True on real tokens."""
+    if _is_tensor(mask):
+        return mask.to(lead.device) != 0
+    return _as_t(np.asarray(mask) != 0, lead, _torch().bool)
+
+
+def _t_return(out: Any, given: Any, lead: Any) -> Any:
+    """A torch-path result in the caller's type: tensor, or NumPy array for array input."""
+    if _is_tensor(given):
+        return out.to(_t_out_dtype(lead))
+    return out.cpu().numpy().astype(_np_dtypes(given)[1])
+
+
+def _t_kl(logprobs: Any, ref_logprobs: Any, estimator: str) -> Any:
+    """Per-token KL estimate (see `token_kl`), elementwise, differentiable."""
+    if estimator == "k1":
+        return logprobs - ref_logprobs
+    if estimator == "k2":
+        return 0.5 * (logprobs - ref_logprobs) ** 2
+    r = ref_logprobs - logprobs
+    return _torch().expm1(r) - r
 
 
 def _t_compute_dtype(x: Any) -> Any:
@@ -249,35 +308,23 @@ def token_rewards(
     chosen = _pick_backend(logprobs, backend, scores, ref_logprobs)
 
     if chosen == "numba":
-        if _is_tensor(logprobs):
-            dtype = out_dtype = np.dtype(str(logprobs.dtype).removeprefix("torch."))
-        else:
-            dtype, out_dtype = _np_dtypes(logprobs)
+        dtype, out_dtype = _numba_dtypes(logprobs)
         rewards, kl = token_rewards_kernel(
             _np(scores, dtype), _np(logprobs, dtype), _np(ref_logprobs, dtype),
             _np_mask(mask), kl_coef, ESTIMATORS[estimator],
         )
         return _back(rewards, logprobs, out_dtype), _back(kl, logprobs, out_dtype)
 
-    torch = _torch_module()
-    if torch is None:
-        import torch  # noqa: F811 - backend="torch" on NumPy input
-    lead = logprobs if _is_tensor(logprobs) else torch.from_numpy(np.asarray(logprobs))
-    out_dtype = _t_out_dtype(lead)
+    torch = _torch()
+    lead = _t_lead(logprobs)
     dtype = _t_compute_dtype(lead)
-    lp = _as_t(logprobs, lead, dtype)
-    ref = _as_t(ref_logprobs, lead, dtype)
-    real = _as_t(mask, lead, torch.bool) if not _is_tensor(mask) else (mask.to(lead.device) != 0)
-    sc = _as_t(scores, lead, dtype)
-    if estimator == "k1":
-        kl = lp - ref
-    elif estimator == "k2":
-        kl = 0.5 * (lp - ref) ** 2
-    else:
-        r = ref - lp
-        kl = torch.expm1(r) - r
+    real = _t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
-    kl = torch.where(real, kl, zero)  # where, not *: padding may hold NaN/inf
+    # where, not *: padding may hold NaN/inf (also in the gradient)
+    lp = torch.where(real, _as_t(logprobs, lead, dtype), zero)
+    ref = torch.where(real, _as_t(ref_logprobs, lead, dtype), zero)
+    sc = _as_t(scores, lead, dtype)
+    kl = torch.where(real, _t_kl(lp, ref, estimator), zero)
     rewards = torch.where(real, -kl_coef * kl, zero)
     if shape[0] and shape[1]:
         positions = torch.arange(shape[1], device=lead.device).expand(shape)
@@ -285,10 +332,7 @@ def token_rewards(
         bonus = torch.where(last >= 0, sc, zero)
         rows = torch.arange(shape[0], device=lead.device)
         rewards = rewards.index_put((rows, last.clamp(min=0)), bonus, accumulate=True)
-    if _is_tensor(logprobs):
-        return rewards.to(out_dtype), kl.to(out_dtype)
-    out_np = _np_dtypes(logprobs)[1]
-    return rewards.numpy().astype(out_np), kl.numpy().astype(out_np)
+    return _t_return(rewards, logprobs, lead), _t_return(kl, logprobs, lead)
 
 
 def gae(
@@ -327,20 +371,14 @@ def gae(
     chosen = _pick_backend(rewards, backend, values)
 
     if chosen == "numba":
-        if _is_tensor(rewards):
-            dtype = out_dtype = np.dtype(str(rewards.dtype).removeprefix("torch."))
-        else:
-            dtype, out_dtype = _np_dtypes(rewards)
+        dtype, out_dtype = _numba_dtypes(rewards)
         adv, ret = gae_kernel(_np(rewards, dtype), _np(values, dtype), _np_mask(mask), gamma, lam)
         return _back(adv, rewards, out_dtype), _back(ret, rewards, out_dtype)
 
-    torch = _torch_module()
-    if torch is None:
-        import torch  # noqa: F811 - backend="torch" on NumPy input
-    lead = rewards if _is_tensor(rewards) else torch.from_numpy(np.asarray(rewards))
-    out_dtype = _t_out_dtype(lead)
+    torch = _torch()
+    lead = _t_lead(rewards)
     dtype = _t_compute_dtype(lead)
-    real = _as_t(mask, lead, torch.bool) if not _is_tensor(mask) else (mask.to(lead.device) != 0)
+    real = _t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
     one = torch.ones((), dtype=dtype, device=lead.device)
     r = torch.where(real, _as_t(rewards, lead, dtype), zero)
@@ -353,10 +391,7 @@ def gae(
     decay = torch.where(real, torch.full_like(r, gamma * lam), one)
     adv = torch.where(real, _reverse_linear_scan(decay, delta), zero)
     ret = torch.where(real, adv + v, zero)
-    if _is_tensor(rewards):
-        return adv.to(out_dtype), ret.to(out_dtype)
-    out_np = _np_dtypes(rewards)[1]
-    return adv.numpy().astype(out_np), ret.numpy().astype(out_np)
+    return _t_return(adv, rewards, lead), _t_return(ret, rewards, lead)
 
 
 def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
@@ -408,6 +443,341 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
     if not shift_mean:
         out = out + mean
     return np.where(real, out, dtype.type(0)).astype(out_dtype)
+
+
+# ------------------------------------------------------------- critic-free estimators
+
+
+def token_kl(
+    logprobs: ArrayT,
+    ref_logprobs: ArrayT,
+    mask: ArrayT,
+    estimator: str = "k3",
+    backend: str = "auto",
+) -> ArrayT:
+    """Per-token KL estimate between the policy and the reference model, as a loss term.
+
+    GRPO keeps the KL out of the reward and adds ``beta * mean(token_kl(...))`` to the
+    loss instead. With r = ref_logp - logp on a real token:
+
+        k1 = -r                 gradient (in logp)  1                 expected gradient 0
+        k2 = r^2 / 2            gradient           -r                 = grad KL(policy || ref)
+        k3 = exp(r) - 1 - r     gradient  1 - exp(r) = 1 - p_ref / p  = grad KL(ref || policy)
+
+    (expected over tokens sampled from the policy, the usual case). k3 is GRPO's
+    (Shao et al. 2024): non-negative, an unbiased estimate of KL(policy || ref), and 0
+    with zero gradient where the two models agree. k1 as a loss has zero expected
+    gradient, so it only makes sense as a reward (`token_rewards`). Large r overflows
+    exp(r) to inf on that token, which the caller's NaN guard sees; nothing is clamped.
+
+    Args:
+        logprobs: (B, T) log-probabilities of the sampled tokens under the policy (with
+            grad when used as a loss: "auto" then takes the torch path).
+        ref_logprobs: (B, T) the same tokens under the frozen reference model.
+        mask: (B, T) non-zero on real response tokens.
+        estimator: "k1", "k2" or "k3" (the values `token_rewards` puts in its `kl`).
+        backend: "auto", "numba" or "torch" (see the module docstring).
+
+    Returns:
+        (B, T) KL estimate, 0 on padding; padding may hold NaN/inf, and its gradient
+        is exactly 0 there too.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {tuple(ESTIMATORS)}")
+    logprobs, ref_logprobs, mask = map(_arr, (logprobs, ref_logprobs, mask))
+    shape = _check_2d("logprobs", logprobs, None)
+    _check_2d("ref_logprobs", ref_logprobs, shape)
+    _check_2d("mask", mask, shape)
+    chosen = _pick_backend(logprobs, backend, ref_logprobs)
+
+    if chosen == "numba":
+        dtype, out_dtype = _numba_dtypes(logprobs)
+        kl = token_kl_kernel(_np(logprobs, dtype), _np(ref_logprobs, dtype), _np_mask(mask),
+                             ESTIMATORS[estimator])
+        return _back(kl, logprobs, out_dtype)
+
+    torch = _torch()
+    lead = _t_lead(logprobs)
+    dtype = _t_compute_dtype(lead)
+    real = _t_real(mask, lead)
+    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    # padding is replaced before the formula, so no NaN/inf reaches the backward pass
+    lp = torch.where(real, _as_t(logprobs, lead, dtype), zero)
+    ref = torch.where(real, _as_t(ref_logprobs, lead, dtype), zero)
+    return _t_return(torch.where(real, _t_kl(lp, ref, estimator), zero), logprobs, lead)
+
+
+def grpo(scores: ArrayT, mask: ArrayT, eps: float = GROUP_EPS, backend: str = "auto") -> ArrayT:
+    """GRPO advantages: each sample's score standardised within its prompt's group.
+
+    For the k samples of one prompt with scores s_1..s_k, mean m and standard deviation
+    sd (the sample standard deviation, divided by k - 1):
+
+        A_j = (s_j - m) / (sd + eps)
+
+    and A_j is the advantage of every real token of sample j (Shao et al. 2024, "outcome
+    supervision"). No value head: the group is the baseline. A group whose scores are
+    all equal (all pass, all fail) carries no signal and gets A = 0 exactly, never 0/0.
+
+    Why the sample std (k - 1): TRL, OpenRLHF and veRL all use it (`torch.std`'s
+    default), so advantages here equal theirs for the same scores and eps. The
+    population std (k) would only rescale every advantage by sqrt(k / (k - 1)), a
+    constant for a fixed k that the learning rate absorbs; with k = 2 the sample std
+    gives A = +-1/sqrt(2) (before eps), the population std +-1. Without the division
+    by sd (Dr. GRPO) the advantages are `rloo`'s times (k - 1) / k.
+
+    Args:
+        scores: (G, k) sequence scores: row g holds the k samples of prompt g. This
+            layout is the guarantee that groups are whole: a trainer that shards or
+            shuffles must move rows of this array (whole groups), never single samples.
+            k >= 2; every score must be finite.
+        mask: (G * k, T) non-zero on real response tokens; row g * k + j is sample j of
+            prompt g (the order of ``scores.reshape(-1)``, which is how
+            ``generate(num_return_sequences=k)`` and repeated prompts lay samples out).
+        eps: added to sd (>= 0); 1e-6 as in veRL (TRL uses 1e-4).
+        backend: "auto", "numba" or "torch".
+
+    Returns:
+        (G * k, T) token advantages, 0 on padding, in the dtype/kind of `scores`. Do not
+        whiten them again over the batch: that would mix the groups.
+
+    Raises:
+        ValueError: scores not (G, k) with k >= 2, a NaN/inf score, or a mask whose
+            row count is not G * k.
+    """
+    eps = float(eps)
+    if not (math.isfinite(eps) and eps >= 0.0):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+    return _group_advantages(scores, mask, "grpo", eps, backend)
+
+
+def rloo(scores: ArrayT, mask: ArrayT, backend: str = "auto") -> ArrayT:
+    """RLOO advantages: each sample's score minus the mean score of the other k - 1.
+
+        A_j = s_j - (sum_i s_i - s_j) / (k - 1)
+
+    (Kool et al. 2019, "Buy 4 REINFORCE samples, get a baseline for free"; Ahmadian et
+    al. 2024). The baseline never includes the sample itself, so the estimate of the
+    policy gradient stays unbiased; A_j = k / (k - 1) * (s_j - mean). Same layout,
+    validation and token broadcast as `grpo`; equal scores in a group give A = 0.
+
+    Args:
+        scores: (G, k) sequence scores, k >= 2, all finite (see `grpo`).
+        mask: (G * k, T) non-zero on real response tokens, row g * k + j = sample j of g.
+        backend: "auto", "numba" or "torch".
+
+    Returns:
+        (G * k, T) token advantages, 0 on padding.
+    """
+    return _group_advantages(scores, mask, "rloo", 0.0, backend)
+
+
+def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float, backend: str) -> Any:
+    scores, mask = _arr(scores), _arr(mask)
+    if len(scores.shape) != 2:
+        raise ValueError("scores must have shape (G, k): k samples of each of G prompts, "
+                         f"got shape {tuple(scores.shape)}")
+    n_groups, k = tuple(scores.shape)
+    if k < 2:
+        raise ValueError(f"{estimator} needs at least 2 samples per prompt (k >= 2) to form a "
+                         f"baseline, got scores of shape {tuple(scores.shape)}")
+    shape = _check_2d("mask", mask, None)
+    if shape[0] != n_groups * k:
+        raise ValueError(f"mask has {shape[0]} rows, expected G * k = {n_groups} * {k} = "
+                         f"{n_groups * k} (one per sample, groups in order)")
+    _check_finite_scores(scores)
+    chosen = _pick_backend(scores, backend)
+
+    if chosen == "numba":
+        dtype, out_dtype = _numba_dtypes(scores)
+        out = group_advantages_kernel(_np(scores, dtype), _np_mask(mask),
+                                      GROUP_ESTIMATORS[estimator], eps)
+        return _back(out, scores, out_dtype)
+
+    torch = _torch()
+    lead = _t_lead(scores)
+    dtype = _t_compute_dtype(lead)
+    sc = _as_t(scores, lead, dtype)  # (G, k)
+    real = _t_real(mask, lead)  # (G * k, T)
+    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    total = sc.sum(dim=1, keepdim=True)  # (G, 1)
+    if estimator == "grpo":
+        mean = total / k
+        std = torch.sqrt(((sc - mean) ** 2).sum(dim=1, keepdim=True) / (k - 1))
+        adv = (sc - mean) / (std + eps)
+    else:
+        adv = sc - (total - sc) / (k - 1)
+    equal = sc.amax(dim=1, keepdim=True) == sc.amin(dim=1, keepdim=True)
+    adv = torch.where(equal, zero, adv).reshape(-1, 1)  # (G * k, 1)
+    return _t_return(torch.where(real, adv, zero), scores, lead)
+
+
+def _check_finite_scores(scores: Any) -> None:
+    if _is_tensor(scores):
+        if scores.dtype.is_complex:
+            raise ValueError(f"expected real-valued scores, got dtype {scores.dtype}")
+        if not scores.dtype.is_floating_point or bool(_torch().isfinite(scores).all()):
+            return  # (one device sync on GPU; scores are (G, k), the check is cheap)
+        bad = (~_torch().isfinite(scores)).nonzero()[0].tolist()
+        value = scores[tuple(bad)].item()
+    else:
+        values = np.asarray(scores, dtype=_np_dtypes(scores)[0])
+        finite = np.isfinite(values)
+        if finite.all():
+            return
+        bad = [int(i) for i in np.argwhere(~finite)[0]]
+        value = values[tuple(bad)]
+    raise ValueError(f"scores must be finite; scores[{bad[0]}, {bad[1]}] is {value} "
+                     f"(sample {bad[1]} of group {bad[0]})")
+
+
+# ----------------------------------------------------------------- line-level credit
+
+
+def token_lines(text: str, offsets: Any, first_line: int = 1) -> np.ndarray:
+    """The program line of each token: the line of the token's first character.
+
+    Args:
+        text: the text the offsets index into (the decoded response).
+        offsets: (T, 2) character spans [start, end) of the tokens in `text`, as a
+            Hugging Face fast tokenizer returns them (``return_offsets_mapping=True``,
+            or `tokenizers`' ``Encoding.offsets``); a list of pairs or an array.
+        first_line: the 1-based line of the program on which `text` starts. Feedback
+            counts lines in the scored program ``code_prefix + response``, so this is
+            ``code_prefix.count("\n") + 1``.
+
+    Returns:
+        (T,) int64: ``first_line`` + the number of newlines before the token's first
+        character. A token that ends a line with its newline belongs to that line. A
+        token with an empty span (special tokens: HF gives them (0, 0)) belongs to no
+        line: 0, which `line_penalty` never penalises.
+
+    Raises:
+        ValueError: offsets not (T, 2) integers with 0 <= start <= end <= len(text), or
+            first_line < 1.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    if isinstance(first_line, bool) or not isinstance(first_line, (int, np.integer)) or first_line < 1:
+        raise ValueError(f"first_line must be an int >= 1, got {first_line!r}")
+    spans = offsets.detach().cpu().numpy() if _is_tensor(offsets) else np.asarray(offsets)
+    if spans.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if spans.ndim != 2 or spans.shape[1] != 2:
+        raise ValueError(f"offsets must have shape (T, 2), got {spans.shape}")
+    if spans.dtype.kind not in "iu":
+        raise ValueError(f"offsets must be integers, got dtype {spans.dtype}")
+    start, end = spans[:, 0].astype(np.int64), spans[:, 1].astype(np.int64)
+    bad = np.flatnonzero((start < 0) | (end < start) | (end > len(text)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"offsets[{i}] = ({start[i]}, {end[i]}) is not a span of a text of "
+                         f"{len(text)} characters")
+    # newlines_before[c] = newlines in text[:c]; one pass over the text
+    chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    newlines_before = np.concatenate(([0], np.cumsum(chars == ord("\n"))))
+    lines = int(first_line) + newlines_before[start]
+    return np.where(start == end, 0, lines).astype(np.int64)
+
+
+def line_penalty(
+    rewards: ArrayT,
+    lines: ArrayT,
+    error_lines: Sequence[Iterable[int]],
+    mask: ArrayT,
+    penalty: float,
+    backend: str = "auto",
+) -> ArrayT:
+    """Line-level credit: subtract `penalty` from every token of a line the feedback names.
+
+    Execution feedback names lines of the scored program (a compile error, a runtime
+    error's line, see `rewards.RewardBreakdown.error_lines`). The tokens on those lines
+    get ``-penalty`` each, on top of the rewards already there (RLTF-style fine-grained
+    feedback); every other token keeps its reward. An error on line 3 moves only line
+    3's tokens; a clean program (no lines) moves nothing; a line outside the response
+    (in the code prefix) matches no token and moves nothing.
+
+    Args:
+        rewards: (B, T) per-token rewards (e.g. `token_rewards`), or the token
+            advantages of `grpo` / `rloo` in a critic-free trainer.
+        lines: (B, T) integer program line of each token (`token_lines` per row; 0 for
+            padding and tokens on no line).
+        error_lines: B collections of 1-based line numbers, one per row (may be empty).
+        mask: (B, T) non-zero on real response tokens.
+        penalty: how much to subtract per token (finite, >= 0).
+        backend: "auto", "numba" or "torch".
+
+    Returns:
+        (B, T) rewards with the penalty applied, 0 on padding.
+    """
+    penalty = float(penalty)
+    if not (math.isfinite(penalty) and penalty >= 0.0):
+        raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
+    rewards, lines, mask = map(_arr, (rewards, lines, mask))
+    shape = _check_2d("rewards", rewards, None)
+    _check_2d("lines", lines, shape)
+    _check_2d("mask", mask, shape)
+    flagged = _padded_lines(error_lines, shape[0])  # (B, E) int64, -1 = none
+    chosen = _pick_backend(rewards, backend)
+
+    if chosen == "numba":
+        dtype, out_dtype = _numba_dtypes(rewards)
+        out = line_penalty_kernel(_np(rewards, dtype), _np_lines(lines), flagged,
+                                  _np_mask(mask), penalty)
+        return _back(out, rewards, out_dtype)
+
+    torch = _torch()
+    lead = _t_lead(rewards)
+    dtype = _t_compute_dtype(lead)
+    real = _t_real(mask, lead)
+    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    r = torch.where(real, _as_t(rewards, lead, dtype), zero)
+    line = _t_lines(lines, lead)  # (B, T)
+    err = torch.from_numpy(flagged).to(lead.device)  # (B, E)
+    hit = (line.unsqueeze(-1) == err.unsqueeze(1)).any(dim=-1) & (line >= 1)  # (B, T)
+    return _t_return(torch.where(real, torch.where(hit, r - penalty, r), zero), rewards, lead)
+
+
+def _padded_lines(error_lines: Sequence[Iterable[int]], n_rows: int) -> np.ndarray:
+    """Per-row line sets as a (B, E) int64 array padded with -1 (validated: ints >= 1)."""
+    if isinstance(error_lines, (str, bytes)) or not hasattr(error_lines, "__len__"):
+        raise ValueError("error_lines must be a sequence with one collection of lines per row")
+    if len(error_lines) != n_rows:
+        raise ValueError(f"error_lines has {len(error_lines)} rows, expected {n_rows}")
+    rows: list[list[int]] = []
+    for b, row in enumerate(error_lines):
+        if isinstance(row, (str, bytes)):
+            raise ValueError(f"error_lines[{b}] must be a collection of ints, got a string")
+        found = set()
+        for line in row:
+            if isinstance(line, bool) or not isinstance(line, (int, np.integer)) or line < 1:
+                raise ValueError(f"error_lines[{b}] holds {line!r}; lines are ints >= 1")
+            found.add(int(line))
+        rows.append(sorted(found))
+    out = np.full((n_rows, max((len(r) for r in rows), default=0)), -1, dtype=np.int64)
+    for b, row in enumerate(rows):
+        out[b, :len(row)] = row
+    return out
+
+
+def _np_lines(lines: Any) -> np.ndarray:
+    values = lines.detach().cpu().numpy() if _is_tensor(lines) else np.asarray(lines)
+    if values.dtype.kind not in "iu" and values.size:
+        raise ValueError(f"lines must hold integers, got dtype {values.dtype}")
+    if values.size and values.min() < 0:
+        raise ValueError("lines must be >= 0 (0: no line)")
+    return np.ascontiguousarray(values, dtype=np.int64)
+
+
+def _t_lines(lines: Any, lead: Any) -> Any:
+    torch = _torch()
+    if not _is_tensor(lines):
+        return torch.from_numpy(_np_lines(lines)).to(lead.device)
+    if lines.dtype.is_floating_point or lines.dtype.is_complex or lines.dtype == torch.bool:
+        raise ValueError(f"lines must hold integers, got dtype {lines.dtype}")
+    if lines.numel() and bool(lines.min() < 0):
+        raise ValueError("lines must be >= 0 (0: no line)")
+    return lines.to(device=lead.device, dtype=torch.int64)
 
 
 # ------------------------------------------------------------------- KL controllers
