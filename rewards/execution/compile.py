@@ -86,16 +86,24 @@ def _shift(line: int | None, offset: int) -> int | None:
     return line if line >= 1 else None
 
 
-def parse_messages(ex: ExecutionSpec, output: str, offset: int) -> list[Message]:
-    """Diagnostics found by the language's `message_pattern`, lines shifted to the sample."""
+def parse_messages(ex: ExecutionSpec, output: str, offset: int, file_name: str = "") -> list[Message]:
+    """Diagnostics found by the language's `message_pattern`, lines shifted to the sample.
+
+    With `file_name` (the unit's file), a message about another file (a system header
+    where a template failed) keeps its text but gets no line: its line is not the sample's.
+    """
     out: list[Message] = []
     if not ex.message_pattern:
         return out
+    ours = re.compile(rf"(?<![\w.-]){re.escape(file_name)}(?![\w.-])") if file_name else None
     for found in re.finditer(ex.message_pattern, output, re.MULTILINE):
         groups = found.groupdict()
         severity = groups.get("severity") or "error"
         column = int(groups["column"]) if groups.get("column") else None
-        out.append(Message(_shift(int(groups["line"]), offset), groups["text"].strip(),
+        line = _shift(int(groups["line"]), offset)
+        if ours and not ours.search(output, found.start(), found.start("line")):
+            line = column = None
+        out.append(Message(line, groups["text"].strip(),
                            "error" if severity in ex.error_severities else "warning", column))
         if len(out) >= 50:
             break
@@ -290,7 +298,7 @@ def run_compiler(ex: ExecutionSpec, template: Sequence[str], prepared: Prepared,
         argv = [box.path(a) if a.startswith(PCH_INSIDE) else a for a in argv]
         res = box.run(argv)
     text = (res.stdout + b"\n" + res.stderr).decode("utf-8", "replace")
-    messages = parse_messages(ex, text, prepared.line_offset)
+    messages = parse_messages(ex, text, prepared.line_offset, prepared.file_name)
     if res.timed_out:
         messages.append(Message(None, f"compiler timed out after {timeout_s:g} s", "error"))
     errors = any(m.severity == "error" for m in messages)

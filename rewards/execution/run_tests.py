@@ -269,6 +269,7 @@ def _verdict(res: sandbox.RunResult, nonce: str, level: str) -> TestResult:
     passed, total = int(verdict["passed"]), int(verdict["total"])
     outcome = verdict["outcome"]
     ratio = passed / total if total else (1.0 if outcome == "passed" else 0.0)
-    messages = [Message(m.get("line"), m.get("text", "")) for m in verdict.get("messages", [])]
+    messages = [Message(m.get("line"), m.get("text", ""), in_test_code=bool(m.get("in_test_code")))
+                for m in verdict.get("messages", [])]
     return TestResult(outcome, 0.0, ratio, passed, total, verdict.get("first_failing_line"),
                       messages, {}, level)

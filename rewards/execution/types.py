@@ -40,14 +40,16 @@ class Message:
     """One diagnostic: a compiler message or a test failure, with its line when known."""
 
     line: int | None
-    """1-based line in the sample's own code (or in the test code for assertion failures)."""
+    """1-based line in the sample's own code (in the test code when `in_test_code`)."""
     text: str
     severity: str = "error"
     column: int | None = None
+    in_test_code: bool = False
+    """`line` is a line of the test code (a failing assert), not of the sample."""
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line is not None else "line ?"
-        return f"{where}: {self.severity}: {self.text}"
+        return f"{'test ' if self.in_test_code else ''}{where}: {self.severity}: {self.text}"
 
 
 @dataclass

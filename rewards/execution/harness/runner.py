@@ -470,13 +470,13 @@ class Judge:
         except (EOFError, OSError, ValueError):
             raise CandidateError("the candidate's process died (exit, kill or crash)", None) from None
 
-    def note(self, outcome, line, text):
+    def note(self, outcome, line, text, in_test_code=False):
         if self.outcome is None or RANK[outcome] > RANK[self.outcome]:
             self.outcome = outcome
         if self.first_failing_line is None:
             self.first_failing_line = line
         if len(self.messages) < 20:
-            self.messages.append({"line": line, "text": text[:500]})
+            self.messages.append({"line": line, "text": text[:500], "in_test_code": in_test_code})
 
     # -- assert-style tests (HumanEval, MBPP)
 
@@ -485,7 +485,7 @@ class Judge:
         if value:
             self.passed += 1
         else:
-            self.note("failed", line, "assertion failed")
+            self.note("failed", line, "assertion failed", in_test_code=True)
 
     def proxy(self, name):
         def call(*args, **kwargs):
@@ -540,7 +540,8 @@ class Judge:
                 return
             except Exception as exc:  # noqa: BLE001 - the test broke on a wrong answer
                 self.total += 1
-                self.note("failed", _error_line(exc, f"<test{k}>"), f"test raised {_describe(exc)}")
+                self.note("failed", _error_line(exc, f"<test{k}>"), f"test raised {_describe(exc)}",
+                          in_test_code=True)
         if self.outcome is None:
             self.outcome = "passed"
 
@@ -606,8 +607,8 @@ class Judge:
                 return
             if res["exit"] != 0 or res["truncated"]:
                 why = "output limit exceeded" if res["truncated"] else f"exit status {res['exit']}"
-                self.note("runtime_error", _line_in(res["stderr"]),
-                          f"case {k}: {why}: {res['stderr'][-300:]}")
+                line = _line_in(res["stderr"]) if job.get("python") else None
+                self.note("runtime_error", line, f"case {k}: {why}: {res['stderr'][-300:]}")
                 continue
             if same_output(res["stdout"], expected):
                 self.passed += 1
@@ -618,10 +619,12 @@ class Judge:
 
 
 def _line_in(stderr):
+    """The candidate's line in the "line N: Error: ..." that `host_main` wrote last (the
+    program's own stderr output comes before it and may say "line" too)."""
     import re
 
-    found = re.search(r"line (\d+)", stderr)
-    return int(found.group(1)) if found else None
+    found = re.findall(r"line (\d+): ", stderr)
+    return int(found[-1]) if found else None
 
 
 def _as_lists(value):
