@@ -99,6 +99,12 @@ class RewardBreakdown:
     pass_ratio: float | None = None
     errors: list[str] = field(default_factory=list)
     """Compiler or runtime messages (with line numbers where the tool gives them)."""
+    error_lines: list[int] = field(default_factory=list)
+    """Lines of the scored program (1-based, in `Sample.code`) that execution feedback
+    names, sorted: compile errors, and the line where a run failed inside the program
+    (a traceback's last line in it, its own failing assert included). Never a line of
+    the test code or of a system header; empty for a clean program or when no line is
+    known. `core.shaping.line_penalty` turns them into per-token penalties."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per component (structural time is the batch's share per sample)."""
     isolation: str | None = None
@@ -169,19 +175,22 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
                           rewards=config.execution_values)
         for k, res in zip(with_tests, found):
             out[k].pass_ratio = res.pass_ratio
-            _copy_execution(out[k], res, "tests")
+            _copy_execution(out[k], res, "tests", group[k].code)
     if compile_only:
         found = compile_feedback(lang, [group[k].code for k in compile_only],
                                  timeout_s=config.timeout_s, workers=config.threads,
                           rewards=config.execution_values)
         for k, res in zip(compile_only, found):
-            _copy_execution(out[k], res, "compile")
+            _copy_execution(out[k], res, "compile", group[k].code)
 
 
-def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str) -> None:
+def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str, code: str) -> None:
     out.execution = float(res.reward)
     out.outcome = res.outcome
     out.errors.extend(str(m) for m in res.messages)
+    n_lines = code.count("\n") + 1  # a line past the end is in a fragment's wrapper
+    out.error_lines = sorted({m.line for m in res.messages if m.severity == "error"
+                              and not m.in_test_code and m.line is not None and 1 <= m.line <= n_lines})
     out.isolation = getattr(res, "isolation", None)
     timings = getattr(res, "timings", None) or {}
     out.timings[timing_key] = float(sum(timings.values())) if isinstance(timings, dict) else float(timings)
