@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -342,3 +343,245 @@ def test_kl_controller_state_resumes_exactly() -> None:
     with pytest.raises(ValueError):
         fixed.load_state_dict(saved)  # an adaptive state does not fit a fixed controller
     assert math.isfinite(full.value) and full.value > 0
+
+
+# ------------------------------------------------------- critic-free estimators (GRPO, RLOO)
+
+EXECUTION_VALUES = [1.0, -0.3, -0.6, -1.0]  # the discrete scores execution feedback gives
+
+
+@st.composite
+def groups(draw: st.DrawFn) -> dict:
+    """(G, k) scores (ties, all-equal groups, continuous values) and a (G * k, T) mask."""
+    n_groups = draw(st.integers(0, 5))
+    k = draw(st.integers(2, 6))
+    n_steps = draw(st.integers(0, 30))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["discrete", "continuous", "mixed"]))
+    scores = rng.normal(0.0, 2.0, size=(n_groups, k))
+    if kind != "continuous":
+        discrete = rng.choice(EXECUTION_VALUES, size=(n_groups, k))
+        scores = discrete if kind == "discrete" else discrete + rng.choice([0.0, 0.25, 1.0], size=(n_groups, k))
+    if n_groups and draw(st.booleans()):
+        scores[rng.integers(n_groups)] = draw(st.sampled_from([0.1, -1.0, 0.0, 3.7]))  # all equal
+    rows = n_groups * k
+    if draw(st.booleans()):
+        lengths = rng.integers(0, n_steps + 1, size=rows)
+        mask = (np.arange(n_steps)[None, :] < lengths[:, None]).astype(np.int64)
+    else:
+        mask = (rng.random((rows, n_steps)) < draw(st.floats(0.0, 1.0))).astype(np.int64)
+    return {"scores": scores, "mask": mask, "eps": draw(st.sampled_from([0.0, 1e-6, 1e-4]))}
+
+
+def group_estimator(name: str, scores, mask, eps: float, backend: str = "auto"):
+    if name == "grpo":
+        return shaping.grpo(scores, mask, eps=eps, backend=backend)
+    return shaping.rloo(scores, mask, backend=backend)
+
+
+@settings(max_examples=150, deadline=None)
+@given(groups(), st.sampled_from(["grpo", "rloo"]))
+def test_group_advantages_numba_torch_reference_agree(d: dict, name: str) -> None:
+    scores, mask, eps = d["scores"], d["mask"], d["eps"]
+    want = ref.group_advantages(scores, mask, name, eps)
+    got = group_estimator(name, scores, mask, eps, backend="numba")
+    assert got.shape == mask.shape and got.dtype == np.float64
+    close(got, want)
+    for device in DEVICES:
+        tgot = group_estimator(name, t(scores, device), t(mask, device), eps, backend="torch")
+        assert tgot.device.type == device and tgot.dtype == torch.float64
+        close(tgot, want)
+    assert np.isfinite(got).all() and (got[mask == 0] == 0).all()
+    # each sample's advantage sits on every real token of its row; a group's sum is 0
+    k = scores.shape[1]
+    per_sample = np.array([row[m != 0][0] if (m != 0).any() else np.nan for row, m in zip(got, mask)],
+                          dtype=np.float64)
+    full = np.array(ref.group_advantages(scores, np.ones((len(mask), 1)), name, eps)).reshape(-1)
+    seen = ~np.isnan(per_sample)
+    np.testing.assert_allclose(per_sample[seen], full[seen], rtol=1e-12, atol=1e-12)
+    assert np.allclose(full.reshape(-1, k).sum(axis=1), 0.0, atol=1e-9)
+    equal = scores.max(axis=1) == scores.min(axis=1)
+    assert (full.reshape(-1, k)[equal] == 0.0).all()  # exactly 0, never NaN
+
+
+@settings(max_examples=40, deadline=None)
+@given(groups(), st.sampled_from(["grpo", "rloo"]))
+def test_group_advantages_float32_paths(d: dict, name: str) -> None:
+    scores = d["scores"].astype(np.float32)
+    want = ref.group_advantages(scores, d["mask"], name, 1e-6)
+    got = group_estimator(name, scores, d["mask"], 1e-6)
+    tgot = group_estimator(name, t(scores), t(d["mask"]), 1e-6, backend="torch")
+    assert got.dtype == np.float32 and tgot.dtype == torch.float32
+    close(got, want, rtol=1e-4, atol=1e-4)
+    close(tgot, want, rtol=1e-4, atol=1e-4)
+
+
+def test_grpo_and_rloo_by_hand() -> None:
+    scores = np.array([[2.0, 4.0], [1.0, -1.0]])
+    mask = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 0, 0]])  # 2 groups of k = 2
+    for backend in ("numba", "torch"):
+        # k = 2: mean 3, sample std sqrt(2): advantages -+ 1 / sqrt(2)
+        got = shaping.grpo(scores, mask, eps=0.0, backend=backend)
+        s = 1 / math.sqrt(2)
+        np.testing.assert_allclose(got, [[-s, -s, 0], [s, 0, 0], [s, s, s], [0, 0, 0]], rtol=1e-12)
+        got = shaping.rloo(scores, mask, backend=backend)
+        np.testing.assert_allclose(got, [[-2, -2, 0], [2, 0, 0], [2, 2, 2], [0, 0, 0]])
+    # three samples, one differs: rloo = s_j - mean of the other two
+    got = shaping.rloo(np.array([[1.0, -1.0, -1.0]]), np.ones((3, 1)))
+    np.testing.assert_allclose(got[:, 0], [2.0, -1.0, -1.0])
+
+
+def test_grpo_matches_trl_openrlhf_formula() -> None:
+    """The sample std: advantages equal (s - mean) / (torch.std(s) + eps) as those frameworks compute."""
+    rng = np.random.default_rng(7)
+    scores = torch.tensor(rng.choice(EXECUTION_VALUES, size=(16, 8)) + rng.normal(0, 0.1, (16, 8)))
+    mask = torch.ones(16 * 8, 1)
+    theirs = (scores - scores.mean(dim=1, keepdim=True)) / (scores.std(dim=1, keepdim=True) + 1e-4)
+    for backend in ("numba", "torch"):
+        ours = shaping.grpo(scores, mask, eps=1e-4, backend=backend)
+        close(ours[:, 0], theirs.reshape(-1), rtol=1e-12, atol=1e-12)
+
+
+def test_equal_scores_give_zero_never_nan() -> None:
+    mask = np.ones((8, 4))
+    for value in (0.1, -1.0, 0.0, 1e300):  # 0.1 * 4 / 4 != 0.1 in floating point
+        scores = np.full((2, 4), value)
+        for backend in ("numba", "torch"):
+            for name in ("grpo", "rloo"):
+                got = group_estimator(name, scores, mask, 0.0, backend=backend)
+                assert (np.asarray(got) == 0.0).all()
+                got32 = group_estimator(name, scores.astype(np.float32) if value < 1e38 else scores,
+                                        mask, 0.0, backend=backend)
+                assert (np.asarray(got32) == 0.0).all()
+
+
+def test_group_estimator_inputs_are_validated() -> None:
+    mask = np.ones((4, 3))
+    cases = [
+        ("k >= 2", lambda: shaping.grpo(np.zeros((4, 1)), mask)),
+        ("(G, k)", lambda: shaping.rloo(np.zeros(4), mask)),
+        ("(G, k)", lambda: shaping.rloo(np.zeros((1, 2, 2)), mask)),
+        ("G * k", lambda: shaping.grpo(np.zeros((2, 3)), mask)),
+        ("scores[0, 1] is nan", lambda: shaping.grpo(np.array([[0.0, np.nan], [1.0, 2.0]]), mask)),
+        ("sample 0 of group 1", lambda: shaping.rloo(torch.tensor([[0.0, 1.0], [np.inf, 2.0]]), t(mask))),
+        ("eps", lambda: shaping.grpo(np.zeros((2, 2)), mask, eps=-1.0)),
+        ("mask must have shape", lambda: shaping.grpo(np.zeros((2, 2)), np.ones(4))),
+        ("backend", lambda: shaping.grpo(np.zeros((2, 2)), mask, backend="jax")),
+    ]
+    for needle, case in cases:
+        with pytest.raises(ValueError, match=re.escape(needle)):
+            case()
+    # the k >= 2 error says what to change
+    with pytest.raises(ValueError, match="at least 2 samples per prompt"):
+        shaping.rloo(torch.zeros(3, 1), torch.ones(3, 2))
+
+
+def test_group_estimators_empty_and_dtypes() -> None:
+    assert shaping.grpo(np.zeros((0, 4)), np.zeros((0, 7))).shape == (0, 7)
+    assert shaping.rloo(torch.zeros(0, 2), torch.zeros(0, 5), backend="torch").shape == (0, 5)
+    assert shaping.rloo(np.zeros((1, 2)), np.zeros((2, 0))).shape == (2, 0)
+    ints = shaping.rloo(np.array([[1, 0]]), np.ones((2, 1)))
+    assert ints.dtype == np.float64 and ints[:, 0].tolist() == [1.0, -1.0]
+    for dtype in (torch.bfloat16, torch.float16, torch.float32):
+        got = shaping.grpo(torch.tensor([[1.0, 0.0]], dtype=dtype), torch.ones(2, 3))
+        assert got.dtype == dtype
+        close(got[:, 0], [1 / math.sqrt(2), -1 / math.sqrt(2)], rtol=1e-2)
+
+
+# --------------------------------------------------------------------- KL as a loss term
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches())
+def test_token_kl_numba_torch_reference_agree(d: dict) -> None:
+    args = (d["logprobs"], d["ref_logprobs"], d["mask"], d["estimator"])
+    want = ref.token_kl(*args)
+    got = shaping.token_kl(*args, backend="numba")
+    close(got, want)
+    for device in DEVICES:
+        tgot = shaping.token_kl(t(args[0], device), t(args[1], device), t(args[2], device), args[3],
+                                backend="torch")
+        close(tgot, want)
+    # one formula: the KL that token_rewards puts beside its rewards
+    _, kl = shaping.token_rewards(np.zeros(len(d["mask"])), *args[:3], 0.1, d["estimator"])
+    close(got, kl, rtol=0, atol=0)
+    assert np.isfinite(got).all()
+
+
+def test_token_kl_gradient_by_hand_and_zero_on_nan_padding() -> None:
+    rng = np.random.default_rng(4)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    ref_lp = torch.tensor(-rng.exponential(1.0, (2, 4)))
+    ref_lp[mask == 0] = float("nan")
+    want_grad = {
+        "k1": lambda lp, rp: torch.ones_like(lp),
+        "k2": lambda lp, rp: lp - rp,
+        "k3": lambda lp, rp: 1 - torch.exp(rp - lp),  # 1 - p_ref / p
+    }
+    for estimator, grad_fn in want_grad.items():
+        lp = torch.tensor(-rng.exponential(1.0, (2, 4)))
+        lp[mask == 0] = float("inf")
+        lp.requires_grad_(True)
+        kl = shaping.token_kl(lp, ref_lp, mask, estimator)  # "auto" takes the torch path for grad
+        kl.sum().backward()
+        real = mask != 0
+        assert (kl[~real] == 0).all() and (lp.grad[~real] == 0).all()  # no NaN leaks back
+        close(lp.grad[real], grad_fn(lp.detach(), ref_lp)[real], rtol=1e-12, atol=1e-12)
+    # where the two models agree, k3 and its gradient are 0
+    same = torch.tensor([[-0.5, -2.0]], dtype=torch.float64, requires_grad=True)
+    k3 = shaping.token_kl(same, same.detach(), torch.ones(1, 2))
+    k3.sum().backward()
+    assert (k3 == 0).all() and (same.grad == 0).all()
+
+
+def test_token_kl_expected_gradients_are_the_kl_gradients() -> None:
+    """Over tokens sampled from the policy (exact expectation over a small vocabulary):
+    k3 is an unbiased estimate of KL(pi || ref) and its gradient is grad KL(ref || pi);
+    k2's gradient is grad KL(pi || ref); k1's expected gradient is 0."""
+    torch.manual_seed(0)
+    vocab = 7
+    ref_logits = torch.randn(vocab, dtype=torch.float64)
+    ref_logp = torch.log_softmax(ref_logits, dim=0)
+    mask = torch.ones(1, vocab)
+
+    def expected(estimator: str) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = torch.randn(vocab, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        theta.requires_grad_(True)
+        logp = torch.log_softmax(theta, dim=0)
+        kl = shaping.token_kl(logp[None], ref_logp[None], mask, estimator)[0]  # one "token" per x
+        value = (logp.exp().detach() * kl).sum()  # E_{x ~ pi}[k(x)], pi held fixed
+        (grad,) = torch.autograd.grad(value, theta)
+        return value.detach(), grad
+
+    def kl_grad(forward: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        theta = torch.randn(vocab, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        theta.requires_grad_(True)
+        logp = torch.log_softmax(theta, dim=0)
+        if forward:  # KL(pi || ref)
+            kl = (logp.exp() * (logp - ref_logp)).sum()
+        else:  # KL(ref || pi)
+            kl = (ref_logp.exp() * (ref_logp - logp)).sum()
+        (grad,) = torch.autograd.grad(kl, theta)
+        return kl.detach(), grad
+
+    forward_kl, forward_grad = kl_grad(True)
+    _, reverse_grad = kl_grad(False)
+    k3_value, k3_grad = expected("k3")
+    close(k3_value, forward_kl, rtol=1e-12)
+    close(k3_grad, reverse_grad, rtol=1e-10, atol=1e-12)
+    k1_value, k1_grad = expected("k1")
+    close(k1_value, forward_kl, rtol=1e-12)
+    close(k1_grad, torch.zeros(vocab), atol=1e-12)
+    _, k2_grad = expected("k2")
+    close(k2_grad, forward_grad, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(k3_grad, forward_grad)  # the two KL directions do differ here
+
+
+def test_token_kl_bad_inputs() -> None:
+    z = np.zeros((2, 3))
+    for case in (lambda: shaping.token_kl(z, z, z, "k4"),
+                 lambda: shaping.token_kl(z, np.zeros((2, 4)), z),
+                 lambda: shaping.token_kl(np.zeros(3), np.zeros(3), np.zeros(3))):
+        with pytest.raises(ValueError):
+            case()
+    assert shaping.token_kl(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros((0, 3))).shape == (0, 3)
