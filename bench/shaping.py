@@ -1,20 +1,30 @@
-"""Benchmark: `core.shaping` kernels vs the loops common PPO code uses, side by side.
+"""Benchmark: `core.shaping` kernels vs the code PPO/GRPO trainers usually write, side by side.
 
-    python bench/shaping.py [--batch 64] [--steps 512] [--repeats 20] [--threads 1]
+    python bench/shaping.py [--batch 64] [--steps 512] [--k 8] [--rounds 15] [--threads 1]
 
-Anchors (what PPO trainers usually write, over torch tensors, with a response mask):
+Anchors (over torch tensors, with a response mask):
   * GAE: a Python loop over reversed timesteps, one vector step per timestep
     (as in CleanRL / TRL's PPO trainers).
   * token rewards: the KL penalty in tensor ops, then a Python loop over rows that
     finds each row's last real token and adds the score there (TRL's compute_rewards).
+  * grpo / rloo: a Python loop over the prompts' groups; and the tensor ops TRL
+    (grpo: view, mean, std, repeat_interleave) and OpenRLHF (rloo: leave-one-out sum)
+    write, broadcast to tokens by the mask.
+  * token_kl (k3): TRL's one tensor expression ``exp(ref - logp) - (ref - logp) - 1``.
+  * line penalty: a Python loop over rows and tokens testing each token's line.
+  * token lines: a Python loop over tokens counting newlines before each start.
 Ours: the Numba kernels on NumPy arrays, the same on CPU tensors via `backend="auto"`
 (zero-copy), and the vectorised torch path (`backend="torch"`, the one used on GPUs).
-Each is timed as the best of --repeats runs after a warm-up; ratios are anchor / ours.
+
+Timing: rounds alternate anchor and ours (A B A B ...); each round times every function
+over enough calls to last ~2 ms; the ratio reported is the median of the per-round
+ratios anchor / ours, so load that comes and goes hits both sides alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -50,24 +60,97 @@ def anchor_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float):
     return rewards, kl
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
+def loop_group_advantages(scores, mask, estimator: str, eps: float = 1e-6):
+    """One group at a time, the way a first implementation reads."""
+    n_groups, k = scores.shape
+    adv = torch.zeros(n_groups * k, dtype=scores.dtype)
+    for g in range(n_groups):
+        group = scores[g]
+        if estimator == "grpo":
+            adv[g * k:(g + 1) * k] = (group - group.mean()) / (group.std() + eps)
+        else:
+            adv[g * k:(g + 1) * k] = group - (group.sum() - group) / (k - 1)
+    return adv[:, None] * mask
+
+
+def trl_grpo(scores, mask, eps: float = 1e-6):
+    """TRL GRPOTrainer's normalisation, broadcast to tokens."""
+    k = scores.shape[1]
+    rewards = scores.reshape(-1)
+    mean = scores.mean(dim=1).repeat_interleave(k)
+    std = scores.std(dim=1).repeat_interleave(k)
+    return ((rewards - mean) / (std + eps))[:, None] * mask
+
+
+def openrlhf_rloo(scores, mask):
+    """OpenRLHF's leave-one-out baseline, broadcast to tokens."""
+    k = scores.shape[1]
+    baseline = (scores.sum(dim=1, keepdim=True) - scores) / (k - 1)
+    return (scores - baseline).reshape(-1)[:, None] * mask
+
+
+def trl_k3(logprobs, ref_logprobs, mask):
+    return (torch.exp(ref_logprobs - logprobs) - (ref_logprobs - logprobs) - 1) * mask
+
+
+def loop_line_penalty(rewards, lines, error_lines, mask, penalty: float):
+    out = rewards * mask
+    for b in range(rewards.shape[0]):
+        flagged = set(error_lines[b])
+        for t in range(rewards.shape[1]):
+            if mask[b, t] and int(lines[b, t]) in flagged:
+                out[b, t] -= penalty
+    return out
+
+
+def loop_token_lines(text: str, offsets, first_line: int):
+    return [0 if start == end else first_line + text.count("\n", 0, start) for start, end in offsets]
+
+
+def calls_for(fn: Callable[[], object], target_s: float = 2e-3) -> int:
     fn()  # warm-up (Numba compile/cache load, allocator)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    return max(1, int(target_s / max(once, 1e-7)))
+
+
+def timed(fn: Callable[[], object], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return (time.perf_counter() - start) / calls
+
+
+def alternating(anchor: Callable[[], object], ours: dict[str, Callable[[], object]],
+                rounds: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Median anchor time and, per variant, (median time, median per-round ratio anchor / ours)."""
+    calls = {"anchor": calls_for(anchor)} | {label: calls_for(fn) for label, fn in ours.items()}
+    anchor_times: list[float] = []
+    times: dict[str, list[float]] = {label: [] for label in ours}
+    ratios: dict[str, list[float]] = {label: [] for label in ours}
+    for _ in range(rounds):
+        for label, fn in ours.items():  # A B A C ...: the anchor is timed next to each variant
+            a = timed(anchor, calls["anchor"])
+            b = timed(fn, calls[label])
+            anchor_times.append(a)
+            times[label].append(b)
+            ratios[label].append(a / b)
+    return statistics.median(anchor_times), {
+        label: (statistics.median(times[label]), statistics.median(ratios[label])) for label in ours}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--k", type=int, default=8, help="samples per prompt (grpo / rloo)")
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.batch % args.k:
+        parser.error("--batch must be a multiple of --k")
 
     rng = np.random.default_rng(0)
     shape = (args.batch, args.steps)
@@ -81,45 +164,117 @@ def main() -> None:
     rewards, values, mask, logp, ref, scores = map(
         torch.from_numpy, (rewards_np, values_np, mask_np, logp_np, ref_np, scores_np))
     gamma, lam, coef = 1.0, 0.95, 0.05
+    # group scores: the discrete execution values plus a structural part, as rewards.score gives
+    group_np = (rng.choice([1.0, -0.3, -0.6, -1.0], size=(args.batch // args.k, args.k))
+                + rng.random((args.batch // args.k, args.k))).astype(np.float32)
+    group = torch.from_numpy(group_np)
+    # line credit: ~12 tokens a line, one or two error lines per failing program
+    lines_np = (np.arange(args.steps)[None, :] // 12 + 1).repeat(args.batch, 0).astype(np.int64)
+    lines_np = np.where(mask_np != 0, lines_np, 0)
+    lines = torch.from_numpy(lines_np)
+    error_lines = [sorted(set(rng.integers(1, 40, size=rng.integers(0, 3)).tolist()))
+                   for _ in range(args.batch)]
+    text = "".join(rng.choice(list("abc =()+\n"), size=args.steps * 4))
+    cuts = np.sort(rng.choice(np.arange(1, len(text)), size=args.steps - 1, replace=False))
+    offsets = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(text)]))
 
     # Same answers first: the benchmark compares equal work.
     want = anchor_gae(rewards, values, mask, gamma, lam)[0].numpy()
-    got = shaping.gae(rewards_np, values_np, mask_np, gamma, lam)[0]
-    got_t = shaping.gae(rewards, values, mask, gamma, lam, backend="torch")[0].numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(got_t, want, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(shaping.gae(rewards_np, values_np, mask_np, gamma, lam)[0], want,
+                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(shaping.gae(rewards, values, mask, gamma, lam, backend="torch")[0],
+                               want, rtol=1e-4, atol=1e-3)
     want_r = anchor_token_rewards(scores, logp, ref, mask, coef)[0].numpy()
     np.testing.assert_allclose(
         shaping.token_rewards(scores_np, logp_np, ref_np, mask_np, coef)[0], want_r, atol=1e-5)
+    for ours, theirs, loop in ((shaping.grpo(group_np, mask_np), trl_grpo(group, mask), "grpo"),
+                               (shaping.rloo(group_np, mask_np), openrlhf_rloo(group, mask), "rloo")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(ours, loop_group_advantages(group, mask, loop), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(shaping.token_kl(logp_np, ref_np, mask_np), trl_k3(logp, ref, mask),
+                               rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(shaping.line_penalty(rewards_np, lines_np, error_lines, mask_np, 0.1),
+                               loop_line_penalty(rewards, lines, error_lines, mask, 0.1), atol=1e-6)
+    assert shaping.token_lines(text, offsets, 3).tolist() == loop_token_lines(text, offsets, 3)
 
     cases = {
-        "gae": (
+        "gae  vs python loop over timesteps": (
             lambda: anchor_gae(rewards, values, mask, gamma, lam),
             {
                 "numba (numpy)": lambda: shaping.gae(rewards_np, values_np, mask_np, gamma, lam),
                 "numba (cpu tensor)": lambda: shaping.gae(rewards, values, mask, gamma, lam),
-                "torch scan": lambda: shaping.gae(rewards, values, mask, gamma, lam,
-                                                  backend="torch"),
+                "torch scan": lambda: shaping.gae(rewards, values, mask, gamma, lam, backend="torch"),
             },
         ),
-        "token_rewards": (
+        "token_rewards  vs python loop over rows (TRL)": (
             lambda: anchor_token_rewards(scores, logp, ref, mask, coef),
             {
-                "numba (numpy)": lambda: shaping.token_rewards(
-                    scores_np, logp_np, ref_np, mask_np, coef),
+                "numba (numpy)": lambda: shaping.token_rewards(scores_np, logp_np, ref_np, mask_np, coef),
                 "numba (cpu tensor)": lambda: shaping.token_rewards(scores, logp, ref, mask, coef),
-                "torch vectorised": lambda: shaping.token_rewards(
-                    scores, logp, ref, mask, coef, backend="torch"),
+                "torch vectorised": lambda: shaping.token_rewards(scores, logp, ref, mask, coef,
+                                                                  backend="torch"),
             },
         ),
+        "grpo  vs python loop over groups": (
+            lambda: loop_group_advantages(group, mask, "grpo"),
+            {
+                "numba (numpy)": lambda: shaping.grpo(group_np, mask_np),
+                "numba (cpu tensor)": lambda: shaping.grpo(group, mask),
+                "torch vectorised": lambda: shaping.grpo(group, mask, backend="torch"),
+            },
+        ),
+        "grpo  vs TRL's tensor ops": (
+            lambda: trl_grpo(group, mask),
+            {
+                "numba (cpu tensor)": lambda: shaping.grpo(group, mask),
+                "torch vectorised": lambda: shaping.grpo(group, mask, backend="torch"),
+            },
+        ),
+        "rloo  vs python loop over groups": (
+            lambda: loop_group_advantages(group, mask, "rloo"),
+            {
+                "numba (numpy)": lambda: shaping.rloo(group_np, mask_np),
+                "numba (cpu tensor)": lambda: shaping.rloo(group, mask),
+                "torch vectorised": lambda: shaping.rloo(group, mask, backend="torch"),
+            },
+        ),
+        "rloo  vs OpenRLHF's tensor ops": (
+            lambda: openrlhf_rloo(group, mask),
+            {
+                "numba (cpu tensor)": lambda: shaping.rloo(group, mask),
+                "torch vectorised": lambda: shaping.rloo(group, mask, backend="torch"),
+            },
+        ),
+        "token_kl k3  vs TRL's tensor expression": (
+            lambda: trl_k3(logp, ref, mask),
+            {
+                "numba (numpy)": lambda: shaping.token_kl(logp_np, ref_np, mask_np),
+                "numba (cpu tensor)": lambda: shaping.token_kl(logp, ref, mask),
+                "torch vectorised": lambda: shaping.token_kl(logp, ref, mask, backend="torch"),
+            },
+        ),
+        "line_penalty  vs python loop over tokens": (
+            lambda: loop_line_penalty(rewards, lines, error_lines, mask, 0.1),
+            {
+                "numba (numpy)": lambda: shaping.line_penalty(rewards_np, lines_np, error_lines,
+                                                              mask_np, 0.1),
+                "numba (cpu tensor)": lambda: shaping.line_penalty(rewards, lines, error_lines, mask, 0.1),
+                "torch vectorised": lambda: shaping.line_penalty(rewards, lines, error_lines, mask, 0.1,
+                                                                 backend="torch"),
+            },
+        ),
+        f"token_lines ({args.steps} tokens)  vs python loop over tokens": (
+            lambda: loop_token_lines(text, offsets, 3),
+            {"numpy": lambda: shaping.token_lines(text, offsets, 3)},
+        ),
     }
-    print(f"batch {args.batch} x {args.steps} tokens, float32, CPU, torch threads {args.threads}")
+    print(f"batch {args.batch} x {args.steps} tokens (groups of k = {args.k}), float32, CPU, "
+          f"torch threads {args.threads}, {args.rounds} alternating rounds, median ratio anchor / ours")
     for name, (anchor, ours) in cases.items():
-        anchor_s = best_time(anchor, args.repeats)
-        print(f"{name}: python loop over torch tensors {anchor_s * 1e3:9.3f} ms")
-        for label, fn in ours.items():
-            ours_s = best_time(fn, args.repeats)
-            print(f"  {label:20s} {ours_s * 1e3:9.3f} ms   ratio {anchor_s / ours_s:8.1f}x")
+        anchor_s, results = alternating(anchor, ours, args.rounds)
+        print(f"{name}: anchor {anchor_s * 1e3:9.3f} ms")
+        for label, (ours_s, ratio) in results.items():
+            print(f"  {label:20s} {ours_s * 1e3:9.3f} ms   ratio {ratio:8.1f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Token-level reward shaping, GAE and whitening for PPO on sequences.
+"""Token-level reward shaping, advantage estimators and line-level credit for RL on sequences.
 
 A language model writes a response one token at a time; the reward model gives one
 score for the whole response. PPO needs a reward per token, so (as in Ziegler et al.
@@ -12,9 +12,19 @@ Generalised Advantage Estimation (Schulman et al. 2016) then turns per-token rew
 and the value head's estimates into advantages and returns, and `whiten` normalises
 advantages over the whole batch.
 
+Critic-free estimators need no value head: with k samples per prompt, `grpo` (score
+standardised within the prompt's group) and `rloo` (score minus the mean of the other
+k - 1) give each sample one advantage, put on all its tokens; the KL then goes into
+the loss as `token_kl` (k3) instead of into the reward.
+
+Line-level credit: `token_lines` maps tokens to program lines through the tokenizer's
+offsets, and `line_penalty` subtracts a penalty on the tokens of the lines execution
+feedback names (`rewards.RewardBreakdown.error_lines`).
+
 Every function takes NumPy arrays or torch tensors and returns the same kind, with the
 same floating dtype (integer inputs come back as float64; float16/bfloat16 are computed
-in float32 and cast back). Shapes: ``scores`` (B,); everything else (B, T).
+in float32 and cast back). Shapes: ``scores`` (B,), or (G, k) for the group estimators
+(B = G * k); everything else (B, T).
 
 Backends (``backend=``):
   * ``"numba"``: compiled loops (`core._shaping_numba`), for NumPy arrays and CPU
@@ -36,18 +46,37 @@ token of its row, and after the last real token the episode ends (next value 0).
 With right padding this is the textbook GAE. An all-padding row (empty response)
 gets no score, zero rewards, zero KL, zero advantages and returns. Non-finite values
 on real tokens (or in the score of a non-empty row) propagate to the outputs, so the
-caller's NaN guard sees them.
+caller's NaN guard sees them; the group estimators instead reject a non-finite score
+(it would poison every advantage of its group).
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
+from core._shaping_dispatch import (
+    as_array,
+    as_t,
+    check_2d,
+    from_numba,
+    from_torch,
+    import_torch,
+    is_tensor,
+    np_array,
+    np_dtypes,
+    np_mask,
+    numba_dtypes,
+    pick_backend,
+    t_compute_dtype,
+    t_lead,
+    t_out_dtype,
+    t_real,
+    torch_module,
+)
 from core._shaping_numba import (
     ESTIMATORS,
     GROUP_ESTIMATORS,
@@ -59,7 +88,6 @@ from core._shaping_numba import (
 )
 
 ArrayT = TypeVar("ArrayT")
-BACKENDS = ("auto", "numba", "torch")
 WHITEN_EPS = 1e-8
 GROUP_EPS = 1e-6
 """Added to the group standard deviation in `grpo` (as veRL)."""
@@ -79,50 +107,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- dispatch
-
-
-def _torch_module() -> Any:
-    # torch is only looked up, never imported here: if it is not loaded yet, no
-    # argument can be a tensor, and NumPy-only users skip its import cost.
-    return sys.modules.get("torch")
-
-
-def _is_tensor(x: Any) -> bool:
-    torch = _torch_module()
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _pick_backend(lead: Any, backend: str, *others: Any) -> str:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-    if not _is_tensor(lead):
-        return "numba" if backend == "auto" else backend
-    if backend == "numba" and lead.device.type != "cpu":
-        raise ValueError(f"backend='numba' needs CPU tensors, got device {lead.device}")
-    if backend != "auto":
-        return backend
-    torch = _torch_module()
-    numba_ok = (
-        lead.device.type == "cpu"
-        and not any(_is_tensor(x) and x.requires_grad for x in (lead, *others))
-        and lead.dtype in (torch.float32, torch.float64)
-    )
-    return "numba" if numba_ok else "torch"
-
-
-def _arr(x: Any) -> Any:
-    """Tensors pass through; anything else (lists, arrays) becomes a NumPy array."""
-    return x if _is_tensor(x) else np.asarray(x)
-
-
-def _check_2d(name: str, x: Any, shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    got = tuple(x.shape)
-    if len(got) != 2:
-        raise ValueError(f"{name} must have shape (B, T), got {got}")
-    if shape is not None and got != shape:
-        raise ValueError(f"{name} has shape {got}, expected {shape} like the other inputs")
-    return got
+# ---------------------------------------------------------------------------- helpers
 
 
 def _check_unit(name: str, value: float) -> float:
@@ -132,81 +117,6 @@ def _check_unit(name: str, value: float) -> float:
     return value
 
 
-# -------------------------------------------------------------- NumPy / Numba helpers
-
-
-def _np_dtypes(x: Any) -> tuple[np.dtype, np.dtype]:
-    """(compute dtype, output dtype) for a NumPy input."""
-    dtype = np.asarray(x).dtype
-    if dtype in (np.float32, np.float64):
-        return dtype, dtype
-    if dtype == np.float16:
-        return np.dtype(np.float32), dtype
-    if dtype.kind in "biu":
-        return np.dtype(np.float64), np.dtype(np.float64)
-    raise ValueError(f"expected a real-valued array, got dtype {dtype}")
-
-
-def _np(x: Any, dtype: np.dtype) -> np.ndarray:
-    if _is_tensor(x):
-        x = x.detach().cpu()
-        if not x.dtype.is_floating_point or x.itemsize < 4:  # bool/int/bf16: NumPy-safe
-            x = x.double()
-        x = x.numpy()
-    return np.ascontiguousarray(x, dtype=dtype)
-
-
-def _np_mask(mask: Any) -> np.ndarray:
-    if _is_tensor(mask):
-        return np.ascontiguousarray((mask.detach() != 0).cpu().numpy())
-    return np.ascontiguousarray(np.asarray(mask) != 0)
-
-
-def _numba_dtypes(lead: Any) -> tuple[np.dtype, Any]:
-    """(compute dtype, output dtype) of the Numba path for `lead` (an array or a CPU tensor)."""
-    if _is_tensor(lead):
-        return np.dtype(str(_t_compute_dtype(lead)).removeprefix("torch.")), _t_out_dtype(lead)
-    return _np_dtypes(lead)
-
-
-def _back(x: np.ndarray, like: Any, out_dtype: Any) -> Any:
-    """Return a Numba result as the caller's type: array, or tensor on like's device."""
-    if _is_tensor(like):
-        torch = _torch_module()
-        return torch.from_numpy(x).to(device=like.device, dtype=out_dtype)
-    return x.astype(out_dtype, copy=False)
-
-
-# --------------------------------------------------------------------- torch helpers
-
-
-def _torch() -> Any:
-    """The torch module, imported on demand (backend="torch" on NumPy input)."""
-    torch = _torch_module()
-    if torch is None:
-        import torch
-    return torch
-
-
-def _t_lead(x: Any) -> Any:
-    """`x` as a tensor that decides device and dtype of the torch path."""
-    return x if _is_tensor(x) else _torch().from_numpy(np.asarray(x))
-
-
-def _t_real(mask: Any, lead: Any) -> Any:
-    """Boolean (B, T) tensor on lead's device: True on real tokens."""
-    if _is_tensor(mask):
-        return mask.to(lead.device) != 0
-    return _as_t(np.asarray(mask) != 0, lead, _torch().bool)
-
-
-def _t_return(out: Any, given: Any, lead: Any) -> Any:
-    """A torch-path result in the caller's type: tensor, or NumPy array for array input."""
-    if _is_tensor(given):
-        return out.to(_t_out_dtype(lead))
-    return out.cpu().numpy().astype(_np_dtypes(given)[1])
-
-
 def _t_kl(logprobs: Any, ref_logprobs: Any, estimator: str) -> Any:
     """Per-token KL estimate (see `token_kl`), elementwise, differentiable."""
     if estimator == "k1":
@@ -214,28 +124,7 @@ def _t_kl(logprobs: Any, ref_logprobs: Any, estimator: str) -> Any:
     if estimator == "k2":
         return 0.5 * (logprobs - ref_logprobs) ** 2
     r = ref_logprobs - logprobs
-    return _torch().expm1(r) - r
-
-
-def _t_compute_dtype(x: Any) -> Any:
-    torch = _torch_module()
-    if x.dtype in (torch.float32, torch.float64):
-        return x.dtype
-    if x.dtype in (torch.float16, torch.bfloat16):
-        return torch.float32
-    if x.dtype.is_complex:
-        raise ValueError(f"expected a real-valued tensor, got dtype {x.dtype}")
-    return torch.float64
-
-
-def _as_t(x: Any, like: Any, dtype: Any) -> Any:
-    torch = _torch_module()
-    return torch.as_tensor(x, device=like.device).to(dtype)
-
-
-def _t_out_dtype(x: Any) -> Any:
-    torch = _torch_module()
-    return x.dtype if x.dtype.is_floating_point else torch.float64
+    return import_torch().expm1(r) - r
 
 
 def _reverse_linear_scan(coef: Any, inp: Any) -> Any:
@@ -245,7 +134,7 @@ def _reverse_linear_scan(coef: Any, inp: Any) -> Any:
     t .. t+2s-1, i.e. X_t = coef_t * X_{t+2s} + inp_t; positions past the end are
     (0, 0), so once 2s >= T, inp_t is X_t.
     """
-    torch = _torch_module()
+    torch = torch_module()
     n_steps = inp.shape[-1]
     span = 1
     while span < n_steps:
@@ -260,7 +149,7 @@ def _reverse_linear_scan(coef: Any, inp: Any) -> Any:
 
 def _shift_left(x: Any) -> Any:
     """x[..., t+1] at position t, 0 at the end."""
-    torch = _torch_module()
+    torch = torch_module()
     return torch.nn.functional.pad(x[..., 1:], (0, 1))
 
 
@@ -296,34 +185,34 @@ def token_rewards(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {tuple(ESTIMATORS)}")
-    scores, logprobs, ref_logprobs, mask = map(_arr, (scores, logprobs, ref_logprobs, mask))
+    scores, logprobs, ref_logprobs, mask = map(as_array, (scores, logprobs, ref_logprobs, mask))
     kl_coef = float(kl_coef)
     if not (math.isfinite(kl_coef) and kl_coef >= 0.0):
         raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}")
-    shape = _check_2d("logprobs", logprobs, None)
-    _check_2d("ref_logprobs", ref_logprobs, shape)
-    _check_2d("mask", mask, shape)
+    shape = check_2d("logprobs", logprobs, None)
+    check_2d("ref_logprobs", ref_logprobs, shape)
+    check_2d("mask", mask, shape)
     if tuple(scores.shape) != shape[:1]:
         raise ValueError(f"scores must have shape ({shape[0]},), got {tuple(scores.shape)}")
-    chosen = _pick_backend(logprobs, backend, scores, ref_logprobs)
+    chosen = pick_backend(logprobs, backend, scores, ref_logprobs)
 
     if chosen == "numba":
-        dtype, out_dtype = _numba_dtypes(logprobs)
+        dtype, out_dtype = numba_dtypes(logprobs)
         rewards, kl = token_rewards_kernel(
-            _np(scores, dtype), _np(logprobs, dtype), _np(ref_logprobs, dtype),
-            _np_mask(mask), kl_coef, ESTIMATORS[estimator],
+            np_array(scores, dtype), np_array(logprobs, dtype), np_array(ref_logprobs, dtype),
+            np_mask(mask), kl_coef, ESTIMATORS[estimator],
         )
-        return _back(rewards, logprobs, out_dtype), _back(kl, logprobs, out_dtype)
+        return from_numba(rewards, logprobs, out_dtype), from_numba(kl, logprobs, out_dtype)
 
-    torch = _torch()
-    lead = _t_lead(logprobs)
-    dtype = _t_compute_dtype(lead)
-    real = _t_real(mask, lead)
+    torch = import_torch()
+    lead = t_lead(logprobs)
+    dtype = t_compute_dtype(lead)
+    real = t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
     # where, not *: padding may hold NaN/inf (also in the gradient)
-    lp = torch.where(real, _as_t(logprobs, lead, dtype), zero)
-    ref = torch.where(real, _as_t(ref_logprobs, lead, dtype), zero)
-    sc = _as_t(scores, lead, dtype)
+    lp = torch.where(real, as_t(logprobs, lead, dtype), zero)
+    ref = torch.where(real, as_t(ref_logprobs, lead, dtype), zero)
+    sc = as_t(scores, lead, dtype)
     kl = torch.where(real, _t_kl(lp, ref, estimator), zero)
     rewards = torch.where(real, -kl_coef * kl, zero)
     if shape[0] and shape[1]:
@@ -332,7 +221,7 @@ def token_rewards(
         bonus = torch.where(last >= 0, sc, zero)
         rows = torch.arange(shape[0], device=lead.device)
         rewards = rewards.index_put((rows, last.clamp(min=0)), bonus, accumulate=True)
-    return _t_return(rewards, logprobs, lead), _t_return(kl, logprobs, lead)
+    return from_torch(rewards, logprobs, lead), from_torch(kl, logprobs, lead)
 
 
 def gae(
@@ -364,25 +253,25 @@ def gae(
     """
     gamma = _check_unit("gamma", gamma)
     lam = _check_unit("lam", lam)
-    rewards, values, mask = map(_arr, (rewards, values, mask))
-    shape = _check_2d("rewards", rewards, None)
-    _check_2d("values", values, shape)
-    _check_2d("mask", mask, shape)
-    chosen = _pick_backend(rewards, backend, values)
+    rewards, values, mask = map(as_array, (rewards, values, mask))
+    shape = check_2d("rewards", rewards, None)
+    check_2d("values", values, shape)
+    check_2d("mask", mask, shape)
+    chosen = pick_backend(rewards, backend, values)
 
     if chosen == "numba":
-        dtype, out_dtype = _numba_dtypes(rewards)
-        adv, ret = gae_kernel(_np(rewards, dtype), _np(values, dtype), _np_mask(mask), gamma, lam)
-        return _back(adv, rewards, out_dtype), _back(ret, rewards, out_dtype)
+        dtype, out_dtype = numba_dtypes(rewards)
+        adv, ret = gae_kernel(np_array(rewards, dtype), np_array(values, dtype), np_mask(mask), gamma, lam)
+        return from_numba(adv, rewards, out_dtype), from_numba(ret, rewards, out_dtype)
 
-    torch = _torch()
-    lead = _t_lead(rewards)
-    dtype = _t_compute_dtype(lead)
-    real = _t_real(mask, lead)
+    torch = import_torch()
+    lead = t_lead(rewards)
+    dtype = t_compute_dtype(lead)
+    real = t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
     one = torch.ones((), dtype=dtype, device=lead.device)
-    r = torch.where(real, _as_t(rewards, lead, dtype), zero)
-    v = torch.where(real, _as_t(values, lead, dtype), zero)
+    r = torch.where(real, as_t(rewards, lead, dtype), zero)
+    v = torch.where(real, as_t(values, lead, dtype), zero)
     # Value of the first real token at or after t: padding passes the later one through.
     pass_through = torch.where(real, zero, one)  # (B, T)
     value_from = _reverse_linear_scan(pass_through, v)
@@ -391,7 +280,7 @@ def gae(
     decay = torch.where(real, torch.full_like(r, gamma * lam), one)
     adv = torch.where(real, _reverse_linear_scan(decay, delta), zero)
     ret = torch.where(real, adv + v, zero)
-    return _t_return(adv, rewards, lead), _t_return(ret, rewards, lead)
+    return from_torch(adv, rewards, lead), from_torch(ret, rewards, lead)
 
 
 def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
@@ -408,13 +297,13 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
     ``torch.distributed.all_reduce`` wrapper: the statistics are then those of the union
     of every process's batch (data-parallel PPO), with the same formula.
     """
-    x, mask = _arr(x), _arr(mask)
-    shape = _check_2d("x", x, None)
-    _check_2d("mask", mask, shape)
-    if _is_tensor(x):
-        torch = _torch_module()
-        dtype = _t_compute_dtype(x)
-        out_dtype = _t_out_dtype(x)
+    x, mask = as_array(x), as_array(mask)
+    shape = check_2d("x", x, None)
+    check_2d("mask", mask, shape)
+    if is_tensor(x):
+        torch = torch_module()
+        dtype = t_compute_dtype(x)
+        out_dtype = t_out_dtype(x)
         real = mask.to(x.device) != 0
         zero = torch.zeros((), dtype=dtype, device=x.device)
         xs = torch.where(real, x.to(dtype), zero)
@@ -430,7 +319,7 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
 
     if all_reduce_sum is not None:
         raise ValueError("whiten: all_reduce_sum needs torch tensors")
-    dtype, out_dtype = _np_dtypes(x)
+    dtype, out_dtype = np_dtypes(x)
     xs = np.asarray(x, dtype=dtype)
     real = np.asarray(mask) != 0
     count = int(real.sum())
@@ -484,27 +373,28 @@ def token_kl(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {tuple(ESTIMATORS)}")
-    logprobs, ref_logprobs, mask = map(_arr, (logprobs, ref_logprobs, mask))
-    shape = _check_2d("logprobs", logprobs, None)
-    _check_2d("ref_logprobs", ref_logprobs, shape)
-    _check_2d("mask", mask, shape)
-    chosen = _pick_backend(logprobs, backend, ref_logprobs)
+    logprobs, ref_logprobs, mask = map(as_array, (logprobs, ref_logprobs, mask))
+    shape = check_2d("logprobs", logprobs, None)
+    check_2d("ref_logprobs", ref_logprobs, shape)
+    check_2d("mask", mask, shape)
+    chosen = pick_backend(logprobs, backend, ref_logprobs)
 
     if chosen == "numba":
-        dtype, out_dtype = _numba_dtypes(logprobs)
-        kl = token_kl_kernel(_np(logprobs, dtype), _np(ref_logprobs, dtype), _np_mask(mask),
+        dtype, out_dtype = numba_dtypes(logprobs)
+        kl = token_kl_kernel(np_array(logprobs, dtype), np_array(ref_logprobs, dtype), np_mask(mask),
                              ESTIMATORS[estimator])
-        return _back(kl, logprobs, out_dtype)
+        return from_numba(kl, logprobs, out_dtype)
 
-    torch = _torch()
-    lead = _t_lead(logprobs)
-    dtype = _t_compute_dtype(lead)
-    real = _t_real(mask, lead)
+    torch = import_torch()
+    lead = t_lead(logprobs)
+    dtype = t_compute_dtype(lead)
+    real = t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
-    # padding is replaced before the formula, so no NaN/inf reaches the backward pass
-    lp = torch.where(real, _as_t(logprobs, lead, dtype), zero)
-    ref = torch.where(real, _as_t(ref_logprobs, lead, dtype), zero)
-    return _t_return(torch.where(real, _t_kl(lp, ref, estimator), zero), logprobs, lead)
+    # padding becomes logp = ref = 0 before the formula: every estimator is then exactly 0
+    # there, and no NaN/inf reaches the backward pass
+    lp = torch.where(real, as_t(logprobs, lead, dtype), zero)
+    ref = torch.where(real, as_t(ref_logprobs, lead, dtype), zero)
+    return from_torch(_t_kl(lp, ref, estimator), logprobs, lead)
 
 
 def grpo(scores: ArrayT, mask: ArrayT, eps: float = GROUP_EPS, backend: str = "auto") -> ArrayT:
@@ -573,7 +463,7 @@ def rloo(scores: ArrayT, mask: ArrayT, backend: str = "auto") -> ArrayT:
 
 
 def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float, backend: str) -> Any:
-    scores, mask = _arr(scores), _arr(mask)
+    scores, mask = as_array(scores), as_array(mask)
     if len(scores.shape) != 2:
         raise ValueError("scores must have shape (G, k): k samples of each of G prompts, "
                          f"got shape {tuple(scores.shape)}")
@@ -581,24 +471,24 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float, backen
     if k < 2:
         raise ValueError(f"{estimator} needs at least 2 samples per prompt (k >= 2) to form a "
                          f"baseline, got scores of shape {tuple(scores.shape)}")
-    shape = _check_2d("mask", mask, None)
+    shape = check_2d("mask", mask, None)
     if shape[0] != n_groups * k:
         raise ValueError(f"mask has {shape[0]} rows, expected G * k = {n_groups} * {k} = "
                          f"{n_groups * k} (one per sample, groups in order)")
     _check_finite_scores(scores)
-    chosen = _pick_backend(scores, backend)
+    chosen = pick_backend(scores, backend)
 
     if chosen == "numba":
-        dtype, out_dtype = _numba_dtypes(scores)
-        out = group_advantages_kernel(_np(scores, dtype), _np_mask(mask),
+        dtype, out_dtype = numba_dtypes(scores)
+        out = group_advantages_kernel(np_array(scores, dtype), np_mask(mask),
                                       GROUP_ESTIMATORS[estimator], eps)
-        return _back(out, scores, out_dtype)
+        return from_numba(out, scores, out_dtype)
 
-    torch = _torch()
-    lead = _t_lead(scores)
-    dtype = _t_compute_dtype(lead)
-    sc = _as_t(scores, lead, dtype)  # (G, k)
-    real = _t_real(mask, lead)  # (G * k, T)
+    torch = import_torch()
+    lead = t_lead(scores)
+    dtype = t_compute_dtype(lead)
+    sc = as_t(scores, lead, dtype)  # (G, k)
+    real = t_real(mask, lead)  # (G * k, T)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
     total = sc.sum(dim=1, keepdim=True)  # (G, 1)
     if estimator == "grpo":
@@ -607,21 +497,22 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float, backen
         adv = (sc - mean) / (std + eps)
     else:
         adv = sc - (total - sc) / (k - 1)
-    equal = sc.amax(dim=1, keepdim=True) == sc.amin(dim=1, keepdim=True)
+    low, high = torch.aminmax(sc, dim=1, keepdim=True)
+    equal = low == high
     adv = torch.where(equal, zero, adv).reshape(-1, 1)  # (G * k, 1)
-    return _t_return(torch.where(real, adv, zero), scores, lead)
+    return from_torch(torch.where(real, adv, zero), scores, lead)
 
 
 def _check_finite_scores(scores: Any) -> None:
-    if _is_tensor(scores):
+    if is_tensor(scores):
         if scores.dtype.is_complex:
             raise ValueError(f"expected real-valued scores, got dtype {scores.dtype}")
-        if not scores.dtype.is_floating_point or bool(_torch().isfinite(scores).all()):
+        if not scores.dtype.is_floating_point or bool(import_torch().isfinite(scores).all()):
             return  # (one device sync on GPU; scores are (G, k), the check is cheap)
-        bad = (~_torch().isfinite(scores)).nonzero()[0].tolist()
+        bad = (~import_torch().isfinite(scores)).nonzero()[0].tolist()
         value = scores[tuple(bad)].item()
     else:
-        values = np.asarray(scores, dtype=_np_dtypes(scores)[0])
+        values = np.asarray(scores, dtype=np_dtypes(scores)[0])
         finite = np.isfinite(values)
         if finite.all():
             return
@@ -660,7 +551,7 @@ def token_lines(text: str, offsets: Any, first_line: int = 1) -> np.ndarray:
         raise ValueError(f"text must be a str, got {type(text).__name__}")
     if isinstance(first_line, bool) or not isinstance(first_line, (int, np.integer)) or first_line < 1:
         raise ValueError(f"first_line must be an int >= 1, got {first_line!r}")
-    spans = offsets.detach().cpu().numpy() if _is_tensor(offsets) else np.asarray(offsets)
+    spans = offsets.detach().cpu().numpy() if is_tensor(offsets) else np.asarray(offsets)
     if spans.size == 0:
         return np.zeros(0, dtype=np.int64)
     if spans.ndim != 2 or spans.shape[1] != 2:
@@ -713,29 +604,29 @@ def line_penalty(
     penalty = float(penalty)
     if not (math.isfinite(penalty) and penalty >= 0.0):
         raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
-    rewards, lines, mask = map(_arr, (rewards, lines, mask))
-    shape = _check_2d("rewards", rewards, None)
-    _check_2d("lines", lines, shape)
-    _check_2d("mask", mask, shape)
+    rewards, lines, mask = map(as_array, (rewards, lines, mask))
+    shape = check_2d("rewards", rewards, None)
+    check_2d("lines", lines, shape)
+    check_2d("mask", mask, shape)
     flagged = _padded_lines(error_lines, shape[0])  # (B, E) int64, -1 = none
-    chosen = _pick_backend(rewards, backend)
+    chosen = pick_backend(rewards, backend)
 
     if chosen == "numba":
-        dtype, out_dtype = _numba_dtypes(rewards)
-        out = line_penalty_kernel(_np(rewards, dtype), _np_lines(lines), flagged,
-                                  _np_mask(mask), penalty)
-        return _back(out, rewards, out_dtype)
+        dtype, out_dtype = numba_dtypes(rewards)
+        out = line_penalty_kernel(np_array(rewards, dtype), _np_lines(lines), flagged,
+                                  np_mask(mask), penalty)
+        return from_numba(out, rewards, out_dtype)
 
-    torch = _torch()
-    lead = _t_lead(rewards)
-    dtype = _t_compute_dtype(lead)
-    real = _t_real(mask, lead)
+    torch = import_torch()
+    lead = t_lead(rewards)
+    dtype = t_compute_dtype(lead)
+    real = t_real(mask, lead)
     zero = torch.zeros((), dtype=dtype, device=lead.device)
-    r = torch.where(real, _as_t(rewards, lead, dtype), zero)
+    r = torch.where(real, as_t(rewards, lead, dtype), zero)
     line = _t_lines(lines, lead)  # (B, T)
     err = torch.from_numpy(flagged).to(lead.device)  # (B, E)
     hit = (line.unsqueeze(-1) == err.unsqueeze(1)).any(dim=-1) & (line >= 1)  # (B, T)
-    return _t_return(torch.where(real, torch.where(hit, r - penalty, r), zero), rewards, lead)
+    return from_torch(torch.where(real, torch.where(hit, r - penalty, r), zero), rewards, lead)
 
 
 def _padded_lines(error_lines: Sequence[Iterable[int]], n_rows: int) -> np.ndarray:
@@ -761,7 +652,7 @@ def _padded_lines(error_lines: Sequence[Iterable[int]], n_rows: int) -> np.ndarr
 
 
 def _np_lines(lines: Any) -> np.ndarray:
-    values = lines.detach().cpu().numpy() if _is_tensor(lines) else np.asarray(lines)
+    values = lines.detach().cpu().numpy() if is_tensor(lines) else np.asarray(lines)
     if values.dtype.kind not in "iu" and values.size:
         raise ValueError(f"lines must hold integers, got dtype {values.dtype}")
     if values.size and values.min() < 0:
@@ -770,8 +661,8 @@ def _np_lines(lines: Any) -> np.ndarray:
 
 
 def _t_lines(lines: Any, lead: Any) -> Any:
-    torch = _torch()
-    if not _is_tensor(lines):
+    torch = import_torch()
+    if not is_tensor(lines):
         return torch.from_numpy(_np_lines(lines)).to(lead.device)
     if lines.dtype.is_floating_point or lines.dtype.is_complex or lines.dtype == torch.bool:
         raise ValueError(f"lines must hold integers, got dtype {lines.dtype}")
