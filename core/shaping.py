@@ -124,6 +124,8 @@ def _t_kl(logprobs: Any, ref_logprobs: Any, estimator: str) -> Any:
     if estimator == "k2":
         return 0.5 * (logprobs - ref_logprobs) ** 2
     r = ref_logprobs - logprobs
+    # expm1, not exp(r) - 1: near the reference (|r| ~ 1e-3) float32 exp(r) - 1 - r keeps
+    # 1-2 significant digits of k3 ~ r^2 / 2 (5% off at r = 1e-3); expm1 costs ~2x exp on CPU
     return import_torch().expm1(r) - r
 
 
