@@ -59,6 +59,15 @@ def check_2d(name: str, x: Any, shape: tuple[int, ...] | None) -> tuple[int, ...
     return got
 
 
+def check_batch(**arrays: Any) -> tuple[int, ...]:
+    """The (B, T) shape every named array must share; ValueError naming the first that differs."""
+    shape = None
+    for name, x in arrays.items():
+        shape = check_2d(name, x, shape)
+    assert shape is not None
+    return shape
+
+
 # -------------------------------------------------------------- NumPy / Numba helpers
 
 
@@ -153,3 +162,12 @@ def as_t(x: Any, like: Any, dtype: Any) -> Any:
 def t_out_dtype(x: Any) -> Any:
     torch = torch_module()
     return x.dtype if x.dtype.is_floating_point else torch.float64
+
+
+def t_start(given: Any, mask: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """What a torch path starts from: (torch, lead tensor, compute dtype, real-token mask
+    on lead's device, a 0-d zero of that dtype) for the input `given` that decides them."""
+    torch = import_torch()
+    lead = t_lead(given)
+    dtype = t_compute_dtype(lead)
+    return torch, lead, dtype, t_real(mask, lead), torch.zeros((), dtype=dtype, device=lead.device)

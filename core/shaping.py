@@ -62,6 +62,7 @@ from core._shaping_dispatch import (
     as_array,
     as_t,
     check_2d,
+    check_batch,
     from_numba,
     from_torch,
     import_torch,
@@ -72,9 +73,8 @@ from core._shaping_dispatch import (
     numba_dtypes,
     pick_backend,
     t_compute_dtype,
-    t_lead,
     t_out_dtype,
-    t_real,
+    t_start,
     torch_module,
 )
 from core._shaping_numba import (
@@ -191,9 +191,7 @@ def token_rewards(
     kl_coef = float(kl_coef)
     if not (math.isfinite(kl_coef) and kl_coef >= 0.0):
         raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef}")
-    shape = check_2d("logprobs", logprobs, None)
-    check_2d("ref_logprobs", ref_logprobs, shape)
-    check_2d("mask", mask, shape)
+    shape = check_batch(logprobs=logprobs, ref_logprobs=ref_logprobs, mask=mask)
     if tuple(scores.shape) != shape[:1]:
         raise ValueError(f"scores must have shape ({shape[0]},), got {tuple(scores.shape)}")
     chosen = pick_backend(logprobs, backend, scores, ref_logprobs)
@@ -206,11 +204,7 @@ def token_rewards(
         )
         return from_numba(rewards, logprobs, out_dtype), from_numba(kl, logprobs, out_dtype)
 
-    torch = import_torch()
-    lead = t_lead(logprobs)
-    dtype = t_compute_dtype(lead)
-    real = t_real(mask, lead)
-    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    torch, lead, dtype, real, zero = t_start(logprobs, mask)
     # where, not *: padding may hold NaN/inf (also in the gradient)
     lp = torch.where(real, as_t(logprobs, lead, dtype), zero)
     ref = torch.where(real, as_t(ref_logprobs, lead, dtype), zero)
@@ -256,9 +250,7 @@ def gae(
     gamma = _check_unit("gamma", gamma)
     lam = _check_unit("lam", lam)
     rewards, values, mask = map(as_array, (rewards, values, mask))
-    shape = check_2d("rewards", rewards, None)
-    check_2d("values", values, shape)
-    check_2d("mask", mask, shape)
+    check_batch(rewards=rewards, values=values, mask=mask)
     chosen = pick_backend(rewards, backend, values)
 
     if chosen == "numba":
@@ -266,11 +258,7 @@ def gae(
         adv, ret = gae_kernel(np_array(rewards, dtype), np_array(values, dtype), np_mask(mask), gamma, lam)
         return from_numba(adv, rewards, out_dtype), from_numba(ret, rewards, out_dtype)
 
-    torch = import_torch()
-    lead = t_lead(rewards)
-    dtype = t_compute_dtype(lead)
-    real = t_real(mask, lead)
-    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    torch, lead, dtype, real, zero = t_start(rewards, mask)
     one = torch.ones((), dtype=dtype, device=lead.device)
     r = torch.where(real, as_t(rewards, lead, dtype), zero)
     v = torch.where(real, as_t(values, lead, dtype), zero)
@@ -300,8 +288,7 @@ def whiten(x: ArrayT, mask: ArrayT, shift_mean: bool = True,
     of every process's batch (data-parallel PPO), with the same formula.
     """
     x, mask = as_array(x), as_array(mask)
-    shape = check_2d("x", x, None)
-    check_2d("mask", mask, shape)
+    shape = check_batch(x=x, mask=mask)
     if is_tensor(x):
         torch = torch_module()
         dtype = t_compute_dtype(x)
@@ -376,9 +363,7 @@ def token_kl(
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown KL estimator {estimator!r}; expected one of {tuple(ESTIMATORS)}")
     logprobs, ref_logprobs, mask = map(as_array, (logprobs, ref_logprobs, mask))
-    shape = check_2d("logprobs", logprobs, None)
-    check_2d("ref_logprobs", ref_logprobs, shape)
-    check_2d("mask", mask, shape)
+    check_batch(logprobs=logprobs, ref_logprobs=ref_logprobs, mask=mask)
     chosen = pick_backend(logprobs, backend, ref_logprobs)
 
     if chosen == "numba":
@@ -387,11 +372,7 @@ def token_kl(
                              ESTIMATORS[estimator])
         return from_numba(kl, logprobs, out_dtype)
 
-    torch = import_torch()
-    lead = t_lead(logprobs)
-    dtype = t_compute_dtype(lead)
-    real = t_real(mask, lead)
-    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    torch, lead, dtype, real, zero = t_start(logprobs, mask)
     # padding becomes logp = ref = 0 before the formula: every estimator is then exactly 0
     # there, and no NaN/inf reaches the backward pass
     lp = torch.where(real, as_t(logprobs, lead, dtype), zero)
@@ -486,12 +467,8 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float, backen
                                       GROUP_ESTIMATORS[estimator], eps)
         return from_numba(out, scores, out_dtype)
 
-    torch = import_torch()
-    lead = t_lead(scores)
-    dtype = t_compute_dtype(lead)
+    torch, lead, dtype, real, zero = t_start(scores, mask)  # real: (G * k, T)
     sc = as_t(scores, lead, dtype)  # (G, k)
-    real = t_real(mask, lead)  # (G * k, T)
-    zero = torch.zeros((), dtype=dtype, device=lead.device)
     total = sc.sum(dim=1, keepdim=True)  # (G, 1)
     if estimator == "grpo":
         mean = total / k
@@ -607,9 +584,7 @@ def line_penalty(
     if not (math.isfinite(penalty) and penalty >= 0.0):
         raise ValueError(f"penalty must be a finite number >= 0, got {penalty}")
     rewards, lines, mask = map(as_array, (rewards, lines, mask))
-    shape = check_2d("rewards", rewards, None)
-    check_2d("lines", lines, shape)
-    check_2d("mask", mask, shape)
+    shape = check_batch(rewards=rewards, lines=lines, mask=mask)
     flagged = _padded_lines(error_lines, shape[0])  # (B, E) int64, -1 = none
     chosen = pick_backend(rewards, backend)
 
@@ -619,11 +594,7 @@ def line_penalty(
                                   np_mask(mask), penalty)
         return from_numba(out, rewards, out_dtype)
 
-    torch = import_torch()
-    lead = t_lead(rewards)
-    dtype = t_compute_dtype(lead)
-    real = t_real(mask, lead)
-    zero = torch.zeros((), dtype=dtype, device=lead.device)
+    torch, lead, dtype, real, zero = t_start(rewards, mask)
     r = torch.where(real, as_t(rewards, lead, dtype), zero)
     line = _t_lines(lines, lead)  # (B, T)
     err = torch.from_numpy(flagged).to(lead.device)  # (B, E)
