@@ -1,4 +1,4 @@
-"""CodeBLEU metric speed: ours (rewards.codebleu) vs the `codebleu` package, side by side.
+"""CodeBLEU metric speed: ours (rewards.codebleu_metric) vs the `codebleu` package, side by side.
 
 Run: python bench/codebleu.py [--repeat 3]
 
@@ -12,7 +12,6 @@ pair and the ratio (codebleu time / our time, > 1 means we are faster) for:
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import time
@@ -28,10 +27,9 @@ import codebleu as oracle  # noqa: E402
 from codebleu import bleu as oracle_bleu  # noqa: E402
 from codebleu import weighted_ngram_match as oracle_weighted  # noqa: E402
 
+import rewards.bleu_metric as bleu_mod  # noqa: E402
+import rewards.codebleu_metric as codebleu_mod  # noqa: E402
 from rewards import codebleu, codebleu_per_sample  # noqa: E402
-
-bleu_mod = importlib.import_module("rewards.bleu")
-codebleu_mod = importlib.import_module("rewards.codebleu")
 
 CORPUS = Path("/work/shared/data/codebleu-parity/corpus.jsonl")
 

@@ -372,17 +372,18 @@ def spec_language(lang: str) -> Any:
     return Language(languages.get(lang).grammar())
 
 
-def match_pair(lang: str, candidate: str | bytes, reference: str | bytes) -> tuple[int, int, int, int]:
-    """(ast_match, ast_total, dfg_match, dfg_total) for one pair."""
+def match_pair(lang: str, candidate: str | bytes, reference: str | bytes) -> tuple[int, int, int, int, int]:
+    """(ast_match, ast_total, dfg_match, dfg_total, dfg_candidate_total) for one pair."""
     flow = languages.get(lang).dataflow
     cand_tree, cand_src = _parse(lang, candidate)
     ref_tree, ref_src = _parse(lang, reference)
     ast_match, ast_total = ast_counts(ref_tree.root_node, cand_tree.root_node)
     ref_flow = normalize(dataflow_items(flow, ref_tree.root_node, ref_src))
-    cand_flow = Counter(normalize(dataflow_items(flow, cand_tree.root_node, cand_src)))
+    cand_items = normalize(dataflow_items(flow, cand_tree.root_node, cand_src))
+    cand_flow = Counter(cand_items)
     dfg_match = 0
     for item in ref_flow:
         if cand_flow[item] > 0:
             cand_flow[item] -= 1
             dfg_match += 1
-    return ast_match, ast_total, dfg_match, len(ref_flow)
+    return ast_match, ast_total, dfg_match, len(ref_flow), len(cand_items)

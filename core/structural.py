@@ -12,6 +12,10 @@ semantics of the `codebleu` 0.7.0 package:
   (``comesFrom`` / ``computedFrom``), with names normalized to ``var_0, var_1, ...``
   in order of first appearance; ``dfg_match`` is the size of the multiset
   intersection with the candidate's edges, ``dfg_total`` the number of reference edges.
+  When the reference has no edges at all, the data-flow score is 1.0 if the
+  candidate has none either and 0.0 otherwise (codebleu gives 0.0, so that an
+  exact copy of a program without variables lost the whole component; CodeBLEU's
+  own data-flow component keeps codebleu's 0.0, see `rewards.codebleu_metric`).
 
 Comments (and, for Python, docstrings) are removed first, as CodeBLEU does.
 Differences from codebleu, all deliberate: results never depend on the hash seed
@@ -53,18 +57,27 @@ class MatchCounts:
     """Reference data-flow edges matched by candidate edges (multiset, each used once)."""
     dfg_total: np.ndarray
     """Reference data-flow edges (0 when the reference has no variables)."""
+    dfg_candidate_total: np.ndarray
+    """The candidate's own data-flow edges (what decides the score when ``dfg_total`` is 0)."""
 
     def ast_score(self) -> np.ndarray:
         """``ast_match / ast_total`` per pair (0.0 where ``ast_total`` is 0, which a parse never gives)."""
         return _ratio(self.ast_match, self.ast_total)
 
     def dfg_score(self) -> np.ndarray:
-        """``dfg_match / dfg_total`` per pair; 0.0 where the reference has no data flow.
+        """``dfg_match / dfg_total`` per pair. Where the reference has no data flow
+        (``dfg_total == 0``): 1.0 if the candidate has none either, else 0.0.
 
-        CodeBLEU's corpus score degenerates to 0 in that case too (it warns); callers
-        that prefer to ignore such pairs can test ``dfg_total == 0`` themselves.
+        (codebleu scores every pair without reference data flow 0.0; callers that
+        prefer to ignore such pairs can test ``dfg_total == 0`` themselves.)
         """
-        return _ratio(self.dfg_match, self.dfg_total)
+        empty = (self.dfg_total == 0) & (self.dfg_candidate_total == 0)
+        return np.where(empty, 1.0, _ratio(self.dfg_match, self.dfg_total))
+
+    def rows(self) -> list[tuple[int, int, int, int, int]]:
+        """Per pair ``(ast_match, ast_total, dfg_match, dfg_total, dfg_candidate_total)``."""
+        return list(zip(self.ast_match.tolist(), self.ast_total.tolist(), self.dfg_match.tolist(),
+                        self.dfg_total.tolist(), self.dfg_candidate_total.tolist()))
 
     def __len__(self) -> int:
         return int(self.ast_match.shape[0])
@@ -119,8 +132,7 @@ def match(
     cands = [_to_bytes(c, "candidate") for c in candidates]
     refs = [_to_bytes(r, "reference") for r in references]
     n_threads = threads or os.cpu_count() or 1
-    am, at, dm, dt = _native.match(native, cands, refs, n_threads)
-    return MatchCounts(am, at, dm, dt)
+    return MatchCounts(*_native.match(native, cands, refs, n_threads))
 
 
 def strip_comments(lang: str, code: str | bytes) -> bytes:

@@ -48,17 +48,7 @@ static py::bytes to_bytes(const std::string& s) { return py::bytes(s.data(), s.s
 PYBIND11_MODULE(_native, m) {
     ppocoder::install_tree_sitter_allocator();
     m.doc() = "PPOCoder native engine (tree-sitter walks, subtree hashing, data-flow graphs)";
-    m.def(
-        "count_nodes",
-        [](const py::object& capsule, const py::bytes& source) {
-            const TSLanguage* lang = language_from_capsule(capsule);
-            std::string src = source;
-            py::gil_scoped_release release;
-            return ppocoder::count_nodes(lang, src);
-        },
-        py::arg("language"), py::arg("source"),
-        "Parse `source` and return the number of named nodes (-1 if the grammar ABI is unsupported).");
-
+    m.attr("source_fingerprint") = ppocoder::source_fingerprint();
     m.def(
         "parse_only",
         [](const py::object& capsule, const py::sequence& sources) {
@@ -75,12 +65,18 @@ PYBIND11_MODULE(_native, m) {
         .def(py::init([](const py::object& capsule, const std::string& comments, const py::dict& tables) {
                  ppocoder::DataFlowTables t;
                  for (auto [k, v] : tables) {
-                     auto key = k.cast<std::string>();
+                     auto key = py::str(k).cast<std::string>();
                      if (py::isinstance<py::str>(v) || py::isinstance<py::bool_>(v)) {
                          t.options[key] = py::isinstance<py::bool_>(v) ? (v.cast<bool>() ? "true" : "false")
                                                                         : v.cast<std::string>();
-                     } else {
+                         continue;
+                     }
+                     try {
                          t.lists[key] = v.cast<std::vector<std::string>>();
+                     } catch (const py::cast_error&) {
+                         throw py::type_error("data-flow spec key '" + key +
+                                              "' must be a str, a bool or a sequence of str, got " +
+                                              py::str(py::type::of(v).attr("__name__")).cast<std::string>());
                      }
                  }
                  try {
@@ -104,19 +100,21 @@ PYBIND11_MODULE(_native, m) {
                 rows = ppocoder::match_batch(lang, cands, refs, threads);
             }
             auto n = static_cast<py::ssize_t>(rows.size());
-            py::array_t<int64_t> am(n), at(n), dm(n), dt(n);
+            py::array_t<int64_t> am(n), at(n), dm(n), dt(n), dc(n);
             auto a = am.mutable_unchecked<1>(), b = at.mutable_unchecked<1>();
-            auto c = dm.mutable_unchecked<1>(), d = dt.mutable_unchecked<1>();
+            auto c = dm.mutable_unchecked<1>(), d = dt.mutable_unchecked<1>(), e = dc.mutable_unchecked<1>();
             for (py::ssize_t i = 0; i < n; ++i) {
                 a(i) = rows[i].ast_match;
                 b(i) = rows[i].ast_total;
                 c(i) = rows[i].dfg_match;
                 d(i) = rows[i].dfg_total;
+                e(i) = rows[i].dfg_candidate_total;
             }
-            return py::make_tuple(am, at, dm, dt);
+            return py::make_tuple(am, at, dm, dt, dc);
         },
         py::arg("language"), py::arg("candidates"), py::arg("references"), py::arg("threads"),
-        "Per-pair (ast_match, ast_total, dfg_match, dfg_total) int64 arrays; runs without the GIL.");
+        "Per-pair (ast_match, ast_total, dfg_match, dfg_total, dfg_candidate_total) int64 arrays; runs "
+        "without the GIL.");
 
     m.def(
         "strip_comments",

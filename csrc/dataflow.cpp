@@ -615,7 +615,7 @@ FlowGraph Walker::run(const Language& lang, const std::string& src, const FlatTr
 }  // namespace
 
 FlowGraph build_flow(const Language& lang, const std::string& src, const FlatTree& tree, bool with_texts) {
-    if (!lang.dataflow || tree.max_depth > kMaxDepth) return FlowGraph{};
+    if (tree.max_depth > kMaxDepth) return FlowGraph{};
     return thread_scratch<Walker>().run(lang, src, tree, with_texts);
 }
 

@@ -1,5 +1,5 @@
 // Incremental parsing: the edits between two sources, and the parse that starts
-// from an earlier tree (see the performance notes in engine.cpp).
+// from an earlier tree (measurements in docs/engine.md).
 #include "edits.hpp"
 
 #include <algorithm>

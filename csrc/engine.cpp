@@ -1,80 +1,6 @@
 // Language tables, bottom-up subtree hashing (CodeBLEU syntax match) and the
 // batched, multi-threaded matcher.
-//
-// Performance notes (instruction counts under callgrind, shared parity corpus,
-// per pair = both sides; bare tree-sitter parse = 1.0):
-// - first version, tree-sitter node API in every pass: ~3x;
-// - one cursor walk into a flat pre-order array, then hashing and the data-flow
-//   walk on plain memory: ~2.2x (ts_node_child(i) is O(i); the cursor is not);
-// - small inline vectors for parent lists and definition sets, dense per-name
-//   states, sorts only where children can be out of order, memo only for nested
-//   loops, a no-allocation merge of the two loop passes: ~1.75x (Python),
-//   ~1.7x (Java).
-// - incremental parsing (match_batch): each reference is parsed first and its
-//   tree kept; every candidate paired with it is parsed from a copy of that tree
-//   edited to the candidate (edits.cpp: a Myers line diff inside the common
-//   prefix/suffix, one ts_tree_edit per changed run of lines, narrowed to the
-//   changed bytes, applied back to front). Error recovery is not history-free
-//   (random mutations in Java gave trees that differ from a fresh parse), so a
-//   base or result with an error is parsed fresh; tests/test_structural_incremental.py
-//   checks incremental == fresh trees on the corpus and on random mutations in
-//   all seven languages. Parity corpus, unique references (bench/structural.py's
-//   setting), callgrind, native work only: bare parse 892M instructions, before
-//   1606M (1.80x); one prefix/suffix edit 1409M (1.58x); line-diff edits 1362M
-//   (1.53x); reserving the per-node error flags 1359M (1.52x; Python 1.52x, Java
-//   1.53x). CPU time (bench/structural.py, noisy shared machine): 1.96x / 1.90x /
-//   1.75x (corpus Python / Java / stdlib) before, 1.63x / 1.63x / 1.63x after;
-//   codebleu ratio 11.9x / 12.0x / 8.6x before, 14.2x / 14.1x / 9.4x after.
-//   A candidate parse now costs ~0.43 of a fresh one (a one-byte edit:
-//   ~0.1; the rest is renames and reformatting spread over many lines,
-//   unrelated candidates, and error trees parsed twice).
-//   Tried and dropped: editing the base tree in place on its last use instead of
-//   a copy (saves the path clones in ts_tree_edit: 0.2%, not worth the state);
-//   more than 16 edits or a line diff beyond 48 steps (no change).
-// - flatten asks the cursor only for children and siblings that exist (it keeps
-//   ts_node_child_count per open node): a failing goto_next_sibling walks up
-//   through hidden ancestors. 1359M -> 1330M (1.49x; Python 1.49x, Java 1.50x
-//   by the same measure); subtree hashes and data-flow items equal the previous
-//   engine's on 13.6k corpus, mutated and random-garbage sources in all seven
-//   languages. CPU time after both steps: 1.56x / 1.60x / 1.62x bare parse,
-//   codebleu ratio 14.4x / 14.4x / 11.7x (corpus Python / Java / stdlib); CPU
-//   time stays ~0.1x above the instruction ratio (cache misses in our passes).
-// - comment stripping looks lines up from the last answer (tokens come in order)
-//   instead of a binary search per token; data-flow text interning uses an
-//   open-addressing table instead of a node map (one allocation per distinct
-//   name); flatten, subtree hashing and interning reuse per-thread scratch
-//   buffers, reached through an opaque accessor (thread_scratch: a thread_local
-//   used directly in a shared library costs a __tls_get_addr per access, which
-//   ate the gain). Callgrind, native work of match vs parse_only: 1.34x -> 1.28x
-//   (stdlib), 1.47x -> 1.40x (corpus Python), 1.48x -> 1.42x (corpus Java), -5%
-//   instructions, same results. CPU time, one build per process: 1.58x -> 1.50x.
-//   Tried and dropped: per-thread buffers for the walker's token arrays (0.1%).
-// - flatten reads the runtime's subtrees directly (tree_walk.cpp; private headers
-//   of the compiled-in runtime, the cursor walk above is kept for system-library
-//   builds and as the tests' reference), building nodes in place (a FlatNode made
-//   on the stack and copied in cost a store-forwarding stall per node); the
-//   tree-sitter runtime gets a per-thread caching allocator (ts_alloc.cpp: tree
-//   deletion freed hundreds of blocks at once past glibc's 7-entry cache); the
-//   data-flow walker is one per thread with its buffers kept, text ids in order of
-//   appearance (no sort of the texts; name lists sorted by text where codebleu
-//   sorts); Python's comment pass copies plain lines whole; code whose brackets
-//   do not balance (or Python that tokenize rejects) skips the incremental attempt.
-//   CPU time, bench/structural.py with codebleu timed on the same pairs: 1.53x /
-//   1.55x / 1.52x bare parse -> 1.26x / 1.28x / 1.25x (corpus Python / Java /
-//   stdlib), codebleu ratio 20.5x / 16.5x / 12.9x -> 27.3x / 21.1x / 16.5x.
-//   Callgrind shows match at ~1.08x the instructions of a bare parse of both
-//   sides; CPU time stays above that (incremental parsing and the analysis passes
-//   run at a lower IPC than a tight parse loop).
-// What is left (stdlib pairs): the parses (~63% of a match; error recovery of
-// broken candidates, which are parsed twice when the cheap checks miss them),
-// the data-flow walk (~15%, a third of it codebleu's second walk of loop bodies),
-// flattening (~5%), comment stripping (~4%), tree deletion (~3%). Tried and
-// dropped: S-expression strings (allocation-bound); predicting broken Python from
-// its indentation (tree-sitter's error notion differs from Python's: as many false
-// alarms as hits); a per-process worker pool (no gain at batch sizes >= 100);
-// stopping the incremental parse from the progress callback once tree-sitter is in
-// error recovery (the callback comes every 100 parser operations: it stopped 14 of
-// 56 broken stdlib candidates, no measurable gain for a subtle reset rule).
+// Design and performance notes (what was measured, tried and dropped): docs/engine.md.
 #include "engine.hpp"
 #include "edits.hpp"
 
@@ -84,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -101,15 +28,95 @@ uint64_t hash_bytes(const char* data, size_t len) {  // FNV-1a, then mixed
 
 namespace {
 
-const std::vector<std::string>& list_or_empty(const DataFlowTables& t, const char* key) {
-    static const std::vector<std::string> empty;
-    auto it = t.lists.find(key);
-    return it == t.lists.end() ? empty : it->second;
+// The keys of `DataFlowSpec` (core/languages.py) that the engine reads. The spec
+// arrives as a dict keyed by field name: every key must be one of these, of the
+// right kind, and present (the defaults live in the Python dataclass only), so a
+// renamed or misspelled field is an error instead of a silently ignored table.
+struct ListKey {
+    const char* key;
+    uint32_t roles;  // Role bits of the node types listed under the key
+};
+constexpr ListKey kListKeys[] = {
+    {"string_types", kRoleString},
+    {"comment_types", kRoleComment},
+    {"identifier_types", kRoleIdentifier},
+    {"def_types", kRoleDef},
+    {"assignment_types", kRoleAssign},
+    {"last_child_assignment_types", kRoleAssign | kRoleLastChildAssign},
+    {"increment_types", kRoleIncrement},
+    {"if_types", kRoleIf},
+    {"if_branch_types", kRoleIfBranch},
+    {"for_types", kRoleFor},
+    {"for_init_types", kRoleForInit},
+    {"enhanced_for_types", kRoleEnhancedFor},
+    {"enhanced_for_variable_types", kRoleEnhancedVar},
+    {"while_types", kRoleWhile},
+    {"do_first_types", kRoleDoFirst},
+    {"separator_types", kRoleComma},
+    {"block_types", kRoleBlock},
+};
+constexpr const char* kOptionKeys[] = {
+    "def_style", "def_name_field", "def_value_field", "assignment_style", "assignment_left_field",
+    "assignment_right_field", "if_branch_sticky", "if_merge", "for_style", "for_left_field",
+    "for_right_field", "enhanced_for_style", "enhanced_for_name_field", "enhanced_for_value_field",
+    "enhanced_for_body_field",
+};
+
+bool is_list_key(const std::string& key) {
+    for (const ListKey& k : kListKeys)
+        if (key == k.key) return true;
+    return false;
 }
 
-std::string option(const DataFlowTables& t, const char* key, const char* fallback) {
-    auto it = t.options.find(key);
-    return it == t.options.end() ? std::string(fallback) : it->second;
+bool is_option_key(const std::string& key) {
+    for (const char* k : kOptionKeys)
+        if (key == k) return true;
+    return false;
+}
+
+std::string known_keys() {
+    std::vector<std::string> keys;
+    for (const ListKey& k : kListKeys) keys.emplace_back(k.key);
+    for (const char* k : kOptionKeys) keys.emplace_back(k);
+    std::sort(keys.begin(), keys.end());
+    std::string out;
+    for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
+    return out;
+}
+
+// Every key of `t` is known and of its kind; every known key is there.
+void check_keys(const DataFlowTables& t) {
+    for (const auto& [key, value] : t.lists) {
+        if (is_option_key(key))
+            throw std::invalid_argument("data-flow spec key '" + key + "' must be a string or bool, got a list");
+        if (!is_list_key(key))
+            throw std::invalid_argument("unknown data-flow spec key '" + key + "' (known keys: " + known_keys() + ")");
+    }
+    for (const auto& [key, value] : t.options) {
+        if (is_list_key(key))
+            throw std::invalid_argument("data-flow spec key '" + key + "' must be a list of node type names, got '" +
+                                        value + "'");
+        if (!is_option_key(key))
+            throw std::invalid_argument("unknown data-flow spec key '" + key + "' (known keys: " + known_keys() + ")");
+    }
+    for (const ListKey& k : kListKeys)
+        if (t.lists.count(k.key) == 0) throw std::invalid_argument(std::string("data-flow spec lacks key '") + k.key + "'");
+    for (const char* k : kOptionKeys)
+        if (t.options.count(k) == 0) throw std::invalid_argument(std::string("data-flow spec lacks key '") + k + "'");
+}
+
+const std::string& option(const DataFlowTables& t, const char* key) { return t.options.at(key); }
+
+// `value` must be one of `allowed` (a spec option with a fixed set of values).
+const std::string& choice(const DataFlowTables& t, const char* key, std::initializer_list<const char*> allowed) {
+    const std::string& value = option(t, key);
+    std::string names;
+    for (const char* a : allowed) {
+        if (value == a) return value;
+        names += std::string(names.empty() ? "'" : ", '") + a + "'";
+    }
+    throw std::invalid_argument(std::string("data-flow spec key '") + key + "' must be " + names + ", got '" + value +
+                                "'");
 }
 
 TSFieldId field(const TSLanguage* ts, const std::string& name) {
@@ -117,15 +124,10 @@ TSFieldId field(const TSLanguage* ts, const std::string& name) {
     return ts_language_field_id_for_name(ts, name.data(), static_cast<uint32_t>(name.size()));
 }
 
-bool flag(const std::string& v, const char* key) {
-    if (v == "true" || v == "1") return true;
-    if (v == "false" || v == "0" || v.empty()) return false;
-    throw std::invalid_argument(std::string("data-flow option ") + key + " must be a boolean, got " + v);
-}
-
 }  // namespace
 
 Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTables& t) {
+    check_keys(t);
     Language lang;
     lang.ts = ts;
     lang.strip = strip;
@@ -138,26 +140,8 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
     lang.roles.assign(count + 2, 0);
     lang.symbol_names.assign(count + 2, std::string());
     std::unordered_map<std::string, uint32_t> role_by_name;
-    auto add = [&](const char* key, uint32_t bit) {
-        for (const auto& name : list_or_empty(t, key)) role_by_name[name] |= bit;
-    };
-    add("string_types", kRoleString);
-    add("comment_types", kRoleComment);
-    add("identifier_types", kRoleIdentifier);
-    add("def_types", kRoleDef);
-    add("assignment_types", kRoleAssign);
-    add("last_child_assignment_types", kRoleAssign | kRoleLastChildAssign);
-    add("increment_types", kRoleIncrement);
-    add("if_types", kRoleIf);
-    add("if_branch_types", kRoleIfBranch);
-    add("for_types", kRoleFor);
-    add("for_init_types", kRoleForInit);
-    add("enhanced_for_types", kRoleEnhancedFor);
-    add("enhanced_for_variable_types", kRoleEnhancedVar);
-    add("while_types", kRoleWhile);
-    add("do_first_types", kRoleDoFirst);
-    add("separator_types", kRoleComma);
-    add("block_types", kRoleBlock);
+    for (const ListKey& k : kListKeys)
+        for (const auto& name : t.lists.at(k.key)) role_by_name[name] |= k.roles;
     for (uint32_t slot = 0; slot < count + 2; ++slot) {
         uint32_t sym = slot < count ? slot : slot == count ? 65535u : 65534u;
         const char* name = ts_language_symbol_name(ts, static_cast<TSSymbol>(sym));
@@ -170,30 +154,21 @@ Language make_language(const TSLanguage* ts, StripStyle strip, const DataFlowTab
         if (std::strstr(name, "else") != nullptr) r |= kRoleHasElse;
         lang.roles[slot] = r;
     }
-    lang.dataflow = !t.lists.empty();
-    lang.tuple_assignment = option(t, "assignment_style", "pairwise") == "tuple";
-    if (!lang.tuple_assignment && option(t, "assignment_style", "pairwise") != "pairwise")
-        throw std::invalid_argument("assignment_style must be 'pairwise' or 'tuple'");
-    std::string for_style = option(t, "for_style", "rewalk_after_init");
-    if (for_style != "rewalk_after_init" && for_style != "tuple")
-        throw std::invalid_argument("for_style must be 'rewalk_after_init' or 'tuple'");
-    lang.python_for = for_style == "tuple";
-    lang.if_branch_sticky = flag(option(t, "if_branch_sticky", "false"), "if_branch_sticky");
-    std::string merge = option(t, "if_merge", "else_tag");
-    if (merge != "else_tag" && merge != "always")
-        throw std::invalid_argument("if_merge must be 'else_tag' or 'always'");
-    lang.if_always_keep_original = merge == "always";
-    lang.def_positional = option(t, "def_style", "fields") == "positional";
-    lang.enhanced_positional = option(t, "enhanced_for_style", "fields") == "positional";
-    lang.def_name = field(ts, option(t, "def_name_field", ""));
-    lang.def_value = field(ts, option(t, "def_value_field", ""));
-    lang.assign_left = field(ts, option(t, "assignment_left_field", ""));
-    lang.assign_right = field(ts, option(t, "assignment_right_field", ""));
-    lang.for_left = field(ts, option(t, "for_left_field", ""));
-    lang.for_right = field(ts, option(t, "for_right_field", ""));
-    lang.each_name = field(ts, option(t, "enhanced_for_name_field", ""));
-    lang.each_value = field(ts, option(t, "enhanced_for_value_field", ""));
-    lang.each_body = field(ts, option(t, "enhanced_for_body_field", ""));
+    lang.tuple_assignment = choice(t, "assignment_style", {"pairwise", "tuple"}) == "tuple";
+    lang.python_for = choice(t, "for_style", {"rewalk_after_init", "tuple"}) == "tuple";
+    lang.if_branch_sticky = choice(t, "if_branch_sticky", {"true", "false"}) == "true";
+    lang.if_always_keep_original = choice(t, "if_merge", {"else_tag", "always"}) == "always";
+    lang.def_positional = choice(t, "def_style", {"fields", "positional"}) == "positional";
+    lang.enhanced_positional = choice(t, "enhanced_for_style", {"fields", "positional"}) == "positional";
+    lang.def_name = field(ts, option(t, "def_name_field"));
+    lang.def_value = field(ts, option(t, "def_value_field"));
+    lang.assign_left = field(ts, option(t, "assignment_left_field"));
+    lang.assign_right = field(ts, option(t, "assignment_right_field"));
+    lang.for_left = field(ts, option(t, "for_left_field"));
+    lang.for_right = field(ts, option(t, "for_right_field"));
+    lang.each_name = field(ts, option(t, "enhanced_for_name_field"));
+    lang.each_value = field(ts, option(t, "enhanced_for_value_field"));
+    lang.each_body = field(ts, option(t, "enhanced_for_body_field"));
     init_walk_tables(lang);
     return lang;
 }
@@ -365,19 +340,13 @@ Analysis analyze(const Language& lang, const std::string& source, TSParser* pars
     }
     subtree_hashes(lang, flat, a.subtrees);
     std::sort(a.subtrees.begin(), a.subtrees.end());
-    if (lang.dataflow) {
-        FlowGraph g = build_flow(lang, src, flat, false);
-        a.dataflow = normalize_flow(g);
-        std::sort(a.dataflow.begin(), a.dataflow.end());
-    }
+    a.dataflow = normalize_flow(build_flow(lang, src, flat, false));
+    std::sort(a.dataflow.begin(), a.dataflow.end());
     if (keep != nullptr) keep->src = std::move(src);
     if (flat.nodes.capacity() > kScratchKeep) FlatTree().nodes.swap(flat.nodes);
     return a;
 }
 
-Analysis analyze(const Language& lang, const std::string& source, TSParser* parser) {
-    return analyze(lang, source, parser, nullptr, nullptr);
-}
 
 namespace {
 TSParser* new_parser(const Language& lang) {
@@ -390,12 +359,6 @@ TSParser* new_parser(const Language& lang) {
 }
 }  // namespace
 
-Analysis analyze(const Language& lang, const std::string& source) {
-    TSParser* parser = new_parser(lang);
-    Analysis a = analyze(lang, source, parser);
-    ts_parser_delete(parser);
-    return a;
-}
 
 namespace {
 // Worker stacks are large so that the data-flow walk (recursive, like the
@@ -663,6 +626,7 @@ std::vector<MatchRow> match_batch(const Language& lang, const std::vector<std::s
         rows[i].ast_total = static_cast<int64_t>(r.subtrees.size());
         rows[i].dfg_match = count_common(r.dataflow, c.dataflow);
         rows[i].dfg_total = static_cast<int64_t>(r.dataflow.size());
+        rows[i].dfg_candidate_total = static_cast<int64_t>(c.dataflow.size());
     }
     return rows;
 }

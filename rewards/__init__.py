@@ -15,8 +15,8 @@ __all__ = ["RewardBreakdown", "RewardConfig", "RewardSpec", "Sample", "as_breakd
            "import_reward", "resolve_reward", "score"]
 
 # CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
-from rewards.bleu import bleu  # noqa: E402
-from rewards.codebleu import (  # noqa: E402
+from rewards.bleu_metric import bleu  # noqa: E402
+from rewards.codebleu_metric import (  # noqa: E402
     CodeBLEUResult,
     codebleu,
     codebleu_per_sample,
@@ -38,6 +38,6 @@ from rewards.execution import (  # noqa: E402
 __all__ += ["CompileResult", "RewardValues", "TestResult", "TestSpec", "compile_feedback", "run_tests"]
 
 # Structural rewards: AST match (R_ast) and data-flow match (R_dfg), native engine.
-from rewards.structural import StructuralScores, ast_match, dfg_match  # noqa: E402
+from rewards.ast_dfg import StructuralScores, ast_match, dfg_match  # noqa: E402
 
 __all__ += ["StructuralScores", "ast_match", "dfg_match"]

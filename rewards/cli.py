@@ -137,7 +137,7 @@ def _gather_codebleu_inputs(args: argparse.Namespace) -> tuple[list, list[str]]:
 
 def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
     """Compute what ``python -m rewards codebleu`` prints (as a dict)."""
-    from rewards.codebleu import codebleu_with_samples
+    from rewards.codebleu_metric import codebleu_with_samples
 
     references, candidates = _gather_codebleu_inputs(args)
     weights = _parse_weights(args.weights)

@@ -1,8 +1,7 @@
-"""BLEU (rewards.bleu): textbook values, the codebleu oracle, properties and bad input."""
+"""BLEU (rewards.bleu_metric): textbook values, the codebleu oracle, properties and bad input."""
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import pytest
@@ -10,7 +9,7 @@ from codebleu import bleu as oracle_bleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-B = importlib.import_module("rewards.bleu")  # the module (rewards.bleu is also a function)
+import rewards.bleu_metric as B
 
 # The NLTK documentation's worked example (Papineni et al. style sentences).
 HYP1 = ("It is a guide to action which ensures that the military always obeys the "

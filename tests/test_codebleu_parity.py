@@ -7,17 +7,14 @@ do not depend on grammars, so they must equal the stored values too.
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
 from codebleu import calc_codebleu
 
+import rewards.bleu_metric as BLEU
+import rewards.codebleu_metric as CB
 from rewards import codebleu, codebleu_per_sample
-
-CB = importlib.import_module("rewards.codebleu")
-BLEU = importlib.import_module("rewards.bleu")
-
 
 NGRAM_KEYS = ("ngram_match_score", "weighted_ngram_match_score")
 

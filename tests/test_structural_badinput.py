@@ -1,7 +1,8 @@
 """core.structural on hostile input, comment stripping, C/C++ semantics and the API.
 
 Defined scores (documented in core.structural): the AST total always counts the
-root, so it is >= 1; a reference without variables has dfg_total 0 and score 0.0.
+root, so it is >= 1; a reference without variables has dfg_total 0 and scores 1.0
+against a candidate without data flow, 0.0 against one with some.
 Where codebleu can run the input, its result is the expected one.
 """
 
@@ -20,9 +21,8 @@ from core.structural import MatchCounts, dataflow, match, strip_comments
 from rewards import ast_match, dfg_match
 
 
-def one(lang: str, cand: str | bytes, ref: str | bytes) -> tuple[int, int, int, int]:
-    m = match(lang, [cand], [ref], threads=1)
-    return int(m.ast_match[0]), int(m.ast_total[0]), int(m.dfg_match[0]), int(m.dfg_total[0])
+def one(lang: str, cand: str | bytes, ref: str | bytes) -> tuple[int, int, int, int, int]:
+    return match(lang, [cand], [ref], threads=1).rows()[0]
 
 
 # ---- inputs codebleu can score: same result ----
@@ -41,7 +41,7 @@ def test_odd_inputs_score_like_codebleu(lang: str, codebleu_oracle) -> None:
                                    "int f(int a) { int b = a; return b; }"]
     for ref in sources:
         for cand in sources:
-            am, at, dm, dt = one(lang, cand, ref)
+            am, at, dm, dt, _ = one(lang, cand, ref)
             assert at >= 1 and 0 <= am <= at and 0 <= dm <= dt
             assert am / at == pytest.approx(codebleu_oracle.ast_score(lang, ref, cand), abs=1e-12), (cand, ref)
             dfg = dm / dt if dt else 0.0
@@ -49,9 +49,10 @@ def test_odd_inputs_score_like_codebleu(lang: str, codebleu_oracle) -> None:
 
 
 def test_empty_code_has_only_the_root() -> None:
-    assert one("python", "", "") == (1, 1, 0, 0)
-    m = match("python", ["", "x = 1"], ["x = 1", ""], threads=1)
-    assert m.dfg_score().tolist() == [0.0, 0.0]  # no reference data flow -> 0.0, not NaN
+    assert one("python", "", "") == (1, 1, 0, 0, 0)
+    m = match("python", ["", "x = 1", ""], ["x = 1", "", ""], threads=1)
+    assert m.dfg_total.tolist() == [2, 0, 0] and m.dfg_candidate_total.tolist() == [0, 2, 0]
+    assert m.dfg_score().tolist() == [0.0, 0.0, 1.0]  # never NaN
     assert m.ast_score()[0] < 1.0
 
 
@@ -95,7 +96,7 @@ def test_megabyte_file() -> None:
 def test_ten_thousand_deep_nesting(lang: str, code: str) -> None:
     """No stack overflow; the data flow is computed (codebleu hits Python's
     recursion limit here and silently reports no data flow)."""
-    am, at, dm, dt = one(lang, code, code)
+    am, at, dm, dt, _ = one(lang, code, code)
     assert am == at > 10_000
     assert dm == dt > 0
 
@@ -118,7 +119,7 @@ def test_nested_loops_polynomial_and_exact(lang: str, codebleu_oracle) -> None:
         code = nested_loops(lang, depth)
         assert [tuple(x) for x in dataflow(lang, code)] == codebleu_oracle.dataflow_items(lang, code)
     code = nested_loops(lang, 20)
-    am, at, dm, dt = one(lang, code, code)
+    am, at, dm, dt, _ = one(lang, code, code)
     assert am == at and dm == dt > 40
     cand = nested_loops(lang, 19)
     assert 0.5 < one(lang, cand, code)[2] / dt < 1.0
@@ -246,7 +247,7 @@ def test_aliases_batches_threads_and_shared_references() -> None:
     for threads in (1, 2, 7):
         m = match("java", cands, batch_refs, threads=threads)
         assert isinstance(m, MatchCounts) and len(m) == 5
-        rows = list(zip(m.ast_match.tolist(), m.ast_total.tolist(), m.dfg_match.tolist(), m.dfg_total.tolist()))
+        rows = m.rows()
         assert rows == single
     assert ast_match("c++", ["int x;"], ["int x;"]).scores == [1.0]
     scores = dfg_match("cs", ["class A { int F(int a) { return a; } }"], ["class A { int F(int a) { return a; } }"])

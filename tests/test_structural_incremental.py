@@ -197,7 +197,7 @@ def test_match_counts_with_shared_and_distinct_references(lang: str) -> None:
     pairs.append((refs[1], refs[0]))  # a candidate that is another pair's reference
     pairs.append((refs[0], refs[0]))  # candidate == reference
     m = match(lang, [c for c, _ in pairs], [r for _, r in pairs], threads=2)
-    got = list(zip(m.ast_match.tolist(), m.ast_total.tolist(), m.dfg_match.tolist(), m.dfg_total.tolist()))
+    got = m.rows()
     want = [reference.match_pair(lang, c, r) for c, r in pairs]
     assert got == want
 

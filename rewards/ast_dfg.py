@@ -7,12 +7,14 @@ Both compare a generated program with a reference solution and return one score 
   and field names, not identifiers or literals) that also occur in the candidate;
 - `dfg_match`: the share of the reference's data-flow edges (which variable is
   computed from / comes from which, with variables renamed by first appearance)
-  that the candidate reproduces.
+  that the candidate reproduces; when the reference has no data flow, 1.0 if the
+  candidate has none either, else 0.0.
 
 These are CodeBLEU's syntax and data-flow components (codebleu 0.7.0 semantics,
-deterministic), computed by the native engine in parallel without the GIL.
+deterministic; codebleu scores every pair whose reference has no data flow 0.0),
+computed by the native engine in parallel without the GIL.
 
-    >>> from rewards.structural import ast_match
+    >>> from rewards.ast_dfg import ast_match
     >>> ast_match("python", ["def f(x):\\n    return x + 1"], ["def g(y):\\n    return y + 2"]).scores
     [1.0]
 """
@@ -32,7 +34,8 @@ class StructuralScores:
     """Scores and their counts, one entry per (candidate, reference) pair."""
 
     scores: list[float]
-    """``matched / total``; 0.0 when ``total`` is 0 (a reference with no data flow)."""
+    """``matched / total``. A reference without data flow (``total`` 0) scores 1.0
+    against a candidate without data flow and 0.0 against one with some."""
     matched: list[int]
     """Reference subtrees / edges found in the candidate."""
     total: list[int]

@@ -3,7 +3,7 @@
 CodeBLEU (Ren et al., 2020) scores generated code against reference code with four
 components, each in [0, 1], mixed by weights (default 0.25 each):
 
-1. ``ngram_match_score``: plain BLEU-4 on whitespace tokens (`rewards.bleu`);
+1. ``ngram_match_score``: plain BLEU-4 on whitespace tokens (`rewards.bleu_metric`);
 2. ``weighted_ngram_match_score``: BLEU in which the language's keywords count 1.0 and
    every other unigram 0.2 (keyword lists in ``rewards/keywords/<lang>.txt``);
 3. ``syntax_match_score``: share of the reference's syntax subtrees found in the
@@ -21,7 +21,9 @@ kept on purpose so that scores are comparable with published numbers:
   length of a ``[tokens, weights]`` pair), so it only bites when candidates average
   2 tokens or fewer;
 - a data-flow score of 0 (no reference data flow at all, or none matched) is replaced
-  by 1 inside the weighted sum, while ``dataflow_match_score`` still reports 0;
+  by 1 inside the weighted sum, while ``dataflow_match_score`` still reports 0 (the
+  `R_dfg` reward, `rewards.dfg_match`, instead scores a pair without reference data
+  flow 1 when the candidate has none either);
 - a syntax score with no reference subtrees at all is 0 (codebleu divides by zero).
 
 Deliberate differences, all in the structural engine (`core.structural`): the data-flow
@@ -34,9 +36,6 @@ C/C++ spec (codebleu runs its C# walker on them).
     >>> from rewards import codebleu
     >>> codebleu(["x = a + b"], ["x = a + b"], lang="python").codebleu
     1.0
-
-(``rewards.codebleu`` names the function once `rewards` is imported; reach this module's
-other names with ``from rewards.codebleu import keywords`` and the like.)
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from core import languages
-from rewards.bleu import (
+from rewards.bleu_metric import (
     BleuStats,
     Tokenizer,
     Tokens,
