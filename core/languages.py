@@ -227,6 +227,10 @@ class LanguageSpec:
     """Extension of a source file, with the dot, e.g. ``".java"``."""
     comment_node_types: tuple[str, ...]
     """Node types removed before structural matching."""
+    literal_node_types: tuple[str, ...] = ()
+    """String and character literal node types: one token each where code is cut into
+    tokens (the grammars split literals into leaves; Python's ``concatenated_string``
+    is not one, its parts count)."""
     dataflow: DataFlowSpec = field(default_factory=DataFlowSpec)
     """Tables for the generic data-flow walker."""
     execution: ExecutionSpec | None = None
@@ -377,30 +381,36 @@ register(LanguageSpec(
     execution=_PYTHON_EXECUTION,
     file_extension=".py", comment_node_types=("comment",),
     lexical=LexicalSpec(blocks="indent", line_comments=("#",), block_comments=()),
+    literal_node_types=("string",),
 ))
 register(LanguageSpec(
     name="java", dataflow=JAVA_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_java", grammar_function="language",
     execution=_JAVA_EXECUTION,
     file_extension=".java", comment_node_types=("line_comment", "block_comment"),
+    literal_node_types=("string_literal", "character_literal"),
 ))
 register(LanguageSpec(
     name="cpp", dataflow=CPP_DATAFLOW, aliases=("c++", "cxx", "cc"),
     grammar_module="tree_sitter_cpp", grammar_function="language",
     execution=_CPP_EXECUTION,
     file_extension=".cpp", comment_node_types=("comment",),
+    literal_node_types=("string_literal", "raw_string_literal", "char_literal"),
 ))
 register(LanguageSpec(
     name="c", dataflow=C_DATAFLOW, aliases=(),
     grammar_module="tree_sitter_c", grammar_function="language",
     execution=_C_EXECUTION,
     file_extension=".c", comment_node_types=("comment",),
+    literal_node_types=("string_literal", "char_literal"),
 ))
 register(LanguageSpec(
     name="c_sharp", dataflow=C_SHARP_DATAFLOW, aliases=("cs", "c#", "csharp", "c-sharp"),
     grammar_module="tree_sitter_c_sharp", grammar_function="language",
     execution=_C_SHARP_EXECUTION,
     file_extension=".cs", comment_node_types=("comment",),
+    literal_node_types=("string_literal", "verbatim_string_literal", "raw_string_literal", "character_literal",
+                        "interpolated_string_expression"),
 ))
 register(LanguageSpec(
     name="javascript", dataflow=JAVASCRIPT_DATAFLOW, aliases=("js", "node", "ecmascript"),
@@ -408,6 +418,7 @@ register(LanguageSpec(
     execution=_JAVASCRIPT_EXECUTION,
     file_extension=".js", comment_node_types=("comment",),
     lexical=LexicalSpec(quotes=('"', "'", "`")),
+    literal_node_types=("string", "template_string"),
 ))
 register(LanguageSpec(
     name="php", dataflow=PHP_DATAFLOW, aliases=(),
@@ -415,4 +426,5 @@ register(LanguageSpec(
     execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
     lexical=LexicalSpec(line_comments=("//", "#")),
+    literal_node_types=("string", "encapsed_string", "heredoc", "nowdoc"),
 ))

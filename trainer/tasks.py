@@ -216,13 +216,14 @@ def _token_starts(data: bytes, language: str) -> list[int] | None:
     if tree.root_node.has_error:
         return None
     comments = set(spec.comment_node_types)
+    literals = set(spec.literal_node_types)  # one token each
     starts: list[int] = []
     cursor = tree.walk()
     while True:  # iterative pre-order walk: deep nesting cannot overflow the stack
         node = cursor.node
         if node.type in comments or node.is_extra:  # comments, line continuations
             pass
-        elif node.child_count == 0 or _is_literal(node.type):
+        elif node.child_count == 0 or node.type in literals:
             if node.end_byte > node.start_byte:
                 starts.append(node.start_byte)
         elif cursor.goto_first_child():
@@ -230,20 +231,6 @@ def _token_starts(data: bytes, language: str) -> list[int] | None:
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent():
                 return starts
-
-
-def _is_literal(node_type: str) -> bool:
-    """String and character literals count as one token (grammars split them into leaves)."""
-    return node_type in _LITERALS
-
-
-# Literal node types of the supported grammars (not "concatenated_string": its parts count).
-_LITERALS = frozenset({
-    "string", "string_literal", "raw_string_literal", "char_literal", "character_literal",
-    "template_string", "encapsed_string", "verbatim_string_literal", "text_block",
-    "interpolated_string_expression", "interpolated_verbatim_string_expression",
-    "heredoc", "nowdoc", "interpreted_string_literal",
-})
 
 
 _PARSERS: dict[str, Any] = {}
