@@ -22,11 +22,6 @@ from pathlib import Path
 from types import ModuleType
 
 _NAME = "core._native"
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
-INSTALL_HINT = ("from the clone root run `pip install .` (for development: "
-                "`pip install --no-build-isolation -e .`, again after every change in csrc/)")
-
 
 def source_fingerprint(csrc: Path) -> str:
     """SHA-256 over the names and SHA-256 digests of the `.cpp`/`.hpp` files of `csrc`,
@@ -59,18 +54,17 @@ def installed_extensions(package_dir: Path, search_path: list[str]) -> list[Path
     return found
 
 
-def check_built_from(module: ModuleType, csrc: Path) -> None:
-    """ImportError unless `module` (an extension) was built from the sources in `csrc`."""
-    built = getattr(module, "source_fingerprint", None)
-    if built != source_fingerprint(csrc):
-        raise ImportError(
-            f"the compiled engine {module.__file__} was built from other C++ sources than "
-            f"{csrc} (the checkout changed since it was installed); {INSTALL_HINT}", name=_NAME)
+def check_built_from(module: ModuleType, csrc: Path, fix: str) -> None:
+    """ImportError saying `fix` unless `module` (an extension) was built from `csrc`."""
+    if getattr(module, "source_fingerprint", None) != source_fingerprint(csrc):
+        raise ImportError(f"the compiled engine {module.__file__} was built from other C++ "
+                          f"sources than {csrc}; {fix}", name=_NAME)
 
 
-def load_native(package_dir: Path = _PACKAGE_DIR, search_path: list[str] | None = None) -> ModuleType:
+def load_native() -> ModuleType:
     """`core._native`: beside the package when it is there, else (in a source checkout)
     the installed one built from the same sources. `ImportError` with the fix otherwise."""
+    package_dir = Path(__file__).resolve().parent
     csrc = checkout_sources(package_dir)
     try:
         module = importlib.import_module(_NAME)
@@ -78,24 +72,27 @@ def load_native(package_dir: Path = _PACKAGE_DIR, search_path: list[str] | None 
         if exc.name != _NAME:
             raise
     else:
-        if csrc is not None:
-            check_built_from(module, csrc)
+        if csrc is not None:  # an editable install (or an in-place build) of this checkout
+            check_built_from(module, csrc, "csrc/ changed since the last build: rebuild with "
+                             f"`pip install --no-build-isolation -e .` in {csrc.parent}")
         return module
     if csrc is None:
         raise ImportError(f"the compiled engine {_NAME} is missing from {package_dir}; reinstall "
                           "ppocoder (`pip install --force-reinstall ppocoder`)", name=_NAME)
-    found = installed_extensions(package_dir, sys.path if search_path is None else search_path)
+    root = csrc.parent
+    found = installed_extensions(package_dir, sys.path)
     if not found:
         raise ImportError(
-            f"the compiled engine {_NAME} is not built: {package_dir.parent} is a source checkout "
-            f"and no installed ppocoder was found; {INSTALL_HINT}", name=_NAME)
+            f"the compiled engine {_NAME} is not built: {root} is a source checkout and no "
+            f"installed ppocoder is on sys.path; run `pip install .` in {root} (for "
+            "development: `pip install --no-build-isolation -e .`)", name=_NAME)
     spec = importlib.util.spec_from_file_location(_NAME, found[0])
     assert spec is not None and spec.loader is not None  # a file with an extension suffix
     module = importlib.util.module_from_spec(spec)
     sys.modules[_NAME] = module
     try:
         spec.loader.exec_module(module)
-        check_built_from(module, csrc)
+        check_built_from(module, csrc, f"the checkout changed since `pip install .`: run it again in {root}")
     except BaseException:
         del sys.modules[_NAME]
         raise
