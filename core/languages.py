@@ -149,16 +149,22 @@ class ExecutionSpec:
     """How programs of a language are compiled and run, for `rewards.execution`.
 
     Pure data: argv templates use ``{src}`` (the source file name), ``{stem}`` (its name
-    without extension) and ``{out}`` (an output path). A *fragment* (a method without a
-    class, a function without includes) is a source that does not match
-    `complete_program`; it is wrapped in `fragment_prefix` / `fragment_suffix` and the
-    line numbers of messages are shifted back to the sample's own lines.
+    without extension), ``{out}`` (an output path), ``{harness}`` (the harness directory)
+    and ``{heap_mb}`` (three quarters of the run's memory: what a runtime with its own
+    heap cap may take, the rest is left for its code, stacks and buffers); `env` values
+    may use ``{heap_mb}`` too. A *fragment* (a method without a class, a function without
+    includes) is a source that does not match `complete_program`; it is wrapped in
+    `fragment_prefix` / `fragment_suffix` and the line numbers of messages are shifted
+    back to the sample's own lines.
     """
 
     check: str
     """Fast path of compile feedback: ``python_compile`` (in-process `compile()`),
     ``java_worker`` (one JVM with javax.tools), ``node_worker`` (one Node process with
     `vm.Script`) or ``command`` (`check_command` per sample, in parallel sandboxes)."""
+    worker_command: tuple[str, ...] = ()
+    """argv of the persistent checker of ``java_worker`` / ``node_worker`` (``{threads}``:
+    its compiler threads)."""
     check_command: tuple[str, ...] = ()
     """argv that checks one source (for ``command``; also the cold fallback)."""
     build_command: tuple[str, ...] = ()
@@ -189,8 +195,20 @@ class ExecutionSpec:
     runs_in_harness: bool = False
     """The sandbox harness (itself Python) runs the program's source in its own
     interpreter instead of `run_command`; it then needs the interpreter's packages."""
-    address_space_mb: int = 1024
-    """RLIMIT_AS for the tool and the program (JVM and V8 reserve much virtual memory)."""
+    memory_bound: str = "rlimit"
+    """What stops a program near its memory limit: ``rlimit`` (RLIMIT_AS alone), or the
+    runtime's own heap cap set from ``{heap_mb}`` (``jvm-heap``, ``v8-heap``,
+    ``mono-heap``, ``php-memory-limit``) with RLIMIT_AS behind it. Reported in
+    ``isolation``."""
+    reserved_mb: int = 0
+    """Address space the runtime maps up front without using it (V8, the JVM and mono
+    reserve regions at start): RLIMIT_AS is the run's memory plus this, so that the
+    limit binds near the memory actually used."""
+    min_memory_mb: int = 64
+    """The least memory a run may be given (below it the runtime's fixed needs dominate
+    and a program could exceed the limit by more than half)."""
+    processes: int = 64
+    """RLIMIT_NPROC of a run (threads count: JVMs, V8 and mono start dozens)."""
     env: tuple[tuple[str, str], ...] = ()
     """Extra environment variables for the tool inside the sandbox."""
 
@@ -295,21 +313,26 @@ def get(name: str) -> LanguageSpec:
 # Execution data (compile / run commands, fragment wrapping, diagnostics) per language.
 _GCC_MESSAGES = (r"^[^\n:]*:(?P<line>\d+):(?P<column>\d+): "
                  r"(?P<severity>fatal error|error|warning|note): (?P<text>.*)$")
+# The one JVM configuration (compile worker, javac, programs, the case runner): a heap cap
+# from the run's memory, direct buffers capped, a small code cache and class space (their
+# reservations count against RLIMIT_AS), serial GC and C1 only (fast start, few threads).
+_JVM_FLAGS = ("-Xmx{heap_mb}m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+              "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=64m",
+              "-XX:MaxDirectMemorySize=64m", "-Xshare:auto", "-XX:-UsePerfData")
+_JAVAC = ("javac", "-proc:none", "-encoding", "UTF-8", *(f"-J{flag}" for flag in _JVM_FLAGS),
+          "-d", "{out}", "{src}")
+_PHP = ("php", "-n", "-d", "memory_limit={heap_mb}M")
 _PYTHON_EXECUTION = ExecutionSpec(
     check="python_compile", run_command=("python3", "{src}"), file_stem="main", runs_in_harness=True,
 )
 _JAVA_EXECUTION = ExecutionSpec(
     check="java_worker",
-    check_command=("javac", "-proc:none", "-encoding", "UTF-8", "-J-Xmx384m",
-                   "-J-XX:ReservedCodeCacheSize=64m", "-J-XX:+UseSerialGC", "-d", "{out}", "{src}"),
-    build_command=("javac", "-proc:none", "-encoding", "UTF-8", "-J-Xmx384m",
-                   "-J-XX:ReservedCodeCacheSize=64m", "-J-XX:+UseSerialGC", "-d", "{out}", "{src}"),
-    run_command=("java", "-Xmx256m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                 "-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m",
-                 "-cp", "{out}", "{stem}"),
-    case_server=("java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                 "-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m",
-                 "-Djava.security.manager=allow", "-cp", "{harness}", "CaseRunner", "{stem}", "{out}"),
+    worker_command=("java", *_JVM_FLAGS, "-cp", "{harness}", "CompileWorker", "{threads}"),
+    check_command=_JAVAC,
+    build_command=_JAVAC,
+    run_command=("java", *_JVM_FLAGS, "-cp", "{out}", "{stem}"),
+    case_server=("java", *_JVM_FLAGS, "-Djava.security.manager=allow", "-cp", "{harness}",
+                 "CaseRunner", "{stem}", "{out}"),
     complete_program=(r"^\s*(?:(?:public|final|abstract|static|sealed|strictfp)\s+)*"
                       r"(?:class|interface|enum|record)\s+\w+"),
     fragment_prefix=("import java.util.*; import java.util.function.*; import java.util.stream.*; "
@@ -318,7 +341,10 @@ _JAVA_EXECUTION = ExecutionSpec(
     file_stem_pattern=r"^\s*public\s+(?:(?:final|abstract|sealed|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
     file_stem="Main",
     message_pattern=r"^[^\n:]*\.java:(?P<line>\d+): (?P<severity>error|warning): (?P<text>.*)$",
-    address_space_mb=4096,
+    memory_bound="jvm-heap",
+    reserved_mb=1024,  # ~880 MB of fixed reservations (code cache, class space, the case thread's stack)
+    min_memory_mb=256,
+    processes=512,
     env=(("MALLOC_ARENA_MAX", "2"),),
 )
 _CPP_EXECUTION = ExecutionSpec(
@@ -353,25 +379,34 @@ _C_SHARP_EXECUTION = ExecutionSpec(
     fragment_suffix="\n}\n",
     file_stem="Program",
     message_pattern=r"^[^\n(]*\((?P<line>\d+),(?P<column>\d+)\): (?P<severity>error|warning) (?P<text>.*)$",
-    address_space_mb=4096,
+    memory_bound="mono-heap",
+    reserved_mb=128,
+    processes=512,
+    env=(("MONO_GC_PARAMS", "max-heap-size={heap_mb}m"),),
 )
 _JAVASCRIPT_EXECUTION = ExecutionSpec(
     check="node_worker",
-    check_command=("node", "--check", "{src}"),
-    run_command=("node", "--stack-size=4000", "{src}"),
+    worker_command=("node", "--max-old-space-size={heap_mb}", "--experimental-vm-modules",
+                    "--no-warnings", "--stack-size=8000", "{harness}/node_check.js"),
+    check_command=("node", "--max-old-space-size={heap_mb}", "--check", "{src}"),
+    run_command=("node", "--max-old-space-size={heap_mb}", "--stack-size=4000", "{src}"),
     message_pattern=r"^[^\n:]*\.js:(?P<line>\d+)\n(?:.*\n)*?(?P<severity>\w*Error): (?P<text>.*)$",
     error_severities=("SyntaxError", "ReferenceError", "TypeError", "Error"),
-    address_space_mb=16384,
+    memory_bound="v8-heap",
+    reserved_mb=768,  # V8 maps ~710 MB at start; a worker thread would need ~670 MB more
+    processes=512,
 )
 _PHP_EXECUTION = ExecutionSpec(
     check="command",
-    check_command=("php", "-n", "-l", "-d", "display_errors=stdout", "{src}"),
-    run_command=("php", "-n", "{src}"),
+    check_command=(*_PHP, "-l", "-d", "display_errors=stdout", "{src}"),
+    run_command=(*_PHP, "{src}"),
     complete_program=r"<\?(?:php|=)",
     fragment_prefix="<?php\n",
     message_pattern=(r"(?:PHP )?(?P<severity>Parse error|Fatal error|Warning|Deprecated):\s+"
                      r"(?P<text>.*?) in \S+ on line (?P<line>\d+)"),
     error_severities=("Parse error", "Fatal error"),
+    memory_bound="php-memory-limit",
+    reserved_mb=64,
 )
 
 

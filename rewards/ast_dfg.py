@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core import structural
-
 __all__ = ["StructuralScores", "ast_match", "dfg_match"]
 
 
@@ -57,6 +55,8 @@ def ast_match(
     `ValueError` if unknown); `threads` = 0 uses every core. A reference repeated
     across candidates (k samples per prompt) is parsed once.
     """
+    from core import structural  # imported here: `import rewards` loads no native code
+
     counts = structural.match(lang, candidates, references, threads=threads)
     return StructuralScores(counts.ast_score().tolist(), counts.ast_match.tolist(), counts.ast_total.tolist())
 
@@ -68,5 +68,7 @@ def dfg_match(
     threads: int = 0,
 ) -> StructuralScores:
     """Data-flow match of each candidate against its reference (see `ast_match`)."""
+    from core import structural  # imported here: `import rewards` loads no native code
+
     counts = structural.match(lang, candidates, references, threads=threads)
     return StructuralScores(counts.dfg_score().tolist(), counts.dfg_match.tolist(), counts.dfg_total.tolist())

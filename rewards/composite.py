@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core import languages
+from rewards.execution.limits import check_timeout
 from rewards.execution.types import RewardValues, TestSpec
 
 
@@ -82,6 +83,9 @@ class RewardConfig:
     execution_values: RewardValues = field(default_factory=RewardValues)
     """Execution reward of each outcome (passed, failed, runtime_error, timeout,
     compile_error, compile_ok); the defaults are the paper's."""
+
+    def __post_init__(self) -> None:
+        self.timeout_s = check_timeout("timeout_s", self.timeout_s)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 import pytest
 
+from core import languages
 from rewards import CompileResult, RewardValues, compile_feedback
+from rewards.execution import isolation_level
 
 # (language, compiles, has a syntax/type error on line 3 of the sample)
 PROGRAMS = {
@@ -34,7 +36,8 @@ def test_good_and_bad_programs(lang):
     assert res[1].first_failing_line == 3
     assert not [m for m in res[0].messages if m.severity == "error"]
     assert all(isinstance(r, CompileResult) and r.timings["compile"] >= 0 for r in res)
-    assert res[0].isolation in ("in-process", "namespaces", "uid", "rlimits")
+    bound = languages.get(lang).execution.memory_bound
+    assert res[0].isolation == ("in-process" if lang == "python" else f"{isolation_level()}+{bound}")
 
 
 def test_python_is_in_process():
@@ -142,7 +145,7 @@ def test_java_units_the_worker_cannot_finish_are_checked_cold():
     dead = [None, None]
     real = workers.java_compile
     try:
-        compile_module.workers.java_compile = lambda units, threads, timeout_s: dead  # type: ignore[assignment]
+        compile_module.workers.java_compile = lambda ex, units, threads, timeout_s: dead  # type: ignore[assignment]
         res = compile_feedback("java", [good, bad])
     finally:
         compile_module.workers.java_compile = real

@@ -3,6 +3,7 @@
 import pytest
 
 from rewards import RewardValues, TestResult, TestSpec, run_tests
+from rewards.execution import isolation_level
 
 CHECK = TestSpec(
     test="def check(candidate):\n"
@@ -35,7 +36,8 @@ def test_assert_style_outcome_classes_and_rewards():
     assert res[2].first_failing_line == 2  # the line of the error in the candidate
     assert "IndexError" in res[2].messages[0].text
     assert res[4].first_failing_line == 1
-    assert res[0].isolation == "namespaces" or res[0].isolation in ("uid", "rlimits")
+    assert res[0].isolation == f"{isolation_level()}+rlimit"
+    assert 0 < res[0].peak_memory_mb < 1024
 
 
 def test_mbpp_style_asserts_name_the_function():

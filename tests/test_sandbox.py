@@ -118,7 +118,7 @@ def test_degraded_levels_still_score_and_say_so(level, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["level"] == level
-    assert out["isolation"] == [level] * 3
+    assert out["isolation"] == [f"{level}+rlimit"] * 3
     assert out["outcomes"] == ["passed", "failed", "passed", "runtime_error", "passed"]
     assert out["compile"] == ["ok", "compile_error"]
     if level == "uid":  # a separate uid lets the sandbox kill even setsid daemons
@@ -133,11 +133,9 @@ def test_degraded_levels_still_score_and_say_so(level, tmp_path):
 
 
 USERNS = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
-sandbox = importlib.util.module_from_spec(spec)
-sys.modules["sandbox"] = sandbox
-spec.loader.exec_module(sandbox)
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from rewards.execution import sandbox
 res = sandbox.run(["sh", "-c", "id -u; ls /proc | grep -c '^[0-9]'; touch /etc/x 2>/dev/null || echo ro; "
                    "python3 -c 'import socket; socket.create_connection((\\"1.1.1.1\\", 53), timeout=1)' "
                    "2>/dev/null || echo nonet; sleep 30"], limits=sandbox.Limits(wall_s=2))
@@ -150,17 +148,24 @@ def test_unprivileged_caller_gets_user_namespaces():
     import shutil
     import tempfile
 
-    # a world-readable copy of the module, run by "nobody" with the system interpreter
-    # (the sandbox module needs only the standard library)
+    # a world-readable copy of the sandbox and limits modules, run by "nobody" with the
+    # system interpreter (they need only the standard library)
     where = tempfile.mkdtemp(prefix="ppocoder-userns-")
     try:
-        os.chmod(where, 0o755)
-        shutil.copy(sandbox.__file__, os.path.join(where, "sandbox.py"))
-        os.chmod(os.path.join(where, "sandbox.py"), 0o644)
+        package = os.path.join(where, "rewards", "execution")
+        os.makedirs(package)
+        for name in ("sandbox.py", "limits.py"):
+            shutil.copy(os.path.join(os.path.dirname(sandbox.__file__), name), package)
+        for init in (os.path.join(where, "rewards"), package):
+            open(os.path.join(init, "__init__.py"), "w").close()
+        for root, _dirs, files in os.walk(where):
+            os.chmod(root, 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
         python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
         # as root, become "nobody" first; a non-root caller already is unprivileged
         become = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        res = subprocess.run([*become, python, "-c", USERNS, os.path.join(where, "sandbox.py")],
+        res = subprocess.run([*become, python, "-c", USERNS, where],
                              capture_output=True, text=True, cwd=where, timeout=120,
                              env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     finally:

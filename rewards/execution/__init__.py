@@ -10,14 +10,18 @@
   ``runtime_error``, ``compile_error``, ``timeout``; rewards +1 / -0.3 / -0.6 / -1 / -0.6,
   pass ratio, first failing line), with `TestSpec` in assert style (HumanEval, MBPP) or
   stdin/stdout style (APPS), for python, java, cpp, c, c_sharp, javascript, php.
-* Every result names the sandbox level it ran under (`isolation_level()`; see
-  `rewards.execution.sandbox`). Reward values are configurable with `RewardValues`.
+* Every result names what held it: the sandbox level (`isolation_level()`; see
+  `rewards.execution.sandbox`) and the memory bound, as ``isolation``
+  (``namespaces+jvm-heap``). Reward values are configurable with `RewardValues`.
+* Every limit (timeouts, memory, output caps) is validated: a bad one raises ValueError
+  naming it; the maximums are configurable (`rewards.execution.limits`).
 """
 
 from rewards.execution.compile import compile_feedback
+from rewards.execution.limits import Limits, Maximums, maximums
 from rewards.execution.run_tests import run_tests
-from rewards.execution.sandbox import Limits, isolation_level
+from rewards.execution.sandbox import isolation_level
 from rewards.execution.types import CompileResult, Message, RewardValues, TestResult, TestSpec
 
-__all__ = ["CompileResult", "Limits", "Message", "RewardValues", "TestResult", "TestSpec",
-           "compile_feedback", "isolation_level", "run_tests"]
+__all__ = ["CompileResult", "Limits", "Maximums", "Message", "RewardValues", "TestResult", "TestSpec",
+           "compile_feedback", "isolation_level", "maximums", "run_tests"]

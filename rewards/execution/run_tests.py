@@ -26,18 +26,30 @@ from concurrent.futures import ThreadPoolExecutor
 
 from core.languages import ExecutionSpec
 from rewards.execution import sandbox, workers
-from rewards.execution.compile import (
-    Prepared,
-    _python_compile,
-    compile_feedback,
-    execution_spec,
-    prepare,
-    run_compiler,
+from rewards.execution.compile import compile_feedback
+from rewards.execution.limits import (
+    check_memory,
+    check_output_bytes,
+    check_timeout,
+    check_workers,
+    maximums,
 )
-from rewards.execution.sandbox import BOX, Limits, Sandbox
+from rewards.execution.sandbox import BOX, Sandbox
+from rewards.execution.toolchain import (
+    Prepared,
+    execution_spec,
+    format_argv,
+    isolation_label,
+    prepare,
+    python_compile,
+    run_compiler,
+    run_env,
+    run_limits,
+)
 from rewards.execution.types import Message, RewardValues, TestResult, TestSpec, check_codes
 
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MEMORY_MB = 1024
 PROG = "/tmp/prog"
 """Where the built program (or script) is shown, read-only, to the test run."""
 JAVA_HARNESS = "/tmp/javaharness"
@@ -45,18 +57,29 @@ JAVA_HARNESS = "/tmp/javaharness"
 
 def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
               timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 0,
-              rewards: RewardValues | None = None, output_bytes: int = 1 << 20) -> list[TestResult]:
+              rewards: RewardValues | None = None, output_bytes: int = 1 << 20,
+              memory_mb: int = DEFAULT_MEMORY_MB) -> list[TestResult]:
     """Run `codes[i]` against `tests[i]`; one `TestResult` per sample.
 
     A test is a `TestSpec` or any shape `TestSpec.parse` reads (HumanEval, MBPP, APPS...).
     `timeout_s` is the budget of one sample's assert-style tests, or of each stdin/stdout
-    case or call (a `TestSpec.timeout_s` overrides it). `workers` (0: all cores) sandboxes run at
-    once. `output_bytes` caps each case's output. Raises ValueError on an unknown
-    language, mismatched lengths, tests of no known shape, or assert-style or
-    call-based tests for a language other than Python.
+    case or call (a `TestSpec.timeout_s` overrides it); a sample's whole test run stops at
+    ``PPOCODER_MAX_TIMEOUT_S`` (60 s by default). `workers` (0: all cores) sandboxes run
+    at once. `output_bytes` caps each case's output. `memory_mb` is the memory of one
+    run: the program is stopped near it (RLIMIT_AS, plus the runtime's own heap cap for
+    Java, JavaScript, C# and PHP; `TestResult.isolation` names the bound). Raises
+    ValueError on an unknown language, mismatched lengths, tests of no known shape,
+    assert-style or call-based tests for a language other than Python, or a bad limit
+    (naming it).
     """
     name, ex = execution_spec(lang)
     codes = check_codes(codes)
+    timeout_s = check_timeout("timeout_s", timeout_s)
+    workers = check_workers("workers", workers)
+    output_bytes = check_output_bytes("output_bytes", output_bytes)
+    memory_mb = check_memory("memory_mb", memory_mb)
+    if memory_mb < ex.min_memory_mb:
+        raise ValueError(f"memory_mb must be at least {ex.min_memory_mb} MB for {name}, got {memory_mb}")
     tests = list(tests)
     if len(tests) != len(codes):
         raise ValueError(f"{len(codes)} codes but {len(tests)} test specs")
@@ -69,14 +92,12 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
             raise ValueError(f"tests[{k}]: {exc}") from None
         if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
             raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
-    if timeout_s <= 0:
-        raise ValueError("timeout_s must be positive")
     values = rewards or RewardValues()
     threads = workers if workers > 0 else max(os.cpu_count() or 1, 1)
     if not codes:
         return []
     start = time.perf_counter()
-    builds = _build(name, ex, codes, tests, timeout_s, threads)
+    builds = _build(name, ex, codes, timeout_s, threads, memory_mb)
     build_share = (time.perf_counter() - start) / len(codes)
 
     def one(k: int) -> TestResult:
@@ -85,7 +106,7 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
             return build
         t0 = time.perf_counter()
         try:
-            res = _run_one(name, ex, codes[k], tests[k], build, timeout_s, output_bytes)
+            res = _run_one(ex, codes[k], tests[k], build, timeout_s, output_bytes, memory_mb)
         finally:
             if build.host_dir:
                 shutil.rmtree(build.host_dir, ignore_errors=True)
@@ -108,25 +129,29 @@ class _Build:
 
 
 def _compile_error(messages: list[Message], isolation: str) -> TestResult:
+    """A compile error as a test result (its first error line is the failing line)."""
     first = next((m.line for m in messages if m.severity == "error"), None)
     return TestResult("compile_error", 0.0, 0.0, 0, 0, first, messages, {}, isolation)
 
 
-def _build(name: str, ex: ExecutionSpec, codes: list[str], tests: list[TestSpec],
-           timeout_s: float, threads: int) -> list[_Build | TestResult]:
+def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, threads: int,
+           memory_mb: int) -> list[_Build | TestResult]:
     """Compile every sample for running (in parallel); compile errors become results."""
     if ex.check == "python_compile":
         out: list[_Build | TestResult] = []
         for code in codes:
-            res = _python_compile(code)
+            res = python_compile(code)
             out.append(_compile_error(res.messages, "in-process") if res.outcome != "ok"
                        else _Build(None, []))
         return out
     prepared = [prepare(name, code) for code in codes]
     if ex.check == "java_worker":
-        return _build_java(ex, prepared, timeout_s, threads)
+        return _build_java(ex, prepared, timeout_s, threads, memory_mb)
+    # compilers get at least 30 s (10 s for a syntax check), within the maximum
+    build_s = min(max(timeout_s, 30), maximums().timeout_s)
     if not ex.build_command:  # interpreted: check syntax, then run the script itself
-        checked = compile_feedback(name, codes, timeout_s=max(timeout_s, 10), workers=threads)
+        checked = compile_feedback(name, codes, timeout_s=min(max(timeout_s, 10), build_s),
+                                   workers=threads)
         out = []
         for p, res in zip(prepared, checked):
             if res.outcome != "ok":
@@ -136,34 +161,32 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], tests: list[TestSpec]
             with open(os.path.join(host, p.file_name), "w", encoding="utf-8",
                       errors="surrogatepass") as f:
                 f.write(p.text)
-            out.append(_Build(host, _format(ex.run_command, p, f"{PROG}/{p.file_name}")))
+            out.append(_Build(host, _format(ex.run_command, p, f"{PROG}/{p.file_name}", memory_mb)))
         return out
 
     def one(p: Prepared) -> _Build | TestResult:
         host = sandbox.make_run_dir()
-        ok, messages, level = run_compiler(ex, ex.build_command, p, host, max(timeout_s, 30),
-                                           out_name="prog")
+        ok, messages, level = run_compiler(ex, ex.build_command, p, host, build_s, out_name="prog")
         if not ok:
             shutil.rmtree(host, ignore_errors=True)
             return _compile_error(messages, level)
-        return _Build(host, _format(ex.run_command, p, f"{PROG}/prog"))
+        return _Build(host, _format(ex.run_command, p, f"{PROG}/prog", memory_mb))
 
     with ThreadPoolExecutor(min(threads, len(prepared))) as pool:
         return list(pool.map(one, prepared))
 
 
-def _format(template: Sequence[str], p: Prepared, out: str) -> list[str]:
-    stem = p.file_name.rsplit(".", 1)[0]
-    return [a.format(src=f"{PROG}/{p.file_name}", out=out, stem=stem) for a in template]
+def _format(template: Sequence[str], p: Prepared, out: str, memory_mb: int) -> list[str]:
+    return format_argv(template, memory_mb, src=f"{PROG}/{p.file_name}", out=out, stem=p.stem)
 
 
 def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
-                threads: int) -> list[_Build | TestResult]:
-    root = workers.java_worker_dir(threads)
+                threads: int, memory_mb: int) -> list[_Build | TestResult]:
+    root = workers.java_worker_dir(ex)
     tag = secrets.token_hex(4)
     units = [(p.file_name, p.text, f"{BOX}/{tag}-{k}") for k, p in enumerate(prepared)]
-    found = workers.java_compile(units, threads, max(timeout_s, 30))
-    level = sandbox.isolation_level()
+    found = workers.java_compile(ex, units, threads, max(timeout_s, 30))
+    level = isolation_label(ex, sandbox.isolation_level())
     out: list[_Build | TestResult] = []
     for k, (p, res) in enumerate(zip(prepared, found)):
         host = os.path.join(root, f"{tag}-{k}")
@@ -176,15 +199,16 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
                 messages = [Message(None, "compilation failed or timed out", "error")]
             out.append(_compile_error(messages, level))
             continue
-        out.append(_Build(host, _format(ex.run_command, p, PROG), stem=p.file_name.rsplit(".", 1)[0]))
+        out.append(_Build(host, _format(ex.run_command, p, PROG, memory_mb), stem=p.stem))
     return out
 
 
-def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build,
-             timeout_s: float, output_bytes: int) -> TestResult:
+def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeout_s: float,
+             output_bytes: int, memory_mb: int) -> TestResult:
     budget = spec.timeout_s or timeout_s
     nonce = secrets.token_hex(16)
     level = sandbox.isolation_level()
+    label = isolation_label(ex, level)
     binds: dict[str, str] = {}
     harness_host, harness_inside = sandbox.harness_binding()
     if harness_host != harness_inside:
@@ -193,12 +217,15 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
         _readable(build.host_dir)  # built by the compile run's uid, read by this run's uid
         binds[build.host_dir] = PROG
     job: dict[str, object] = {"nonce": nonce, "cap": output_bytes}
+    # a warm runtime (the JVM's case runner) gets time to start; the run as a whole stops
+    # at the maximum timeout, however many cases it has
+    slack = 5 + (15 if ex.case_server else 0)
     if spec.is_stdio:
-        total = budget * len(spec.stdio) + 5 + (15 if ex.case_server else 0)
+        total = min(budget * len(spec.stdio), maximums().timeout_s) + slack
         job.update(mode="stdio", cases=[list(c) for c in spec.stdio], case_timeout=budget,
                    timeout=total, python=ex.runs_in_harness, code=code)
     elif spec.calls:
-        total = budget * len(spec.calls) + 5
+        total = min(budget * len(spec.calls), maximums().timeout_s) + 5
         job.update(mode="calls", code=code, entry_point=spec.entry_point, case_timeout=budget,
                    calls=[[list(args), expected] for args, expected in spec.calls], timeout=total)
     else:
@@ -207,10 +234,8 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
                    asserts=list(spec.asserts), timeout=budget)
     if ex.runs_in_harness and level in sandbox.NAMESPACED:
         job["path"] = [sysconfig.get_paths()["purelib"]]
-    limits = Limits(wall_s=total + 5, cpu_s=int(total) + 2,
-                    address_space_mb=max(ex.address_space_mb, 1024),
-                    processes=512 if ex.address_space_mb > 1024 else 64,
-                    output_bytes=max(output_bytes, 1 << 16))
+    limits = run_limits(ex, memory_mb, total + 5, output_bytes=max(output_bytes, 1 << 16))
+    env = run_env(ex, memory_mb)
     if level == "namespaces" and not build.host_dir:
         # warm path: fork from a zygote (fresh PID/mount namespaces and tmpfs per run)
         job.pop("nonce")
@@ -219,27 +244,29 @@ def _run_one(name: str, ex: ExecutionSpec, code: str, spec: TestSpec, build: _Bu
                    "fsize": limits.file_size_mb << 20, "nofile": limits.open_files,
                    "nproc": limits.processes, "core": 0}
         try:
-            verdict, timed_out = workers.zygote_run(job, nonce, limits=rlimits, wall_s=limits.wall_s,
-                                                    tmpfs_mb=limits.tmpfs_mb,
-                                                    env=sandbox.scrubbed_env(ex.env))
+            verdict, timed_out = workers.zygote_run(
+                job, nonce, limits=rlimits, wall_s=limits.wall_s, tmpfs_mb=limits.tmpfs_mb,
+                env=sandbox.scrubbed_env(env))
             return _verdict(sandbox.RunResult(None if timed_out else 0, b"", b"", timed_out, False, 0.0,
-                                              level, {"verdict": (verdict or "").encode()}), nonce, level)
+                                              level, {"verdict": (verdict or "").encode()}),
+                            nonce, label)
         except workers.WorkerDied:
             nonce = secrets.token_hex(16)  # fall back to a cold sandbox with a new nonce
             job["nonce"] = nonce
     if spec.is_stdio and ex.case_server and build.host_dir:
         binds[workers.java_classes()] = JAVA_HARNESS
-        job["server"] = [a.format(stem=build.stem, out=PROG, harness=JAVA_HARNESS) for a in ex.case_server]
-    with Sandbox(limits, ro_binds=binds, env=dict(ex.env)) as box:
+        job["server"] = format_argv(ex.case_server, memory_mb, stem=build.stem, out=PROG,
+                                    harness=JAVA_HARNESS)
+    with Sandbox(limits, ro_binds=binds, env=env) as box:
         command = [box.path(a) if a.startswith(PROG) else a for a in build.command]
         job["command"] = command
         if "server" in job:
-            job["server"] = [box.path(a) if a.startswith(("/tmp/prog", JAVA_HARNESS)) else a
+            job["server"] = [box.path(a) if a.startswith((PROG, JAVA_HARNESS)) else a
                              for a in job["server"]]
         argv = [sandbox.python_executable(), "-I", "-S",
                 box.path(f"{harness_inside}/runner.py"), "{fd:verdict}"]
         res = box.run(argv, stdin=json.dumps(job).encode(), extra_fds=("verdict",))
-    return _verdict(res, nonce, level)
+    return _verdict(res, nonce, label)
 
 
 def _readable(path: str) -> None:
@@ -252,24 +279,25 @@ def _readable(path: str) -> None:
         del dirs[64:]
 
 
-def _verdict(res: sandbox.RunResult, nonce: str, level: str) -> TestResult:
+def _verdict(res: sandbox.RunResult, nonce: str, label: str) -> TestResult:
     try:
         verdict = json.loads(res.extra.get("verdict", b"") or b"null")
     except (ValueError, RecursionError):
         verdict = None
     if not isinstance(verdict, dict) or verdict.get("nonce") != nonce:
         if res.timed_out:
-            return TestResult("timeout", 0.0, 0.0, 0, 0, None,
-                              [Message(None, "time limit exceeded")], {}, level)
+            return TestResult("timeout", 0.0, 0.0, 0, 0, None, [Message(None, "time limit exceeded")],
+                              {}, label)
         why = "output limit exceeded" if res.truncated else (
             f"the test run ended without a verdict (exit status {res.returncode})")
         tail = res.stderr.decode("utf-8", "replace").strip()[-300:]
         return TestResult("runtime_error", 0.0, 0.0, 0, 0, None,
-                          [Message(None, f"{why}{': ' + tail if tail else ''}")], {}, level)
+                          [Message(None, f"{why}{': ' + tail if tail else ''}")], {}, label)
     passed, total = int(verdict["passed"]), int(verdict["total"])
     outcome = verdict["outcome"]
     ratio = passed / total if total else (1.0 if outcome == "passed" else 0.0)
     messages = [Message(m.get("line"), m.get("text", ""), in_test_code=bool(m.get("in_test_code")))
                 for m in verdict.get("messages", [])]
+    peak = verdict.get("peak_kb")
     return TestResult(outcome, 0.0, ratio, passed, total, verdict.get("first_failing_line"),
-                      messages, {}, level)
+                      messages, {}, label, peak / 1024 if isinstance(peak, (int, float)) else None)

@@ -6,7 +6,8 @@ One run gets, where the host allows it (level ``namespaces``, via bubblewrap):
   a fresh size-limited tmpfs on ``/tmp``, ``/dev/shm`` and the working directory
   ``/tmp/box``; the home directories hidden (only the Python prefix is shown again);
 * an unprivileged uid (one per concurrent slot, so RLIMIT_NPROC counts that run only),
-  no supplementary groups, ``no_new_privs``, no capabilities;
+  the sandbox group (`SANDBOX_GID`, which may read the private caches of this module and
+  nothing else), no supplementary groups, ``no_new_privs``, no capabilities;
 * rlimits for address space, CPU seconds, file size, open files, processes, core dumps;
 * a wall-clock timeout, capped stdout/stderr, a scrubbed environment;
 * at the end the PID namespace is torn down, which kills every process of the run,
@@ -39,6 +40,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from rewards.execution.limits import Limits
+
 LEVELS = ("namespaces", "userns", "uid", "rlimits")
 """Isolation levels, strongest first."""
 NAMESPACED = ("namespaces", "userns")
@@ -53,6 +56,9 @@ _PROCESS_SPREAD = 97
 SANDBOX_UIDS = range(_UID_BASE, _UID_BASE + _PROCESS_SPREAD * _SLOTS)
 """The uids sandboxed runs take: one per concurrent slot, offset by the scorer's pid so
 that scorers in separate processes do not share uids (and RLIMIT_NPROC counts)."""
+SANDBOX_GID = _UID_BASE - 1
+"""The group of every sandboxed process (levels with a separate uid): the one group
+that may read the scorer's private caches (precompiled headers, harness classes)."""
 _ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
              "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
              "PYTHONHASHSEED": "0"}
@@ -61,28 +67,6 @@ _ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL"
 def scrubbed_env(extra: Sequence[tuple[str, str]] | Mapping[str, str] = ()) -> dict[str, str]:
     """The whole environment a sandboxed process sees (nothing of the caller's)."""
     return {**_ENV_KEEP, **dict(extra)}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one sandboxed run (0 disables a limit)."""
-
-    wall_s: float = 10.0
-    """Wall-clock timeout; the whole process tree is killed when it passes."""
-    cpu_s: int = 20
-    """RLIMIT_CPU per process (seconds)."""
-    address_space_mb: int = 1024
-    """RLIMIT_AS (virtual memory) per process."""
-    file_size_mb: int = 16
-    """RLIMIT_FSIZE: the largest file a process may write."""
-    open_files: int = 256
-    """RLIMIT_NOFILE."""
-    processes: int = 64
-    """RLIMIT_NPROC for the run's own uid (not enforced at the ``rlimits`` level)."""
-    output_bytes: int = 1 << 20
-    """stdout and stderr are each cut after this many bytes (and the run killed)."""
-    tmpfs_mb: int = 64
-    """Size of each tmpfs (``/tmp``, ``/dev/shm``, the working directory)."""
 
 
 @dataclass
@@ -141,20 +125,24 @@ def _probe_bwrap(userns: bool) -> bool:
 
 # --------------------------------------------------------------------------- uid slots
 
-_slot_queue: queue.Queue[int] = queue.Queue()
-for _i in range(_SLOTS):
-    _slot_queue.put(_i)
+@cache
+def _slot_queue() -> queue.Queue[int]:
+    """Free slot numbers (made on first use: importing the package starts nothing)."""
+    free: queue.Queue[int] = queue.Queue()
+    for index in range(_SLOTS):
+        free.put(index)
+    return free
 
 
 class _Slot:
     """An unprivileged uid reserved for one run (or one persistent worker)."""
 
     def __init__(self) -> None:
-        self.index = _slot_queue.get()
+        self.index = _slot_queue().get()
         self.uid = _UID_BASE + os.getpid() % _PROCESS_SPREAD * _SLOTS + self.index
 
     def release(self) -> None:
-        _slot_queue.put(self.index)
+        _slot_queue().put(self.index)
 
 
 # --------------------------------------------------------------------------- argv
@@ -177,7 +165,7 @@ def _visible_prefixes() -> tuple[str, ...]:
 
 def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
                   userns: bool = False) -> list[str]:
-    size = str(max(limits.tmpfs_mb, 1) << 20)
+    size = str(limits.tmpfs_mb << 20)
     # without root, a user namespace maps the caller's uid to "nobody" inside, and the
     # sandbox may not make further namespaces
     user = ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"] if userns else []
@@ -209,18 +197,18 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
 
 
 def _limit_prefix(limits: Limits, uid: int | None, shared_uid: bool = False) -> list[str]:
-    def lim(value: int) -> str:
-        return str(value) if value > 0 else "unlimited"
+    def lim(value: int | None, scale: int = 1) -> str:
+        return "unlimited" if value is None else str(value * scale)
 
-    argv = ["prlimit", f"--as={lim(limits.address_space_mb << 20)}", f"--cpu={lim(limits.cpu_s)}",
-            f"--fsize={lim(limits.file_size_mb << 20)}", f"--nofile={lim(limits.open_files)}",
+    argv = ["prlimit", f"--as={lim(limits.address_space_mb, 1 << 20)}", f"--cpu={lim(limits.cpu_s)}",
+            f"--fsize={lim(limits.file_size_mb, 1 << 20)}", f"--nofile={lim(limits.open_files)}",
             "--core=0"]
-    if shared_uid and limits.processes > 0:
+    if shared_uid and limits.processes is not None:
         # the caller's own uid: RLIMIT_NPROC counts its processes too
         argv.append(f"--nproc={_processes_of(os.getuid()) + limits.processes}")
     if uid is not None:
         argv.append(f"--nproc={lim(limits.processes)}")
-        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={SANDBOX_GID}", "--clear-groups",
                  "--no-new-privs", "--inh-caps=-all"]
     argv.append("--")
     return argv
@@ -267,7 +255,7 @@ class Sandbox:
         self._own_dir = None
         self.namespaced = self.level in NAMESPACED
         if rw_dir is None and not self.namespaced:
-            self._own_dir = rw_dir = _make_dir()
+            self._own_dir = rw_dir = make_run_dir()
         self.rw_dir = rw_dir
         self.slot = _Slot() if self.level in ("namespaces", "uid") else None
         if self.slot is not None and rw_dir is not None:
@@ -338,7 +326,7 @@ class Sandbox:
         pipes = [os.pipe() for _ in extra_fds]
         for name, (_, w) in zip(extra_fds, pipes):
             command = [a.replace("{fd:" + name + "}", str(w)) for a in command]
-        start = time.perf_counter()
+        start = time.monotonic()
         try:
             proc = self.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, pass_fds=tuple(w for _, w in pipes))
@@ -349,18 +337,23 @@ class Sandbox:
         for name, (r, _) in zip(extra_fds, pipes):
             readers[name] = os.fdopen(r, "rb", buffering=0)
         out, timed_out, truncated = _communicate(proc, stdin, readers, self.limits)
+        if not (timed_out or truncated):
+            # the channels closed; give the process until the deadline to exit
+            wall = self.limits.wall_s
+            try:
+                proc.wait(timeout=max(start + wall - time.monotonic(), 0.05) if wall else None)
+            except subprocess.TimeoutExpired:
+                timed_out = True
         if timed_out or truncated:
             self.kill(proc)
-        else:
-            proc.wait()
-            if self.level == "uid" and self.slot is not None:
-                _kill_uid(self.slot.uid)
+        elif self.level == "uid" and self.slot is not None:
+            _kill_uid(self.slot.uid)
         for name in extra_fds:
             readers[name].close()
         return RunResult(
             returncode=None if timed_out else proc.returncode, stdout=out["stdout"],
             stderr=out["stderr"], timed_out=timed_out, truncated=truncated,
-            wall_s=time.perf_counter() - start, isolation=self.level,
+            wall_s=time.monotonic() - start, isolation=self.level,
             extra={k: out[k] for k in extra_fds})
 
     def __enter__(self) -> Sandbox:
@@ -373,7 +366,7 @@ class Sandbox:
 def _communicate(proc: subprocess.Popen[bytes], stdin: bytes, readers: Mapping[str, object],
                  limits: Limits) -> tuple[dict[str, bytes], bool, bool]:
     """Feed stdin, read every channel up to the cap, stop at the deadline."""
-    deadline = time.monotonic() + limits.wall_s
+    deadline = time.monotonic() + (limits.wall_s if limits.wall_s else float("inf"))
     assert proc.stdin is not None
 
     def feed() -> None:
@@ -416,17 +409,12 @@ def _communicate(proc: subprocess.Popen[bytes], stdin: bytes, readers: Mapping[s
         if truncated:
             break
     sel.close()
-    if not timed_out and not truncated:
-        # The channels closed; give the process a moment to exit before the deadline.
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
-            timed_out = True
     writer.join(timeout=1)
     return {k: b"".join(v) for k, v in chunks.items()}, timed_out, truncated
 
 
-def _make_dir() -> str:
+def make_run_dir() -> str:
+    """A fresh host directory for one run's files (random name; the caller removes it)."""
     import tempfile
 
     path = tempfile.mkdtemp(prefix="ppocoder-run-")
@@ -434,9 +422,59 @@ def _make_dir() -> str:
     return path
 
 
-def make_run_dir() -> str:
-    """A fresh host directory for one run's files (the caller removes it)."""
-    return _make_dir()
+@cache
+def private_cache_dir() -> str:
+    """This user's private cache of built files (precompiled headers, harness classes).
+
+    ``$PPOCODER_CACHE/execution``, else ``~/.cache/ppocoder/execution``: a directory owned
+    by this user, mode 0700, not a symlink (checked on first use; one that fails the check
+    is not used). Sandboxed processes see an entry only through a read-only bind mount.
+    At the ``uid`` level, where a sandboxed process opens entries by their host path and
+    cannot pass through a private home directory, and wherever the home is unusable, it
+    is a fresh directory with a random name in the temporary directory instead (0700, or
+    0750 with group `SANDBOX_GID` at the ``uid`` level), removed at exit.
+    """
+    import tempfile
+
+    if isolation_level() != "uid":
+        base = os.environ.get("PPOCODER_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ppocoder")
+        path = os.path.join(base, "execution")
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            info, parent = os.lstat(path), os.lstat(base)
+            if (os.path.isdir(path) and not os.path.islink(path) and info.st_uid == os.geteuid()
+                    and parent.st_uid == os.geteuid() and not parent.st_mode & 0o022):
+                os.chmod(path, 0o700)
+                return path
+        except OSError:
+            pass
+    path = tempfile.mkdtemp(prefix="ppocoder-cache-")
+    atexit.register(shutil.rmtree, path, True)
+    if isolation_level() == "uid":
+        os.chown(path, -1, SANDBOX_GID)
+        os.chmod(path, 0o750)
+    return path
+
+
+def seal_for_sandbox(path: str) -> None:
+    """Make a finished cache entry readable by sandboxed processes and nobody else:
+    owner this user, group `SANDBOX_GID`, directories 0750 and files 0640 (as root); 0700
+    and 0600 otherwise (the sandbox then runs as this user, or as its user-namespace image)."""
+    import stat
+
+    as_root = os.geteuid() == 0
+    dir_mode, file_mode = (0o750, 0o640) if as_root else (0o700, 0o600)
+    for root, dirs, files in os.walk(path):  # os.walk does not follow symlinks
+        entries = [(root, dir_mode)] + [(os.path.join(root, f), file_mode) for f in files]
+        entries += [(os.path.join(root, d), dir_mode) for d in dirs if os.path.islink(os.path.join(root, d))]
+        for full, mode in entries:
+            kind = os.lstat(full).st_mode
+            if not (stat.S_ISDIR(kind) or stat.S_ISREG(kind)):
+                os.unlink(full)  # a link or a device in a cache entry is never ours
+                continue
+            if as_root:
+                os.chown(full, os.geteuid(), SANDBOX_GID, follow_symlinks=False)
+            os.chmod(full, mode)
 
 
 def _chown_tree(path: str, uid: int) -> None:

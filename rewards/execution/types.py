@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewards.execution.limits import check_timeout
+
 
 @dataclass(frozen=True)
 class RewardValues:
@@ -64,7 +66,8 @@ class CompileResult:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent, e.g. ``{"compile": 0.02}`` (a batch's time is shared out)."""
     isolation: str = "none"
-    """Sandbox level the compiler ran under (``in-process`` for Python's `compile()`)."""
+    """What held the compiler: the sandbox level and the memory bound, e.g.
+    ``namespaces+rlimit`` (``in-process`` for Python's `compile()`)."""
 
     @property
     def first_failing_line(self) -> int | None:
@@ -90,7 +93,10 @@ class TestResult:
     messages: list[Message] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     isolation: str = "none"
-    """Sandbox level the tests ran under (see `rewards.execution.sandbox`)."""
+    """What held the run: the sandbox level and the memory bound, e.g. ``namespaces+rlimit``
+    (see `rewards.execution.sandbox` and `core.languages.ExecutionSpec.memory_bound`)."""
+    peak_memory_mb: float | None = None
+    """Largest resident set of any one process of the test run (None when not measured)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,8 @@ class TestSpec:
         if sum(map(bool, (self.stdio, self.calls, self.test or self.asserts))) != 1:
             raise ValueError("a TestSpec needs exactly one kind of tests: stdio cases, calls, "
                              "or assert-style tests")
+        if self.timeout_s is not None:
+            object.__setattr__(self, "timeout_s", check_timeout("TestSpec.timeout_s", self.timeout_s))
 
     @property
     def is_stdio(self) -> bool:

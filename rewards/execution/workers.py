@@ -1,7 +1,11 @@
 """Persistent sandboxed workers: one JVM that compiles Java with javax.tools, one Node
-process that syntax-checks JavaScript. Started on first use, kept for the life of the
-process (startup dominates: a cold `javac` costs ~1 s, a warm compile tens of ms), killed
-and restarted when a request runs past its deadline.
+process that syntax-checks JavaScript, and a pool of Python zygotes that fork test runs.
+
+Started on first use (startup dominates: a cold `javac` costs ~1 s, a warm compile tens
+of ms), killed and restarted when a request runs past its deadline, and stopped once
+idle for ``PPOCODER_WORKER_IDLE_S`` seconds (default 120). At most ``PPOCODER_ZYGOTES``
+zygotes exist at once (default twice the cores, at least 4); a caller beyond that waits
+for a free one. Nothing starts on import.
 """
 
 from __future__ import annotations
@@ -20,39 +24,62 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from core.languages import ExecutionSpec
 from rewards.execution import sandbox
-from rewards.execution.sandbox import BOX, HARNESS_DIR, Limits, Sandbox
-
-_WORKER_LIMITS_JAVA = Limits(wall_s=0, cpu_s=0, address_space_mb=4096, file_size_mb=64,
-                             open_files=1024, processes=1024, tmpfs_mb=64)
-_WORKER_LIMITS_NODE = Limits(wall_s=0, cpu_s=0, address_space_mb=16384, file_size_mb=16,
-                             open_files=256, processes=256, tmpfs_mb=16)
-JAVA_FLAGS = ("-Xmx768m", "-Xss16m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-              "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=128m",
-              "-Xshare:auto", "-XX:-UsePerfData")
+from rewards.execution.limits import Limits, check_count
+from rewards.execution.sandbox import BOX, HARNESS_DIR, Sandbox
+from rewards.execution.toolchain import COMPILE_MEMORY_MB, format_argv, run_env, run_limits
 
 
 class WorkerDied(RuntimeError):
     """The worker exited or ran past the deadline (it has been killed and will restart)."""
 
 
-_spawn_requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
+def idle_timeout_s() -> float:
+    """Seconds a persistent worker may sit unused before it is stopped."""
+    raw = os.environ.get("PPOCODER_WORKER_IDLE_S", "").strip()
+    try:
+        value = float(raw) if raw else 120.0
+    except ValueError:
+        raise ValueError(f"PPOCODER_WORKER_IDLE_S must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"PPOCODER_WORKER_IDLE_S must be positive, got {raw!r}")
+    return value
 
 
-def _spawner() -> None:
-    while True:
-        make, reply = _spawn_requests.get()
-        try:
-            reply.put((make(), None))
-        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
-            reply.put((None, exc))
+def max_zygotes() -> int:
+    """The most Python zygotes alive at once."""
+    raw = os.environ.get("PPOCODER_ZYGOTES", "").strip()
+    if not raw:
+        return max(2 * (os.cpu_count() or 1), 4)
+    try:
+        return check_count("PPOCODER_ZYGOTES", int(raw), 1024)
+    except ValueError:
+        raise ValueError(f"PPOCODER_ZYGOTES must be a whole number from 1 to 1024, got {raw!r}") from None
 
 
-_spawner_thread = threading.Thread(target=_spawner, name="ppocoder-spawner", daemon=True)
-_spawner_thread.start()
+# --------------------------------------------------------------------------- spawning
+
+
+@cache
+def _spawn_requests() -> queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]]:
+    """The queue of the spawner thread (started on first use)."""
+    requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]]] = queue.Queue()
+
+    def spawner() -> None:
+        while True:
+            make, reply = requests.get()
+            try:
+                reply.put((make(), None))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                reply.put((None, exc))
+
+    threading.Thread(target=spawner, name="ppocoder-spawner", daemon=True).start()
+    return requests
 
 
 def _spawn(make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
@@ -62,7 +89,7 @@ def _spawn(make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[byte
     started from a short-lived pool thread would be killed when that thread ends.
     """
     reply: queue.Queue[Any] = queue.Queue()
-    _spawn_requests.put((make, reply))
+    _spawn_requests().put((make, reply))
     proc, exc = reply.get()
     if exc is not None:
         raise exc
@@ -81,11 +108,8 @@ class PersistentWorker:
         self.lock = threading.Lock()
         self.box: Sandbox | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.last_used = time.monotonic()
         self._buf = b""
-
-    @property
-    def isolation(self) -> str:
-        return sandbox.isolation_level()
 
     def _start(self) -> None:
         self.box = box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds,
@@ -94,6 +118,7 @@ class PersistentWorker:
         self.proc = _spawn(lambda: box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL))
         self._buf = b""
+        _reaper().start()
 
     def stop(self) -> None:
         if self.proc is not None and self.box is not None:
@@ -101,8 +126,13 @@ class PersistentWorker:
             self.box.close()
         self.proc = self.box = None
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def ensure_started(self) -> Sandbox:
-        if self.proc is None or self.proc.poll() is not None:
+        self.last_used = time.monotonic()
+        if not self.running:
             self.stop()
             self._start()
         assert self.box is not None
@@ -136,25 +166,69 @@ class PersistentWorker:
                 raise WorkerDied("worker exited")
             self._buf += chunk
         out, self._buf = self._buf[:n], self._buf[n:]
+        self.last_used = time.monotonic()
         return out
 
 
 _workers: dict[str, PersistentWorker] = {}
+"""The named workers (``java``, ``node``); zygotes live in `_zygotes`."""
 _workers_lock = threading.Lock()
 
 
-def _shutdown() -> None:
-    for worker in _workers.values():
-        worker.stop()
-
-
-atexit.register(_shutdown)
+def _all_workers() -> list[PersistentWorker]:
+    return [*_workers.values(), *_zygotes.members]
 
 
 def shutdown_workers() -> None:
     """Stop every persistent worker (they restart on the next request)."""
-    with _workers_lock:
-        _shutdown()
+    for worker in _all_workers():
+        with worker.lock:
+            worker.stop()
+
+
+atexit.register(shutdown_workers)
+
+
+class _Reaper:
+    """A thread that stops workers idle for longer than `idle_timeout_s`; it runs only
+    while some worker is alive (started again by the next worker start)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self.loop, name="ppocoder-reaper", daemon=True)
+                self.thread.start()
+
+    def loop(self) -> None:
+        while True:
+            limit = idle_timeout_s()
+            time.sleep(min(max(limit / 4, 0.2), 10.0))
+            alive = 0
+            for worker in _all_workers():
+                # a busy worker holds its lock: never stopped mid-request
+                if worker.running and worker.lock.acquire(blocking=False):
+                    try:
+                        if time.monotonic() - worker.last_used > limit:
+                            worker.stop()
+                        alive += worker.running
+                    finally:
+                        worker.lock.release()
+                else:
+                    alive += worker.running
+            _zygotes.forget_stopped()
+            with self.lock:
+                if not alive:
+                    self.thread = None
+                    return
+
+
+@cache
+def _reaper() -> _Reaper:
+    return _Reaper()
 
 
 # --------------------------------------------------------------------------- Java
@@ -173,42 +247,46 @@ _java_lock = threading.Lock()
 
 
 def java_classes() -> str:
-    """Compile the Java harness (compile worker, case runner) once into a world-readable
-    cache directory; its path."""
+    """The Java harness (compile worker, case runner) compiled once into the private
+    cache, readable only by sandboxed processes; its directory."""
     sources = [HARNESS_DIR / name for name in _JAVA_SOURCES]
-    digest = hashlib.sha256(b"".join(src.read_bytes() for src in sources)).hexdigest()[:12]
-    target = os.path.join(tempfile.gettempdir(), f"ppocoder-javaworker-{digest}")
-    with _java_lock:
+    digest = hashlib.sha256(b"".join(src.read_bytes() for src in sources)).hexdigest()[:16]
+    target = os.path.join(sandbox.private_cache_dir(), f"javaworker-{digest}")
+    with _java_lock:  # our own sources, compiled once; callers need the classes anyway
         if not os.path.exists(os.path.join(target, "CaseRunner.class")):
             _compile_java_harness(sources, target)
     return target
 
 
 def _compile_java_harness(sources: list[Path], target: str) -> None:
-    staging = tempfile.mkdtemp(prefix="ppocoder-javaworker-")
-    subprocess.run(["javac", "-nowarn", "-d", staging, *map(str, sources)], check=True,
-                   capture_output=True, timeout=120)
-    os.chmod(staging, 0o755)
-    for name in os.listdir(staging):
-        os.chmod(os.path.join(staging, name), 0o644)
+    staging = tempfile.mkdtemp(prefix=".build-", dir=os.path.dirname(target))
     try:
-        os.rename(staging, target)
-    except OSError:  # another process won the race
+        subprocess.run(["javac", "-nowarn", "-d", staging, *map(str, sources)], check=True,
+                       capture_output=True, timeout=120)
+        sandbox.seal_for_sandbox(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process won the race
+            pass
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def java_worker(threads: int) -> PersistentWorker:
-    key = f"java{threads}"
+def java_worker(ex: ExecutionSpec) -> PersistentWorker:
+    """The one compile JVM (started on first use)."""
     with _workers_lock:
-        if key not in _workers:
+        if "java" not in _workers:
             classes = java_classes()
             rw = sandbox.make_run_dir()
             atexit.register(shutil.rmtree, rw, True)  # the worker is idle by then
-            _workers[key] = PersistentWorker(
-                ["java", *JAVA_FLAGS, "-cp", "/tmp/javaworker", "CompileWorker", str(threads)],
-                _WORKER_LIMITS_JAVA, rw_dir=rw, ro_binds={classes: "/tmp/javaworker"},
-                env={"MALLOC_ARENA_MAX": "2"})
-        return _workers[key]
+            threads = str(max(os.cpu_count() or 1, 1))
+            _workers["java"] = PersistentWorker(
+                format_argv(ex.worker_command, COMPILE_MEMORY_MB, harness="/tmp/javaworker",
+                            threads=threads),
+                run_limits(ex, COMPILE_MEMORY_MB, None, file_size_mb=64, open_files=1024,
+                           processes=1024, tmpfs_mb=64),
+                rw_dir=rw, ro_binds={classes: "/tmp/javaworker"}, env=run_env(ex, COMPILE_MEMORY_MB))
+        return _workers["java"]
 
 
 def _pack(s: str) -> bytes:
@@ -216,16 +294,15 @@ def _pack(s: str) -> bytes:
     return struct.pack(">i", len(data)) + data
 
 
-def java_compile(units: Sequence[tuple[str, str, str]], threads: int,
+def java_compile(ex: ExecutionSpec, units: Sequence[tuple[str, str, str]], threads: int,
                  timeout_s: float) -> list[tuple[bool, list[Diagnostic]] | None]:
-    """Compile (file name, source, out dir inside the worker or "") units in one JVM.
-
-    Returns per unit (ok, diagnostics), or None where the worker ran out of time.
-    """
-    worker = java_worker(threads)
+    """Compile (file name, source, out dir inside the worker or "") units in the JVM,
+    at most `threads` at once. Returns per unit (ok, diagnostics), or None where the
+    worker ran out of time."""
+    worker = java_worker(ex)
     out: list[tuple[bool, list[Diagnostic]] | None] = [None] * len(units)
     with worker.lock:
-        payload = struct.pack(">i", len(units)) + b"".join(
+        payload = struct.pack(">ii", len(units), threads) + b"".join(
             _pack(name) + _pack(src) + _pack(outdir) for name, src, outdir in units)
         deadline = time.monotonic() + timeout_s + 30  # + JVM start on first use
         try:
@@ -250,33 +327,31 @@ def _read_str(worker: PersistentWorker, deadline: float) -> str:
     return worker.read(n, deadline).decode("utf-8", "replace")
 
 
-def java_worker_dir(threads: int) -> str:
+def java_worker_dir(ex: ExecutionSpec) -> str:
     """Host directory the Java worker sees as its working directory (build outputs)."""
-    worker = java_worker(threads)
+    worker = java_worker(ex)
     assert worker.rw_dir is not None
     return worker.rw_dir
-
-
-JAVA_BOX = BOX
 
 
 # --------------------------------------------------------------------------- JavaScript
 
 
-def node_worker() -> PersistentWorker:
+def node_worker(ex: ExecutionSpec) -> PersistentWorker:
+    """The one syntax-checking Node process (started on first use)."""
     with _workers_lock:
         if "node" not in _workers:
             host, inside = sandbox.harness_binding()
             binds = {host: inside} if host != inside else {}
             _workers["node"] = PersistentWorker(
-                ["node", "--experimental-vm-modules", "--no-warnings", "--stack-size=8000",
-                 f"{inside}/node_check.js"], _WORKER_LIMITS_NODE, ro_binds=binds)
+                format_argv(ex.worker_command, COMPILE_MEMORY_MB, harness=inside),
+                run_limits(ex, COMPILE_MEMORY_MB, None, processes=256, tmpfs_mb=16), ro_binds=binds)
         return _workers["node"]
 
 
-def node_check(codes: Sequence[str], timeout_s: float) -> list[dict[str, object] | None]:
+def node_check(ex: ExecutionSpec, codes: Sequence[str], timeout_s: float) -> list[dict[str, object] | None]:
     """Syntax-check JavaScript sources in the persistent Node worker."""
-    worker = node_worker()
+    worker = node_worker(ex)
     out: list[dict[str, object] | None] = [None] * len(codes)
     with worker.lock:
         for k, code in enumerate(codes):
@@ -294,10 +369,57 @@ def node_check(codes: Sequence[str], timeout_s: float) -> list[dict[str, object]
 # --------------------------------------------------------------------------- Python zygotes
 
 ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")
-_ZYGOTE_LIMITS = Limits(wall_s=0, cpu_s=0, address_space_mb=0, file_size_mb=0, open_files=0,
-                        processes=0, tmpfs_mb=16)
-_zygotes: queue.Queue[PersistentWorker] = queue.Queue()
-_zygote_count = 0
+_ZYGOTE_LIMITS = Limits(wall_s=None, cpu_s=None, address_space_mb=None, file_size_mb=None,
+                        open_files=None, processes=None, tmpfs_mb=16)
+
+
+class _ZygotePool:
+    """Warm zygotes: at most `max_zygotes` exist; idle ones are reused, last used first
+    (so the least used go idle and the reaper stops them)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.members: list[PersistentWorker] = []
+        self.idle: list[PersistentWorker] = []
+        self._gate: threading.BoundedSemaphore | None = None
+
+    def gate(self) -> threading.BoundedSemaphore:
+        with self.lock:
+            if self._gate is None:
+                self._gate = threading.BoundedSemaphore(max_zygotes())
+            return self._gate
+
+    def take(self) -> PersistentWorker:
+        self.gate().acquire()
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+            host, inside = sandbox.harness_binding()
+            worker = PersistentWorker(
+                [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], _ZYGOTE_LIMITS,
+                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
+            self.members.append(worker)
+            return worker
+
+    def give_back(self, worker: PersistentWorker) -> None:
+        with self.lock:
+            self.idle.append(worker)
+        self.gate().release()
+
+    def forget_stopped(self) -> None:
+        """Drop idle zygotes the reaper stopped (a new one starts when needed)."""
+        with self.lock:
+            stopped = [w for w in self.idle if w.proc is None]
+            self.idle = [w for w in self.idle if w.proc is not None]
+            self.members = [w for w in self.members if w not in stopped]
+
+    def alive(self) -> int:
+        """Zygote processes running now."""
+        with self.lock:
+            return sum(w.running for w in self.members)
+
+
+_zygotes = _ZygotePool()
 
 
 def _frame(obj: object) -> bytes:
@@ -309,21 +431,10 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
                tmpfs_mb: int, env: dict[str, str]) -> tuple[str | None, bool]:
     """Run one test job in a warm zygote (namespaces level); (verdict text, timed out).
 
-    Zygotes are created on demand, one per concurrent caller, and reused. Raises
-    `WorkerDied` when the zygote itself failed (never the candidate's doing: it runs as
-    another uid); the caller falls back to a cold sandbox.
+    Raises `WorkerDied` when the zygote itself failed (never the candidate's doing: it
+    runs as another uid); the caller falls back to a cold sandbox.
     """
-    global _zygote_count
-    try:
-        worker = _zygotes.get_nowait()
-    except queue.Empty:
-        with _workers_lock:
-            _zygote_count += 1
-            host, inside = sandbox.harness_binding()
-            worker = PersistentWorker(
-                [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], _ZYGOTE_LIMITS,
-                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
-            _workers[f"zygote{_zygote_count}"] = worker
+    worker = _zygotes.take()
     try:
         with worker.lock:
             box = worker.ensure_started()
@@ -339,4 +450,8 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
             reply = json.loads(worker.read(n, deadline))
             return reply["verdict"], bool(reply["timed_out"])
     finally:
-        _zygotes.put(worker)
+        _zygotes.give_back(worker)
+
+
+__all__ = ["BOX", "PersistentWorker", "WorkerDied", "java_compile", "java_classes", "node_check",
+           "shutdown_workers", "zygote_run"]

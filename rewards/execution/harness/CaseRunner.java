@@ -2,11 +2,11 @@
 // sandbox, started by runner.py's host process): `java ... CaseRunner <MainClass> <classdir>`.
 //
 // Protocol on stdin/stdout, big-endian: request = int timeoutMillis, int cap, bytes input;
-// reply = int status (exit status; 124 = timed out), bytes stdout, bytes stderr; where
-// "bytes" is an int length then the bytes. Each case loads the program in a fresh class
+// reply = int status (exit status; 124 = timed out, 125 = output past the cap), bytes stdout,
+// bytes stderr; where "bytes" is an int length then the bytes. Each case loads the program in a fresh class
 // loader (static state starts over), with System.in/out/err set to the case's streams;
 // System.exit is caught (the security manager) and becomes the case's status. After a
-// timeout the runner exits: a runaway thread would poison later cases.
+// timeout or an output flood the runner exits: a runaway thread would poison later cases.
 
 import java.io.*;
 import java.lang.reflect.*;
@@ -80,11 +80,21 @@ public class CaseRunner {
                 }
             }, "case-" + (caseNumber++), 256L << 20);
             t.start();
-            t.join(timeout);
-            boolean timedOut = t.isAlive();
+            long end = System.nanoTime() + timeout * 1_000_000L;
+            boolean flooded = false;
+            while (t.isAlive()) {
+                long left = (end - System.nanoTime()) / 1_000_000L;
+                if (left <= 0) break;
+                t.join(Math.min(left, 10));
+                if (caseOut.size() > cap) {  // past the output cap: stop now, not at the timeout
+                    flooded = true;
+                    break;
+                }
+            }
+            boolean timedOut = t.isAlive() && !flooded;
             System.out.flush();
             System.err.flush();
-            out.writeInt(timedOut ? 124 : status[0]);
+            out.writeInt(timedOut ? 124 : flooded ? 125 : status[0]);
             byte[] o = caseOut.toByteArray(), e = caseErr.toByteArray();
             out.writeInt(o.length);
             out.write(o);
@@ -92,8 +102,8 @@ public class CaseRunner {
             out.write(e);
             out.flush();
             loader.close();
-            if (timedOut) {
-                Runtime.getRuntime().halt(124);
+            if (t.isAlive()) {
+                Runtime.getRuntime().halt(timedOut ? 124 : 125);
             }
         }
     }

@@ -1,7 +1,9 @@
 // Long-lived Java compile worker (runs inside the sandbox): one JVM compiles many units.
 //
+// Started as `java ... CompileWorker <threads>`: a pool of that many compiler threads.
 // Protocol on stdin/stdout, big-endian (DataInput/DataOutput):
-//   request:  int n, then n times: bytes fileName, bytes source, bytes outDir ("" = discard)
+//   request:  int n, int parallelism (at most that many units at once), then n times:
+//             bytes fileName, bytes source, bytes outDir ("" = discard)
 //   replies:  n times, in completion order: int index, int ok (1/0), int count,
 //             then count times: long line, long column, bytes kind, bytes message
 // where "bytes" is an int length followed by UTF-8 bytes. Each unit is its own
@@ -112,13 +114,21 @@ public class CompileWorker {
             } catch (EOFException e) {
                 return;
             }
+            final Semaphore gate = new Semaphore(Math.max(1, in.readInt()));
             CompletionService<byte[]> done = new ExecutorCompletionService<>(pool);
             for (int i = 0; i < n; i++) {
                 final int index = i;
                 final String fileName = new String(readBytes(in), StandardCharsets.UTF_8);
                 final String code = new String(readBytes(in), StandardCharsets.UTF_8);
                 final String outDir = new String(readBytes(in), StandardCharsets.UTF_8);
-                done.submit(() -> compile(index, fileName, code, outDir));
+                done.submit(() -> {
+                    gate.acquire();
+                    try {
+                        return compile(index, fileName, code, outDir);
+                    } finally {
+                        gate.release();
+                    }
+                });
             }
             for (int i = 0; i < n; i++) {
                 out.write(done.take().get());

@@ -8,7 +8,10 @@ Three processes, so that untrusted code can never report its own verdict:
   VERDICT_FD closed: it loads the candidate and answers calls (function and call-based tests), or forks
   one *case* grandchild per stdin/stdout test case and reports what it printed;
 * the judge and host mark themselves non-dumpable, so a process of the same uid can
-  neither ptrace them nor open their /proc files (memory, descriptors).
+  neither ptrace them nor open their /proc files (memory, descriptors);
+* the judge is the subreaper of the run: at the end it kills and reaps every process
+  left below it (orphans, daemons, the Java case runner), and reports the largest
+  resident set any of them reached (``peak_kb``, from the kernel's rusage).
 
 A candidate that exits early, kills its parent, overrides ``__eq__`` (results cross the
 process boundary as plain data), patches ``AssertionError`` or prints "passed" earns no
@@ -20,6 +23,7 @@ import io
 import json
 import os
 import random
+import resource
 import selectors
 import signal
 import struct
@@ -28,6 +32,7 @@ import time
 import traceback
 
 PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
 SAFE_SCALARS = (type(None), bool, int, float, str)
 RANK = {"passed": 0, "failed": 1, "runtime_error": 2, "timeout": 3, "compile_error": 4}
 
@@ -114,11 +119,50 @@ def decode(value):
     raise ValueError(f"bad tag {tag!r}")
 
 
-def _no_dump():
+def _prctl(option, value):
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _no_dump():
+    _prctl(PR_SET_DUMPABLE, 0)
+
+
+def _children():
+    """Pids whose parent is this process (orphans of the run are reparented here)."""
+    me, found = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2:].split()[1]) == me:  # field 4: the parent
+                found.append(int(name))
+    return found
+
+
+def reap_all(first, seconds=2.0):
+    """Kill `first` and every process left below this one, reap them all; the largest
+    resident set (KiB) that any reaped process reached."""
+    targets, deadline = [first], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in targets:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            break  # nothing left below us
+        time.sleep(0.002)
+        targets = _children()
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 def _error_line(exc, filename):
@@ -265,7 +309,7 @@ class CaseServer:
                     "exit": None if timed_out else 1, "timeout": timed_out, "truncated": False,
                     "wall": time.monotonic() - start}
         timed_out = status == 124
-        if timed_out:
+        if status in (124, 125):  # timed out or flooded its output: the runtime halts
             self.stop()
         return {"stdout": out[:req["cap"]].decode("utf-8", "replace"),
                 "stderr": err[-4096:].decode("utf-8", "replace"), "exit": status,
@@ -704,6 +748,7 @@ def run_sample(read_job, verdict_fd, private_fds=()):
     `private_fds` (with `verdict_fd`) are closed in the host child before anything else.
     """
     _no_dump()
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a case that exits early must not kill us
     cmd_r, cmd_w = os.pipe()
     reply_r, reply_w = os.pipe()
@@ -728,13 +773,11 @@ def run_sample(read_job, verdict_fd, private_fds=()):
         judge.note("timeout", None, "time limit exceeded")
     except CandidateError as exc:
         judge.note("runtime_error", exc.line, exc.text)
-    try:
-        os.kill(host, signal.SIGKILL)
-    except OSError:
-        pass
+    peak_kb = reap_all(host)
     verdict = {"nonce": job["nonce"], "outcome": judge.outcome or "runtime_error",
                "passed": judge.passed, "total": judge.total,
-               "first_failing_line": judge.first_failing_line, "messages": judge.messages}
+               "first_failing_line": judge.first_failing_line, "messages": judge.messages,
+               "peak_kb": peak_kb}
     data = json.dumps(verdict).encode()
     view = memoryview(data)
     while view:
