@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from rewards import TestSpec, run_tests
-from rewards.execution.sandbox import SANDBOX_UIDS, isolation_level
+from rewards.execution.sandbox import isolation_level, own_uids
 
 MARK = f"ppohostile{uuid.uuid4().hex[:10]}"
 OUTSIDE = [f"/tmp/{MARK}-escape", f"/var/tmp/{MARK}-escape", f"/dev/shm/{MARK}-escape",
@@ -157,7 +157,8 @@ def expect(outcomes):
 
 
 def sandbox_processes():
-    """Processes with our marker, or of a sandbox uid that are not persistent workers."""
+    """Processes with our marker, or of one of this process's sandbox uids that are not
+    persistent workers (other scorers on the machine have uids of their own)."""
     found = []
     for proc in psutil.process_iter(["cmdline", "uids"]):
         try:
@@ -167,14 +168,22 @@ def sandbox_processes():
             continue
         if MARK in cmd and "pytest" not in cmd:
             found.append((proc.pid, cmd))
-        elif uid in SANDBOX_UIDS and "CompileWorker" not in cmd and "node_check" not in cmd \
+        elif uid in own_uids() and "CompileWorker" not in cmd and "node_check" not in cmd \
                 and "zygote.py" not in cmd:
             found.append((proc.pid, cmd))
     return found
 
 
 def run_dirs():
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "ppocoder-run-*")))
+    """Run directories of this process's sandboxes (owned by its sandbox uids)."""
+    found = set()
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "ppocoder-run-*")):
+        try:
+            if os.stat(path).st_uid in own_uids():
+                found.add(path)
+        except OSError:
+            pass
+    return found
 
 
 @pytest.fixture(scope="module")

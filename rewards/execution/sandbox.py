@@ -134,12 +134,18 @@ def _slot_queue() -> queue.Queue[int]:
     return free
 
 
+def own_uids() -> range:
+    """The uids this process's sandboxed runs take (a part of `SANDBOX_UIDS`)."""
+    base = _UID_BASE + os.getpid() % _PROCESS_SPREAD * _SLOTS
+    return range(base, base + _SLOTS)
+
+
 class _Slot:
     """An unprivileged uid reserved for one run (or one persistent worker)."""
 
     def __init__(self) -> None:
         self.index = _slot_queue().get()
-        self.uid = _UID_BASE + os.getpid() % _PROCESS_SPREAD * _SLOTS + self.index
+        self.uid = own_uids()[self.index]
 
     def release(self) -> None:
         _slot_queue().put(self.index)
