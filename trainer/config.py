@@ -188,7 +188,7 @@ class DataConfig:
     """Which task the policy is trained on and where its examples come from."""
 
     task: str = "completion"
-    """Task: completion | translation | synthesis."""
+    """Task: completion | translation | synthesis (the benchmark sources fix their own)."""
     source: str = "stdlib"
     """Where examples come from: stdlib (embedded default, completion only) | jsonl | hf | humaneval | mbpp | apps | codesearchnet | xlcost."""
     path: str | None = None
