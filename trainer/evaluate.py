@@ -68,10 +68,13 @@ def evaluate_policy(
     top_p: float = 1.0,
     chunk_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    with_kl: bool = True,
 ) -> list[dict[str, Any]]:
     """Generate one response per example (greedy by default), score it, and return one
     record per example (see the module docstring). `progress(done, total)` is called
-    after each chunk of `chunk_size` examples."""
+    after each chunk of `chunk_size` examples. `with_kl=False` skips the two forward
+    passes the KL needs and records a KL of 0 (right for a policy that still equals
+    its reference, e.g. before the first update)."""
     records: list[dict[str, Any]] = []
     chunk_size = max(1, chunk_size)
     for start in range(0, len(examples), chunk_size):
@@ -79,7 +82,7 @@ def evaluate_policy(
         batch = collect(policy, chunk, scorer, max_prompt_tokens=max_prompt_tokens,
                         max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                         top_p=top_p, rules=rules, truncation_side=truncation_side,
-                        with_values=False)
+                        with_values=False, with_logprobs=with_kl)
         mask = batch.response_mask.float()
         kl = ((batch.kl_logprobs - batch.ref_logprobs) * mask).sum(1).tolist()
         lengths = mask.sum(1).tolist()

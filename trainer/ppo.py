@@ -151,7 +151,8 @@ def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, c
         max_new_tokens=gc.max_new_tokens, rules=gc.stop_rules(),
         truncation_side=gc.truncation_side, temperature=rc.eval_temperature, top_k=gc.top_k,
         top_p=gc.top_p, chunk_size=rc.eval_batch_size,
-        progress=lambda done, total: log.status(f"eval at step {step}: {done}/{total}"))
+        progress=lambda done, total: log.status(f"eval at step {step}: {done}/{total}"),
+        with_kl=step > 0)  # at step 0 the policy is its reference: the KL is exactly 0
     records = dist.gather(records)
     ordered = [ex for r in range(dist.world) for ex in examples[r:: dist.world]]
     metrics = {f"eval/{k}": v for k, v in summarize(records, ordered).items()}

@@ -179,12 +179,14 @@ def collect(
     rules: StopRules | None = None,
     truncation_side: str = "auto",
     with_values: bool = True,
+    with_logprobs: bool = True,
 ) -> Rollout:
     """Generate, cut, score and measure one batch (`trainer.generation` says where
     responses end). `examples` carry `.prompt`, `.language`, `.code_prefix`,
     `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an example in the
     list to draw several samples for it. `temperature == 0` decodes greedily; the
-    log-probs are then those of the temperature-1 distribution."""
+    log-probs are then those of the temperature-1 distribution. `with_logprobs=False`
+    skips the policy and reference forward passes (log-probs and values are then 0)."""
     if not examples:
         raise ValueError("collect() needs at least one example")
     chunk_size = chunk_size if chunk_size > 0 else len(examples)
@@ -206,12 +208,16 @@ def collect(
         if ri.shape[1] == 0:  # nothing generated at all: one padding column keeps shapes
             ri = torch.full((ri.shape[0], 1), policy.pad_token_id, device=ri.device)
             rm = torch.zeros_like(ri)
-        stats = policy.token_stats(qi, qm, ri, rm, temperature=t_eval, top_k=k_eval,
-                                   top_p=p_eval, with_values=with_values)
-        refs.append(policy.ref_logprobs(qi, qm, ri, rm, temperature=t_eval))
-        logps.append(stats.logprobs), kl_logps.append(stats.kl_logprobs)
-        if stats.values is not None:
-            vals.append(stats.values)
+        if with_logprobs:
+            stats = policy.token_stats(qi, qm, ri, rm, temperature=t_eval, top_k=k_eval,
+                                       top_p=p_eval, with_values=with_values)
+            refs.append(policy.ref_logprobs(qi, qm, ri, rm, temperature=t_eval))
+            logps.append(stats.logprobs), kl_logps.append(stats.kl_logprobs)
+            if stats.values is not None:
+                vals.append(stats.values)
+        else:
+            zeros = torch.zeros(ri.shape, device=ri.device)
+            logps.append(zeros), kl_logps.append(zeros), refs.append(zeros)
         q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
         texts.extend(out.texts)
         ends.extend(out.ends)
