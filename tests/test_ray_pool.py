@@ -4,6 +4,8 @@ instance (started by the tests, 2 CPUs), and the trainer's ``backend="ray"``."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import pytest
 import ray
@@ -104,6 +106,49 @@ def test_errors_reach_the_caller(local_ray) -> None:
         assert pool.score([Sample("python", "y")]) == [1.0]  # the actor survives a bad batch
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit([Sample("python", "x")])
+
+
+def test_an_actor_killed_mid_batch_loses_no_sample(local_ray, tmp_path) -> None:
+    started = tmp_path / "started"
+    started.mkdir()
+
+    def slow_length(chunk: list[Sample]) -> list[tuple[int, int]]:
+        (started / str(os.getpid())).touch()
+        time.sleep(3)  # long enough for the test to kill the actor while it works
+        return [(len(s.code), os.getpid()) for s in chunk]
+
+    samples = [Sample("python", "x" * k) for k in range(200)]
+    with RayRewardPool(actors=2, fn=slow_length) as pool:
+        future = pool.submit(samples)
+        deadline = time.monotonic() + 120
+        while len(list(started.iterdir())) < 2:
+            assert time.monotonic() < deadline, "the actors never started the batch"
+            time.sleep(0.1)
+        victim = int(min(p.name for p in started.iterdir()))
+        os.kill(victim, signal.SIGKILL)
+        out = future.result(timeout=120)
+        assert [n for n, _ in out] == list(range(200))  # complete and in input order
+        scorers = {pid for _, pid in out}
+        assert victim not in scorers and len(scorers) == 2
+        assert pool.replaced == 1 and pool.actors == 2
+        again = pool.score(samples)  # the pool keeps working, on the replacement
+        assert [n for n, _ in again] == list(range(200))
+        assert {pid for _, pid in again} == scorers
+
+
+def test_a_chunk_that_kills_every_actor_fails_after_the_retries(local_ray) -> None:
+    def dies_on_poison(chunk: list[Sample]) -> list[int]:
+        if any(s.code == "poison" for s in chunk):
+            os._exit(1)
+        return [len(s.code) for s in chunk]
+
+    with RayRewardPool(actors=1, fn=dies_on_poison, max_retries=1) as pool:
+        with pytest.raises(RuntimeError, match="lost 2 actors"):
+            pool.score([Sample("python", "ok"), Sample("python", "poison")])
+        assert pool.replaced == 2
+        assert pool.score([Sample("python", "abc")]) == [3]
+    with pytest.raises(ValueError, match="max_retries"):
+        RayRewardPool(actors=1, max_retries=-1)
 
 
 def test_trainer_ray_backend_matches_process_workers(local_ray) -> None:
