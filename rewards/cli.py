@@ -20,8 +20,10 @@ sample (the fields of `rewards.RewardBreakdown`)::
     python -m rewards score samples.jsonl                # or - for stdin
     python -m rewards score samples.jsonl --no-dfg --weights 1,0.5,0.5 -o scores.jsonl
 
-Each input line is an object with ``language``, ``code`` and optionally ``reference``,
-``tests`` (the fields of `rewards.TestSpec`) and ``prompt``.
+Each input line is an object with ``language`` (or ``--language``), ``code`` and
+optionally ``reference``, ``tests`` (any shape `rewards.TestSpec.parse` reads: HumanEval
+``test`` + ``entry_point``, MBPP ``test_list``, APPS ``input_output``, ..., or a JSON
+string of one), ``entry_point``, ``code_prefix`` and ``prompt`` (`rewards.schema`).
 
 ``serve``: the HTTP scoring server (`rewards.server`).
 
@@ -150,15 +152,15 @@ def run_codebleu(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _read_samples(path: str) -> list[Any]:
+def _read_samples(path: str) -> list[tuple[int, Any]]:
     text_lines = sys.stdin.read().splitlines() if path == "-" else _read_lines(Path(path))
-    return [value for _, value in _jsonl_values(path, text_lines)]
+    return _jsonl_values(path, text_lines)
 
 
 def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Compute what ``python -m rewards score`` prints (one dict per sample)."""
     from rewards.composite import score
-    from rewards.server import parse_request
+    from rewards.schema import SampleIn, parse_config, read_validated, to_sample
 
     config: dict[str, Any] = {"use_execution": not args.no_execution, "use_ast": not args.no_ast,
                               "use_dfg": not args.no_dfg, "threads": args.threads,
@@ -172,8 +174,12 @@ def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise CliError(f"--weights: expected 3 comma-separated numbers "
                            f"(execution, ast, dfg), got {args.weights!r}")
         config.update(execution_weight=weights[0], ast_weight=weights[1], dfg_weight=weights[2])
-    samples, reward_config = parse_request({"samples": _read_samples(args.input), "config": config})
-    return [r.to_dict() for r in score(samples, reward_config)]
+    samples = []
+    for number, row in _read_samples(args.input):
+        where = f"{args.input}:{number}"
+        fields = read_validated(SampleIn, row, where)
+        samples.append(to_sample(fields.code, fields, where, default_language=args.language))
+    return [r.to_dict() for r in score(samples, parse_config(config))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,14 +227,42 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--timeout", type=float, default=10.0,
                     help="seconds allowed for one program's compile or test run (default 10)")
     sc.add_argument("--threads", type=int, default=0, help="threads / workers (0 = all cores)")
+    sc.add_argument("--language", help="language of lines that name none")
     sc.set_defaults(handler=_score_command)
 
     serve = commands.add_parser("serve", help="run the HTTP scoring server",
-                                description="Serve rewards.score over HTTP (see rewards.server).")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8008, help="port (default 8008)")
+                                description="Serve rewards.score over HTTP (see rewards.server): "
+                                            "POST /score, POST /get_reward (OpenRLHF), GET /health, "
+                                            "GET /metrics (Prometheus), GET /openapi.json.")
+    from rewards.server_settings import ServerSettings
+
+    defaults = ServerSettings()
+    serve.add_argument("--host", default=defaults.host, help=f"address to bind (default {defaults.host})")
+    serve.add_argument("--port", type=int, default=defaults.port, help=f"port (default {defaults.port})")
     serve.add_argument("--verbose", action="store_true", help="log every request")
-    serve.add_argument("--language", help="language of /get_reward (OpenRLHF) requests that name none")
+    serve.add_argument("--language", help="language of requests, samples and labels that name none "
+                                          "(OpenRLHF never sends one)")
+    serve.add_argument("--max-inflight", type=int, default=defaults.max_inflight,
+                       help=f"requests scored at the same time (default {defaults.max_inflight})")
+    serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                       help=f"requests waiting beyond those; more get 503 + Retry-After "
+                            f"(default {defaults.max_queue})")
+    serve.add_argument("--max-body-mb", type=float, default=defaults.max_body_bytes / 2**20,
+                       help=f"largest request body in MiB; larger get 413 "
+                            f"(default {defaults.max_body_bytes // 2**20})")
+    serve.add_argument("--keep-alive-timeout", type=float, default=defaults.keep_alive_s,
+                       help=f"seconds an idle connection stays open (default {defaults.keep_alive_s:g})")
+    serve.add_argument("--read-timeout", type=float, default=defaults.read_timeout_s,
+                       help=f"seconds a request's head and body may take to arrive "
+                            f"(default {defaults.read_timeout_s:g})")
+    serve.add_argument("--shutdown-timeout", type=float, default=defaults.shutdown_timeout_s,
+                       help=f"on SIGTERM, seconds accepted requests get to finish "
+                            f"(default {defaults.shutdown_timeout_s:g})")
+    serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                       help=f"open connections beyond this get 503 (default {defaults.max_connections})")
+    serve.add_argument("--special-tokens",
+                       help="comma-separated special-token text that ends a /get_reward response "
+                            "(default: common EOS/pad tokens such as <|im_end|>, </s>, <|endoftext|>)")
     serve.set_defaults(handler=_serve_command)
     return parser
 
@@ -249,8 +283,17 @@ def _score_command(args: argparse.Namespace) -> int:
 
 def _serve_command(args: argparse.Namespace) -> int:
     from rewards.server import serve
+    from rewards.server_settings import ServerSettings
 
-    serve(host=args.host, port=args.port, verbose=args.verbose, default_language=args.language)
+    extra = {}
+    if args.special_tokens is not None:
+        extra["special_tokens"] = tuple(t for t in args.special_tokens.split(",") if t)
+    serve(ServerSettings(
+        host=args.host, port=args.port, verbose=args.verbose, default_language=args.language,
+        max_inflight=args.max_inflight, max_queue=args.max_queue,
+        max_body_bytes=int(args.max_body_mb * 2**20), keep_alive_s=args.keep_alive_timeout,
+        read_timeout_s=args.read_timeout, shutdown_timeout_s=args.shutdown_timeout,
+        max_connections=args.max_connections, **extra))
     return 0
 
 

@@ -1,251 +1,438 @@
-"""A small HTTP server for the reward-scoring API (standard library only).
+"""The reward-scoring HTTP server: uvicorn + FastAPI, requests parsed by `rewards.schema`.
 
-    python -m rewards serve --host 127.0.0.1 --port 8008
+    python -m rewards serve --host 127.0.0.1 --port 8008 [--language python]
 
-Endpoints (JSON in, JSON out):
+Endpoints (JSON in, JSON out; the body is read as JSON whatever its Content-Type):
 
-- ``GET /health`` -> ``{"status": "ok", "languages": [...]}``
-- ``POST /score`` with ``{"samples": [{"language": "java", "code": "...",
-  "reference": "...", "tests": {...}}], "config": {"use_dfg": false, ...}}``
-  -> ``{"results": [RewardBreakdown as a dict, ...]}``
-- ``POST /get_reward``: OpenRLHF's remote reward-model protocol (``--remote_rm_url
-  http://host:port/get_reward``): ``{"query": [prompt + response, ...], "prompts":
-  [...], "labels": [reference or null, ...], "language": "..."}`` -> ``{"rewards":
-  [...], "scores": [...], "extra_logs": {"execution": [...], "ast": [...], "dfg": [...]}}``.
-  The response is the query minus its prompt (its first fenced code block when it
-  has one); the language comes from the body or from ``serve --language``.
+- ``POST /score``: ``{"samples": [{"language", "code", "reference"?, "tests"?, ...}],
+  "config": {...}?}`` -> ``{"results": [RewardBreakdown as an object, ...]}``.
+- ``POST /get_reward``: OpenRLHF's remote reward protocol (``--remote_rm_url
+  http://host:port/get_reward``): ``{"query": [prompt + response], "prompts": [...],
+  "labels": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {"execution",
+  "ast", "dfg"}}``. See `rewards.schema.parse_reward_request` for how a query becomes a
+  program and where its language comes from.
+- ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs``.
 
-Malformed requests get HTTP 400 with ``{"error": "..."}``; bodies over the size limit
-get 413. The server is threaded; each request is scored with `rewards.score`, so
-programs run in the sandbox, never in the server's process.
+Errors are ``{"error": "..."}``: 400 for a malformed body or a bad field (the message
+names it), 413 for a body over ``--max-body-mb`` (the body is read and dropped, so the
+client gets the answer, not a broken pipe), 503 with ``Retry-After`` when ``--max-inflight``
+requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself fails.
+
+Under load: the listen backlog is 2048; connections stay open between requests
+(keep-alive) until idle for ``--keep-alive-timeout`` seconds; a request's head and body
+must arrive within ``--read-timeout`` seconds of its first byte, so slow or stalled
+clients (slowloris) are cut off. SIGTERM (or Ctrl-C) stops accepting connections, lets
+every accepted request finish (up to ``--shutdown-timeout`` seconds) and exits with 0.
+Programs run in the sandbox (`rewards.score`), never in the server's process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import socket
 import threading
-from dataclasses import fields
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import h11
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 from core import languages
-from rewards.composite import RewardConfig, Sample, score
-from rewards.execution.types import RewardValues
+from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
+from rewards.schema import (
+    RequestError,
+    RewardRequest,
+    ScoreRequest,
+    fields_model,
+    parse_reward_request,
+    parse_score_request,
+    reward_answer,
+)
+from rewards.server_settings import ServerSettings
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-_SAMPLE_FIELDS = {f.name for f in fields(Sample)}
-_CONFIG_FIELDS = {f.name: f for f in fields(RewardConfig)}
+__all__ = ["RunningServer", "ServerSettings", "create_app", "serve", "serve_in_thread"]
 
-
-class RequestError(ValueError):
-    """A client error: reported as HTTP 400 with its message."""
-
-
-def parse_request(payload: Any) -> tuple[list[Sample], RewardConfig]:
-    """Turn a decoded JSON body into samples and a config, or raise `RequestError`."""
-    if not isinstance(payload, dict):
-        raise RequestError("the body must be a JSON object with a 'samples' list")
-    raw_samples = payload.get("samples")
-    if not isinstance(raw_samples, list):
-        raise RequestError("'samples' must be a list")
-    samples = []
-    for i, raw in enumerate(raw_samples):
-        if not isinstance(raw, dict):
-            raise RequestError(f"samples[{i}] must be an object")
-        unknown = set(raw) - _SAMPLE_FIELDS
-        if unknown:
-            raise RequestError(f"samples[{i}] has unknown fields {sorted(unknown)}")
-        for key in ("language", "code"):
-            if not isinstance(raw.get(key), str):
-                raise RequestError(f"samples[{i}].{key} must be a string")
-        if raw.get("reference") is not None and not isinstance(raw["reference"], str):
-            raise RequestError(f"samples[{i}].reference must be a string or null")
-        try:
-            languages.get(raw["language"])
-        except ValueError as exc:
-            raise RequestError(f"samples[{i}]: {exc}") from None
-        sample = Sample(**raw)
-        if sample.tests is not None:
-            sample.tests = _tests_from_json(sample.tests, i)
-        samples.append(sample)
-    return samples, parse_config(payload.get("config"))
+SCORING_PATHS = ("/score", "/get_reward")
 
 
-def parse_config(raw_config: Any) -> RewardConfig:
-    """A `RewardConfig` from a decoded JSON object (None: the defaults), or raise `RequestError`."""
-    if raw_config is None:
-        raw_config = {}
-    if not isinstance(raw_config, dict):
-        raise RequestError("'config' must be an object")
-    raw_config = dict(raw_config)
-    unknown = set(raw_config) - set(_CONFIG_FIELDS)
-    if unknown:
-        raise RequestError(f"config has unknown fields {sorted(unknown)}; known: {sorted(_CONFIG_FIELDS)}")
-    for key, value in raw_config.items():
-        if key == "execution_values":
-            raw_config[key] = _reward_values_from_json(value)
+
+# --- metrics --------------------------------------------------------------------------------
+
+class _Metrics:
+    """Prometheus metrics of one app (its own registry, so several apps can share a process)."""
+
+    def __init__(self, state: _State) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("ppocoder_requests", "HTTP requests by endpoint and status",
+                                ["endpoint", "status"], registry=r)
+        self.latency = Histogram("ppocoder_request_seconds", "Request latency by endpoint", ["endpoint"],
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120),
+                                 registry=r)
+        self.samples = Counter("ppocoder_samples", "Scored samples by execution outcome", ["outcome"],
+                               registry=r)
+        inflight = Gauge("ppocoder_requests_in_flight", "Scoring requests accepted and not yet "
+                         "answered, by state (scoring or queued)", ["state"], registry=r)
+        inflight.labels("scoring").set_function(lambda: state.limiter.borrowed_tokens)
+        inflight.labels("queued").set_function(lambda: state.admitted - state.limiter.borrowed_tokens)
+        processes = Gauge("ppocoder_sandbox_processes", "Live processes started by the server "
+                          "(sandboxed programs, compiler and test workers)", registry=r)
+        processes.set_function(lambda: _descendant_count(os.getpid()))
+
+
+def _descendant_count(root: int) -> int:
+    """Processes below `root` in the process tree (read from /proc; 0 where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit():
             continue
-        expected = type(getattr(RewardConfig(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise RequestError(f"config.{key} must be a {expected.__name__}")
-        raw_config[key] = value
-    return RewardConfig(**raw_config)
-
-
-def parse_openrlhf(payload: Any, default_language: str | None) -> list[Sample]:
-    """Samples from an OpenRLHF remote-reward request, or raise `RequestError`."""
-    from rewards.adapters import extract_code
-
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), list):
-        raise RequestError("the body must be an object with a 'query' list")
-    queries = payload["query"]
-    n = len(queries)
-    prompts = payload.get("prompts") or [""] * n
-    labels = payload.get("labels") or [None] * n
-    if not isinstance(prompts, list) or not isinstance(labels, list) or len(prompts) != n or len(labels) != n:
-        raise RequestError(f"'prompts' and 'labels' must be lists of {n} entries like 'query'")
-    language = payload.get("language", default_language)
-    if not isinstance(language, str):
-        raise RequestError("no language: send 'language' or start the server with --language")
-    try:
-        languages.get(language)
-    except ValueError as exc:
-        raise RequestError(str(exc)) from None
-    samples = []
-    for i, (query, prompt, label) in enumerate(zip(queries, prompts, labels)):
-        if not isinstance(query, str) or not isinstance(prompt, str):
-            raise RequestError(f"query[{i}] and prompts[{i}] must be strings")
-        if label is not None and not isinstance(label, str):
-            raise RequestError(f"labels[{i}] must be a string (the reference) or null")
-        response = query[len(prompt):] if query.startswith(prompt) else query
-        samples.append(Sample(language=language, code=extract_code(response), reference=label))
-    return samples
-
-
-def _reward_values_from_json(raw: Any) -> RewardValues:
-    if not isinstance(raw, dict):
-        raise RequestError("config.execution_values must be an object")
-    for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RequestError(f"config.execution_values.{key} must be a number")
-    try:
-        return RewardValues(**{k: float(v) for k, v in raw.items()})
-    except TypeError:
-        known = sorted(f.name for f in fields(RewardValues))
-        raise RequestError(f"config.execution_values has unknown fields; known: {known}") from None
-
-
-def _tests_from_json(raw: Any, i: int) -> Any:
-    from rewards.execution import TestSpec
-
-    if not isinstance(raw, dict):
-        raise RequestError(f"samples[{i}].tests must be an object")
-    try:
-        return TestSpec(**raw)
-    except (TypeError, ValueError) as exc:
-        raise RequestError(f"samples[{i}].tests: {exc}") from None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "ppocoder-rewards/0.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
-        if getattr(self.server, "verbose", False):
-            super().log_message(format, *args)
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        if self.path == "/health":
-            self._send(HTTPStatus.OK, {"status": "ok", "languages": languages.names()})
-        else:
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path!r}"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        if self.path not in ("/score", "/get_reward"):
-            self._send(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path!r}"})
-            return
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._send(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length is required"})
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # exited meanwhile
+        ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    count, todo = 0, [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        count += len(kids)
+        todo.extend(kids)
+    return count
+
+
+# --- admission, body size, metrics: one ASGI layer in front of the app --------------------
+
+class _TooLarge(Exception):
+    """Raised while reading a body that grows past the limit (chunked, no Content-Length)."""
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class _Guard:
+    """Refuses scoring requests beyond capacity (503) and bodies over the limit (413)
+    before the app reads them, and records every request's metrics."""
+
+    def __init__(self, app: Any, settings: ServerSettings, metrics: _Metrics, state: _State) -> None:
+        self.app, self.settings, self.metrics, self.state = app, settings, metrics, state
+
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
+                       send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                       {"error": f"body over {MAX_BODY_BYTES} bytes"})
-            self.close_connection = True
-            return
-        body = self.rfile.read(length)
+        path = scope["path"]
+        endpoint = path if path in (*SCORING_PATHS, "/health", "/metrics") else "other"
+        start = time.perf_counter()
+        status = [500]
+        started = [False]
+
+        async def tracked_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0], started[0] = message["status"], True
+            await send(message)
+
         try:
-            payload = json.loads(body)
-            if self.path == "/get_reward":
-                samples = parse_openrlhf(payload, getattr(self.server, "default_language", None))
-                config = parse_config(payload.get("config"))
+            if path in SCORING_PATHS and scope["method"] == "POST":
+                await self._scoring(scope, receive, tracked_send)
             else:
-                samples, config = parse_request(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._send(HTTPStatus.BAD_REQUEST, {"error": f"invalid JSON: {exc}"})
+                await self.app(scope, receive, tracked_send)
+        finally:
+            self.metrics.requests.labels(endpoint, str(status[0])).inc()
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+
+    async def _scoring(self, scope: dict, receive: Callable, send: Callable) -> None:
+        s, state = self.settings, self.state
+        limit = s.max_body_bytes
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _json(413, {"error": f"body of {int(declared)} bytes is over the limit of {limit} "
+                                       f"bytes (--max-body-mb)"})(scope, receive, send)
+            return  # uvicorn reads and drops the rest of the body, then keeps the connection
+        if state.admitted >= s.max_inflight + s.max_queue:
+            await _json(503, {"error": f"busy: {state.admitted} requests in flight; retry later"},
+                        {"Retry-After": "1"})(scope, receive, send)
             return
-        except RequestError as exc:
-            self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return
+        received = 0
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _TooLarge
+            return message
+
+        state.admitted += 1
         try:
-            results = score(samples, config)
-        except ValueError as exc:
-            self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return
+            await self.app(scope, counting_receive, send)
+        finally:
+            state.admitted -= 1
+
+
+class _ScoringFailed(Exception):
+    """`rewards.score` failed on a valid request (a bug): answered with 500."""
+
+
+@dataclass
+class _State:
+    limiter: anyio.CapacityLimiter
+    admitted: int = 0
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+RewardBreakdownFields = fields_model(RewardBreakdown)
+
+
+class ScoreResponse(BaseModel):
+    """Answer of ``POST /score``: one breakdown per sample, in order."""
+
+    results: list[RewardBreakdownFields]  # type: ignore[valid-type]
+
+
+class RewardResponse(BaseModel):
+    """Answer of ``POST /get_reward`` (OpenRLHF): totals, and the components for logging."""
+
+    rewards: list[float]
+    scores: list[float]
+    extra_logs: dict[str, list[float]]
+
+
+def _body_schema(name: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{name}"}}}}}
+
+
+def _answers(name: str) -> dict[int | str, dict[str, Any]]:
+    error = {"content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}}}}}}
+    return {200: {"model": {"ScoreResponse": ScoreResponse, "RewardResponse": RewardResponse}[name]},
+            400: {"description": "malformed body or bad field", **error},
+            413: {"description": "body too large", **error},
+            503: {"description": "busy: retry after Retry-After seconds", **error}}
+
+
+def create_app(settings: ServerSettings | None = None) -> Any:
+    """The ASGI app of the scoring server (FastAPI inside the admission/metrics layer)."""
+    settings = settings or ServerSettings()
+    state = _State(anyio.CapacityLimiter(settings.max_inflight))
+    metrics = _Metrics(state)
+    app = FastAPI(title="PPOCoder rewards", version="0.1.0",
+                  description="Execution, AST and data-flow rewards for generated code.")
+
+    async def run_scoring(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
+        try:
+            results = await anyio.to_thread.run_sync(score, samples, config, limiter=state.limiter)
+        except ValueError as exc:  # rewards.score and the sandbox name the bad field or limit
+            raise RequestError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the server must survive any scoring failure
-            self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(exc).__name__}: {exc}"})
-            return
-        if self.path == "/get_reward":
-            totals = [r.total for r in results]
-            logs = {k: [r.components().get(k, 0.0) for r in results] for k in ("execution", "ast", "dfg")}
-            self._send(HTTPStatus.OK, {"rewards": totals, "scores": totals, "extra_logs": logs})
-        else:
-            self._send(HTTPStatus.OK, {"results": [r.to_dict() for r in results]})
+            raise _ScoringFailed(f"{type(exc).__name__}: {exc}") from exc
+        for r in results:
+            metrics.samples.labels(r.outcome).inc()
+        return results
+
+    async def parsed(request: Request, parse: Callable[[bytes], tuple[list[Sample], RewardConfig]]
+                     ) -> tuple[list[Sample], RewardConfig]:
+        body = await request.body()
+        return parse(body)
+
+    @app.post("/score", openapi_extra=_body_schema("ScoreRequest"), responses=_answers("ScoreResponse"),
+              summary="Score samples with rewards.score")
+    async def score_endpoint(request: Request) -> Response:
+        samples, config = await parsed(
+            request, lambda body: parse_score_request(body, settings.default_language))
+        results = await run_scoring(samples, config)
+        return _json(200, {"results": [r.to_dict() for r in results]})
+
+    @app.post("/get_reward", openapi_extra=_body_schema("RewardRequest"),
+              responses=_answers("RewardResponse"), summary="OpenRLHF's remote reward protocol")
+    async def get_reward(request: Request) -> Response:
+        samples, config = await parsed(request, lambda body: parse_reward_request(
+            body, settings.default_language, settings.special_tokens))
+        return _json(200, reward_answer(await run_scoring(samples, config)))
+
+    @app.get("/health", summary="Liveness, supported languages and load")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "languages": languages.names(), "in_flight": state.admitted,
+                "default_language": settings.default_language}
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(RequestError)
+    async def bad_request(request: Request, exc: RequestError) -> Response:
+        return _json(400, {"error": str(exc)})
+
+    @app.exception_handler(_TooLarge)
+    async def too_large(request: Request, exc: _TooLarge) -> Response:
+        return _json(413, {"error": f"body over the limit of {settings.max_body_bytes} bytes "
+                                    f"(--max-body-mb)"})
+
+    @app.exception_handler(_ScoringFailed)
+    async def failed(request: Request, exc: _ScoringFailed) -> Response:
+        return _json(500, {"error": str(exc)})
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        return _json(400, {"error": "client disconnected"})  # nobody reads it
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ScoreRequest, RewardRequest):
+                model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(model_schema.pop("$defs", {}))
+                components[model.__name__] = model_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return _Guard(app, settings, metrics, state)
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8008, verbose: bool = False,
-                default_language: str | None = None) -> ThreadingHTTPServer:
-    """Create (not start) the scoring server; port 0 picks a free port.
+# --- the HTTP protocol: uvicorn's h11 protocol with a read deadline -------------------------
 
-    `default_language` is the language of ``/get_reward`` requests that name none.
-    """
-    if default_language is not None:
-        languages.get(default_language)  # ValueError now rather than per request
-    server = ThreadingHTTPServer((host, port), _Handler)
-    server.daemon_threads = True
-    server.verbose = verbose  # type: ignore[attr-defined]
-    server.default_language = default_language  # type: ignore[attr-defined]
-    return server
+def _protocol(read_timeout_s: float) -> type[H11Protocol]:
+    class ReadDeadlineProtocol(H11Protocol):
+        """A request's head and body must arrive within `read_timeout_s` of its first byte
+        (a new connection: of its opening); otherwise the connection is closed. uvicorn
+        alone has no such limit: a client trickling header bytes holds its socket forever."""
+
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and self.conn.their_state is h11.IDLE:
+                self._arm()  # the first byte of the next request on a kept-alive connection
+            super().data_received(data)
+            if self._deadline is not None and self.conn.their_state is not h11.IDLE and \
+                    self.conn.their_state is not h11.SEND_BODY:
+                self._disarm()  # request fully read (DONE) or the connection is ending
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if read_timeout_s > 0:
+                self._deadline = self.loop.call_later(read_timeout_s, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return ReadDeadlineProtocol
 
 
-def serve(host: str = "127.0.0.1", port: int = 8008, verbose: bool = False,
-          default_language: str | None = None) -> None:
-    """Run the scoring server until interrupted."""
-    server = make_server(host, port, verbose, default_language)
-    print(f"ppocoder rewards server on http://{host}:{server.server_address[1]}", flush=True)
+# --- running it -------------------------------------------------------------------------------
+
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _uvicorn_server(settings: ServerSettings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(settings), http=_protocol(settings.read_timeout_s), lifespan="off",
+        loop="asyncio", timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        limit_concurrency=settings.max_connections, backlog=settings.backlog,
+        access_log=settings.verbose, log_level="info" if settings.verbose else "warning")
+    return uvicorn.Server(config)
+
+
+def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
+    """Run the scoring server until SIGTERM or SIGINT, then finish the accepted requests
+    and return. Keyword arguments are `ServerSettings` fields."""
+    settings = settings or ServerSettings(**kwargs)
+    sock = _listen(settings.host, settings.port, settings.backlog)
+    server = _uvicorn_server(settings)
+    port = sock.getsockname()[1]
+    print(f"ppocoder rewards server on http://{settings.host}:{port}", flush=True)
+    # uvicorn re-raises the signal once it has shut down; exiting normally is the point
+    handlers = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run(sockets=[sock])
     finally:
-        server.server_close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        sock.close()
 
 
-def serve_in_thread(host: str = "127.0.0.1", port: int = 0, default_language: str | None = None
-                    ) -> tuple[ThreadingHTTPServer, threading.Thread]:
-    """Start the server on a background thread (for embedding and tests)."""
-    server = make_server(host, port, default_language=default_language)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+@dataclass
+class RunningServer:
+    """A server started by `serve_in_thread`."""
+
+    address: tuple[str, int]
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful shutdown: accepted requests finish first."""
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> RunningServer:
+    """Start the server on a background thread (for embedding and tests); port 0 picks a
+    free port. Returns once it accepts connections."""
+    settings = settings or ServerSettings(**{"port": 0, **kwargs})
+    sock = _listen(settings.host, settings.port, settings.backlog)
+    server = _uvicorn_server(settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name="ppocoder-rewards-server")
     thread.start()
-    return server, thread
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the rewards server did not start")
+        time.sleep(0.01)
+    host, port = sock.getsockname()[:2]
+    return RunningServer((host, port), server, thread)
