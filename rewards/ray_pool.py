@@ -24,7 +24,6 @@ list of `Sample` and returning one result per sample.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,9 +43,6 @@ class _ScoringActor:
     def __init__(self, config: RewardConfig, fn: str | RewardFunction | None) -> None:
         self.config = config
         self.fn = import_reward(fn) if isinstance(fn, str) else fn
-
-    def pid(self) -> int:
-        return os.getpid()
 
     def score(self, samples: list[Sample]) -> tuple[list[Any], float]:
         start = time.perf_counter()
