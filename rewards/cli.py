@@ -288,12 +288,16 @@ def _serve_command(args: argparse.Namespace) -> int:
     extra = {}
     if args.special_tokens is not None:
         extra["special_tokens"] = tuple(t for t in args.special_tokens.split(",") if t)
-    serve(ServerSettings(
+    settings = ServerSettings(
         host=args.host, port=args.port, verbose=args.verbose, default_language=args.language,
         max_inflight=args.max_inflight, max_queue=args.max_queue,
         max_body_bytes=int(args.max_body_mb * 2**20), keep_alive_s=args.keep_alive_timeout,
         read_timeout_s=args.read_timeout, shutdown_timeout_s=args.shutdown_timeout,
-        max_connections=args.max_connections, **extra))
+        max_connections=args.max_connections, **extra)
+    try:
+        serve(settings)
+    except OSError as exc:  # port in use, address not local, ...
+        raise CliError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return 0
 
 

@@ -149,12 +149,11 @@ class _Guard:
         path = scope["path"]
         endpoint = path if path in (*SCORING_PATHS, "/health", "/metrics") else "other"
         start = time.perf_counter()
-        status = [500]
-        started = [False]
+        status = [500]  # what the client was answered, for the metrics
 
         async def tracked_send(message: dict) -> None:
             if message["type"] == "http.response.start":
-                status[0], started[0] = message["status"], True
+                status[0] = message["status"]
             await send(message)
 
         try:

@@ -91,3 +91,15 @@ def test_serve_answers_http_until_interrupted(tmp_path):
         proc.wait(timeout=30)
     assert proc.returncode == 0
     assert f"http://127.0.0.1:{port}" in proc.stdout.read()
+
+
+def test_serve_reports_bad_settings_and_a_busy_port_with_status_2(tmp_path):
+    done = _run(["serve", "--max-inflight", "0"], tmp_path)
+    assert done.returncode == 2 and "max_inflight must be >= 1" in done.stderr
+    done = _run(["serve", "--language", "cobol"], tmp_path)
+    assert done.returncode == 2 and "unsupported language 'cobol'" in done.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done = _run(["serve", "--port", str(busy.getsockname()[1])], tmp_path)
+    assert done.returncode == 2 and "cannot serve on 127.0.0.1" in done.stderr
