@@ -264,7 +264,7 @@ def to_sample(code: str, fields: SampleFields, where: str, *, language: str | No
     except ValueError as exc:
         raise RequestError(f"{where}.tests: {exc}") from None
     return Sample(language=lang, code=(fields.code_prefix or "") + code, reference=fields.reference,
-                  tests=tests, prompt=fields.prompt)
+                  tests=tests, prompt=fields.prompt, code_prefix=fields.code_prefix)
 
 
 def parse_score_request(raw: Any, default_language: str | None = None

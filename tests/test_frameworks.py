@@ -52,7 +52,8 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
     torch.set_num_threads(1)
     model = build_tiny_model(tmp_path / "tiny", "causal")
     # The tiny vocabulary has no newline, so a completion ends up inside the comment the
-    # code_prefix ends with: each row's reward is decided by its tests alone.
+    # code_prefix ends with: each row's reward is decided by its tests alone. Completions
+    # are kept non-empty (no EOS or special tokens first): an empty one scores as empty.
     rows = [
         {"prompt": "def f ( x ) :", "language": "python", "code_prefix": "def add(a, b):\n    return a + b\n#",
          "tests": json.dumps(MBPP)},  # passes: +1
@@ -64,7 +65,8 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
     args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=2,
                       max_completion_length=6, max_steps=2, learning_rate=1e-4, beta=0.0, logging_steps=1,
                       report_to="none", save_strategy="no", use_cpu=True, bf16=False, seed=0,
-                      dataloader_num_workers=0)
+                      dataloader_num_workers=0,
+                      generation_kwargs={"min_new_tokens": 6, "suppress_tokens": [0, 2, 3]})
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset,
                           reward_funcs=[trl_reward_func(language="python", config=execution_only),
                                         trl_async_reward_func(language="python", config=execution_only,

@@ -137,6 +137,7 @@ def test_code_prefix_goes_before_the_code():
     sample = to_sample("return a + b\n", label_fields({"code_prefix": "def add(a, b):\n    "}), "s",
                        language="python")
     assert sample.code == "def add(a, b):\n    return a + b\n"
+    assert sample.code_prefix == "def add(a, b):\n    "  # what the model was given
 
 
 @pytest.mark.parametrize(
