@@ -1,8 +1,11 @@
-"""Hostile programs really run in the sandbox and stay contained.
+"""Hostile programs really run in the sandbox and stay contained, in all 7 languages.
 
-Each program (in Python and in C) gets the right outcome class and no pass; afterwards
-no process of it is alive, nothing was written outside its run directory, no run
-directory is left behind, no byte reached a loopback listener, and the scorer still works.
+Each program gets the right outcome class and no pass: fork bomb, memory bomb (stopped
+within 1.5x of the run's memory), infinite loop, output flood, writes outside, reads of
+a root-only file, network, a setsid daemon (and more in Python and C). Afterwards no
+process of it is alive, nothing was written outside its run directory, no run directory
+is left behind, the secret appears in no message, no byte reached a loopback listener,
+and the scorer still works.
 """
 
 import glob
@@ -16,7 +19,7 @@ import uuid
 import psutil
 import pytest
 
-from rewards import TestSpec, run_tests
+from rewards import TestSpec, compile_feedback, run_tests
 from rewards.execution.sandbox import isolation_level, own_uids
 
 MARK = f"ppohostile{uuid.uuid4().hex[:10]}"
@@ -70,7 +73,7 @@ def py_programs(port):
                                {"runtime_error"}),
         "disk_fill_many_files": ("k = 0\nwhile True:\n    with open(f'f{k}', 'wb') as f:\n"
                                  "        f.write(b'0' * (8 << 20))\n    k += 1\n", {"runtime_error"}),
-        "huge_output": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 10**6)\n",
+        "output_flood": ("import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 10**6)\n",
                         {"runtime_error"}),
         "network": ("import socket\ntry:\n"
                     f"    socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'x')\n"
@@ -129,7 +132,7 @@ C_PROGRAMS = {
                      "  sleep(1000); }\n", {"timeout"}),
     "disk_fill": ("#include <stdio.h>\nint main(void) { FILE *f = fopen(\"big\", \"wb\"); static char b[1 << 20];\n"
                   "  for (;;) if (fwrite(b, 1, sizeof b, f) != sizeof b) return 1; }\n", {"runtime_error"}),
-    "huge_output": ("#include <stdio.h>\nint main(void) { for (long i = 0; i < 100000000; i++) putchar('x'); }\n",
+    "output_flood": ("#include <stdio.h>\nint main(void) { for (long i = 0; i < 100000000; i++) putchar('x'); }\n",
                     {"runtime_error"}),
     "setsid_daemon": ("#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n"
                       "  if (fork() == 0) { setsid(); if (fork() == 0) {\n"
@@ -145,6 +148,147 @@ C_PROGRAMS = {
                                 if not p.startswith(("/tmp/", "/dev/shm/")))
                       + "  puts(n ? \"connected\" : \"none\"); }\n", {"failed"}),
 }
+
+WRITE_TARGETS = [p for p in OUTSIDE if not p.startswith(("/tmp/", "/dev/shm/"))]
+"""Host paths a program must not be able to write (its own /tmp and /dev/shm are private)."""
+SLEEPER = f"sleep 1000; : {MARK}"
+
+
+def java_programs(port):
+    def main(body, imports="import java.util.*; import java.io.*; import java.net.*; import java.nio.file.*;"):
+        return f"{imports}\npublic class Main {{ public static void main(String[] a) throws Exception {{\n{body}\n}} }}\n"
+
+    writes = "".join(f'    try {{ Files.writeString(Path.of("{p}"), "x"); n++; }} catch (Exception e) {{ }}\n'
+                     for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": (main(f'while (true) {{ try {{ new ProcessBuilder("/bin/sh", "-c", "{SLEEPER}").start(); }}'
+                           ' catch (Exception e) { } }'), {"timeout", "runtime_error"}),
+        "memory_bomb": (main("List<long[]> l = new ArrayList<>();\n"
+                             "while (true) { long[] x = new long[1 << 20]; Arrays.fill(x, 1); l.add(x); }"),
+                        {"runtime_error"}),
+        "native_memory_bomb": (main('java.lang.reflect.Field f = Class.forName("sun.misc.Unsafe").getDeclaredField("theUnsafe");\n'
+                                    "f.setAccessible(true); sun.misc.Unsafe u = (sun.misc.Unsafe) f.get(null);\n"
+                                    "while (true) { long p = u.allocateMemory(1 << 24);"
+                                    " for (long i = 0; i < (1 << 24); i += 4096) u.putByte(p + i, (byte) 1); }"),
+                               {"runtime_error"}),
+        "infinite_loop": (main("long x = 0; while (true) x++;"), {"timeout"}),
+        "output_flood": (main('String s = "x".repeat(1000); while (true) System.out.print(s);'), {"runtime_error"}),
+        "write_outside": (main(f"int n = 0;\n{writes}System.out.println(n > 0 ? \"connected\" : \"none\");"),
+                          {"failed"}),
+        "read_host_files": (main(f'String got = "none";\ntry {{ got = Files.readString(Path.of("{SECRET_PATH}")); }}'
+                                 ' catch (Exception e) { }\n'
+                                 'try { got = Files.readString(Path.of("/etc/shadow")); } catch (Exception e) { }\n'
+                                 'System.out.println(got);'), {"failed"}),
+        "network": (main(f'try (Socket s = new Socket("127.0.0.1", {port})) {{ s.getOutputStream().write(1);'
+                         ' System.out.println("connected"); } catch (Exception e) { System.out.println("blocked"); }'),
+                    {"failed"}),
+        "setsid_daemon": (main(f'new ProcessBuilder("setsid", "/bin/sh", "-c", "{SLEEPER}").start();'
+                               ' System.out.println("connected");'), {"passed"}),
+    }
+
+
+def cpp_programs(port):
+    head = "#include <bits/stdc++.h>\n#include <unistd.h>\n#include <arpa/inet.h>\n#include <sys/socket.h>\n" \
+           "using namespace std;\n"
+    writes = "".join(f'  if (ofstream("{p}") << "x") n++;\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": (head + "int main() { for (;;) fork(); }\n", {"timeout", "runtime_error"}),
+        "memory_bomb": (head + "int main() { vector<vector<char>> v; for (;;) v.emplace_back(1 << 24, 'x'); }\n",
+                        {"runtime_error"}),
+        "infinite_loop": (head + "int main() { volatile long x = 0; for (;;) x++; }\n", {"timeout"}),
+        "output_flood": (head + "int main() { string s(1000, 'x'); for (;;) cout << s; }\n", {"runtime_error"}),
+        "write_outside": (head + f"int main() {{ int n = 0;\n{writes}  cout << (n ? \"connected\" : \"none\") << endl; }}\n",
+                          {"failed"}),
+        "read_host_files": (head + f'int main() {{ string s; ifstream f("{SECRET_PATH}"); ifstream g("/etc/shadow");\n'
+                            '  if ((f >> s) || (g >> s)) cout << s << endl; else cout << "none" << endl; }\n',
+                            {"failed"}),
+        "network": (head + "int main() { sockaddr_in a{}; a.sin_family = AF_INET;\n"
+                    f"  a.sin_port = htons({port}); a.sin_addr.s_addr = htonl(0x7f000001);\n"
+                    "  int s = socket(AF_INET, SOCK_STREAM, 0);\n"
+                    "  cout << (connect(s, (sockaddr *)&a, sizeof a) == 0 ? \"connected\" : \"blocked\") << endl; }\n",
+                    {"failed"}),
+        "setsid_daemon": (head + "int main() { if (fork() == 0) { setsid(); if (fork() == 0)"
+                          f' execl("/bin/sh", "sh", "-c", "{SLEEPER}", (char *)0); _exit(0); }}\n'
+                          '  cout << "connected" << endl; }\n', {"passed"}),
+    }
+
+
+def c_sharp_programs(port):
+    def main(body):
+        return ("using System; using System.IO; using System.Collections.Generic; using System.Diagnostics;\n"
+                "using System.Net.Sockets; using System.Runtime.InteropServices;\n"
+                f"class P {{\n  static void Main() {{\n{body}\n  }}\n}}\n")
+
+    writes = "".join(f'    try {{ File.WriteAllText("{p}", "x"); n++; }} catch (Exception) {{ }}\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": (main(f'while (true) {{ try {{ Process.Start("/bin/sh", "-c \\"{SLEEPER}\\""); }}'
+                           ' catch (Exception) { } }'), {"timeout", "runtime_error"}),
+        "memory_bomb": (main("var l = new List<double[]>();\n"
+                             "while (true) { var a = new double[1 << 20]; for (int i = 0; i < a.Length; i += 512) a[i] = 1; l.Add(a); }"),
+                        {"runtime_error"}),
+        "native_memory_bomb": (main("while (true) { IntPtr p = Marshal.AllocHGlobal(1 << 24);"
+                                    " for (int i = 0; i < (1 << 24); i += 4096) Marshal.WriteByte(p, i, 1); }"),
+                               {"runtime_error"}),
+        "infinite_loop": (main("long x = 0; while (true) x++;"), {"timeout"}),
+        "output_flood": (main('var s = new string(\'x\', 1000); while (true) Console.Write(s);'), {"runtime_error"}),
+        "write_outside": (main(f"int n = 0;\n{writes}Console.WriteLine(n > 0 ? \"connected\" : \"none\");"),
+                          {"failed"}),
+        "read_host_files": (main(f'string got = "none";\ntry {{ got = File.ReadAllText("{SECRET_PATH}"); }} catch (Exception) {{ }}\n'
+                                 'try { got = File.ReadAllText("/etc/shadow"); } catch (Exception) { }\n'
+                                 'Console.WriteLine(got);'), {"failed"}),
+        "network": (main(f'try {{ new TcpClient("127.0.0.1", {port}).GetStream().WriteByte(1); Console.WriteLine("connected"); }}'
+                         ' catch (Exception) { Console.WriteLine("blocked"); }'), {"failed"}),
+        "setsid_daemon": (main(f'Process.Start("setsid", "/bin/sh -c \\"{SLEEPER}\\""); Console.WriteLine("connected");'),
+                          {"passed"}),
+    }
+
+
+def javascript_programs(port):
+    writes = "".join(f'try {{ fs.writeFileSync("{p}", "x"); n++; }} catch (e) {{ }}\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": ("const cp = require('child_process');\n"
+                      f"for (;;) {{ try {{ cp.spawn('/bin/sh', ['-c', '{SLEEPER}']); }} catch (e) {{ }} }}\n",
+                      {"timeout", "runtime_error"}),
+        "memory_bomb": ("const a = []; for (;;) a.push(new Array(1e6).fill(1.5));\n", {"runtime_error"}),
+        "native_memory_bomb": ("const a = []; for (;;) { const b = Buffer.alloc(1 << 24); b.fill(1); a.push(b); }\n",
+                               {"runtime_error"}),
+        "infinite_loop": ("let x = 0; for (;;) x++;\n", {"timeout"}),
+        "output_flood": ("const s = 'x'.repeat(1000); for (;;) process.stdout.write(s);\n", {"runtime_error"}),
+        "write_outside": (f"const fs = require('fs'); let n = 0;\n{writes}console.log(n ? 'connected' : 'none');\n",
+                          {"failed"}),
+        "read_host_files": ("const fs = require('fs'); let got = 'none';\n"
+                            f"try {{ got = fs.readFileSync('{SECRET_PATH}', 'utf8'); }} catch (e) {{ }}\n"
+                            "try { got = fs.readFileSync('/etc/shadow', 'utf8'); } catch (e) { }\nconsole.log(got);\n",
+                            {"failed"}),
+        "network": (f"const s = require('net').connect({port}, '127.0.0.1', () => {{ console.log('connected'); s.end('x'); }});\n"
+                    "s.on('error', () => console.log('blocked'));\n", {"failed"}),
+        "setsid_daemon": (f"require('child_process').spawn('setsid', ['/bin/sh', '-c', '{SLEEPER}'],"
+                          " {detached: true, stdio: 'ignore'}).unref();\nconsole.log('connected');\n", {"passed"}),
+    }
+
+
+def php_programs(port):
+    writes = "".join(f'if (@file_put_contents("{p}", "x") !== false) $n++;\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": ("<?php\nwhile (true) { pcntl_fork(); }\n", {"timeout", "runtime_error"}),
+        "memory_bomb": ("<?php\n$a = []; while (true) { $a[] = str_repeat('x', 1 << 20); }\n", {"runtime_error"}),
+        "infinite_loop": ("<?php\n$x = 0; while (true) { $x++; }\n", {"timeout"}),
+        "output_flood": ("<?php\n$s = str_repeat('x', 1000); while (true) { echo $s; }\n", {"runtime_error"}),
+        "write_outside": (f"<?php\n$n = 0;\n{writes}echo $n ? \"connected\\n\" : \"none\\n\";\n", {"failed"}),
+        "read_host_files": (f"<?php\n$got = @file_get_contents('{SECRET_PATH}');\n"
+                            "if ($got === false) $got = @file_get_contents('/etc/shadow');\n"
+                            "echo $got === false ? \"none\\n\" : $got;\n", {"failed"}),
+        "network": (f"<?php\n$s = @fsockopen('127.0.0.1', {port}, $errno, $errstr, 1);\n"
+                    "if ($s) { fwrite($s, 'x'); echo \"connected\\n\"; } else { echo \"blocked\\n\"; }\n", {"failed"}),
+        "setsid_daemon": (f"<?php\nexec('setsid /bin/sh -c \"{SLEEPER}\" > /dev/null 2>&1 &');\necho \"connected\\n\";\n",
+                          {"passed"}),
+    }
+
+
+PROGRAMS = {"python": py_programs, "c": c_programs, "java": java_programs, "cpp": cpp_programs,
+            "c_sharp": c_sharp_programs, "javascript": javascript_programs, "php": php_programs}
+MEMORY_MB = 512
+"""The memory of every hostile run: a bomb must stop below 1.5x of it."""
 
 # programs meant to time out get 2 s; the others 20 s (they end long before, even on a
 # loaded machine)
@@ -192,26 +336,25 @@ def hostile():
         f.write(SECRET)
     os.chmod(SECRET_PATH, 0o600)
     listener = Listener()
+    # the Java compile worker keeps its working directory for its life: start it first
+    assert compile_feedback("java", ["class A {}"])[0].outcome == "ok"
     dirs_before = run_dirs()
     try:
-        py = py_programs(listener.port)
+        results, expected = {}, {}
         started = time.perf_counter()
-        py_res = run_tests("python", [code for code, _ in py.values()],
-                           [expect(outcomes) for _, outcomes in py.values()], workers=2)
-        c_progs = c_programs(listener.port)
-        c_res = run_tests("c", [code for code, _ in c_progs.values()],
-                          [expect(outcomes) for _, outcomes in c_progs.values()], workers=2)
+        for lang, programs in PROGRAMS.items():
+            progs = programs(listener.port)
+            res = run_tests(lang, [code for code, _ in progs.values()],
+                            [expect(outcomes) for _, outcomes in progs.values()], workers=2,
+                            memory_mb=MEMORY_MB)
+            results[lang] = dict(zip(progs, res))
+            expected[lang] = {k: v[1] for k, v in progs.items()}
         elapsed = time.perf_counter() - started
         deadline = time.monotonic() + 5
         while sandbox_processes() and time.monotonic() < deadline:
             time.sleep(0.1)
-        yield {
-            "python": dict(zip(py, py_res)), "c": dict(zip(c_progs, c_res)),
-            "expected": {"python": {k: v[1] for k, v in py.items()},
-                         "c": {k: v[1] for k, v in c_progs.items()}},
-            "connections": listener.connections, "elapsed": elapsed,
-            "leftover": sandbox_processes(), "new_dirs": run_dirs() - dirs_before,
-        }
+        yield {**results, "expected": expected, "connections": listener.connections, "elapsed": elapsed,
+               "leftover": sandbox_processes(), "new_dirs": run_dirs() - dirs_before}
     finally:
         listener.close()
         os.unlink(SECRET_PATH)
@@ -220,7 +363,7 @@ def hostile():
                 os.unlink(path)
 
 
-CASES = [("python", name) for name in py_programs(0)] + [("c", name) for name in c_programs(0)]
+CASES = [(lang, name) for lang, programs in PROGRAMS.items() for name in programs(0)]
 
 
 @pytest.mark.parametrize("lang,name", CASES)
@@ -228,6 +371,19 @@ def test_outcome_class(hostile, lang, name):
     res = hostile[lang][name]
     assert res.outcome in hostile["expected"][lang][name], (name, res.outcome, [str(m) for m in res.messages])
     assert res.isolation.startswith(f"{isolation_level()}+")
+    assert not any(SECRET in m.text for m in res.messages)
+    if name == "output_flood" and lang != "javascript":
+        # (Node queues writes to a full pipe in memory while a loop never yields: its
+        # flood ends at the heap cap instead, also a runtime error)
+        assert "output limit exceeded" in res.messages[0].text, res.messages[0].text
+
+
+@pytest.mark.parametrize("lang,name", [c for c in CASES if "memory_bomb" in c[1]])
+def test_memory_bombs_stop_near_the_limit(hostile, lang, name):
+    res = hostile[lang][name]
+    # the runtime's own heap cap (JVM, V8, mono, PHP) or RLIMIT_AS stopped it
+    assert res.peak_memory_mb is not None and res.peak_memory_mb <= 1.5 * MEMORY_MB, (name, res.peak_memory_mb)
+    assert res.peak_memory_mb > 0.2 * MEMORY_MB  # it did grow: the measurement is real
 
 
 def test_no_process_left_behind(hostile):
@@ -245,8 +401,8 @@ def test_no_network(hostile):
 
 
 def test_runs_stayed_within_their_time_limits(hostile):
-    # 25 programs, 2 at a time, at most 2 s for the looping ones: nothing hung the scorer
-    assert hostile["elapsed"] < 180
+    # 68 programs, 2 at a time, at most 2 s for the looping ones: nothing hung the scorer
+    assert hostile["elapsed"] < 600
 
 
 def test_scorer_still_works_afterwards(hostile):
