@@ -1,8 +1,10 @@
 """Resource limits of sandboxed runs, and the validation every limit goes through.
 
 Every limit a caller gives (a timeout, a memory size, an output cap, a process count)
-must be a positive, finite number no larger than a configurable maximum; anything
-else raises a `ValueError` that names the field (the HTTP server answers it with 400).
+must be a positive, finite number; anything else raises a `ValueError` that names the
+field (the HTTP server answers it with 400). A value above its configurable maximum is
+capped at the maximum, so that no caller can pin a sandbox for longer, or make it
+larger, than the operator allows.
 
 The maximums default to `Maximums()` and are read from the environment on every
 check, so a server or a Ray actor inherits them from its launcher:
@@ -17,9 +19,11 @@ variable                       default    bounds
 =============================  =========  ============================================
 
     >>> check_timeout("timeout_s", 1e6)
+    60.0
+    >>> check_timeout("timeout_s", -5)
     Traceback (most recent call last):
     ...
-    ValueError: timeout_s must be at most 60 seconds (PPOCODER_MAX_TIMEOUT_S), got 1000000.0
+    ValueError: timeout_s must be a positive finite number, got -5
 """
 
 from __future__ import annotations
@@ -59,48 +63,44 @@ def maximums() -> Maximums:
     return Maximums(**given)
 
 
-def _positive(name: str, value: object, maximum: float, *, integer: bool, unit: str = "",
-              source: str = "") -> float:
+def _positive(name: str, value: object, maximum: float, *, integer: bool) -> float:
+    """`value`, a positive finite number (whole if `integer`), capped at `maximum`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     if integer and value != int(value):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if value > maximum:
-        where = f" ({source})" if source else ""
-        raise ValueError(f"{name} must be at most {maximum:g}{unit}{where}, got {value!r}")
+    value = min(value, maximum)
     return int(value) if integer else float(value)
 
 
 def check_timeout(name: str, value: object) -> float:
-    """`value` as seconds: a positive finite number up to the maximum timeout."""
-    return _positive(name, value, maximums().timeout_s, integer=False, unit=" seconds",
-                     source=_ENV["timeout_s"])
+    """`value` as seconds: a positive finite number, capped at the maximum timeout."""
+    return _positive(name, value, maximums().timeout_s, integer=False)
 
 
 def check_memory(name: str, value: object) -> int:
-    """`value` as MB: a whole number from `MIN_MEMORY_MB` up to the maximum memory."""
-    mb = int(_positive(name, value, maximums().memory_mb, integer=True, unit=" MB",
-                       source=_ENV["memory_mb"]))
+    """`value` as MB: a whole number of at least `MIN_MEMORY_MB`, capped at the maximum."""
+    mb = int(_positive(name, value, maximums().memory_mb, integer=True))
     if mb < MIN_MEMORY_MB:
         raise ValueError(f"{name} must be at least {MIN_MEMORY_MB} MB, got {value!r}")
     return mb
 
 
 def check_output_bytes(name: str, value: object) -> int:
-    """`value` as a byte count: a whole positive number up to the maximum output."""
-    return int(_positive(name, value, maximums().output_bytes, integer=True, unit=" bytes",
-                         source=_ENV["output_bytes"]))
+    """`value` as a byte count: a whole positive number, capped at the maximum output."""
+    return int(_positive(name, value, maximums().output_bytes, integer=True))
 
 
 def check_count(name: str, value: object, maximum: int) -> int:
-    """`value` as a whole positive number up to `maximum`."""
+    """`value` as a whole positive number, capped at `maximum`."""
     return int(_positive(name, value, maximum, integer=True))
 
 
 def check_workers(name: str, value: object) -> int:
-    """A worker count: 0 (one per core) or a whole positive number up to the process maximum."""
+    """A worker count: 0 (one per core) or a whole positive number (capped at the process
+    maximum)."""
     if isinstance(value, int) and not isinstance(value, bool) and value == 0:
         return 0
     return check_count(name, value, maximums().processes)
@@ -109,7 +109,8 @@ def check_workers(name: str, value: object) -> int:
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed run. None switches a limit off (persistent workers,
-    which set their own per request); every other value is validated (`ValueError`)."""
+    which set their own per request); every other value is validated (`ValueError`) and
+    capped (the clock at the maximum timeout plus 120 s of start-up slack)."""
 
     wall_s: float | None = 10.0
     """Wall-clock timeout; the whole process tree is killed when it passes."""
@@ -130,9 +131,9 @@ class Limits:
 
     def __post_init__(self) -> None:
         caps = maximums()
-        # a run's wall clock also covers start-up and the judge's slack around the
-        # caller's timeout: allowed twice the maximum
-        bounds = {"wall_s": 2 * caps.timeout_s, "cpu_s": 2 * caps.timeout_s,
+        # a run's clock also covers start-up (a JVM's) and the judge's slack around the
+        # caller's timeout; its address space, what a runtime reserves without using
+        bounds = {"wall_s": caps.timeout_s + 120, "cpu_s": caps.timeout_s + 120,
                   "address_space_mb": 4 * caps.memory_mb, "file_size_mb": caps.memory_mb,
                   "open_files": 1 << 20, "processes": caps.processes,
                   "output_bytes": caps.output_bytes, "tmpfs_mb": caps.memory_mb}
