@@ -72,3 +72,27 @@ def _sorted_codebleu():
 def sorted_oracle():
     """A context manager: inside it, codebleu runs in its deterministic (sorted) variant."""
     return _sorted_codebleu
+
+
+@pytest.fixture(scope="session")
+def sandbox_leftovers():
+    """A function: (pid, command) of every process this test process's sandboxes left
+    (of its own sandbox uids, persistent workers aside), or whose command holds `mark`."""
+    import psutil
+
+    from rewards.execution.sandbox import own_uids
+
+    def find(mark: str) -> list[tuple[int, str]]:
+        found = []
+        for proc in psutil.process_iter(["cmdline", "uids"]):
+            try:
+                cmd = " ".join(proc.info["cmdline"] or [])
+                uid = proc.info["uids"].real if proc.info["uids"] else 0
+            except (psutil.Error, TypeError):
+                continue
+            worker = any(w in cmd for w in ("CompileWorker", "node_check", "zygote.py"))
+            if mark in cmd and "pytest" not in cmd or uid in own_uids() and not worker:
+                found.append((proc.pid, cmd))
+        return found
+
+    return find

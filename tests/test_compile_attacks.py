@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 
-import psutil
 import pytest
 
 from rewards import Sample, TestSpec, compile_feedback, run_tests, score
@@ -57,21 +56,6 @@ ATTACKS = {
 TIMEOUT_S = 8.0
 
 
-def leftover_processes():
-    """Processes of this process's sandbox uids that are not persistent workers."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "uids"]):
-        try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            uid = proc.info["uids"].real if proc.info["uids"] else 0
-        except (psutil.Error, TypeError):
-            continue
-        if MARK in cmd and "pytest" not in cmd or uid in own_uids() and not any(
-                w in cmd for w in ("CompileWorker", "node_check", "zygote.py")):
-            found.append((proc.pid, cmd))
-    return found
-
-
 def our_files():
     """Run dirs of this process, PCH staging dirs, and PCH dirs in the shared /tmp."""
     tmp = tempfile.gettempdir()
@@ -81,7 +65,7 @@ def our_files():
 
 
 @pytest.fixture(scope="module")
-def attacked():
+def attacked(sandbox_leftovers):
     for path in (ROOT_SECRET, VISIBLE_SECRET):
         with open(path, "w") as f:
             f.write(f"#error {SECRET}\nint leaked = 1; // {SECRET}\n")
@@ -109,10 +93,10 @@ def attacked():
                           [TestSpec.from_io([""], [""])] * len(ATTACKS), timeout_s=TIMEOUT_S, workers=2)
         scored = score([Sample("cpp", code) for code, _ in ATTACKS.values()])
         deadline = time.monotonic() + 5
-        while leftover_processes() and time.monotonic() < deadline:
+        while sandbox_leftovers(MARK) and time.monotonic() < deadline:
             time.sleep(0.1)
         yield {"compiled": compiled, "tests": tests, "scored": scored, "normal": normal,
-               "attack_s": attack_s, "leftover": leftover_processes(),
+               "attack_s": attack_s, "leftover": sandbox_leftovers(MARK),
                "new_files": our_files() - files_before}
     finally:
         for path in (ROOT_SECRET, VISIBLE_SECRET, FIFO):

@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 
-import psutil
 import pytest
 
 from rewards import TestSpec, compile_feedback, run_tests
@@ -300,24 +299,6 @@ def expect(outcomes):
     return EXPECT_SHORT if "timeout" in outcomes else EXPECT_LONG
 
 
-def sandbox_processes():
-    """Processes with our marker, or of one of this process's sandbox uids that are not
-    persistent workers (other scorers on the machine have uids of their own)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "uids"]):
-        try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            uid = proc.info["uids"].real if proc.info["uids"] else 0
-        except (psutil.Error, TypeError):
-            continue
-        if MARK in cmd and "pytest" not in cmd:
-            found.append((proc.pid, cmd))
-        elif uid in own_uids() and "CompileWorker" not in cmd and "node_check" not in cmd \
-                and "zygote.py" not in cmd:
-            found.append((proc.pid, cmd))
-    return found
-
-
 def run_dirs():
     """Run directories of this process's sandboxes (owned by its sandbox uids)."""
     found = set()
@@ -331,7 +312,7 @@ def run_dirs():
 
 
 @pytest.fixture(scope="module")
-def hostile():
+def hostile(sandbox_leftovers):
     with open(SECRET_PATH, "w") as f:
         f.write(SECRET)
     os.chmod(SECRET_PATH, 0o600)
@@ -351,10 +332,10 @@ def hostile():
             expected[lang] = {k: v[1] for k, v in progs.items()}
         elapsed = time.perf_counter() - started
         deadline = time.monotonic() + 5
-        while sandbox_processes() and time.monotonic() < deadline:
+        while sandbox_leftovers(MARK) and time.monotonic() < deadline:
             time.sleep(0.1)
         yield {**results, "expected": expected, "connections": listener.connections, "elapsed": elapsed,
-               "leftover": sandbox_processes(), "new_dirs": run_dirs() - dirs_before}
+               "leftover": sandbox_leftovers(MARK), "new_dirs": run_dirs() - dirs_before}
     finally:
         listener.close()
         os.unlink(SECRET_PATH)

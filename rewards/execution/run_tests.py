@@ -34,7 +34,7 @@ from rewards.execution.limits import (
     check_workers,
     maximums,
 )
-from rewards.execution.sandbox import BOX, Sandbox
+from rewards.execution.sandbox import Sandbox
 from rewards.execution.toolchain import (
     Prepared,
     execution_spec,
@@ -184,7 +184,8 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
                 threads: int, memory_mb: int) -> list[_Build | TestResult]:
     root = workers.java_worker_dir(ex)
     tag = secrets.token_hex(4)
-    units = [(p.file_name, p.text, f"{BOX}/{tag}-{k}") for k, p in enumerate(prepared)]
+    # relative to the worker's working directory: its run dir, whatever the level
+    units = [(p.file_name, p.text, f"{tag}-{k}") for k, p in enumerate(prepared)]
     found = workers.java_compile(ex, units, threads, max(timeout_s, 30))
     level = isolation_label(ex, sandbox.isolation_level())
     out: list[_Build | TestResult] = []

@@ -31,7 +31,7 @@ from typing import Any
 from core.languages import ExecutionSpec
 from rewards.execution import sandbox
 from rewards.execution.limits import Limits, check_count
-from rewards.execution.sandbox import BOX, HARNESS_DIR, Sandbox
+from rewards.execution.sandbox import HARNESS_DIR, Sandbox
 from rewards.execution.toolchain import COMPILE_MEMORY_MB, format_argv, run_env, run_limits
 
 
@@ -453,5 +453,5 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
         _zygotes.give_back(worker)
 
 
-__all__ = ["BOX", "PersistentWorker", "WorkerDied", "java_compile", "java_classes", "node_check",
+__all__ = ["PersistentWorker", "WorkerDied", "java_compile", "java_classes", "node_check",
            "shutdown_workers", "zygote_run"]

@@ -3,7 +3,8 @@
 // Started as `java ... CompileWorker <threads>`: a pool of that many compiler threads.
 // Protocol on stdin/stdout, big-endian (DataInput/DataOutput):
 //   request:  int n, int parallelism (at most that many units at once), then n times:
-//             bytes fileName, bytes source, bytes outDir ("" = discard)
+//             bytes fileName, bytes source, bytes outDir (relative to the working
+//             directory; "" = discard)
 //   replies:  n times, in completion order: int index, int ok (1/0), int count,
 //             then count times: long line, long column, bytes kind, bytes message
 // where "bytes" is an int length followed by UTF-8 bytes. Each unit is its own
