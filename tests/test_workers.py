@@ -61,7 +61,8 @@ def run_python(code, tmp_path, **env):
 
 
 def test_import_starts_nothing(tmp_path):
-    out = run_python(IMPORT_ONLY, tmp_path)
+    # nor reads the maximums: a bad one fails the first call that uses it, not the import
+    out = run_python(IMPORT_ONLY, tmp_path, PPOCODER_MAX_TIMEOUT_S="bad")
     assert out == {"threads": ["MainThread"], "native_loaded": False, "slots_made": 0, "spawner_made": 0}
 
 

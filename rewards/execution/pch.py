@@ -41,7 +41,6 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from functools import cache
 
 from core.languages import ExecutionSpec
 from rewards.execution import sandbox
@@ -57,9 +56,6 @@ RETRY_AFTER_S = 300.0
 """A failed build (say, timed out on a loaded machine) is tried again after this long."""
 BUILD_TIMEOUT_S = 60.0
 """Wall-clock limit of one build (bits/stdc++.h takes 5-10 s on an idle core)."""
-BUILD_LIMITS = Limits(wall_s=BUILD_TIMEOUT_S, cpu_s=int(BUILD_TIMEOUT_S), address_space_mb=2048,
-                      file_size_mb=512, processes=64, output_bytes=64 << 10)
-"""A compile's limits, with room for the PCH file itself (bits/stdc++.h makes ~100 MB)."""
 
 _INCLUDE = re.compile(r"[ \t]*#[ \t]*include[ \t]*<([^<>\\]*)>[ \t]*(?://[^\\?]*)?")
 _BLANK = re.compile(r"[ \t]*(?://[^\\?]*)?")
@@ -89,17 +85,24 @@ def leading_includes(text: str) -> tuple[str, ...]:
     return tuple(headers)
 
 
-@cache
+_include_dirs: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
 def system_include_dirs(compiler: str, flags: tuple[str, ...]) -> tuple[str, ...]:
     """The ``#include <...>`` search directories of `compiler` with `flags`, in order
-    (asked of the compiler itself, in the sandbox, with no program at all)."""
-    res = sandbox.run([compiler, *flags, "-x", "c++", "-E", "-v", "/dev/null"],
-                      limits=Limits(wall_s=30, cpu_s=30, output_bytes=64 << 10))
-    text = res.stderr.decode("utf-8", "replace")
-    start, end = text.find("#include <...> search starts here:"), text.find("End of search list.")
-    if res.returncode != 0 or start < 0 or end < start:
-        return ()
-    return tuple(os.path.realpath(d.strip()) for d in text[start:end].splitlines()[1:] if d.strip())
+    (asked of the compiler itself, in the sandbox, with no program at all; () when it
+    does not say, and asked again next time)."""
+    key = (compiler, flags)
+    if key not in _include_dirs:
+        res = sandbox.run([compiler, *flags, "-x", "c++", "-E", "-v", "/dev/null"],
+                          limits=Limits(wall_s=30, cpu_s=30, output_bytes=64 << 10))
+        text = res.stderr.decode("utf-8", "replace")
+        start, end = text.find("#include <...> search starts here:"), text.find("End of search list.")
+        if res.returncode != 0 or start < 0 or end < start:
+            return ()
+        _include_dirs[key] = tuple(os.path.realpath(d.strip())
+                                   for d in text[start:end].splitlines()[1:] if d.strip())
+    return _include_dirs[key]
 
 
 def resolve_headers(headers: Sequence[str], dirs: Sequence[str]) -> tuple[str, ...] | None:
@@ -247,7 +250,10 @@ def _build_or_reuse(compiler: str, flags: tuple[str, ...], headers: tuple[str, .
         with open(os.path.join(staging, "pch.h"), "w") as f:
             f.write(_header_text(headers))
         os.chmod(staging, 0o755)
-        with sandbox.Sandbox(BUILD_LIMITS, rw_dir=staging) as box:
+        # a compile's limits, with room for the PCH file itself (bits/stdc++.h makes ~100 MB)
+        limits = Limits(wall_s=BUILD_TIMEOUT_S, cpu_s=int(BUILD_TIMEOUT_S), address_space_mb=2048,
+                        file_size_mb=512, processes=64, output_bytes=64 << 10)
+        with sandbox.Sandbox(limits, rw_dir=staging) as box:
             res = box.run([compiler, *flags, "-x", "c++-header", "pch.h", "-o", "pch.h.gch"])
         if res.returncode != 0 or not os.path.isfile(os.path.join(staging, "pch.h.gch")):
             return None

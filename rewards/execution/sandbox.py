@@ -57,8 +57,8 @@ SANDBOX_UIDS = range(_UID_BASE, _UID_BASE + _PROCESS_SPREAD * _SLOTS)
 """The uids sandboxed runs take: one per concurrent slot, offset by the scorer's pid so
 that scorers in separate processes do not share uids (and RLIMIT_NPROC counts)."""
 SANDBOX_GID = _UID_BASE - 1
-"""The group of every sandboxed process (levels with a separate uid): the one group
-that may read the scorer's private caches (precompiled headers, harness classes)."""
+"""The group sandboxed commands run as (levels with a separate uid): the one group that
+may read the scorer's private caches (precompiled headers, harness classes)."""
 _ENV_KEEP = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
              "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
              "PYTHONHASHSEED": "0"}

@@ -369,8 +369,6 @@ def node_check(ex: ExecutionSpec, codes: Sequence[str], timeout_s: float) -> lis
 # --------------------------------------------------------------------------- Python zygotes
 
 ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN")
-_ZYGOTE_LIMITS = Limits(wall_s=None, cpu_s=None, address_space_mb=None, file_size_mb=None,
-                        open_files=None, processes=None, tmpfs_mb=16)
 
 
 class _ZygotePool:
@@ -395,8 +393,11 @@ class _ZygotePool:
             if self.idle:
                 return self.idle.pop()
             host, inside = sandbox.harness_binding()
+            # no limits of its own: the zygote sets each run's
+            limits = Limits(wall_s=None, cpu_s=None, address_space_mb=None, file_size_mb=None,
+                            open_files=None, processes=None, tmpfs_mb=16)
             worker = PersistentWorker(
-                [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], _ZYGOTE_LIMITS,
+                [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], limits,
                 ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
             self.members.append(worker)
             return worker
