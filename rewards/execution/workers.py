@@ -182,8 +182,13 @@ def _all_workers() -> list[PersistentWorker]:
 def shutdown_workers() -> None:
     """Stop every persistent worker (they restart on the next request)."""
     for worker in _all_workers():
-        with worker.lock:
+        # at exit a daemon thread may hold a lock for ever: stop the worker anyway
+        held = worker.lock.acquire(timeout=5)
+        try:
             worker.stop()
+        finally:
+            if held:
+                worker.lock.release()
 
 
 atexit.register(shutdown_workers)

@@ -148,20 +148,26 @@ def _children():
 def reap_all(first, seconds=2.0):
     """Kill `first` and every process left below this one, reap them all; the largest
     resident set (KiB) that any reaped process reached."""
-    targets, deadline = [first], time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for pid in targets:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    try:
+        os.kill(first, signal.SIGKILL)
+        os.waitpid(first, 0)
+    except OSError:
+        pass
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
         except ChildProcessError:
-            break  # nothing left below us
+            break  # nothing left below us (the usual case: no scan of /proc at all)
+        if time.monotonic() > deadline:
+            break
+        for pid in _children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         time.sleep(0.002)
-        targets = _children()
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
