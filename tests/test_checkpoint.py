@@ -99,8 +99,10 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     steps = 6
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ref_cfg = _write_run(tmp_path, model, "straight", steps)
-    subprocess.run(_cmd(ref_cfg), cwd=tmp_path, env=env, check=True, timeout=300,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.run(_cmd(ref_cfg), cwd=tmp_path, env=env, check=True, timeout=300,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert f"for {steps} steps" in first.stderr and f"writing to {tmp_path / 'straight'}" \
+        in first.stderr
 
     cfg = _write_run(tmp_path, model, "killed", steps)
     run = tmp_path / "killed"
@@ -121,8 +123,12 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert alive == []
     killed_at = int(checkpoint.latest(run / "checkpoints").name[5:])
     assert killed_at < steps
-    subprocess.run(_cmd(cfg), cwd=tmp_path, env=env, check=True, timeout=300,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    resumed = subprocess.run(_cmd(cfg), cwd=tmp_path, env=env, check=True, timeout=300,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert f"resumed from step {killed_at} of {steps}" in resumed.stderr
+    again = subprocess.run(_cmd(cfg), cwd=tmp_path, env=env, check=True, timeout=300,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert f"already finished at step {steps} of {steps}" in again.stderr
 
     straight = tmp_path / "straight"
     assert _metrics(run) == _metrics(straight)
