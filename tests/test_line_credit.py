@@ -73,18 +73,9 @@ def test_token_lines_bad_input() -> None:
 
 def byte_level_tokenizer():
     """A real byte-level BPE tokenizer (the GPT-2 / SmolLM kind), trained here on code."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from trainer.tiny import build_code_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = ["def total(xs):\n    s = 0\n    for x in xs:\n        s = s + x\n    return s\n",
-              "int f(int a) {\n  int b = a + 1;\n  return b;\n}\n"] * 20
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    return build_code_tokenizer()
 
 
 def test_token_lines_from_a_hugging_face_tokenizer() -> None:

@@ -78,7 +78,7 @@ class GenerationSettings:
     top_p: float = 1.0
     """Nucleus sampling threshold (1 = off); the PPO ratio uses the same cut."""
     samples_per_prompt: int = 1
-    """Responses drawn per prompt."""
+    """Responses drawn per prompt (the group of ppo.advantage grpo/rloo: at least 2 there)."""
     chunk_size: int = 0
     """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
 
@@ -99,6 +99,8 @@ class RewardSettings(RewardConfig):
     """Where rewards are scored: worker processes on this machine, or a Ray cluster (pip install 'ppocoder[ray]')."""
     ray_address: str | None = None
     """Ray cluster to join ("auto", "ray://host:10001"); default: start a local Ray instance."""
+    line_credit: float = 0.0
+    """Penalty on every token of a program line that execution feedback names (compile error, failing line), on top of the score (0 = off)."""
 
 
 @dataclass
@@ -109,8 +111,10 @@ class PPOSettings:
     """Prompts per step over all ranks (must divide by the number of ranks)."""
     epochs: int = 2
     """Passes over each rollout batch."""
+    advantage: Literal["gae", "grpo", "rloo"] = "gae"
+    """Advantage estimator: gae (value head + GAE), grpo (score standardised over the prompt's samples, KL as a loss term), rloo (score minus the mean of the prompt's other samples, KL in the score); grpo/rloo load no value head."""
     minibatch_size: int = 4
-    """Responses per optimiser step, per rank."""
+    """Responses per optimiser step, per rank; grpo/rloo: a multiple of generation.samples_per_prompt (a minibatch holds whole groups)."""
     grad_accum: int = 1
     """Micro-batches a minibatch is split into (saves memory, same result)."""
     lr: float = 3e-4
@@ -124,27 +128,38 @@ class PPOSettings:
     clip_range: float = 0.2
     """PPO ratio clip epsilon."""
     clip_range_value: float = 0.2
-    """Value clip around the old values."""
+    """Value clip around the old values (gae)."""
     vf_coef: float = 0.1
-    """Value-loss coefficient."""
+    """Value-loss coefficient (gae)."""
     ent_coef: float = 0.0
     """Entropy bonus coefficient."""
     max_grad_norm: float = 1.0
     """Gradient norm clip."""
     gamma: float = 1.0
-    """Discount."""
+    """Discount (gae)."""
     lam: float = 0.95
-    """GAE lambda."""
+    """GAE lambda (gae)."""
     whiten_advantages: bool = True
-    """Normalise advantages over the whole batch (all ranks)."""
+    """Normalise gae advantages over the whole batch (all ranks); grpo/rloo advantages are never re-whitened (it would mix the groups)."""
     kl_coef: float = 0.05
-    """Initial KL penalty coefficient."""
+    """Initial KL coefficient: of the penalty in the reward (gae, rloo), of the loss term (grpo, GRPO's beta)."""
     kl_target: float | None = None
     """Target KL per response; set it for the adaptive controller (else fixed)."""
     kl_horizon: float = 10000.0
     """Adaptive controller horizon, in samples."""
-    kl_estimator: Literal["k1", "k2", "k3"] = "k1"
-    """Per-token KL estimator."""
+    kl_estimator: Literal["auto", "k1", "k2", "k3"] = "auto"
+    """Per-token KL estimator (core.shaping.token_kl); auto = k1 in the reward (gae, rloo), k3 in the loss (grpo)."""
+
+    @property
+    def critic_free(self) -> bool:
+        """Whether the advantage estimator needs no value head (grpo, rloo)."""
+        return self.advantage != "gae"
+
+    def kl_estimator_used(self) -> str:
+        """The KL estimator the run uses: `kl_estimator`, with auto resolved by `advantage`."""
+        if self.kl_estimator != "auto":
+            return self.kl_estimator
+        return "k3" if self.advantage == "grpo" else "k1"
 
 
 @dataclass
@@ -306,6 +321,35 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"run.eval_examples must be >= 0, got {cfg.run.eval_examples}")
     if cfg.generation.top_k < 0:
         raise ConfigError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
+    rs = cfg.reward
+    if not (isinstance(rs.line_credit, (int, float)) and math.isfinite(rs.line_credit)
+            and rs.line_credit >= 0):
+        raise ConfigError(f"reward.line_credit must be a finite number >= 0, got {rs.line_credit!r}")
+    _validate_estimator(cfg.ppo, cfg.generation, cfg.model)
+
+
+def _validate_estimator(pc: PPOSettings, gc: GenerationSettings, mc: ModelConfig) -> None:
+    if pc.advantage not in ("gae", "grpo", "rloo"):
+        raise ConfigError(f"ppo.advantage must be one of 'gae', 'grpo', 'rloo', got {pc.advantage!r}")
+    if pc.kl_estimator not in ("auto", "k1", "k2", "k3"):
+        raise ConfigError(f"ppo.kl_estimator must be one of 'auto', 'k1', 'k2', 'k3', got "
+                          f"{pc.kl_estimator!r}")
+    if not pc.critic_free:
+        return
+    mode, k = pc.advantage, gc.samples_per_prompt
+    if k < 2:
+        raise ConfigError(f"ppo.advantage={mode} needs generation.samples_per_prompt >= 2 (the "
+                          f"baseline is the prompt's other samples), got {k}")
+    if pc.minibatch_size % k:
+        raise ConfigError(f"ppo.minibatch_size={pc.minibatch_size} must be a multiple of "
+                          f"generation.samples_per_prompt={k} with ppo.advantage={mode} (a "
+                          "minibatch holds whole groups)")
+    if mc.separate_critic:
+        raise ConfigError(f"model.separate_critic needs a critic, and ppo.advantage={mode} has "
+                          "none (use ppo.advantage=gae)")
+    if mode == "grpo" and pc.kl_estimator_used() == "k1":
+        raise ConfigError("ppo.kl_estimator=k1 as grpo's KL loss term has zero expected "
+                          "gradient; use k3 (GRPO's) or k2")
 
 
 

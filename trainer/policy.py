@@ -15,6 +15,8 @@ One interface for both model families:
 
 The value head reads the backbone's last hidden state (shared backbone, as in the
 PPOCoder paper); `separate_critic=True` gives the critic its own copy of the backbone.
+Critic-free estimators (GRPO, RLOO) load the policy with ``value_head=False``: no value
+head parameters, and no forward pass keeps hidden states for one.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _is_seq2seq(config: Any) -> bool:
 
 
 class Policy(nn.Module):
-    """Actor (LM) + critic (value head) + access to the frozen reference model."""
+    """Actor (LM) + critic (value head, unless ``value_head=False``) + access to the
+    frozen reference model."""
 
     def __init__(
         self,
@@ -71,17 +74,22 @@ class Policy(nn.Module):
         lora: bool,
         critic: nn.Module | None = None,
         reference: nn.Module | None = None,
+        value_head: bool = True,
     ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.is_seq2seq = _is_seq2seq(model.config)
         self.lora = lora
+        if critic is not None and not value_head:
+            raise ValueError("a separate critic needs a value head (value_head=True)")
         self.critic = critic
-        hidden = _hidden_size(model.config)
-        self.value_head = nn.Linear(hidden, 1)
-        nn.init.normal_(self.value_head.weight, std=1.0 / math.sqrt(hidden + 1))
-        nn.init.zeros_(self.value_head.bias)
+        self.value_head: nn.Linear | None = None
+        if value_head:
+            hidden = _hidden_size(model.config)
+            self.value_head = nn.Linear(hidden, 1)
+            nn.init.normal_(self.value_head.weight, std=1.0 / math.sqrt(hidden + 1))
+            nn.init.zeros_(self.value_head.bias)
         # Not a registered submodule: it is frozen and never part of a checkpoint.
         self._reference = [reference] if reference is not None else []
         if tokenizer.pad_token_id is None:
@@ -112,6 +120,7 @@ class Policy(nn.Module):
         lora_target_modules: str | list[str] = "all-linear",
         separate_critic: bool = False,
         trust_remote_code: bool = False,
+        value_head: bool = True,
     ) -> Policy:
         """Load a hub name, a local folder or the embedded default (see `trainer.models`).
 
@@ -121,6 +130,9 @@ class Policy(nn.Module):
         A run's exported ``final/`` folder loads too: a LoRA adapter folder (with
         ``lora=True``; its base model is read from ``adapter_config.json`` and stays the
         reference) or a full-weights folder; ``value_head.safetensors`` there is restored.
+
+        ``value_head=False`` (critic-free training, inference) makes no value head and
+        ignores a saved one; ``separate_critic`` then raises ValueError.
         """
         from transformers import (
             AutoConfig,
@@ -129,6 +141,8 @@ class Policy(nn.Module):
             AutoTokenizer,
         )
 
+        if separate_critic and not value_head:
+            raise ValueError("separate_critic=True needs a value head (value_head=True)")
         device = torch.device(device)
         path = resolve_model(name_or_path)
         adapter = Path(path) / "adapter_config.json"
@@ -167,9 +181,10 @@ class Policy(nn.Module):
             reference = copy.deepcopy(model)
             for p in reference.parameters():
                 p.requires_grad_(False)
-        policy = cls(model, tokenizer, lora=lora, critic=critic, reference=reference)
+        policy = cls(model, tokenizer, lora=lora, critic=critic, reference=reference,
+                     value_head=value_head)
         head = Path(path) / "value_head.safetensors"
-        if head.is_file():
+        if policy.value_head is not None and head.is_file():
             from safetensors.torch import load_file
 
             policy.value_head.load_state_dict(load_file(str(head)))
@@ -179,10 +194,10 @@ class Policy(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.value_head.weight.device
+        return next(self.model.parameters()).device
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Every parameter the optimiser updates (LoRA adapters or full weights, value head)."""
+        """Every parameter the optimiser updates (LoRA adapters or full weights, value head if any)."""
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -191,7 +206,11 @@ class Policy(nn.Module):
         if set(params) != set(state):
             missing = sorted(set(params) - set(state))[:5]
             extra = sorted(set(state) - set(params))[:5]
-            raise ValueError(f"checkpoint does not match the model: missing {missing}, extra {extra}")
+            heads = [n for n in missing + extra if n.startswith("value_head.")]
+            hint = (" (one of them has a value head and the other not: gae vs grpo/rloo)"
+                    if heads and len(heads) == len(missing + extra) else "")
+            raise ValueError(f"checkpoint does not match the model: missing {missing}, "
+                             f"extra {extra}{hint}")
         with torch.no_grad():
             for n, p in params.items():
                 p.copy_(state[n].to(p.device, p.dtype))
@@ -279,8 +298,10 @@ class Policy(nn.Module):
         query_mask: torch.Tensor,
         response_ids: torch.Tensor,
         response_mask: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (B, T, V) predicting each response token, and hidden states (B, T, H)."""
+        hidden: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, T, V) predicting each response token, and the last hidden states
+        (B, T, H) when `hidden` (asking for them keeps every layer's output alive)."""
         T = response_ids.shape[1]
         if self.is_seq2seq:
             start = model.config.decoder_start_token_id
@@ -290,19 +311,19 @@ class Policy(nn.Module):
                 [torch.full_like(response_ids[:, :1], start), response_ids[:, :-1]], dim=1)
             dec_mask = torch.cat([torch.ones_like(response_mask[:, :1]), response_mask[:, :-1]], 1)
             out = model(input_ids=query_ids, attention_mask=query_mask, decoder_input_ids=dec_in,
-                        decoder_attention_mask=dec_mask, output_hidden_states=True)
-            return out.logits, out.decoder_hidden_states[-1]
+                        decoder_attention_mask=dec_mask, output_hidden_states=hidden)
+            return out.logits, out.decoder_hidden_states[-1] if hidden else None
         Lq = query_ids.shape[1]
         ids = torch.cat([query_ids, response_ids], dim=1)  # (B, Lq + T)
         attn = torch.cat([query_mask, response_mask], dim=1)
         pos = (attn.cumsum(1) - 1).clamp(min=0)  # left padding: positions start at the prompt
         extra = {"logits_to_keep": T + 1} if _keeps_logits(model) else {}
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, output_hidden_states=True,
-                    **extra)
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos,
+                    output_hidden_states=hidden, **extra)
         # Position Lq - 1 + t predicts response token t. With logits_to_keep the LM head
         # only ran on the last T + 1 positions (the prompt's logits are never needed).
         logits = out.logits[:, :T] if extra else out.logits[:, Lq - 1: Lq - 1 + T]
-        return logits, out.hidden_states[-1][:, Lq - 1: Lq - 1 + T]
+        return logits, out.hidden_states[-1][:, Lq - 1: Lq - 1 + T] if hidden else None
 
     def token_stats(
         self,
@@ -323,18 +344,24 @@ class Policy(nn.Module):
         logits divided by `temperature`, then cut to the `top_k` most likely tokens and
         to the smallest set of probability >= `top_p` (0 and 1 switch the cuts off), in
         the order `transformers` applies them when sampling. ``kl_logprobs`` are the
-        temperature-only log-probs (see `TokenStats`).
+        temperature-only log-probs (see `TokenStats`). `with_values` on a policy without
+        a value head raises ValueError.
         """
+        if with_values and self.value_head is None:
+            raise ValueError("this policy has no value head (loaded with value_head=False): "
+                             "ask for with_values=False")
         logits, hidden = self._forward(self.model, query_ids, query_mask, response_ids,
-                                       response_mask)
+                                       response_mask, hidden=with_values and self.critic is None)
         logprobs, kl_logprobs, entropy = _token_logprobs(logits, response_ids, temperature,
                                                          top_k, top_p, with_entropy)
         real = response_mask.bool()
         values = None
         if with_values:
+            assert self.value_head is not None
             if self.critic is not None:
                 _, hidden = self._forward(self.critic, query_ids, query_mask, response_ids,
                                           response_mask)
+            assert hidden is not None
             values = self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
             values = torch.where(real, values, torch.zeros_like(values))
 
@@ -358,7 +385,7 @@ class Policy(nn.Module):
         `temperature` with no top-k/top-p cut (compared with `TokenStats.kl_logprobs`)."""
         with self._reference_context():
             logits, _ = self._forward(self._reference_model(), query_ids, query_mask,
-                                      response_ids, response_mask)
+                                      response_ids, response_mask, hidden=False)
         _, logprobs, _ = _token_logprobs(logits, response_ids, temperature, 0, 1.0, False)
         return torch.where(response_mask.bool(), logprobs, torch.zeros_like(logprobs))
 

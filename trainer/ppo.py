@@ -8,9 +8,13 @@
 One PPO step (read `train` top to bottom):
   1. sample prompts; generate responses; score the programs in background workers
   2. per-token log-probs, reference log-probs and values of the responses
-  3. token rewards = score on the last real token - kl_coef * KL (core.shaping)
-  4. GAE advantages / returns; advantages whitened over the whole (global) batch
-  5. several epochs of clipped PPO over shuffled minibatches (policy + value loss)
+  3-4. advantages by ``ppo.advantage`` (`trainer.advantages`):
+     gae: token rewards = score on the last real token - kl_coef * KL (core.shaping),
+       GAE advantages / returns, advantages whitened over the whole (global) batch;
+     grpo / rloo: one advantage per response from the k samples of its prompt, no
+       value head; plus line credit (``reward.line_credit``) on the lines feedback names
+  5. several epochs of clipped PPO over shuffled minibatches (policy + value loss;
+     grpo: + KL loss; grpo/rloo: minibatches of whole groups, no value loss)
   6. log, checkpoint (atomic; resume is exact), adapt the KL coefficient
 A run writes <output_dir>/{config.yaml, metrics.jsonl, tensorboard/, checkpoints/,
 final/, plot.png}. Rerunning the same command resumes from the newest checkpoint.
@@ -31,9 +35,10 @@ import numpy as np
 import torch
 import yaml
 
-from core.shaping import gae, make_kl_controller, token_rewards
+from core.shaping import make_kl_controller
 from rewards import RewardConfig
 from trainer import checkpoint
+from trainer.advantages import estimate_advantages
 from trainer.config import (
     Config,
     ConfigError,
@@ -44,13 +49,13 @@ from trainer.config import (
     parse_cli,
     validate,
 )
-from trainer.distributed import Dist, global_whiten, init_distributed
+from trainer.distributed import Dist, init_distributed
 from trainer.evaluate import RAN, evaluate_policy, summarize
 from trainer.generation import END_REASONS
 from trainer.metrics import MetricsLogger, read_jsonl
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
-from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect
+from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
 from trainer.tasks import load_task
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
@@ -239,39 +244,39 @@ def train(
                         tensorboard=rc.tensorboard, progress=rc.progress)
     temperature = gc.temperature if gc.temperature > 0 else 1.0
     rules = gc.stop_rules()
+    k = gc.samples_per_prompt
     try:
         if start_step == 0 and eval_set:  # the model before any update, the same way
             log.log(0, dist.mean_metrics(run_evaluation(policy, eval_set, scorer, cfg, dist, 0,
                                                         log)), advance=False)
         for step in range(start_step + 1, pc.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
-            # 1. prompts: the global batch is the same on all ranks; each takes its shard
+            # 1. prompts: the global batch is the same on all ranks; each takes its shard of
+            # whole prompts, and each prompt's k samples are consecutive rows (a group)
             idx = sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
-            examples = [data[i] for i in idx for _ in range(gc.samples_per_prompt)]
+            examples = [data[i] for i in idx for _ in range(k)]
             # 2. generate + cut + score (in the background) + logprobs / ref logprobs / values
             batch = collect(policy, examples, scorer, max_prompt_tokens=gc.max_prompt_tokens,
                             max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
                             top_k=gc.top_k, top_p=gc.top_p, chunk_size=gc.chunk_size,
-                            rules=rules, truncation_side=gc.truncation_side)
+                            rules=rules, truncation_side=gc.truncation_side,
+                            with_values=not pc.critic_free)
             t_rollout = time.perf_counter()
-            # 3-4. token rewards (score on the last kept token, KL on every kept token),
-            # GAE, whitening over the global batch
-            mask = batch.response_mask
-            rewards, kl = token_rewards(batch.scores, batch.kl_logprobs, batch.ref_logprobs,
-                                        mask, kl_ctl.value, pc.kl_estimator)
-            if not torch.isfinite(rewards).all():
-                raise NonFiniteError("token rewards are not finite: the policy or reference "
-                                     "log-probs overflowed (try a lower lr or float32)")
-            advantages, returns = gae(rewards, batch.values, mask, pc.gamma, pc.lam)
-            if pc.whiten_advantages:
-                advantages = global_whiten(advantages, mask, dist)
+            # 3-4. advantages (gae: token rewards, GAE, whitening over the global batch;
+            # grpo / rloo: per group), line credit on the lines feedback names
+            credit = cfg.reward.line_credit
+            est = estimate_advantages(
+                batch, pc, k, kl_ctl.value, dist, line_credit=credit,
+                lines=response_lines(policy.tokenizer, batch, examples) if credit else None)
             # 5. PPO epochs
-            stats = ppo_update(policy, optimizer, batch, advantages, returns, pc, temperature,
-                               dist, top_k=gc.top_k, top_p=gc.top_p)
+            stats = ppo_update(policy, optimizer, batch, est.advantages, est.returns, pc,
+                               temperature, dist, top_k=gc.top_k, top_p=gc.top_p,
+                               group_size=k if pc.critic_free else 1,
+                               kl_coef=kl_ctl.value if pc.advantage == "grpo" else 0.0)
             scheduler.step()
             t_update = time.perf_counter()
             # 6. metrics (averaged over ranks), KL controller, evaluation, checkpoint
-            metrics = {**rollout_metrics(batch, examples, kl), **stats}
+            metrics = {**rollout_metrics(batch, examples, est.kl), **est.metrics, **stats}
             metrics.update({
                 "time/step": t_update - t0, "time/step_cpu": time.process_time() - cpu0,
                 "time/rollout": t_rollout - t0,
@@ -283,7 +288,7 @@ def train(
             metrics = dist.mean_metrics(metrics)
             metrics["kl/coef"] = kl_ctl.value
             metrics["ppo/lr"] = scheduler.get_last_lr()[0]
-            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * gc.samples_per_prompt)
+            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * k)
             log.log(step, metrics)
             log.log_samples(step, [
                 {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
@@ -310,7 +315,8 @@ def _load_policy(cfg: Config, device: torch.device) -> Policy:
         lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
         lora_target_modules=(m.lora_target_modules if m.lora_target_modules == "all-linear"
                              else m.lora_target_modules.split(",")),
-        separate_critic=m.separate_critic, trust_remote_code=m.trust_remote_code)
+        separate_critic=m.separate_critic, trust_remote_code=m.trust_remote_code,
+        value_head=not cfg.ppo.critic_free)
 
 
 def _say(message: str) -> None:
@@ -369,14 +375,17 @@ def _save(ckpt_dir: Path, step: int, policy: Policy, optimizer: Any, scheduler: 
 
 
 def _export(policy: Policy, out: Path) -> None:
-    """Final weights for users: HF/PEFT folder + tokenizer + value head (safetensors)."""
+    """Final weights for users: HF/PEFT folder + tokenizer + value head (safetensors; not
+    for a critic-free run)."""
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
     policy.model.save_pretrained(out)
     policy.tokenizer.save_pretrained(out)
-    save_file({k: v.detach().cpu().contiguous() for k, v in policy.value_head.state_dict().items()},
-              str(out / "value_head.safetensors"))
+    if policy.value_head is not None:
+        save_file({k: v.detach().cpu().contiguous()
+                   for k, v in policy.value_head.state_dict().items()},
+                  str(out / "value_head.safetensors"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     try:
         cfg = parse_cli(argv, description=__doc__.split("\n\n")[0] if __doc__ else None)
+        validate(cfg)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

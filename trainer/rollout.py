@@ -22,8 +22,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
+from core.shaping import token_lines
 from rewards import (
     RewardBreakdown,
     RewardConfig,
@@ -162,6 +164,55 @@ def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
                               tests=getattr(ex, "tests", None),
                               prompt=getattr(ex, "prompt", None), code_prefix=prefix))
     return samples
+
+
+def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> torch.Tensor:
+    """(B, T) int64: the line of the scored program (``code_prefix + response text``,
+    1-based, as `rewards.RewardBreakdown.error_lines` counts) on which each kept
+    response token starts; 0 for padding, special tokens (EOS), the kept stop token and
+    anything past the program text (`Rollout.texts` is the response cut at its end).
+
+    Offsets come from the tokenizer (``return_offsets_mapping``) over the decoded kept
+    tokens when re-encoding that text gives the same ids; otherwise (a slow tokenizer,
+    or a sampled tokenisation the tokenizer would not produce) token i starts at
+    ``len(decode(ids[:i]))``.
+    """
+    ids_rows, mask_rows = batch.response_ids.tolist(), batch.response_mask.tolist()
+    special = set(getattr(tokenizer, "all_special_ids", ()))
+    out = np.zeros(batch.response_ids.shape, dtype=np.int64)
+    for b, (row, kept, ex) in enumerate(zip(ids_rows, mask_rows, examples)):
+        positions = [t for t, m in enumerate(kept) if m and row[t] not in special]
+        if batch.ends[b] in ("stop", "function_end") and positions:
+            last = max(t for t, m in enumerate(kept) if m)
+            positions = [t for t in positions if t != last]  # decides the end; not program text
+        ids = [row[t] for t in positions]
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        spans = _token_spans(tokenizer, text, ids)
+        prefix = getattr(ex, "code_prefix", "") or ""
+        lines = token_lines(text, spans, first_line=prefix.count("\n") + 1)
+        lines[spans[:, 0] >= len(batch.texts[b])] = 0  # past the program's cut
+        out[b, positions] = lines
+    return torch.from_numpy(out).to(batch.response_ids.device)
+
+
+def _token_spans(tokenizer: Any, text: str, ids: list[int]) -> np.ndarray:
+    """(len(ids), 2) character spans of `ids` in `text` (their decoded string)."""
+    if getattr(tokenizer, "is_fast", False):
+        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        if list(enc["input_ids"]) == ids:
+            return np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    # Prefix decoding, clamped to a monotone tiling of the text. A byte-level token that
+    # completes a character split over several tokens adds nothing to the decoded length
+    # (the first byte already decoded as U+FFFD): it takes the character before it, the
+    # one it completes (an empty span would mean "no line").
+    bounds, previous = [], 0
+    for i in range(len(ids) + 1):
+        n = len(tokenizer.decode(ids[:i], skip_special_tokens=True)) if i else 0
+        previous = min(max(n, previous), len(text))
+        bounds.append(previous)
+    spans = [(a, b) if b > a else (max(a - 1, 0), min(max(a, 1), len(text)))
+             for a, b in zip(bounds, bounds[1:])]
+    return np.asarray(spans, dtype=np.int64).reshape(-1, 2)
 
 
 @torch.no_grad()

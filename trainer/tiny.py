@@ -4,7 +4,10 @@
     >>> path = build_tiny_model("/tmp/tiny-causal", kind="causal")   # doctest: +SKIP
 
 Both kinds have 2 layers, width 128 and a word-level vocabulary of `TINY_WORDS`
-(whitespace-separated words; ids 0-3 are <pad>, </s>, <unk>, <s>).
+(whitespace-separated words; ids 0-3 are <pad>, </s>, <unk>, <s>). ``vocab="code"``
+gives a causal model a byte-level BPE vocabulary learnt from a few lines of code
+(`build_code_tokenizer`): its responses have newlines and indentation, so they span
+program lines (what line-level credit needs).
 """
 
 from __future__ import annotations
@@ -36,23 +39,51 @@ def build_tiny_tokenizer(kind: Literal["causal", "seq2seq"] = "causal"):  # noqa
                                    unk_token="<unk>", bos_token="<s>")
 
 
+CODE_CORPUS = (
+    "def total(xs):\n    s = 0\n    for x in xs:\n        s = s + x\n    return s\n",
+    "int f(int a) {\n  int b = a + 1;\n  return b;\n}\n",
+)
+"""What `build_code_tokenizer` learns its merges from."""
+
+
+def build_code_tokenizer():  # noqa: ANN201
+    """A real byte-level BPE tokenizer (the GPT-2 / SmolLM kind, 400 tokens) trained on
+    `CODE_CORPUS`; <|endoftext|> (id 0) is EOS and padding."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(list(CODE_CORPUS) * 20, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>")
+
+
 def build_tiny_model(path: str | Path, kind: Literal["causal", "seq2seq"] = "causal",
-                     seed: int = 0) -> str:
-    """Save a random 2-layer, d=128 Llama (causal) or T5 (seq2seq) + tokenizer to `path`."""
+                     seed: int = 0, vocab: Literal["words", "code"] = "words") -> str:
+    """Save a random 2-layer, d=128 Llama (causal) or T5 (seq2seq) + tokenizer to `path`;
+    `vocab` "code" (causal only) uses `build_code_tokenizer` instead of `TINY_WORDS`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-    tokenizer = build_tiny_tokenizer(kind)
-    vocab = len(tokenizer)
+    if vocab == "code" and kind != "causal":
+        raise ValueError("vocab='code' is for causal models")
+    tokenizer = build_code_tokenizer() if vocab == "code" else build_tiny_tokenizer(kind)
+    n_vocab = len(tokenizer)
     torch.manual_seed(seed)
     if kind == "causal":
-        config = LlamaConfig(vocab_size=vocab, hidden_size=128, intermediate_size=256,
+        eos = tokenizer.eos_token_id
+        config = LlamaConfig(vocab_size=n_vocab, hidden_size=128, intermediate_size=256,
                              num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                             max_position_embeddings=512, pad_token_id=0, eos_token_id=1,
-                             bos_token_id=3, tie_word_embeddings=False)
+                             max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                             eos_token_id=eos, bos_token_id=tokenizer.bos_token_id or eos,
+                             tie_word_embeddings=False)
         model = LlamaForCausalLM(config)
     elif kind == "seq2seq":
-        config = T5Config(vocab_size=vocab, d_model=128, d_kv=32, d_ff=256, num_layers=2,
+        config = T5Config(vocab_size=n_vocab, d_model=128, d_kv=32, d_ff=256, num_layers=2,
                           num_decoder_layers=2, num_heads=4, pad_token_id=0, eos_token_id=1,
                           decoder_start_token_id=0, dropout_rate=0.0)
         model = T5ForConditionalGeneration(config)
