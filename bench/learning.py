@@ -1,6 +1,6 @@
 """Does training with PPOCoder make the model better? The default run, before and after.
 
-    python bench/learning.py                       # seeds 0 1; variants default, no-stop, whole-match
+    python bench/learning.py                       # seeds 0 1; every variant below
     python bench/learning.py --seeds 0 1 2 --variants default
     python bench/learning.py --only-report         # read finished runs, print the tables
 
@@ -25,6 +25,11 @@ Variants, on the same budget (same steps, batch, lengths; only the named setting
                   code from a luckier cut).
     whole-match   --reward.no-structural-gain: AST/DFG match of the whole program
                   (prefix included) instead of what the response adds to the prefix
+    grpo, rloo    --ppo.advantage grpo | rloo (no value head): GROUP_SIZE samples of half
+                  as many prompts per step, so a step draws and trains on as many
+                  responses as the default's (the same wall-clock budget)
+    <estimator>-line-credit   gae, grpo or rloo with --reward.line-credit LINE_CREDIT:
+                  the tokens of the lines compile/test feedback names get that penalty
 
 Per-example metrics: compile failure (1 if the program does not compile or the response
 added nothing), exact match and edit similarity of the written part (`core.text_metrics`),
@@ -46,10 +51,34 @@ import numpy as np
 
 from trainer.evaluate import RAN
 
+GROUP_SIZE = 2
+"""Samples per prompt of grpo/rloo: the smallest group, so a step still sees half as many
+prompts as the default (prompts_per_step x samples_per_prompt stays the default's)."""
+LINE_CREDIT = 0.1
+"""Penalty per token of a named line: a 10-token line loses 1, half the gap between a
+program that compiles (+1) and one that does not (-1)."""
+
+
+def _estimator(mode: str) -> list[str]:
+    """Flags of an advantage estimator with the default's responses per step."""
+    if mode == "gae":
+        return []
+    from trainer.config import Config
+
+    default = Config()
+    responses = default.ppo.prompts_per_step * default.generation.samples_per_prompt
+    return ["--ppo.advantage", mode, "--generation.samples-per-prompt", str(GROUP_SIZE),
+            "--ppo.prompts-per-step", str(max(1, responses // GROUP_SIZE))]
+
+
 VARIANTS = {
     "default": [],
     "no-stop": ["--generation.no-function-end"],
     "whole-match": ["--reward.no-structural-gain"],
+    "grpo": _estimator("grpo"),
+    "rloo": _estimator("rloo"),
+    **{f"{mode}-line-credit": [*_estimator(mode), "--reward.line-credit", str(LINE_CREDIT)]
+       for mode in ("gae", "grpo", "rloo")},
 }
 METRICS = ("compile_failure", "exact_match", "edit_sim", "reward", "kl")
 

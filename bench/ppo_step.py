@@ -5,20 +5,24 @@
 
 Runs the embedded default (`python -m trainer.ppo` settings: SmolLM2-135M + LoRA, stdlib
 completion task, PPOCoder reward) in a temporary folder and reads its metrics.jsonl.
-Step 1 carries one-time warm-up (worker start-up, allocator growth), so the summary is
-over steps 2.. . Scoring runs in a worker process overlapped with the rollout; the
+Step 1 carries one-time warm-up (worker start-up, allocator growth), so the time summary
+is over steps 2.. . Scoring runs in a worker process overlapped with the rollout; the
 report gives both the scoring time itself and the time the trainer actually waited.
+
+Memory is the trainer process's anonymous resident memory (RssAnon: activations,
+gradients, optimizer state, weights copied into memory; not file pages, which the kernel
+may drop and reread under pressure from other processes), sampled every 5 ms; its peak
+is taken per phase of each step: the rollout (generation, log-probs, values) and the
+update (PPO epochs, logging), and "loaded" is its value when step 1 starts.
 
 ``--modes`` compares advantage estimators (`MODES`; all of them when no name follows):
 every round trains each mode once, in a fresh process, in the same order (A B C A B C
-...), on the same prompts (same seed; 2 prompts x 2 samples per step unless flags say
-otherwise: the default's 4 responses). Per run: the median seconds and CPU seconds per
-step and the peak resident memory of steps 2.. (the kernel's high-water mark VmHWM,
-reset where each phase starts), for the whole step and for its rollout (generation,
-log-probs, values) and update (PPO epochs) phases, plus the process's peak over the
-whole run (model loading included). The summary gives each mode's medians over rounds
-and the median over rounds of its per-round ratio to the first mode. Reward workers are
-separate processes and not counted.
+...), with the same seed and prompts (2 prompts x 2 samples per step unless flags say
+otherwise: the default's 4 responses). Step 1 is the like-for-like comparison: every
+mode samples the same responses from the same initial model, so only the estimator
+differs (later steps follow each mode's own updates and sample different lengths). The
+summary gives each mode's medians over rounds and the median over rounds of its
+per-round ratio to the first mode. Reward workers are separate processes, not counted.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,69 +64,83 @@ def _take(argv: list[str], flag: str, default: Any, n: int = 1) -> Any:
     return values[0] if n == 1 else values
 
 
-def _peak_kib() -> int:
-    """This process's resident-memory high-water mark (VmHWM), KiB."""
-    return int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+def _anon_mib() -> float:
+    """This process's anonymous resident memory (RssAnon), MiB."""
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"RssAnon:\s+(\d+)", status).group(1)) / 1024
 
 
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+class AnonPeak:
+    """Samples RssAnon every 5 ms in a background thread; `take` returns the peak since
+    the previous `take` and starts a new interval."""
+
+    def __init__(self) -> None:
+        self.peak = _anon_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _anon_mib())
+
+    def take(self) -> float:
+        now = _anon_mib()
+        peak, self.peak = max(self.peak, now), now
+        return peak
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_once(steps: int, argv: list[str]) -> dict[str, Any]:
-    """Train `steps` steps in this process; returns per-step timings and peak memory."""
+    """Train `steps` steps in this process; returns its metrics rows, with each step's
+    peak anonymous memory per phase added (``mem/rollout``, ``mem/update``, MiB)."""
     import trainer.ppo as ppo
 
-    peaks: dict[str, list[int]] = {"rollout": [], "update": []}
     collect = ppo.collect
-    calls = {"n": 0}
+    phases: list[tuple[str, float]] = []
+    sampler: list[AnonPeak] = []
 
-    def timed_collect(*args: Any, **kwargs: Any) -> Any:
-        # collect() is each step's rollout; the update (and logging) runs until the next
-        # one. Step 1 is warm-up: measured from step 2 on.
-        calls["n"] += 1
-        if calls["n"] >= 3:
-            peaks["update"].append(_peak_kib())
-        measured = _reset_peak()
+    def measured_collect(*args: Any, **kwargs: Any) -> Any:
+        # collect() is a step's rollout; its update (and logging) runs until the next one
+        if not sampler:
+            sampler.append(AnonPeak())
+            phases.append(("loaded", sampler[0].take()))
+        else:
+            phases.append(("update", sampler[0].take()))
         out = collect(*args, **kwargs)
-        if calls["n"] >= 2 and measured:
-            peaks["rollout"].append(_peak_kib())
-        _reset_peak()
+        phases.append(("rollout", sampler[0].take()))
         return out
 
-    ppo.collect = timed_collect
-    with tempfile.TemporaryDirectory() as out:
-        cfg = parse_cli(["--run.output-dir", out, "--ppo.steps", str(steps), "--run.no-plot",
-                         "--run.eval-examples", "0", "--run.no-progress", *argv])
-        start = time.perf_counter()
-        ppo.train(cfg)
-        if peaks["rollout"]:
-            peaks["update"].append(_peak_kib())  # the last step's update, export included
-        total = time.perf_counter() - start
-        rows = read_jsonl(f"{out}/metrics.jsonl")
-    ppo.collect = collect
-    timed = rows[1:] or rows
-    rollout = max(peaks["rollout"], default=0) / 1024 or None
-    update = max(peaks["update"], default=0) / 1024 or None
-    return {
-        "rows": rows, "total_s": total,
-        "step_s": statistics.median(r["time/step"] for r in timed),
-        "cpu_s": statistics.median(r["time/step_cpu"] for r in timed),
-        "rollout_peak_mib": rollout, "update_peak_mib": update,
-        "step_peak_mib": max(rollout, update) if rollout and update else None,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    ppo.collect = measured_collect
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            cfg = parse_cli(["--run.output-dir", out, "--ppo.steps", str(steps), "--run.no-plot",
+                             "--run.eval-examples", "0", "--run.no-progress", *argv])
+            start = time.perf_counter()
+            ppo.train(cfg)
+            if sampler:
+                phases.append(("update", sampler[0].take()))  # the last step's, export included
+            total = time.perf_counter() - start
+            rows = read_jsonl(f"{out}/metrics.jsonl")
+    finally:
+        ppo.collect = collect
+        for s in sampler:
+            s.close()
+    rollouts = [v for k, v in phases if k == "rollout"]
+    updates = [v for k, v in phases if k == "update"]
+    for row, r, u in zip(rows, rollouts, updates):
+        row["mem/rollout"], row["mem/update"] = r, u
+    loaded = next((v for k, v in phases if k == "loaded"), None)
+    return {"rows": rows, "total_s": total, "mem_loaded": loaded}
 
 
 def report_one(result: dict[str, Any]) -> None:
     rows = result["rows"]
     timed = rows[1:] or rows
-    step = result["step_s"]
+    step = statistics.median(r["time/step"] for r in timed)
     reward = statistics.median(r["time/reward"] for r in timed)
     wait = statistics.median(r["time/reward_wait"] for r in timed)
     print(f"steps run: {len(rows)} (whole run incl. model/data load: {result['total_s']:.1f} s)")
@@ -130,14 +148,29 @@ def report_one(result: dict[str, Any]) -> None:
     print(f"median step (2..):    {step:.2f} s  "
           f"(rollout {statistics.median(r['time/rollout'] for r in timed):.2f} s, "
           f"update {statistics.median(r['time/update'] for r in timed):.2f} s)")
-    print(f"CPU time per step:    {result['cpu_s']:.2f} s (all threads of the trainer process; "
+    cpu = statistics.median(r["time/step_cpu"] for r in timed)
+    print(f"CPU time per step:    {cpu:.2f} s (all threads of the trainer process; "
           f"robust to other load on the machine)")
     print(f"reward scoring:       {reward:.3f} s = {100 * reward / step:.1f}% of a step "
           f"(blocking wait {wait:.3f} s = {100 * wait / step:.1f}%)")
-    if result["step_peak_mib"] is not None:
-        print(f"peak RSS, steps 2..:  {result['step_peak_mib']:.0f} MiB (rollout "
-              f"{result['rollout_peak_mib']:.0f}, update {result['update_peak_mib']:.0f}; "
-              f"whole run {result['maxrss_mib']:.0f} MiB)")
+    peak = max(max(r["mem/rollout"], r["mem/update"]) for r in rows)
+    print(f"peak anonymous RSS:   {peak:.0f} MiB ({result['mem_loaded']:.0f} MiB with the "
+          f"model loaded, before step 1)")
+
+
+def summarize(res: dict[str, Any]) -> dict[str, float]:
+    """One run's numbers: step 1 (like for like) and the median of steps 2.. ."""
+    rows = res["rows"]
+    first, later = rows[0], rows[1:] or rows
+    return {
+        "cpu_1": first["time/step_cpu"],
+        "peak_1": max(first["mem/rollout"], first["mem/update"]),
+        "rollout_1": first["mem/rollout"], "update_1": first["mem/update"],
+        "loaded": res["mem_loaded"],
+        "cpu_later": statistics.median(r["time/step_cpu"] for r in later),
+        "wall_later": statistics.median(r["time/step"] for r in later),
+        "peak_later": max(max(r["mem/rollout"], r["mem/update"]) for r in later),
+    }
 
 
 def compare(modes: list[str], rounds: int, steps: int, argv: list[str]) -> None:
@@ -149,7 +182,7 @@ def compare(modes: list[str], rounds: int, steps: int, argv: list[str]) -> None:
         flags += ["--ppo.prompts-per-step", "2"]
     print(f"modes {modes}, {rounds} round(s) x {steps} steps, flags: {' '.join(flags)}; "
           f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for r in range(rounds):
         for mode in modes:
             cmd = [sys.executable, __file__, "--child", "--steps", str(steps), *MODES[mode],
@@ -158,28 +191,29 @@ def compare(modes: list[str], rounds: int, steps: int, argv: list[str]) -> None:
             if proc.returncode != 0:
                 raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
             line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-            res = json.loads(line[len("RESULT "):])
-            results[mode].append(res)
-            print(f"round {r + 1} {mode:<20} step {res['step_s']:6.2f} s  cpu {res['cpu_s']:6.2f} s"
-                  f"  peak RSS {res['step_peak_mib']:6.0f} MiB (rollout "
-                  f"{res['rollout_peak_mib']:.0f}, update {res['update_peak_mib']:.0f}; "
-                  f"whole run {res['maxrss_mib']:.0f})  load {os.getloadavg()[0]:.1f}", flush=True)
+            s = json.loads(line[len("RESULT "):])
+            results[mode].append(s)
+            print(f"round {r + 1} {mode:<20} step 1: CPU {s['cpu_1']:6.2f} s, peak "
+                  f"{s['peak_1']:5.0f} MiB (rollout {s['rollout_1']:.0f}, update "
+                  f"{s['update_1']:.0f}; loaded {s['loaded']:.0f}); steps 2..: CPU "
+                  f"{s['cpu_later']:6.2f} s, wall {s['wall_later']:6.2f} s, peak "
+                  f"{s['peak_later']:5.0f} MiB; load {os.getloadavg()[0]:.1f}", flush=True)
     base = modes[0]
-    print(f"\n| mode | s / step | CPU s / step | peak RSS per step, MiB (rollout / update) | "
-          f"whole run, MiB | CPU time / {base} | peak RSS / {base} |")
+    print(f"\n| mode | step 1: peak anon. RSS, MiB (rollout / update) | step 1: CPU s | "
+          f"peak / {base} | CPU / {base} | steps 2..: CPU s / step | s / step |")
     print("|---|---|---|---|---|---|---|")
     for mode in modes:
         runs = results[mode]
 
-        def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
+        def med(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(x[key] for x in runs)
 
         def ratio(key: str, mode: str = mode) -> float:
             return statistics.median(a[key] / b[key] for a, b in zip(results[mode], results[base]))
 
-        print(f"| {mode} | {med('step_s'):.2f} | {med('cpu_s'):.2f} | {med('step_peak_mib'):.0f} "
-              f"({med('rollout_peak_mib'):.0f} / {med('update_peak_mib'):.0f}) | "
-              f"{med('maxrss_mib'):.0f} | {ratio('cpu_s'):.2f} | {ratio('step_peak_mib'):.3f} |")
+        print(f"| {mode} | {med('peak_1'):.0f} ({med('rollout_1'):.0f} / {med('update_1'):.0f}) | "
+              f"{med('cpu_1'):.1f} | {ratio('peak_1'):.3f} | {ratio('cpu_1'):.2f} | "
+              f"{med('cpu_later'):.1f} | {med('wall_later'):.1f} |")
 
 
 def main(argv: list[str]) -> None:
@@ -199,8 +233,7 @@ def main(argv: list[str]) -> None:
         return
     result = run_once(steps, argv)
     if child:
-        del result["rows"]
-        print("RESULT " + json.dumps(result), flush=True)
+        print("RESULT " + json.dumps(summarize(result)), flush=True)
     else:
         report_one(result)
 

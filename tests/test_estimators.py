@@ -125,6 +125,25 @@ def test_cli_reports_a_missing_group_in_one_line(tmp_path: Path) -> None:
     assert "ppo.advantage=rloo needs generation.samples_per_prompt >= 2" in lines[0]
 
 
+def test_learning_bench_variants_are_valid_configs_with_the_default_budget() -> None:
+    import importlib.util
+
+    from trainer.config import parse_cli
+
+    path = Path(__file__).parents[1] / "bench" / "learning.py"
+    spec = importlib.util.spec_from_file_location("learning_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    default = Config()
+    per_step = default.ppo.prompts_per_step * default.generation.samples_per_prompt
+    for name in ("grpo", "rloo", "gae-line-credit", "grpo-line-credit", "rloo-line-credit"):
+        cfg = parse_cli(bench.VARIANTS[name])
+        validate(cfg)
+        assert cfg.ppo.advantage == name.split("-")[0], name
+        assert cfg.ppo.prompts_per_step * cfg.generation.samples_per_prompt == per_step, name
+        assert cfg.reward.line_credit == (bench.LINE_CREDIT if "line-credit" in name else 0.0)
+
+
 # ------------------------------------------------------------------ whole groups
 
 
