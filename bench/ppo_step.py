@@ -8,21 +8,26 @@ completion task, PPOCoder reward) in a temporary folder and reads its metrics.js
 Step 1 carries one-time warm-up (worker start-up, allocator growth), so the time summary
 is over steps 2.. . Scoring runs in a worker process overlapped with the rollout; the
 report gives both the scoring time itself and the time the trainer actually waited.
+Memory is the trainer process's peak resident memory (the kernel's high-water mark
+VmHWM, reset where each phase starts) per phase of a step: the rollout (generation,
+log-probs, values) and the update (PPO epochs, logging, checkpoint).
 
-Memory is the trainer process's anonymous resident memory (RssAnon: activations,
-gradients, optimizer state, weights copied into memory; not file pages, which the kernel
-may drop and reread under pressure from other processes), sampled every 5 ms; its peak
-is taken per phase of each step: the rollout (generation, log-probs, values) and the
-update (PPO epochs, logging), and "loaded" is its value when step 1 starts.
+``--modes`` compares advantage estimators (`MODES`; all of them when no name follows).
+Every round runs, for each mode in turn (A B C A B C ...), in fresh processes with the
+same seed and prompts (2 prompts x 2 samples per step unless flags say otherwise: the
+default's 4 responses):
 
-``--modes`` compares advantage estimators (`MODES`; all of them when no name follows):
-every round trains each mode once, in a fresh process, in the same order (A B C A B C
-...), with the same seed and prompts (2 prompts x 2 samples per step unless flags say
-otherwise: the default's 4 responses). Step 1 is the like-for-like comparison: every
-mode samples the same responses from the same initial model, so only the estimator
-differs (later steps follow each mode's own updates and sample different lengths). The
-summary gives each mode's medians over rounds and the median over rounds of its
-per-round ratio to the first mode. Reward workers are separate processes, not counted.
+* a memory run: step 1 only, with glibc's ``MALLOC_MMAP_THRESHOLD_=65536``, so that
+  every large tensor is returned to the kernel when freed and the resident peak is the
+  peak of live memory (with glibc's adaptive default, identical runs differ by hundreds
+  of MiB; with it, by < 1 MiB). It makes steps about twice as slow, so
+* a timing run: ``--steps`` steps with the default allocator.
+
+Step 1 is the like-for-like comparison: every mode samples the same responses from the
+same initial model, so only the estimator differs (later steps follow each mode's own
+updates and sample other lengths). The summary gives each mode's medians over rounds and
+the median over rounds of its per-round ratio to the first mode. Reward workers are
+separate processes, not counted.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,54 +68,32 @@ def _take(argv: list[str], flag: str, default: Any, n: int = 1) -> Any:
     return values[0] if n == 1 else values
 
 
-def _anon_mib() -> float:
-    """This process's anonymous resident memory (RssAnon), MiB."""
+def _rss_peak_mib() -> float:
+    """This process's resident-memory high-water mark since the last reset (VmHWM), MiB."""
     status = Path("/proc/self/status").read_text()
-    return int(re.search(r"RssAnon:\s+(\d+)", status).group(1)) / 1024
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
 
 
-class AnonPeak:
-    """Samples RssAnon every 5 ms in a background thread; `take` returns the peak since
-    the previous `take` and starts a new interval."""
-
-    def __init__(self) -> None:
-        self.peak = _anon_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, _anon_mib())
-
-    def take(self) -> float:
-        now = _anon_mib()
-        peak, self.peak = max(self.peak, now), now
-        return peak
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+def _reset_rss_peak() -> float:
+    """The high-water mark so far (MiB), then reset it to the current RSS (Linux >= 4.0)."""
+    peak = _rss_peak_mib()
+    Path("/proc/self/clear_refs").write_text("5")
+    return peak
 
 
 def run_once(steps: int, argv: list[str]) -> dict[str, Any]:
     """Train `steps` steps in this process; returns its metrics rows, with each step's
-    peak anonymous memory per phase added (``mem/rollout``, ``mem/update``, MiB)."""
+    peak resident memory per phase added (``mem/rollout``, ``mem/update``, MiB)."""
     import trainer.ppo as ppo
 
     collect = ppo.collect
     phases: list[tuple[str, float]] = []
-    sampler: list[AnonPeak] = []
 
     def measured_collect(*args: Any, **kwargs: Any) -> Any:
         # collect() is a step's rollout; its update (and logging) runs until the next one
-        if not sampler:
-            sampler.append(AnonPeak())
-            phases.append(("loaded", sampler[0].take()))
-        else:
-            phases.append(("update", sampler[0].take()))
+        phases.append(("update" if phases else "loaded", _reset_rss_peak()))
         out = collect(*args, **kwargs)
-        phases.append(("rollout", sampler[0].take()))
+        phases.append(("rollout", _reset_rss_peak()))
         return out
 
     ppo.collect = measured_collect
@@ -121,20 +103,17 @@ def run_once(steps: int, argv: list[str]) -> dict[str, Any]:
                              "--run.eval-examples", "0", "--run.no-progress", *argv])
             start = time.perf_counter()
             ppo.train(cfg)
-            if sampler:
-                phases.append(("update", sampler[0].take()))  # the last step's, export included
+            phases.append(("update", _reset_rss_peak()))  # the last step's, export included
             total = time.perf_counter() - start
             rows = read_jsonl(f"{out}/metrics.jsonl")
     finally:
         ppo.collect = collect
-        for s in sampler:
-            s.close()
     rollouts = [v for k, v in phases if k == "rollout"]
     updates = [v for k, v in phases if k == "update"]
     for row, r, u in zip(rows, rollouts, updates):
         row["mem/rollout"], row["mem/update"] = r, u
-    loaded = next((v for k, v in phases if k == "loaded"), None)
-    return {"rows": rows, "total_s": total, "mem_loaded": loaded}
+    load = next((v for k, v in phases if k == "loaded"), None)
+    return {"rows": rows, "total_s": total, "mem_load": load}
 
 
 def report_one(result: dict[str, Any]) -> None:
@@ -154,8 +133,8 @@ def report_one(result: dict[str, Any]) -> None:
     print(f"reward scoring:       {reward:.3f} s = {100 * reward / step:.1f}% of a step "
           f"(blocking wait {wait:.3f} s = {100 * wait / step:.1f}%)")
     peak = max(max(r["mem/rollout"], r["mem/update"]) for r in rows)
-    print(f"peak anonymous RSS:   {peak:.0f} MiB ({result['mem_loaded']:.0f} MiB with the "
-          f"model loaded, before step 1)")
+    print(f"peak RSS per step:    {peak:.0f} MiB ({result['mem_load']:.0f} MiB while loading "
+          f"the model)")
 
 
 def summarize(res: dict[str, Any]) -> dict[str, float]:
@@ -166,54 +145,59 @@ def summarize(res: dict[str, Any]) -> dict[str, float]:
         "cpu_1": first["time/step_cpu"],
         "peak_1": max(first["mem/rollout"], first["mem/update"]),
         "rollout_1": first["mem/rollout"], "update_1": first["mem/update"],
-        "loaded": res["mem_loaded"],
+        "load": res["mem_load"],
         "cpu_later": statistics.median(r["time/step_cpu"] for r in later),
         "wall_later": statistics.median(r["time/step"] for r in later),
-        "peak_later": max(max(r["mem/rollout"], r["mem/update"]) for r in later),
     }
 
 
+def _child(mode: str, steps: int, flags: list[str], env: dict[str, str]) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", "--steps", str(steps), *MODES[mode], *flags]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
 def compare(modes: list[str], rounds: int, steps: int, argv: list[str]) -> None:
-    """Each mode once per round, each run in a fresh process; prints medians and ratios."""
+    """Per round, a memory run and a timing run of each mode; prints medians and ratios."""
     flags = list(argv)
     if not any(f.startswith("--generation.samples-per-prompt") for f in flags):
         flags += ["--generation.samples-per-prompt", "2"]
     if not any(f.startswith("--ppo.prompts-per-step") for f in flags):
         flags += ["--ppo.prompts-per-step", "2"]
-    print(f"modes {modes}, {rounds} round(s) x {steps} steps, flags: {' '.join(flags)}; "
-          f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    print(f"modes {modes}, {rounds} round(s), timing runs of {steps} steps, flags: "
+          f"{' '.join(flags)}; load average at start {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores", flush=True)
+    memory: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    timing: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for r in range(rounds):
         for mode in modes:
-            cmd = [sys.executable, __file__, "--child", "--steps", str(steps), *MODES[mode],
-                   *flags]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise SystemExit(f"{mode} failed:\n{proc.stderr[-3000:]}")
-            line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-            s = json.loads(line[len("RESULT "):])
-            results[mode].append(s)
-            print(f"round {r + 1} {mode:<20} step 1: CPU {s['cpu_1']:6.2f} s, peak "
-                  f"{s['peak_1']:5.0f} MiB (rollout {s['rollout_1']:.0f}, update "
-                  f"{s['update_1']:.0f}; loaded {s['loaded']:.0f}); steps 2..: CPU "
-                  f"{s['cpu_later']:6.2f} s, wall {s['wall_later']:6.2f} s, peak "
-                  f"{s['peak_later']:5.0f} MiB; load {os.getloadavg()[0]:.1f}", flush=True)
+            m = _child(mode, 1, flags, {"MALLOC_MMAP_THRESHOLD_": "65536"})
+            t = _child(mode, steps, flags, {})
+            memory[mode].append(m)
+            timing[mode].append(t)
+            print(f"round {r + 1} {mode:<20} step 1: peak {m['peak_1']:5.0f} MiB (rollout "
+                  f"{m['rollout_1']:.0f}, update {m['update_1']:.0f}; loading {m['load']:.0f}), "
+                  f"CPU {t['cpu_1']:6.2f} s; steps 2..: CPU {t['cpu_later']:6.2f} s, wall "
+                  f"{t['wall_later']:6.2f} s; load {os.getloadavg()[0]:.1f}", flush=True)
     base = modes[0]
-    print(f"\n| mode | step 1: peak anon. RSS, MiB (rollout / update) | step 1: CPU s | "
-          f"peak / {base} | CPU / {base} | steps 2..: CPU s / step | s / step |")
+    print(f"\n| mode | step 1: peak RSS, MiB (rollout / update) | peak / {base} | step 1: "
+          f"CPU s | CPU / {base} | steps 2..: CPU s / step | s / step |")
     print("|---|---|---|---|---|---|---|")
+
+    def med(runs: dict[str, list[dict[str, float]]], mode: str, key: str) -> float:
+        return statistics.median(x[key] for x in runs[mode])
+
+    def ratio(runs: dict[str, list[dict[str, float]]], mode: str, key: str) -> float:
+        return statistics.median(a[key] / b[key] for a, b in zip(runs[mode], runs[base]))
+
     for mode in modes:
-        runs = results[mode]
-
-        def med(key: str, runs: list[dict[str, float]] = runs) -> float:
-            return statistics.median(x[key] for x in runs)
-
-        def ratio(key: str, mode: str = mode) -> float:
-            return statistics.median(a[key] / b[key] for a, b in zip(results[mode], results[base]))
-
-        print(f"| {mode} | {med('peak_1'):.0f} ({med('rollout_1'):.0f} / {med('update_1'):.0f}) | "
-              f"{med('cpu_1'):.1f} | {ratio('peak_1'):.3f} | {ratio('cpu_1'):.2f} | "
-              f"{med('cpu_later'):.1f} | {med('wall_later'):.1f} |")
+        print(f"| {mode} | {med(memory, mode, 'peak_1'):.0f} ({med(memory, mode, 'rollout_1'):.0f}"
+              f" / {med(memory, mode, 'update_1'):.0f}) | {ratio(memory, mode, 'peak_1'):.3f} | "
+              f"{med(timing, mode, 'cpu_1'):.1f} | {ratio(timing, mode, 'cpu_1'):.2f} | "
+              f"{med(timing, mode, 'cpu_later'):.1f} | {med(timing, mode, 'wall_later'):.1f} |")
 
 
 def main(argv: list[str]) -> None:
