@@ -105,8 +105,9 @@ class RewardSettings(RewardConfig):
 
 @dataclass
 class PPOSettings:
-    steps: int = 6
-    """Number of PPO steps (rollout + update)."""
+    steps: int = 40
+    """Number of PPO steps (rollout + update). The default run (40 steps of 4 prompts, 100
+    held-out examples evaluated before and after) takes about 25 minutes on a 2-core CPU."""
     prompts_per_step: int = 4
     """Prompts per step over all ranks (must divide by the number of ranks)."""
     epochs: int = 2
@@ -170,7 +171,7 @@ class RunSettings:
     """Seed of everything (model init, data order, sampling)."""
     device: str = "auto"
     """"auto" (GPU when present), "cpu", "cuda", "cuda:1"..."""
-    save_every: int = 2
+    save_every: int = 10
     """Checkpoint every N steps (and at the end)."""
     keep_last: int = 2
     """Checkpoints kept (0 = all)."""
@@ -188,7 +189,7 @@ class RunSettings:
     bit-exact resume: some CPU kernels' rounding depends on the thread count."""
     eval_every: int = 0
     """Evaluate on the held-out split every N steps (0 = only before training and at the end)."""
-    eval_examples: int = 4
+    eval_examples: int = 100
     """Held-out examples per evaluation (0 = no evaluation)."""
     eval_temperature: float = 0.0
     """Sampling temperature of evaluation (0 = greedy); stop rules and lengths are training's."""
