@@ -20,10 +20,7 @@ sample (the fields of `rewards.RewardBreakdown`)::
     python -m rewards score samples.jsonl                # or - for stdin
     python -m rewards score samples.jsonl --no-dfg --weights 1,0.5,0.5 -o scores.jsonl
 
-Each input line is an object with ``language`` (or ``--language``), ``code`` and
-optionally ``reference``, ``tests`` (any shape `rewards.TestSpec.parse` reads: HumanEval
-``test`` + ``entry_point``, MBPP ``test_list``, APPS ``input_output``, ..., or a JSON
-string of one), ``entry_point``, ``code_prefix`` and ``prompt`` (`rewards.schema`).
+`SCORE_JSONL` documents both lines; ``score --help`` prints it and the README quotes it.
 
 ``serve``: the HTTP scoring server (`rewards.server`).
 
@@ -41,6 +38,46 @@ from pathlib import Path
 from typing import Any
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+SCORE_JSONL = """\
+Input: one JSON object per line (blank lines are skipped). Unknown keys are errors;
+every optional key may be null. The one parser is rewards.schema.
+  language     python, java, cpp, c, c_sharp, javascript, php or an alias (c++, cs,
+               js, ...); required unless --language is given
+  code         the program (required)
+  reference    a reference program: enables the AST and data-flow match
+  tests        unit tests, as a value or as a JSON string of one:
+                 "def check(candidate): ..."       HumanEval test code, with entry_point
+                 ["assert f(1) == 2", ...]         MBPP asserts, or {"test_list": [...]}
+                 {"inputs": [...], "outputs": [...]}
+                                                   APPS input_output: stdin/stdout cases;
+                                                   with "fn_name": call-based, each input
+                                                   is an argument list
+                 [["1 2\\n", "3\\n"], ...]           [stdin, expected stdout] pairs
+                 {"asserts": [...], "stdio": [...], "calls": [...], "timeout_s": 5, ...}
+                                                   rewards.TestSpec's fields
+                 a whole HumanEval, MBPP or APPS record
+  entry_point  the function HumanEval test code checks
+  code_prefix  text put before code (completion): the program is code_prefix + code,
+               and ast/dfg measure what code adds to the prefix
+  prompt       kept for logging only
+Output: one JSON object per input line, in input order (rewards.RewardBreakdown):
+  total        w_exec * execution + w_ast * ast + w_dfg * dfg (--weights, default 1,1,1)
+  execution    +1 tests pass or it compiles, -0.3 a test fails, -0.6 runtime error or
+               timeout, -1 compile error or empty; null with --no-execution
+  ast, dfg     AST / data-flow match against reference, 0..1 (-1..1 with code_prefix);
+               null without a reference or with --no-ast / --no-dfg
+  outcome      passed, failed, runtime_error, timeout, compile_error (tests); ok,
+               compile_error (no tests); empty; not_run (--no-execution)
+  pass_ratio   passed checks / checks run; null without tests
+  errors       compiler and runtime messages ("line 3: error: ...")
+  error_lines  lines of the program (code_prefix + code, from 1) that errors name
+  timings      seconds spent: compile or tests, structural
+  isolation    how execution was sandboxed (namespaces+rlimit, ...; in-process for
+               Python's compile check); null when nothing ran
+"""
+"""The line formats of ``python -m rewards score``, printed by ``score --help`` and quoted
+verbatim by the README (tests/test_readme.py compares the two)."""
 
 
 class CliError(ValueError):
@@ -216,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sc = commands.add_parser(
         "score", help="PPOCoder reward of every sample of a JSONL file, as JSONL",
-        description="Score samples (language, code, reference, tests) with rewards.score; "
-                    "prints one JSON object per sample.")
+        description="Score samples (language, code, reference, tests) with rewards.score;\n"
+                    "prints one JSON object per sample.",
+        epilog=SCORE_JSONL, formatter_class=argparse.RawDescriptionHelpFormatter)
     sc.add_argument("input", help="JSONL file of samples, or - for standard input")
     sc.add_argument("-o", "--output", type=Path, help="write the JSONL here instead of stdout")
     sc.add_argument("--no-execution", action="store_true", help="skip compiling / running tests")
