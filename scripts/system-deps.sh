@@ -11,6 +11,7 @@ command -v php >/dev/null || need+=(php-cli)
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v ps >/dev/null || need+=(procps)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v curl >/dev/null || need+=(curl)  # the README's HTTP examples, run by tests/test_readme.py
 if ((${#need[@]} == 0)); then
   exit 0
 fi
