@@ -265,3 +265,61 @@ def find_cut(language: str, prefix: str, response: str, stops: Sequence[str] = (
         cuts.append(ProgramEnd(language, prefix).feed(response))
     found = [c for c in cuts if c is not None]
     return min(found, key=lambda c: c.trigger) if found else None
+
+
+def adds_code(language: str, prefix: str, response: str) -> bool:
+    """Whether `response` adds anything to `prefix` but white space and comments.
+
+    A response of comments only (``# Example usage:``) changes nothing a compiler or a
+    test sees, so the reward treats it like an empty one. The scan starts at the start
+    of `prefix`, so a response that continues a comment the prefix opened is still a
+    comment, and one that continues or closes a string literal is code. Comments and
+    string literals are read as the language's `LexicalSpec` describes them.
+
+    >>> adds_code("python", "def f(x):\\n", "    # TODO\\n\\n")
+    False
+    >>> adds_code("python", "def f(x):\\n", "    return '#'\\n")
+    True
+    """
+    lex = languages.get(language).lexical
+    triple = lex.blocks == "indent"
+    quotes = sorted(lex.quotes, key=len, reverse=True)
+    text, start = prefix + response, len(prefix)
+    closer: str | None = None  # ends the open comment ("\n": a line comment) or string
+    in_string = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if closer is None:
+            line = next((m for m in lex.line_comments if text.startswith(m, i)), None)
+            block = next((b for b in lex.block_comments if text.startswith(b[0], i)), None)
+            if line is not None or block is not None:
+                closer = "\n" if line is not None else block[1]
+                i += len(line) if line is not None else len(block[0])
+                continue
+            if i >= start and not c.isspace():
+                return True
+            quote = next((q * 3 for q in quotes if triple and text.startswith(q * 3, i)), None) \
+                or next((q for q in quotes if text.startswith(q, i)), None)
+            if quote is not None:
+                closer, in_string = quote, True
+                i += len(quote)
+                continue
+            i += 1
+            continue
+        if in_string and i >= start and not c.isspace():
+            return True  # string content, or the quote closing it, is code
+        if in_string and c == "\\":
+            if start <= i + 1 < n:
+                return True  # the escaped character is string content
+            i += 2
+            continue
+        one_line = closer == "\n" or (in_string and closer in ('"', "'"))
+        if c == "\n" and one_line:
+            closer, in_string = None, False
+        elif closer != "\n" and text.startswith(closer, i):
+            i += len(closer)
+            closer, in_string = None, False
+            continue
+        i += 1
+    return False

@@ -10,8 +10,8 @@
   With ``structural_gain`` and a `Sample.code_prefix` they measure what the response
   adds instead: ``(m(prefix + response) - m(prefix)) / (1 - m(prefix))``, so a prefix
   that already matches most of the reference earns nothing by itself.
-- An empty program, or a response that adds nothing but white space to its code
-  prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
+- An empty program (nothing but white space and comments), or a response that adds
+  nothing but white space and comments to its code prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
   compile-error value) and ``R_ast = R_dfg = 0``. Stopping at once never pays.
 
 The per-token KL penalty of the paper is added by the trainer (``core.shaping``), not
@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core import languages
+from core.program_end import adds_code
 from rewards.execution.limits import check_timeout
 from rewards.execution.types import RewardValues, TestSpec
 
@@ -201,11 +202,14 @@ def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str, code: str) 
 
 
 def _adds_nothing(sample: Sample) -> bool:
-    """An empty program, or a response of nothing but white space after its prefix."""
+    """An empty program, or a response of nothing but white space and comments after its
+    prefix (`core.program_end.adds_code`); a program of comments only is empty too."""
     prefix = sample.code_prefix or ""
     if not sample.code.strip():
         return True
-    return bool(prefix) and sample.code.startswith(prefix) and not sample.code[len(prefix):].strip()
+    if not prefix or not sample.code.startswith(prefix):
+        prefix = ""
+    return not adds_code(sample.language, prefix, sample.code[len(prefix):])
 
 
 def _mark_empty(out: RewardBreakdown, sample: Sample, config: RewardConfig) -> None:
@@ -215,8 +219,9 @@ def _mark_empty(out: RewardBreakdown, sample: Sample, config: RewardConfig) -> N
     if sample.reference is not None:
         out.ast = 0.0 if config.use_ast else None
         out.dfg = 0.0 if config.use_dfg else None
-    out.errors.append("empty response: nothing was added to the code prefix"
-                      if sample.code.strip() else "empty program")
+    out.errors.append("empty response: nothing but white space or comments was added to "
+                      "the code prefix" if sample.code_prefix and sample.code.strip()
+                      else "empty program")
 
 
 def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], config: RewardConfig) -> None:

@@ -118,7 +118,7 @@ def test_a_response_that_adds_nothing_to_its_prefix_is_a_failure() -> None:
     ], plain)
     for r in (nothing, spaces):
         assert r.outcome == "empty" and r.total == -1.0
-        assert "nothing was added" in r.errors[0]
+        assert "nothing but white space or comments was added" in r.errors[0]
     assert written.outcome == "ok" and written.total == pytest.approx(3.0)
 
 
@@ -157,3 +157,27 @@ def test_structural_gain_measures_what_the_response_adds() -> None:
     assert structural_gain(0.5, 0.5) == 0.0 and structural_gain(1.0, 0.5) == 1.0
     assert structural_gain(0.0, 0.5) == -1.0 and structural_gain(1.0, 1.0) == 0.0
     assert structural_gain(0.75, 0.5) == 0.5
+
+
+@pytest.mark.parametrize("language, prefix, response", [
+    ("python", "def f(x):\n    return x\n", "\n# Example usage:\n\n# f(1)\n"),
+    ("java", "class A { int f() { return 1; } ", "// done\n/* nothing\n more */ "),
+    ("javascript", "function f() { return 1; }\n", "/* end */\n// more\n"),
+    ("php", "<?php function f() { return 1; }\n", "# done\n"),
+])
+def test_a_response_of_comments_only_adds_nothing(language: str, prefix: str, response: str) -> None:
+    # Found in a PPO run: after 20 steps the model answered 11 of 100 held-out prompts
+    # with comment lines only (3 before training), which compile whenever the prefix does.
+    r = score([Sample(language, prefix + response, code_prefix=prefix)])[0]
+    assert r.outcome == "empty" and r.execution == -1.0
+    program = score([Sample(language, response)])[0]
+    assert program.outcome == "empty" and program.errors == ["empty program"]
+
+
+def test_comment_markers_inside_strings_are_code() -> None:
+    prefix, open_string = "def f():\n", 's = """a\n'
+    hashed, closed = score([
+        Sample("python", prefix + "    return '# not a comment'\n", code_prefix=prefix),
+        Sample("python", open_string + '# still the string"""\n', code_prefix=open_string),
+    ])
+    assert hashed.outcome == "ok" and closed.outcome == "ok"

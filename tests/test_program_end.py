@@ -129,3 +129,23 @@ def test_incremental_feed_matches_one_shot(language: str, prefix: str, response:
         assert 0 <= whole.end <= whole.trigger + 1 <= len(response)
         # a different continuation (the decoded text changed) is rescanned from the prefix
         assert grow.feed(response[: whole.trigger]) is None
+
+
+@pytest.mark.parametrize("language, prefix, response, expected", [
+    ("python", "def f(x):\n", "    # TODO\n\n", False),
+    ("python", "def f(x):\n", "    return '#'\n", True),
+    ("python", 'x = """abc\n', 'def"""\n', True),  # the response closes the prefix's string
+    ("python", "x = 1  # c\n", "  \n\t", False),
+    ("python", "s = 'a\\", "'", True),  # an escaped quote is string content
+    ("python", "", "", False),
+    ("java", "class A {", "  // hi\n /* x\n y */ ", False),
+    ("java", "class A { /* open", "  still the comment */ ", False),
+    ("java", "class A { /* open", "  closed */ int x;", True),
+    ("javascript", "", "`a\nb`", True),
+    ("php", "<?php\n", "# c\n// d\n/* e */", False),
+    ("cpp", "int x;", "\n  ", False),
+])
+def test_adds_code(language: str, prefix: str, response: str, expected: bool) -> None:
+    from core.program_end import adds_code
+
+    assert adds_code(language, prefix, response) is expected
