@@ -12,7 +12,9 @@
   that already matches most of the reference earns nothing by itself.
 - An empty program (nothing but white space and comments), or a response that adds
   nothing but white space and comments to its code prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
-  compile-error value) and ``R_ast = R_dfg = 0``. Stopping at once never pays.
+  compile-error value) and ``R_ast``, ``R_dfg`` their lowest value (0; -1 for the
+  gain of a response to a prefix). Stopping at once never pays, and never scores above
+  an attempt that fails.
 
 The per-token KL penalty of the paper is added by the trainer (``core.shaping``), not
 here: this module scores programs, it knows nothing about policies.
@@ -217,8 +219,12 @@ def _mark_empty(out: RewardBreakdown, sample: Sample, config: RewardConfig) -> N
     if config.use_execution:
         out.execution = config.execution_values.for_outcome("empty")
     if sample.reference is not None:
-        out.ast = 0.0 if config.use_ast else None
-        out.dfg = 0.0 if config.use_dfg else None
+        # The lowest value each match can take, so that stopping never scores above a
+        # failed attempt: a failed attempt's gain can be negative (it broke what the
+        # prefix had), and a PPO run learned to answer "\n" where it was unsure.
+        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
+        out.ast = lowest if config.use_ast else None
+        out.dfg = lowest if config.use_dfg else None
     out.errors.append("empty response: nothing but white space or comments was added to "
                       "the code prefix" if sample.code_prefix and sample.code.strip()
                       else "empty program")

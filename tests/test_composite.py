@@ -181,3 +181,20 @@ def test_comment_markers_inside_strings_are_code() -> None:
         Sample("python", open_string + '# still the string"""\n', code_prefix=open_string),
     ])
     assert hashed.outcome == "ok" and closed.outcome == "ok"
+
+
+def test_stopping_never_scores_above_a_failed_attempt() -> None:
+    # With the gain, a failed attempt can score below -1 (it broke what the prefix
+    # matched); an empty response then has to be lower still, or stopping pays. A PPO
+    # run learned to answer "\n" to prompts it was unsure of before this rule.
+    gain = RewardConfig()
+    empty = Sample("python", PREFIX + "\n", reference=PY_REF, code_prefix=PREFIX)
+    broken = Sample("python", PREFIX + "        s = s +\n", reference=PY_REF, code_prefix=PREFIX)
+    empty, broken = score([empty, broken], gain)
+    plain_empty = score([Sample("python", PREFIX, reference=PY_REF, code_prefix=PREFIX)],
+                        RewardConfig(structural_gain=False))[0]
+    assert broken.outcome == "compile_error"
+    assert (empty.ast, empty.dfg) == (-1.0, -1.0) and empty.total == -3.0
+    assert empty.total <= broken.total
+    # The whole-program match has 0 as its lowest value.
+    assert (plain_empty.ast, plain_empty.dfg, plain_empty.total) == (0.0, 0.0, -1.0)

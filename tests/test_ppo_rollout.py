@@ -70,15 +70,11 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
         batch = collect(policy, [ex] * 2, workers, max_prompt_tokens=16, max_new_tokens=4)
     finally:
         workers.close()
-    # The response lands in a comment after a complete function: it compiles and its
-    # structure equals the reference's, unless it added nothing (then it is "empty").
-    for s, text in zip(batch.scored, batch.texts):
-        if text.strip():
-            assert s.outcome == "ok" and s.components()["execution"] == 1.0
-            assert s.components()["ast"] == pytest.approx(1.0)
-        else:
-            assert s.outcome == "empty" and s.components()["execution"] == -1.0
-            assert s.components()["ast"] == 0.0
+    # The response lands in a comment after a complete function: it adds no code, so it
+    # is "empty" (the compile-error value, the lowest structural match) whatever it says.
+    for s in batch.scored:
+        assert s.outcome == "empty" and s.components()["execution"] == -1.0
+        assert s.components()["ast"] == 0.0 and s.components()["dfg"] == 0.0
         assert s.total == pytest.approx(sum(s.components().values()))
     kl = batch.logprobs - batch.ref_logprobs
     m = rollout_metrics(batch, [ex] * 2, kl)
@@ -90,13 +86,15 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
 def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
     from rewards import TestSpec
 
-    # HumanEval style: the prompt is the program's start, the response is appended to it.
-    # A complete function followed by a comment passes; a broken one fails to compile.
-    good = TaskExample(prompt="x", language="python",
-                       code_prefix="def add(a, b):\n    return a + b\n#", reference=None,
-                       tests=TestSpec(asserts=("assert add(1, 2) == 3",)))
-    bad = TaskExample(prompt="x", language="python", code_prefix="def add(a, b):\n    return (\n#",
-                      reference=None, tests=TestSpec(asserts=("assert add(1, 2) == 3",)))
+    # The prompt is the program's start, the response is appended to it. In PHP, text
+    # after "?>" is output, not code to compile, so whatever the tiny model writes there
+    # is valid and adds something; `exit` keeps it out of the output. The good program
+    # prints the expected line and passes; the broken one fails to compile.
+    tests = TestSpec(stdio=[("", "3\n")])
+    good = TaskExample(prompt="x", language="php", reference=None, tests=tests,
+                       code_prefix='<?php echo 1 + 2, "\\n"; exit; ?>\n')
+    bad = TaskExample(prompt="x", language="php", code_prefix="<?php echo ( ?>\n",
+                      reference=None, tests=tests)
     workers = RewardWorkers(RewardConfig(threads=1, use_ast=False, use_dfg=False), workers=0)
     try:
         batch = collect(policy, [good, bad], workers, max_prompt_tokens=8, max_new_tokens=3)
