@@ -14,7 +14,7 @@ difference with a 95% paired bootstrap interval over the examples
 (`trainer.stats.paired_bootstrap`). With several seeds an example's "after" is its mean
 over the seeds, and every seed is also reported alone. A difference whose interval
 contains 0 is marked "n.s." (not significant). CodeBLEU is a corpus score: its interval
-resamples the examples of both corpora together (`rewards.codebleu_resampled`).
+resamples the examples of both corpora together (`rewards.codebleu_metric.codebleu_resampled`).
 
 Variants, on the same budget (same steps, batch, lengths; only the named setting differs):
 
@@ -162,7 +162,8 @@ def evaluate_with_stop_rule(run_dir: Path, examples: list[Any]) -> list[dict[str
 def codebleu_interval(before: list[dict[str, Any]], after: list[dict[str, Any]],
                       examples: list[Any]) -> tuple[float, float, Any]:
     """Corpus CodeBLEU before and after, and the paired bootstrap interval of the change."""
-    from rewards import codebleu, codebleu_resampled
+    from rewards import codebleu
+    from rewards.codebleu_metric import codebleu_resampled
     from trainer.stats import bootstrap_counts, percentile_interval
 
     refs = [ex.reference for ex in examples]
