@@ -51,14 +51,15 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
 
     torch.set_num_threads(1)
     model = build_tiny_model(tmp_path / "tiny", "causal")
-    # The tiny vocabulary has no newline, so a completion ends up inside the comment the
-    # code_prefix ends with: each row's reward is decided by its tests alone. Completions
-    # are kept non-empty (no EOS or special tokens first): an empty one scores as empty.
+    # In PHP, text after "?>" is output, not code: whatever the tiny model writes there
+    # compiles and adds something, and `exit` keeps it out of the output, so each row's
+    # reward is decided by its tests alone (APPS's stdin/stdout shape, as a JSON string).
+    # Completions are kept non-empty (no EOS or special tokens first).
+    prints = '<?php echo 1 + {}, "\\n"; exit; ?>\n'.format
+    apps = json.dumps({"inputs": [""], "outputs": ["3\n"]})
     rows = [
-        {"prompt": "def f ( x ) :", "language": "python", "code_prefix": "def add(a, b):\n    return a + b\n#",
-         "tests": json.dumps(MBPP)},  # passes: +1
-        {"prompt": "x = y +", "language": None, "code_prefix": "def add(a, b):\n    return a - b\n#",
-         "tests": json.dumps(HUMANEVAL)},  # fails: -0.3
+        {"prompt": "def f ( x ) :", "language": "php", "code_prefix": prints(2), "tests": apps},  # +1
+        {"prompt": "x = y +", "language": None, "code_prefix": prints(1), "tests": apps},  # -0.3
     ]
     dataset = Dataset.from_list(rows)
     execution_only = RewardConfig(use_ast=False, use_dfg=False)
@@ -68,8 +69,8 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
                       dataloader_num_workers=0,
                       generation_kwargs={"min_new_tokens": 6, "suppress_tokens": [0, 2, 3]})
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset,
-                          reward_funcs=[trl_reward_func(language="python", config=execution_only),
-                                        trl_async_reward_func(language="python", config=execution_only,
+                          reward_funcs=[trl_reward_func(language="php", config=execution_only),
+                                        trl_async_reward_func(language="php", config=execution_only,
                                                               component="execution")])
     trainer.train()
     logged = [h for h in trainer.state.log_history if "rewards/ppocoder_total/mean" in h]
