@@ -282,6 +282,17 @@ def adds_code(language: str, prefix: str, response: str) -> bool:
     True
     """
     lex = languages.get(language).lexical
+    body = response.lstrip()
+    if not body:
+        return False
+    openers = (*lex.line_comments, *(b[0] for b in lex.block_comments))
+    if not body.startswith(openers) and not _may_end_in_comment(lex, prefix, openers):
+        return True  # the first character is code, or inside a string the prefix opened
+    return _scan_adds_code(lex, prefix, response)
+
+
+def _scan_adds_code(lex: languages.LexicalSpec, prefix: str, response: str) -> bool:
+    """`adds_code` by a full scan of prefix + response (no shortcut)."""
     triple = lex.blocks == "indent"
     quotes = sorted(lex.quotes, key=len, reverse=True)
     text, start = prefix + response, len(prefix)
@@ -302,6 +313,8 @@ def adds_code(language: str, prefix: str, response: str) -> bool:
             quote = next((q * 3 for q in quotes if triple and text.startswith(q * 3, i)), None) \
                 or next((q for q in quotes if text.startswith(q, i)), None)
             if quote is not None:
+                if i + len(quote) > start:
+                    return True  # the response completes a quote the prefix began
                 closer, in_string = quote, True
                 i += len(quote)
                 continue
@@ -323,3 +336,15 @@ def adds_code(language: str, prefix: str, response: str) -> bool:
             continue
         i += 1
     return False
+
+
+def _may_end_in_comment(lex: languages.LexicalSpec, prefix: str, openers: tuple[str, ...]) -> bool:
+    """A cheap over-estimate of whether `prefix` ends inside a comment (or on the first
+    character of a comment opener): True sends `adds_code` to its full scan."""
+    last_line = prefix[prefix.rfind("\n") + 1:]
+    if any(m in last_line for m in lex.line_comments):
+        return True
+    if any(prefix.rfind(o) > prefix.rfind(c) for o, c in lex.block_comments):
+        return True
+    tail = prefix.rstrip()[-1:]
+    return bool(tail) and any(o.startswith(tail) for o in openers)

@@ -149,3 +149,23 @@ def test_adds_code(language: str, prefix: str, response: str, expected: bool) ->
     from core.program_end import adds_code
 
     assert adds_code(language, prefix, response) is expected
+
+
+SPLIT_SOURCES = {
+    "python": 'def f(x):  # one\n    s = "a # b"  # two\n    t = """x\n# y"""\n    return s\n# end\n',
+    "java": 'class A { /* a\n b */ int f() { // c\n return 1; } /* d */ }\n// e\n',
+    "php": '<?php # a\n$s = "/* x */"; // b\n/* c\n*/ echo $s;\n',
+}
+
+
+@pytest.mark.parametrize("language", sorted(SPLIT_SOURCES))
+def test_adds_code_shortcut_agrees_with_the_full_scan(language: str) -> None:
+    from core import languages
+    from core.program_end import _scan_adds_code, adds_code
+
+    text, lex = SPLIT_SOURCES[language], languages.get(language).lexical
+    for i in range(len(text) + 1):
+        for j in range(i, len(text) + 1):
+            prefix, response = text[:i], text[i:j]
+            assert adds_code(language, prefix, response) == _scan_adds_code(lex, prefix, response), \
+                (prefix, response)
