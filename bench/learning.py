@@ -180,7 +180,7 @@ def codebleu_interval(before: list[dict[str, Any]], after: list[dict[str, Any]],
 
 
 def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]],
-          codebleu_row: tuple[float, float, Any] | None = None) -> str:
+          codebleu_row: tuple[float, float, Any] | None = None, codebleu_of: str = "") -> str:
     """Markdown rows: metric | before | after | difference [95% CI]."""
     from trainer.stats import paired_bootstrap
 
@@ -195,7 +195,7 @@ def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.n
     if codebleu_row is not None:
         b, a, ci = codebleu_row
         mark = "" if ci.low > 0 or ci.high < 0 else " n.s."
-        lines.append(f"| codebleu (corpus) | {b:.3f} | {a:.3f} | "
+        lines.append(f"| codebleu (corpus{codebleu_of}) | {b:.3f} | {a:.3f} | "
                      f"{ci.value:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]{mark} |")
     return "\n".join(lines)
 
@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = ", ".join(f"{t['wall_s'] / 60:.1f} min" for t in times if t)
         report.append(table(f"{variant}: {len(examples)} held-out examples, {len(runs)} seed(s) "
                             f"({seeds}), after = mean over seeds; wall time per run: {wall}",
-                            before, afters, codebleu_interval(before_recs, pairs[0][1], examples)))
+                            before, afters, codebleu_interval(before_recs, pairs[0][1], examples),
+                            codebleu_of=f", {runs[0].name} only" if len(runs) > 1 else ""))
         report.append("")
         report.append(f"how responses ended: before {end_shares(before_recs)}; after "
                       + "; ".join(f"{r.name} {end_shares(a)}" for r, (_, a) in zip(runs, pairs)))
