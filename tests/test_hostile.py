@@ -457,6 +457,21 @@ def test_scorer_recovers_when_a_zygote_dies():
     assert [r.outcome for r in res] == ["passed", "failed"]
 
 
+def test_a_run_cannot_change_the_modules_the_next_run_imports():
+    """The zygote imports common modules once (`zygote.PRELOAD`); a run that patches one
+    changes its own copy only, whatever zygote the next run comes from."""
+    poison = ("import math, typing, collections, re\n"
+              "math.sqrt = lambda x: 42\ntyping.List = None\ncollections.Counter = dict\n"
+              "re.compile = None\ndef f():\n    return 1\n")
+    honest = ("import math, typing, collections, re\n"
+              "def f():\n    return [math.sqrt(4), typing.List is not None,\n"
+              "            collections.Counter('aab')['a'], re.compile('a').pattern]\n")
+    spec = TestSpec(asserts=("assert f() == 1",))
+    check = TestSpec(asserts=("assert f() == [2.0, True, 2, 'a']",))
+    res = run_tests("python", [poison, honest, poison, honest], [spec, check, spec, check], workers=1)
+    assert [r.outcome for r in res] == ["passed"] * 4, [[str(m) for m in r.messages] for r in res]
+
+
 SCAN = r'''
 import gc, re
 pattern = re.compile(rb"SECRET-EXPECTED-[0-9a-f]{32}")
