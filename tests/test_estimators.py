@@ -483,6 +483,37 @@ def test_line_credit_moves_only_the_named_lines_tokens(tmp_path: Path) -> None:
         assert got.strip() == wanted.strip(), (b, code)
 
 
+def test_line_credit_gives_an_empty_response_the_worst_penalty_of_the_batch() -> None:
+    """Stopping must not pay: a failed attempt with a named line loses line_credit per
+    token of it, so an empty response (no line to name) loses the batch's largest such
+    total on its last kept token; a batch without named lines leaves it alone."""
+    T = 6
+    batch = _fake_batch([-1.0, -1.0, -1.0, 0.5], T=T)
+    batch.response_mask[0, -1] = 1
+    batch.response_mask[1, 3:] = 0  # the empty response: 3 tokens kept, the last one decides
+    batch.scored[1].outcome = "empty"
+    batch.scored[0].error_lines = [2]  # 3 tokens on line 2
+    batch.scored[2].error_lines = [1]  # 2 tokens on line 1
+    lines = torch.tensor([[1, 1, 2, 2, 2, 3], [0, 0, 0, 0, 0, 0], [1, 1, 2, 2, 3, 3],
+                          [1, 1, 1, 2, 2, 2]])
+    for mode in MODES:
+        pc = PPOSettings(advantage=mode)
+        plain, shaped = (estimate_advantages(batch, pc, 2, 0.0, Dist(), line_credit=credit,
+                                             lines=lines) for credit in (0.0, 0.25))
+        before, after = (plain.rewards, shaped.rewards) if mode == "gae" else \
+            (plain.advantages, shaped.advantages)
+        delta = after - before
+        assert delta[0].sum().item() == pytest.approx(-0.75), mode  # 3 tokens x 0.25
+        assert delta[2].sum().item() == pytest.approx(-0.5), mode
+        assert delta[1].tolist() == pytest.approx([0, 0, -0.75, 0, 0, 0]), mode
+        assert not delta[3].any(), mode
+        assert shaped.metrics["credit/empty_penalty"] == pytest.approx(0.75)
+    batch.scored[0].error_lines = batch.scored[2].error_lines = []
+    plain, shaped = (estimate_advantages(batch, PPOSettings(), 1, 0.0, Dist(), line_credit=credit,
+                                         lines=lines) for credit in (0.0, 0.25))
+    assert torch.equal(plain.rewards, shaped.rewards)
+
+
 # ---------------------------------------------------------------------- learning
 
 

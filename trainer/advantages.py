@@ -22,7 +22,11 @@ in the RLOO paper).
 Line credit (``reward.line_credit`` = p > 0): the tokens of the program lines execution
 feedback names (`rewards.RewardBreakdown.error_lines`, mapped to tokens by
 `trainer.rollout.response_lines`) get -p on top: on the token rewards before GAE (gae,
-so the value head sees it too), on the advantages (grpo, rloo).
+so the value head sees it too), on the advantages (grpo, rloo). An empty response (outcome
+``empty``) has no line to name, so its last kept token (the one that stopped it) takes
+the largest total penalty of the batch: without it, answering nothing scored above a
+failed attempt and training learned to stop (measured: empty held-out answers 16% ->
+25%, seed 0 of `bench/learning.py --variants gae-line-credit`).
 
 Groups: rows g * k .. g * k + k - 1 are the k samples of prompt g (`trainer.ppo`
 repeats each prompt k times in a row after sharding whole prompts over ranks); the
@@ -91,8 +95,21 @@ def estimate_advantages(
             return x, {}
         shaped = line_penalty(x, lines, errors, mask, line_credit)
         hit = (shaped != torch.where(mask.bool(), x, torch.zeros_like(x))).sum(1).float()
-        return shaped, {"credit/penalised_tokens": float(hit.mean()),
-                        "credit/responses": float((hit > 0).float().mean())}
+        metrics = {"credit/penalised_tokens": float(hit.mean()),
+                   "credit/responses": float((hit > 0).float().mean())}
+        # stopping must not pay: an empty response (nothing to name a line in) would
+        # otherwise escape the penalty a failed attempt takes, so its deciding token takes
+        # the largest penalty of any response in the batch (all ranks)
+        empty = torch.tensor([s.outcome == "empty" for s in batch.scored], device=x.device)
+        kept = mask.sum(1) > 0
+        worst = dist.max(hit.max() if len(hit) else hit.new_zeros(()))
+        if bool((empty & kept).any()) and float(worst) > 0:
+            rows = (empty & kept).nonzero().flatten()
+            last = mask.shape[1] - 1 - mask[rows].flip(1).argmax(1)
+            shaped = shaped.clone()
+            shaped[rows, last] -= line_credit * worst.to(shaped.dtype)
+        metrics["credit/empty_penalty"] = float(line_credit * worst) if bool(empty.any()) else 0.0
+        return shaped, metrics
 
     if pc.advantage == "gae":
         if batch.values is None:

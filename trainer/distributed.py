@@ -32,6 +32,13 @@ class Dist:
             torch.distributed.all_reduce(x)
         return x
 
+    def max(self, x: torch.Tensor) -> torch.Tensor:
+        """Elementwise maximum of `x` over ranks (a new tensor; identity on one process)."""
+        if self.world > 1:
+            x = x.clone()
+            torch.distributed.all_reduce(x, op=torch.distributed.ReduceOp.MAX)
+        return x
+
     def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         """Average each metric over the ranks that have it (ranks may lack some keys,
         e.g. no tested sample in their shard), in sorted key order."""
