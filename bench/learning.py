@@ -27,7 +27,9 @@ Variants, on the same budget (same steps, batch, lengths; only the named setting
                   (prefix included) instead of what the response adds to the prefix
     grpo, rloo    --ppo.advantage grpo | rloo (no value head): GROUP_SIZE samples of half
                   as many prompts per step, so a step draws and trains on as many
-                  responses as the default's (the same wall-clock budget)
+                  responses as the default's, for as many steps (the same sampling
+                  budget; without a value head a step takes less time, see
+                  `bench/ppo_step.py --modes`)
     <estimator>-line-credit   gae, grpo or rloo with --reward.line-credit LINE_CREDIT:
                   the tokens of the lines compile/test feedback names get that penalty
 
