@@ -28,8 +28,8 @@ Variants, on the same budget (same steps, batch, lengths; only the named setting
     grpo, rloo    --ppo.advantage grpo | rloo (no value head): GROUP_SIZE samples of half
                   as many prompts per step, so a step draws and trains on as many
                   responses as the default's, for as many steps (the same sampling
-                  budget; without a value head a step takes less time, see
-                  `bench/ppo_step.py --modes`)
+                  budget; on the default model a step takes as long with or without
+                  the value head: `bench/ppo_step.py --modes`)
     <estimator>-line-credit   gae, grpo or rloo with --reward.line-credit LINE_CREDIT:
                   the tokens of the lines compile/test feedback names get that penalty
 
