@@ -439,6 +439,18 @@ def line_feedback(samples: list[Sample]) -> list[RewardBreakdown]:
     return out
 
 
+def _credit_shift(batch: Rollout, mode: str, kl_coef: float, credit: float,
+                  lines: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """What line credit changes: on the token rewards (gae) or the advantages (grpo,
+    rloo), shaped minus plain; and the shaped run's metrics."""
+    pc = PPOSettings(advantage=mode)
+    plain, shaped = (estimate_advantages(batch, pc, 2, kl_coef, Dist(), line_credit=c,
+                                         lines=lines) for c in (0.0, credit))
+    before, after = (plain.rewards, shaped.rewards) if mode == "gae" else \
+        (plain.advantages, shaped.advantages)
+    return after - before, shaped.metrics
+
+
 def test_line_credit_moves_only_the_named_lines_tokens(tmp_path: Path) -> None:
     """A real rollout of a model whose responses span lines: in every mode, the penalty
     lands on exactly the tokens of the named line (rewards before GAE for gae, advantages
@@ -466,15 +478,11 @@ def test_line_credit_moves_only_the_named_lines_tokens(tmp_path: Path) -> None:
                and penalised[b]]
     assert several, "no response wrote several lines"
     for mode in MODES:
-        pc = PPOSettings(advantage=mode)
-        plain, shaped = (estimate_advantages(batch, pc, 2, 0.1, Dist(), line_credit=credit,
-                                             lines=lines) for credit in (0.0, 0.5))
-        before, after = (plain.rewards, shaped.rewards) if mode == "gae" else \
-            (plain.advantages, shaped.advantages)
-        moved = after != before
+        delta, metrics = _credit_shift(batch, mode, 0.1, 0.5, lines)
+        moved = delta != 0
         assert torch.equal(moved, expected), mode
-        assert torch.allclose((after - before)[moved], torch.tensor(-0.5)), mode
-        assert shaped.metrics["credit/penalised_tokens"] == pytest.approx(
+        assert torch.allclose(delta[moved], torch.tensor(-0.5)), mode
+        assert metrics["credit/penalised_tokens"] == pytest.approx(
             expected.sum(1).float().mean().item())
     for b in penalised.nonzero().flatten().tolist():
         code = prefix + batch.texts[b]
@@ -497,21 +505,14 @@ def test_line_credit_gives_an_empty_response_the_worst_penalty_of_the_batch() ->
     lines = torch.tensor([[1, 1, 2, 2, 2, 3], [0, 0, 0, 0, 0, 0], [1, 1, 2, 2, 3, 3],
                           [1, 1, 1, 2, 2, 2]])
     for mode in MODES:
-        pc = PPOSettings(advantage=mode)
-        plain, shaped = (estimate_advantages(batch, pc, 2, 0.0, Dist(), line_credit=credit,
-                                             lines=lines) for credit in (0.0, 0.25))
-        before, after = (plain.rewards, shaped.rewards) if mode == "gae" else \
-            (plain.advantages, shaped.advantages)
-        delta = after - before
+        delta, metrics = _credit_shift(batch, mode, 0.0, 0.25, lines)
         assert delta[0].sum().item() == pytest.approx(-0.75), mode  # 3 tokens x 0.25
         assert delta[2].sum().item() == pytest.approx(-0.5), mode
         assert delta[1].tolist() == pytest.approx([0, 0, -0.75, 0, 0, 0]), mode
         assert not delta[3].any(), mode
-        assert shaped.metrics["credit/empty_penalty"] == pytest.approx(0.75)
+        assert metrics["credit/empty_penalty"] == pytest.approx(0.75)
     batch.scored[0].error_lines = batch.scored[2].error_lines = []
-    plain, shaped = (estimate_advantages(batch, PPOSettings(), 1, 0.0, Dist(), line_credit=credit,
-                                         lines=lines) for credit in (0.0, 0.25))
-    assert torch.equal(plain.rewards, shaped.rewards)
+    assert not _credit_shift(batch, "gae", 0.0, 0.25, lines)[0].any()
 
 
 # ---------------------------------------------------------------------- learning
