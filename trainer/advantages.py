@@ -102,7 +102,7 @@ def estimate_advantages(
         # the largest penalty of any response in the batch (all ranks)
         empty = torch.tensor([s.outcome == "empty" for s in batch.scored], device=x.device)
         kept = mask.sum(1) > 0
-        worst = dist.max(hit.max() if len(hit) else hit.new_zeros(()))
+        worst = dist.max(hit.max())
         if bool((empty & kept).any()) and float(worst) > 0:
             rows = (empty & kept).nonzero().flatten()
             last = mask.shape[1] - 1 - mask[rows].flip(1).argmax(1)

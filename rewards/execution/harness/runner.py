@@ -18,11 +18,13 @@ process boundary as plain data), patches ``AssertionError`` or prints "passed" e
 pass: only the judge writes to VERDICT_FD, after the last test. Standard library only.
 """
 
+import ast
 import ctypes
 import io
 import json
 import os
 import random
+import re
 import resource
 import selectors
 import signal
@@ -563,8 +565,6 @@ class Judge:
         return reply["names"]
 
     def run_function_tests(self):
-        import ast
-
         job = self.job
         names = self.load()
         if names is None:
@@ -671,8 +671,6 @@ class Judge:
 def _line_in(stderr):
     """The candidate's line in the "line N: Error: ..." that `host_main` wrote last (the
     program's own stderr output comes before it and may say "line" too)."""
-    import re
-
     found = re.findall(r"line (\d+): ", stderr)
     return int(found[-1]) if found else None
 
@@ -737,8 +735,6 @@ class _SoftAsserts:
     """Rewrites `assert X` into `__ppo_assert__(bool(X), line)`: every assert is counted."""
 
     def visit(self, tree):
-        import ast
-
         class Rewrite(ast.NodeTransformer):
             def visit_Assert(self, node):
                 call = ast.Call(func=ast.Name("__ppo_assert__", ast.Load()),
