@@ -179,7 +179,8 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
     if with_tests:
         found = run_tests(lang, [group[k].code for k in with_tests], [group[k].tests for k in with_tests],
                           timeout_s=config.timeout_s, workers=config.threads,
-                          rewards=config.execution_values)
+                          rewards=config.execution_values,
+                          prefixes=[_given_prefix(group[k]) for k in with_tests])
         for k, res in zip(with_tests, found):
             out[k].pass_ratio = res.pass_ratio
             _copy_execution(out[k], res, "tests", group[k].code)
@@ -201,6 +202,13 @@ def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str, code: str) 
     out.isolation = getattr(res, "isolation", None)
     timings = getattr(res, "timings", None) or {}
     out.timings[timing_key] = float(sum(timings.values())) if isinstance(timings, dict) else float(timings)
+
+
+def _given_prefix(sample: Sample) -> str | None:
+    """The code prefix the task gave, when the program starts with it (its helpers are
+    the task's, not the answer's: see `run_tests`)."""
+    prefix = sample.code_prefix
+    return prefix if prefix and sample.code.startswith(prefix) else None
 
 
 def _adds_nothing(sample: Sample) -> bool:

@@ -10,7 +10,20 @@ and writes the verdict, tagged with a per-run random nonce, on a descriptor the 
 has closed. A pass is never read from an exit status or from the candidate's output.
 
 Outcome classes and rewards (PPOCoder / CodeRL): all tests pass +1, a test fails -0.3,
-runtime error -0.6 (timeouts too), compile error -1; see `RewardValues`.
+runtime error -0.6 (timeouts too), compile error -1; see `RewardValues`. A run whose test
+code checked nothing (no assert ran) fails. ``test_error`` (reward 0, left out of
+pass@k) marks a test that cannot run as written, which is the caller's error, never the
+answer's: test code that does not compile is refused earlier, by `TestSpec` (ValueError).
+
+What a pass requires (`harness/runner.py` documents each rule):
+
+* assert-style tests run in the judge's process with the real builtins; the test code
+  sees, through data-only proxies, only the candidate's functions that the task's
+  contract provides: the entry point, and functions whose name is not a builtin's (so a
+  candidate defining ``set`` or ``range`` changes nothing the asserts compute). The
+  task's own helpers that the test calls come from `prefixes`, when given.
+* call-based return values: tuples are lists, bools are not ints, numbers exactly.
+* stdin/stdout: integers exactly, decimals within 1e-6 (`runner.same_output`).
 """
 
 from __future__ import annotations
@@ -58,7 +71,8 @@ JAVA_HARNESS = "/tmp/javaharness"
 def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
               timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 0,
               rewards: RewardValues | None = None, output_bytes: int = 1 << 20,
-              memory_mb: int = DEFAULT_MEMORY_MB) -> list[TestResult]:
+              memory_mb: int = DEFAULT_MEMORY_MB,
+              prefixes: Sequence[str | None] | None = None) -> list[TestResult]:
     """Run `codes[i]` against `tests[i]`; one `TestResult` per sample.
 
     A test is a `TestSpec` or any shape `TestSpec.parse` reads (HumanEval, MBPP, APPS...).
@@ -67,10 +81,13 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
     ``PPOCODER_MAX_TIMEOUT_S`` (60 s by default). `workers` (0: all cores) sandboxes run
     at once. `output_bytes` caps each case's output. `memory_mb` is the memory of one
     run: the program is stopped near it (RLIMIT_AS, plus the runtime's own heap cap for
-    Java, JavaScript, C# and PHP; `TestResult.isolation` names the bound). Raises
-    ValueError on an unknown language, mismatched lengths, tests of no known shape,
-    assert-style or call-based tests for a language other than Python, or a bad limit
-    (naming it).
+    Java, JavaScript, C# and PHP; `TestResult.isolation` names the bound).
+    `prefixes[i]` is the code the task gave sample i (a completion's prompt,
+    `Sample.code_prefix`): the functions it defines that the test code calls, other than
+    the entry point (HumanEval/38's ``encode_cyclic``), run from that text, not from the
+    sample's copy. Raises ValueError on an unknown language, mismatched lengths, tests of
+    no known shape or that do not compile, assert-style or call-based tests for a
+    language other than Python, or a bad limit (naming it).
     """
     name, ex = execution_spec(lang)
     codes = check_codes(codes)
@@ -83,6 +100,12 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
     tests = list(tests)
     if len(tests) != len(codes):
         raise ValueError(f"{len(codes)} codes but {len(tests)} test specs")
+    prefixes = [None] * len(codes) if prefixes is None else list(prefixes)
+    if len(prefixes) != len(codes):
+        raise ValueError(f"{len(codes)} codes but {len(prefixes)} prefixes")
+    for k, prefix in enumerate(prefixes):
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError(f"prefixes[{k}] is {type(prefix).__name__}, not str or None")
     for k, raw in enumerate(tests):
         if raw is None:
             raise ValueError(f"tests[{k}] is None")
@@ -106,7 +129,8 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
             return build
         t0 = time.perf_counter()
         try:
-            res = _run_one(ex, codes[k], tests[k], build, timeout_s, output_bytes, memory_mb)
+            res = _run_one(ex, codes[k], tests[k], build, timeout_s, output_bytes, memory_mb,
+                           prefixes[k])
         finally:
             if build.host_dir:
                 shutil.rmtree(build.host_dir, ignore_errors=True)
@@ -205,7 +229,7 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
 
 
 def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeout_s: float,
-             output_bytes: int, memory_mb: int) -> TestResult:
+             output_bytes: int, memory_mb: int, prefix: str | None = None) -> TestResult:
     budget = spec.timeout_s or timeout_s
     nonce = secrets.token_hex(16)
     level = sandbox.isolation_level()
@@ -232,7 +256,7 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
     else:
         total = budget + 5
         job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,
-                   asserts=list(spec.asserts), timeout=budget)
+                   asserts=list(spec.asserts), timeout=budget, prefix=prefix or "")
     if ex.runs_in_harness and level in sandbox.NAMESPACED:
         job["path"] = [sysconfig.get_paths()["purelib"]]
     limits = run_limits(ex, memory_mb, total + 5, output_bytes=max(output_bytes, 1 << 16))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ class RewardValues:
     """The program ran past its time limit (CodeRL counts this as a runtime error)."""
     compile_error: float = -1.0
     """The program does not compile (or, in Python, does not parse)."""
+    test_error: float = 0.0
+    """The test code cannot run as written (it hands the candidate a value that cannot
+    cross to it): the caller's error, not the answer's; evaluation leaves it out of pass@k."""
     compile_ok: float = 1.0
     """Compile feedback alone: the program compiles."""
     empty: float | None = None
@@ -82,7 +87,9 @@ class TestResult:
     __test__ = False  # not a pytest test class
 
     outcome: str
-    """``passed``, ``failed``, ``runtime_error``, ``compile_error`` or ``timeout``."""
+    """``passed``, ``failed``, ``runtime_error``, ``compile_error``, ``timeout``, or
+    ``test_error`` (the tests, not the answer, could not run; see `RewardValues`). A
+    run of assert-style tests in which no assert ran is ``failed``, never ``passed``."""
     reward: float
     pass_ratio: float = 0.0
     """Passed checks / checks run (asserts executed, or stdin/stdout cases)."""
@@ -119,10 +126,14 @@ class TestSpec:
       ``(stdin, expected stdout)`` pairs; output is compared line by line after trimming
       trailing blanks, then token by token with a 1e-6 tolerance for numbers.
 
-    Test code is trusted; it runs outside the candidate's process and sees the candidate's
-    functions through proxies that pass built-in data types only (values of other types,
-    such as objects with a custom ``__eq__``, fail the test). `TestSpec.parse` reads the
-    published dataset formats (HumanEval, MBPP, APPS) into a TestSpec.
+    Test code is trusted; it runs outside the candidate's process, with the real
+    builtins, and sees the candidate's functions through proxies that pass built-in data
+    types only (values of other types, such as objects with a custom ``__eq__``, fail the
+    test). It sees the entry point and the candidate's functions whose names are not
+    builtins' (give `entry_point` when the function under test is named like a builtin).
+    Test code must compile and hold at least one ``assert`` (a test that checks nothing
+    cannot pass); otherwise construction raises ValueError naming the field.
+    `TestSpec.parse` reads the published dataset formats (HumanEval, MBPP, APPS).
     """
 
     __test__ = False  # not a pytest test class
@@ -158,6 +169,7 @@ class TestSpec:
             raise ValueError("TestSpec.test defines check(); give the entry_point it is called with")
         if self.calls and not self.entry_point:
             raise ValueError("TestSpec.calls needs the entry_point (function name) they call")
+        _check_test_code(self.test, self.asserts)
         if sum(map(bool, (self.stdio, self.calls, self.test or self.asserts))) != 1:
             raise ValueError("a TestSpec needs exactly one kind of tests: stdio cases, calls, "
                              "or assert-style tests")
@@ -220,6 +232,32 @@ class TestSpec:
 
 
 _SPEC_FIELDS = frozenset(f for f in TestSpec.__dataclass_fields__)
+
+
+def _check_test_code(test: str, asserts: tuple[str, ...]) -> None:
+    """ValueError unless every piece of test code compiles and one of them asserts."""
+    if not test and not asserts:
+        return
+    found = [_assert_count(test, "TestSpec.test")] if test else []
+    found += [_assert_count(a, f"TestSpec.asserts[{k}]") for k, a in enumerate(asserts)]
+    if not any(found):
+        raise ValueError("the test code has no assert statement: a test that checks nothing "
+                         "cannot pass (write each check as `assert ...`)")
+
+
+@functools.lru_cache(maxsize=1024)
+def _assert_count(source: str, field: str) -> int:
+    """How many assert statements `source` holds; ValueError naming `field` when it does
+    not compile (the k samples of a prompt share their tests: parsed once)."""
+    try:
+        tree = compile(source, "<test>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        where = f"line {exc.lineno}: " if getattr(exc, "lineno", None) else ""
+        msg = getattr(exc, "msg", None) or str(exc)
+        raise ValueError(f"{field} does not compile: {where}{msg}") from None
+    except RecursionError:
+        raise ValueError(f"{field} is nested too deeply to compile") from None
+    return sum(isinstance(node, ast.Assert) for node in ast.walk(tree))
 
 
 def _parse(cls: type[TestSpec], raw: Any, entry_point: str | None) -> TestSpec | None:

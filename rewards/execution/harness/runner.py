@@ -19,7 +19,9 @@ pass: only the judge writes to VERDICT_FD, after the last test. Standard library
 """
 
 import ast
+import builtins
 import ctypes
+import decimal
 import io
 import json
 import os
@@ -36,7 +38,9 @@ import traceback
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SAFE_SCALARS = (type(None), bool, int, float, str)
-RANK = {"passed": 0, "failed": 1, "runtime_error": 2, "timeout": 3, "compile_error": 4}
+RANK = {"passed": 0, "failed": 1, "runtime_error": 2, "timeout": 3, "compile_error": 4,
+        "test_error": 5}
+BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 # ------------------------------------------------------------------ wire format
@@ -504,6 +508,10 @@ class CaseTimeout(BaseException):
     """The candidate ran past the time budget."""
 
 
+class TestCodeError(BaseException):
+    """The test code cannot be run as written (the caller's error, outcome ``test_error``)."""
+
+
 class Judge:
     def __init__(self, job, cmd_fd, reply_fd):
         self.job, self.cmd_fd, self.reply_fd = job, cmd_fd, reply_fd
@@ -544,8 +552,9 @@ class Judge:
             try:
                 payload = {"op": "call", "name": name, "args": [encode(a) for a in args],
                            "kwargs": {k: encode(v) for k, v in kwargs.items()}}
-            except TypeError as exc:
-                raise CandidateError(f"test argument not supported: {exc}", None) from None
+            except TypeError as exc:  # the test hands over what cannot cross to the candidate
+                raise TestCodeError(f"the test passes {name}() a value the judge cannot send: "
+                                    f"{exc}") from None
             reply = self.ask(payload)
             if "error" in reply:
                 raise CandidateError(reply["error"], reply.get("line"))
@@ -564,6 +573,40 @@ class Judge:
             return None
         return reply["names"]
 
+    def provided(self, names, own=frozenset()):
+        """Proxies of the candidate's functions that the task's contract lets the test call:
+        the entry point, and every function whose name is not a builtin's (MBPP asserts
+        name the function; HumanEval's helpers). A candidate that defines `len`, `set` or
+        `AssertionError` changes nothing the test computes; `own`: names the test binds."""
+        entry = self.job.get("entry_point")
+        return {name: self.proxy(name) for name in names
+                if (name == entry or name not in BUILTIN_NAMES) and name not in own}
+
+    def task_helpers(self, names, used):
+        """The task's own functions that the test calls (HumanEval/38's encode_cyclic,
+        /32's poly), defined in the judge from the code the task gave (the prompt, job
+        ``prefix``), not from the candidate's copy, which could be anything."""
+        tree = _parse_or_none(self.job.get("prefix") or "", "<task>")
+        entry = self.job.get("entry_point")
+        if tree is None:
+            return {}
+        keep = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))
+                or isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and s.name != entry
+                or isinstance(s, (ast.Assign, ast.AnnAssign))
+                and not any(isinstance(n, ast.Call) for n in ast.walk(s))]
+        wanted = used & {s.name for s in keep if hasattr(s, "name")}
+        if not wanted:
+            return {}
+        env = {"__name__": "__task__", "__builtins__": builtins}
+        for stmt in keep:  # the task's code is trusted like its tests; a statement that
+            try:           # needs what the prefix left out is skipped
+                exec(compile(ast.Module([stmt], []), "<task>", "exec"), env)
+            except Exception:  # noqa: BLE001, S110
+                pass
+        for name, fn in self.provided(names, frozenset(env)).items():
+            env[name] = fn  # a helper may call the candidate's functions
+        return {name: env[name] for name in wanted if name in env}
+
     def run_function_tests(self):
         job = self.job
         names = self.load()
@@ -571,16 +614,21 @@ class Judge:
             return
         sources = [job["test"]] if job.get("test") else []
         sources += list(job.get("asserts") or [])
-        for k, source in enumerate(sources):
-            tree = _SoftAsserts().visit(ast.parse(source, f"<test{k}>"))
-            ast.fix_missing_locations(tree)
-            env = {"__name__": "__test__", "__builtins__": __builtins__,
-                   "__ppo_assert__": self.check_assert}
-            env.update((name, self.proxy(name)) for name in names)
+        trees = [_parse_or_none(source, f"<test{k}>") for k, source in enumerate(sources)]
+        if None in trees:  # TestSpec rejects such tests; a judge on another Python may not
+            self.note("test_error", None, "the test code does not compile", in_test_code=True)
+            return
+        used = {n.id for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        helpers = self.task_helpers(names, used)
+        for k, tree in enumerate(trees):
+            own = _top_level_names(tree)
+            env = {"__name__": "__test__", "__builtins__": builtins, **self.provided(names, own),
+                   **helpers, "__ppo_assert__": self.check_assert}
             random.seed(0)
             try:
+                tree = ast.fix_missing_locations(_SoftAsserts().visit(tree))
                 exec(compile(tree, f"<test{k}>", "exec"), env)
-                if k == 0 and job.get("test") and job.get("entry_point"):
+                if k == 0 and job.get("test") and job.get("entry_point") and "check" in own:
                     env["check"](self.proxy(job["entry_point"]))
             except CaseTimeout:
                 self.note("timeout", None, "time limit exceeded")
@@ -588,10 +636,15 @@ class Judge:
             except CandidateError as exc:
                 self.note("runtime_error", exc.line, exc.text)
                 return
+            except TestCodeError as exc:
+                self.note("test_error", None, str(exc), in_test_code=True)
+                return
             except Exception as exc:  # noqa: BLE001 - the test broke on a wrong answer
                 self.total += 1
                 self.note("failed", _error_line(exc, f"<test{k}>"), f"test raised {_describe(exc)}",
                           in_test_code=True)
+        if self.outcome is None and self.total == 0:
+            self.note("failed", None, "no check ran: the test executed no assert", in_test_code=True)
         if self.outcome is None:
             self.outcome = "passed"
 
@@ -675,6 +728,27 @@ def _line_in(stderr):
     return int(found[-1]) if found else None
 
 
+def _parse_or_none(source, filename):
+    try:
+        return ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _top_level_names(tree):
+    """Names the test code binds at its top level (its imports, functions, variables)."""
+    found = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            found.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        else:
+            found.update(n.id for n in ast.walk(stmt)
+                         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return found
+
+
 def _as_lists(value):
     """Tuples as lists, all the way down (JSON expected values have no tuples)."""
     if isinstance(value, (list, tuple)):
@@ -701,34 +775,85 @@ def _int_keys_first(args):
 
 def same_value(got, expected):
     """A call-based return value against the expected one, by APPS's rules: tuples are
-    lists, and a one-element expected list also matches the element it holds."""
+    lists, and a one-element expected list also matches the element it holds.
+
+    Equality is stricter than Python's ``==`` (which APPS and LiveCodeBench use): a bool
+    equals only a bool (``True`` is not ``1``), numbers compare by exact value (``1.0``
+    matches ``1``; ``1.0000001`` does not, and no tolerance applies), and everything else
+    must have the same type (a set never equals a list)."""
     got = _as_lists(got)
     wanted = [expected]
     if isinstance(expected, list) and len(expected) == 1:
         wanted.append(expected[0])
-    return any(got == _as_lists(_int_keyed(w)) for w in wanted)
+    return any(_equal(got, _as_lists(_int_keyed(w))) for w in wanted)
+
+
+def _equal(got, want):
+    numbers = (int, float)
+    if type(got) in numbers and type(want) in numbers:
+        return got == want
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, list):
+        return len(got) == len(want) and all(_equal(g, w) for g, w in zip(got, want))
+    if isinstance(want, dict):
+        return got.keys() == want.keys() and all(_equal(got[k], want[k]) for k in want)
+    return got == want
+
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+FLOAT_ERROR = 1e-6
 
 
 def same_output(got, expected):
-    """Equal after trimming trailing blanks; else token by token with 1e-6 float tolerance."""
+    """Whether a program's stdout matches the expected text.
+
+    Equal when the lines match after trimming trailing blanks; else token by token
+    (split on white space), where two tokens match when they are the same text, or:
+
+    * both integers (``[+-]?[0-9]+``): the same value, exactly (``007`` is ``7``; no
+      tolerance, as testlib's ``ncmp`` and veRL prime_code's integer check, which skips
+      APPS's ``np.allclose`` when every token is an integer);
+    * an integer and a decimal: the same value as decimals (``3`` is ``3.0``,
+      ``999999937`` is not ``999999000.0``), as LiveCodeBench, which compares lines as
+      ``Decimal`` values;
+    * both non-integer numbers (a point or an exponent): absolute or relative error at
+      most 1e-6 against the expected value, as testlib's ``doubleCompare`` (Codeforces
+      checkers such as ``rcmp6``).
+
+    A number is ``[+-]?digits[.digits][e[+-]digits]`` in ASCII: ``nan``, ``inf``,
+    ``1_000`` and ``0x10`` are text and must match exactly."""
     def lines(text):
         return [line.rstrip() for line in text.strip("\n").split("\n")]
 
     if lines(got) == lines(expected):
         return True
     a, b = got.split(), expected.split()
-    if len(a) != len(b):
+    return len(a) == len(b) and all(x == y or _same_number(x, y) for x, y in zip(a, b))
+
+
+def _same_number(token, expected):
+    if not (_NUMBER.fullmatch(token) and _NUMBER.fullmatch(expected)):
         return False
-    for x, y in zip(a, b):
-        if x == y:
-            continue
-        try:
-            fx, fy = float(x), float(y)
-        except ValueError:
-            return False
-        if not abs(fx - fy) <= 1e-6 * max(1.0, abs(fy)):
-            return False
-    return True
+    ints = _INTEGER.fullmatch(token), _INTEGER.fullmatch(expected)
+    if all(ints):
+        return _integer_value(token) == _integer_value(expected)
+    try:
+        if not any(ints):
+            x, y = float(token), float(expected)
+            if abs(x) != float("inf") and abs(y) != float("inf"):
+                error = abs(x - y)
+                return error <= FLOAT_ERROR + 1e-15 or error <= FLOAT_ERROR * abs(y) + 1e-15
+        return decimal.Decimal(token) == decimal.Decimal(expected)
+    except (ArithmeticError, ValueError):  # an exponent beyond what Decimal holds
+        return False
+
+
+def _integer_value(token):
+    """An integer token as (negative, digits without leading zeros): any length, no int()."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return token.startswith("-") and digits != "0", digits
 
 
 class _SoftAsserts:
