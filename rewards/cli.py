@@ -64,11 +64,11 @@ every optional key may be null. The one parser is rewards.schema.
 Output: one JSON object per input line, in input order (rewards.RewardBreakdown):
   total        w_exec * execution + w_ast * ast + w_dfg * dfg (--weights, default 1,1,1)
   execution    +1 tests pass or it compiles, -0.3 a test fails, -0.6 runtime error or
-               timeout, -1 compile error or empty; null with --no-execution
+               timeout, -1 compile error or empty, 0 test_error; null with --no-execution
   ast, dfg     AST / data-flow match against reference, 0..1 (-1..1 with code_prefix);
                null without a reference or with --no-ast / --no-dfg
-  outcome      passed, failed, runtime_error, timeout, compile_error (tests); ok,
-               compile_error (no tests); empty; not_run (--no-execution)
+  outcome      passed, failed, runtime_error, timeout, compile_error, test_error
+               (tests); ok, compile_error (no tests); empty; not_run (--no-execution)
   pass_ratio   passed checks / checks run; null without tests
   errors       compiler and runtime messages ("line 3: error: ...")
   error_lines  lines of the program (code_prefix + code, from 1) that errors name

@@ -101,7 +101,7 @@ class RewardBreakdown:
     dfg: float | None = None
     outcome: str = "not_run"
     """Execution outcome: ok / compile_error (compile) or passed / failed /
-    runtime_error / compile_error / timeout (tests); ``empty`` for an empty program or a
+    runtime_error / compile_error / timeout / test_error (tests); ``empty`` for an empty program or a
     response that adds nothing to its prefix; ``not_run`` when execution is off."""
     pass_ratio: float | None = None
     errors: list[str] = field(default_factory=list)

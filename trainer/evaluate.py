@@ -114,7 +114,8 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dic
     ran = [r["outcome"] for r in records if r["outcome"] != "not_run"]
     if ran:
         m["compile_rate"] = float(np.mean([o in RAN for o in ran]))
-    tested = [r["outcome"] for r in records if r["has_tests"] and r["outcome"] != "not_run"]
+    tested = [r["outcome"] for r in records  # test_error: the tests could not run
+              if r["has_tests"] and r["outcome"] not in ("not_run", "test_error")]
     if tested:
         m["pass_rate"] = float(np.mean([o == "passed" for o in tested]))
     with_expected = [r for r in records if r["expected"] is not None]

@@ -23,11 +23,12 @@ dataset (default ``test``; a JSONL file is used whole).
 Metrics (each with a 95% bootstrap interval over problems, `trainer.stats`):
 
 * ``pass@k`` for each requested k (default 1, 10, 100 where k <= the samples per problem):
-  the unbiased estimator of Chen et al. (2021), averaged over problems with unit tests;
+  the unbiased estimator of Chen et al. (2021), averaged over problems with unit tests
+  (a problem with a ``test_error`` sample, tests that could not run, is left out);
 * ``compile_rate``: share of samples that compiled (and ran, with tests): the outcome
   classes of `trainer.evaluate.RAN`, as in training's evaluation;
 * ``outcomes``: how many samples ended passed / failed / runtime_error / timeout /
-  compile_error / empty (ok when there are no tests);
+  compile_error / empty / test_error (ok when there are no tests);
 * ``bleu`` and ``codebleu``: corpus scores of the whole programs against the references;
 * ``exact_match`` and ``edit_sim``: the completion against the expected text
   (`trainer.evaluate.expected_text`: the held-out rest of the reference for completion),
@@ -318,7 +319,10 @@ def _pass_at_k(per: dict[int, list[ScoredSample]], index: list[int], tested: lis
                boot: dict[str, Any]) -> dict[str, float] | None:
     if not tested:
         return None
-    problems = [index[j] for j in tested]
+    # a problem whose tests could not run (outcome test_error, the tests' fault) is left out
+    problems = [index[j] for j in tested if all(s.outcome != "test_error" for s in per[index[j]])]
+    if not problems:
+        return None
     values = pass_at_k([len(per[i]) for i in problems], [sum(s.passed for s in per[i]) for i in problems], k)
     return mean_interval(values, **boot).to_dict()
 

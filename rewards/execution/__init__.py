@@ -7,8 +7,8 @@
 * `compile_feedback(lang, codes)` -> `CompileResult` per sample (``ok`` / ``compile_error``,
   reward +1 / -1, compiler messages with the sample's line numbers).
 * `run_tests(lang, codes, tests)` -> `TestResult` per sample (``passed``, ``failed``,
-  ``runtime_error``, ``compile_error``, ``timeout``; rewards +1 / -0.3 / -0.6 / -1 / -0.6,
-  pass ratio, first failing line), with `TestSpec` in assert style (HumanEval, MBPP) or
+  ``runtime_error``, ``compile_error``, ``timeout``; rewards +1 / -0.3 / -0.6 / -1 / -0.6;
+  ``test_error``, 0, when the tests themselves cannot run; pass ratio, first failing line), with `TestSpec` in assert style (HumanEval, MBPP) or
   stdin/stdout style (APPS), for python, java, cpp, c, c_sharp, javascript, php.
 * Every result names what held it: the sandbox level (`isolation_level()`; see
   `rewards.execution.sandbox`) and the memory bound, as ``isolation``
