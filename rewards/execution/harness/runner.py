@@ -21,7 +21,6 @@ pass: only the judge writes to VERDICT_FD, after the last test. Standard library
 import ast
 import builtins
 import ctypes
-import decimal
 import io
 import json
 import os
@@ -801,7 +800,7 @@ def _equal(got, want):
     return got == want
 
 
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 FLOAT_ERROR = 1e-6
 
@@ -817,7 +816,7 @@ def same_output(got, expected):
       APPS's ``np.allclose`` when every token is an integer);
     * an integer and a decimal: the same value as decimals (``3`` is ``3.0``,
       ``999999937`` is not ``999999000.0``), as LiveCodeBench, which compares lines as
-      ``Decimal`` values;
+      ``Decimal`` values (here without ``Decimal``: digits and a power of ten);
     * both non-integer numbers (a point or an exponent): absolute or relative error at
       most 1e-6 against the expected value, as testlib's ``doubleCompare`` (Codeforces
       checkers such as ``rcmp6``).
@@ -834,26 +833,29 @@ def same_output(got, expected):
 
 
 def _same_number(token, expected):
-    if not (_NUMBER.fullmatch(token) and _NUMBER.fullmatch(expected)):
+    x, y = _NUMBER.fullmatch(token), _NUMBER.fullmatch(expected)
+    if not (x and y and (x[2] or x[3]) and (y[2] or y[3])):  # "." and "+" are not numbers
         return False
-    ints = _INTEGER.fullmatch(token), _INTEGER.fullmatch(expected)
-    if all(ints):
-        return _integer_value(token) == _integer_value(expected)
+    if not (_INTEGER.fullmatch(token) or _INTEGER.fullmatch(expected)):
+        a, b = float(token), float(expected)
+        if abs(a) != float("inf") and abs(b) != float("inf"):
+            error = abs(a - b)
+            return error <= FLOAT_ERROR + 1e-15 or error <= FLOAT_ERROR * abs(b) + 1e-15
     try:
-        if not any(ints):
-            x, y = float(token), float(expected)
-            if abs(x) != float("inf") and abs(y) != float("inf"):
-                error = abs(x - y)
-                return error <= FLOAT_ERROR + 1e-15 or error <= FLOAT_ERROR * abs(y) + 1e-15
-        return decimal.Decimal(token) == decimal.Decimal(expected)
-    except (ArithmeticError, ValueError):  # an exponent beyond what Decimal holds
+        return _exact_value(x) == _exact_value(y)
+    except ValueError:  # an exponent of thousands of digits
         return False
 
 
-def _integer_value(token):
-    """An integer token as (negative, digits without leading zeros): any length, no int()."""
-    digits = token.lstrip("+-").lstrip("0") or "0"
-    return token.startswith("-") and digits != "0", digits
+def _exact_value(match):
+    """A number as (negative, significant digits, power of ten), the same for every
+    spelling of one value (``3``, ``3.0``, ``0.3e1``); any length, without float()."""
+    sign, whole, fraction, exponent = match.groups(default="")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return False, "", 0
+    kept = digits.rstrip("0")
+    return sign == "-", kept, int(exponent or 0) - len(fraction) + len(digits) - len(kept)
 
 
 class _SoftAsserts:
