@@ -736,15 +736,16 @@ def _parse_or_none(source, filename):
 
 def _top_level_names(tree):
     """Names the test code binds at its top level (its imports, functions, variables)."""
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     found = set()
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.add(stmt.name)
-        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            found.update((a.asname or a.name).split(".")[0] for a in stmt.names)
-        else:
-            found.update(n.id for n in ast.walk(stmt)
-                         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    for stmt in tree.body:  # into if/try/for blocks, not into the bodies of functions
+        for node in [stmt] if isinstance(stmt, defs) else ast.walk(stmt):
+            if isinstance(node, defs):
+                found.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                found.add(node.id)
     return found
 
 
