@@ -581,7 +581,7 @@ class Judge:
         return {name: self.proxy(name) for name in names
                 if (name == entry or name not in BUILTIN_NAMES) and name not in own}
 
-    def task_helpers(self, names, used):
+    def task_helpers(self, names, trees):
         """The task's own functions that the test calls (HumanEval/38's encode_cyclic,
         /32's poly), defined in the judge from the code the task gave (the prompt, job
         ``prefix``), not from the candidate's copy, which could be anything."""
@@ -593,6 +593,7 @@ class Judge:
                 or isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and s.name != entry
                 or isinstance(s, (ast.Assign, ast.AnnAssign))
                 and not any(isinstance(n, ast.Call) for n in ast.walk(s))]
+        used = {n.id for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name)}
         wanted = used & {s.name for s in keep if hasattr(s, "name")}
         if not wanted:
             return {}
@@ -617,8 +618,7 @@ class Judge:
         if None in trees:  # TestSpec rejects such tests; a judge on another Python may not
             self.note("test_error", None, "the test code does not compile", in_test_code=True)
             return
-        used = {n.id for tree in trees for n in ast.walk(tree) if isinstance(n, ast.Name)}
-        helpers = self.task_helpers(names, used)
+        helpers = self.task_helpers(names, trees) if job.get("prefix") else {}
         for k, tree in enumerate(trees):
             own = _top_level_names(tree)
             env = {"__name__": "__test__", "__builtins__": builtins, **self.provided(names, own),
