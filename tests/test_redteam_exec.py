@@ -82,6 +82,20 @@ def test_one_answer_redefining_every_builtin_at_once_gains_nothing():
     assert_no_better({"mbpp set": cheat_mbpp}, "def twice(x):\n    return x\n", mbpp)
 
 
+def test_an_answer_cannot_replace_the_tests_own_names():
+    """`check`, the test's imports and the judge's assert counter stay the test's."""
+    tests = TestSpec(test="import math\n\ndef check(candidate):\n"
+                          "    assert math.floor(candidate(2.0)) == 4\n", entry_point="twice")
+    hacks = {
+        "check": "def check(candidate):\n    return None\n",
+        "math": "class math:\n    @staticmethod\n    def floor(x):\n        return 4\n",
+        "__ppo_assert__": "def __ppo_assert__(*a):\n    return None\n",
+        "candidate": "def candidate(x):\n    return 4.0\n",
+    }
+    assert_no_better({k: v + "def twice(x):\n    return 0.0\n" for k, v in hacks.items()},
+                     WRONG, tests)
+
+
 def test_patching_builtins_in_the_answers_process_cannot_reach_the_judge():
     """The answer runs in its own process: what it patches there, the judge never sees."""
     tests = shadow_test("assert len([candidate(2)] * 2) == 2 and set([candidate(2)]) == {4}")
