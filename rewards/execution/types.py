@@ -118,13 +118,15 @@ class TestSpec:
       sequence of ``(arguments, expected return value)`` pairs and `entry_point` names the
       function, either a plain function or a method of ``class Solution`` (LeetCode
       style; one instance serves all calls). A return value matches when it equals the
-      expected value with tuples read as lists, or, as APPS's own harness allows, when the
+      expected value with tuples read as lists (numbers by exact value, ``1.0`` = ``1``,
+      but a bool only equals a bool), or, as APPS's own harness allows, when the
       expected value is a one-element list holding it; dicts whose keys all read as
       integers (JSON turns them into strings) compare with integer keys, in the first
       argument too.
     * stdin/stdout (any language, like APPS): `stdio` is a sequence of
       ``(stdin, expected stdout)`` pairs; output is compared line by line after trimming
-      trailing blanks, then token by token with a 1e-6 tolerance for numbers.
+      trailing blanks, then token by token: integers exactly, an integer and a decimal as
+      exact decimals, two decimals within 1e-6 absolute or relative error.
 
     Test code is trusted; it runs outside the candidate's process, with the real
     builtins, and sees the candidate's functions through proxies that pass built-in data
