@@ -141,7 +141,8 @@ def test_incremental_feed_matches_one_shot(language: str, prefix: str, response:
     ("java", "class A {", "  // hi\n /* x\n y */ ", False),
     ("java", "class A { /* open", "  still the comment */ ", False),
     ("java", "class A { /* open", "  closed */ int x;", True),
-    ("javascript", "", "`a\nb`", True),
+    ("javascript", "", "`a\nb`", False),  # a string statement does nothing (#24)
+    ("javascript", "x = ", "`a\nb`", True),  # a string the response assigns is code
     ("php", "<?php\n", "# c\n// d\n/* e */", False),
     ("cpp", "int x;", "\n  ", False),
 ])
@@ -154,18 +155,20 @@ def test_adds_code(language: str, prefix: str, response: str, expected: bool) ->
 SPLIT_SOURCES = {
     "python": 'def f(x):  # one\n    s = "a # b"  # two\n    t = """x\n# y"""\n    return s\n# end\n',
     "java": 'class A { /* a\n b */ int f() { // c\n return 1; } /* d */ }\n// e\n',
-    "php": '<?php # a\n$s = "/* x */"; // b\n/* c\n*/ echo $s;\n',
+    "php": '<?php # a\n$s = "/* x */"; // b\n/* c\n*/ echo $s;\n?> t <?php "s"; f();\n',
+    "c": '#include <a.h> x\nint f() { "s";\n#if 0\n y\n#endif\n return 1; }\n',
+    "javascript": 'function f() { "use strict"; `${x}`;\n return `a`; }\n',
 }
 
 
 @pytest.mark.parametrize("language", sorted(SPLIT_SOURCES))
 def test_adds_code_shortcut_agrees_with_the_full_scan(language: str) -> None:
     from core import languages
-    from core.program_end import _scan_adds_code, adds_code
+    from core.program_end import _statements_add_code, adds_code
 
     text, lex = SPLIT_SOURCES[language], languages.get(language).lexical
     for i in range(len(text) + 1):
         for j in range(i, len(text) + 1):
             prefix, response = text[:i], text[i:j]
-            assert adds_code(language, prefix, response) == _scan_adds_code(lex, prefix, response), \
+            assert adds_code(language, prefix, response) == _statements_add_code(lex, prefix, response), \
                 (prefix, response)
