@@ -561,6 +561,8 @@ def _may_add_nothing(lex: languages.LexicalSpec, prefix: str, body: str) -> bool
         [q for q in lex.quotes if q not in ('"', "'")]
     if any(prefix.count(q) % 2 for q in multi):
         return True
+    if lex.directive_prefix and last_line.lstrip().startswith(lex.directive_prefix):
+        return True  # the response continues a directive line
     dead = _lexer(lex).dead_anywhere
     if dead is not None and dead.search(prefix):
         return True
