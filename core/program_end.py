@@ -9,9 +9,11 @@ end the model *meant*: the response ends where the unit of code that the prefix 
 * Indentation languages (Python): the unit is the last top-level statement of the
   prefix when it opened a block (``def f(x):``) or is unfinished; it ends before the
   first new logical line of the response indented at or left of it (a dedent back to
-  the prefix's outermost level). Blank lines and comment lines never end it; lines
-  inside brackets, after a backslash continuation or inside multi-line strings are not
-  logical line starts.
+  the prefix's outermost level). A comment line ends it the same way once the unit
+  has a body (a line after its first, in the prefix or the response): otherwise a
+  policy pads a finished function with ``#`` lines until the length limit. Blank
+  lines never end it; lines inside brackets, after a backslash continuation or inside
+  multi-line strings are not logical line starts.
 * Brace languages: the unit ends right after the ``}`` that closes the last brace the
   prefix left open (depth back to 0).
 
@@ -85,6 +87,7 @@ class ProgramEnd:
                 opens_block = self._lines[last_top][1]
                 still_open = unfinished and last_top == len(indents) - 1
                 self.active = opens_block or still_open
+                self._body_seen = last_top < len(indents) - 1
         else:
             self.active = self._depth > 0
         self._line_start_index = 0  # response indices from here on
@@ -120,17 +123,18 @@ class ProgramEnd:
         self._line_start_index = 0
         self._line_indent: int | None = None  # indent of the logical line being read
         self._last_significant = ""
+        self._body_seen = False  # the unit has code after its first line (a comment then ends it)
         self._cut: Cut | None = None
 
     def _snapshot(self) -> tuple:
         return (self._quote, self._comment, self._escape, self._depth, self._continued,
                 self._at_line_start, self._indent_width, self._line_indent,
-                self._last_significant)
+                self._last_significant, self._body_seen)
 
     def _restore(self, state: tuple) -> None:
         (self._quote, self._comment, self._escape, self._depth, self._continued,
          self._at_line_start, self._indent_width, self._line_indent,
-         self._last_significant) = state
+         self._last_significant, self._body_seen) = state
         self._line_start_index = 0
         self._cut = None
 
@@ -183,11 +187,14 @@ class ProgramEnd:
                     self._line_start_index = i + 1
                     i += 1
                     continue
-                if not any(text.startswith(m, i) for m in self._line_comments):
-                    if not in_prefix and self._indent_width <= self._base:
-                        self._cut = Cut(self._line_start_index, i, "function_end")
-                        return
+                comment = any(text.startswith(m, i) for m in self._line_comments)
+                if not in_prefix and self._indent_width <= self._base \
+                        and (self._body_seen or not comment):
+                    self._cut = Cut(self._line_start_index, i, "function_end")
+                    return
+                if not comment:
                     self._line_indent = self._indent_width
+                    self._body_seen = self._body_seen or not in_prefix
                 self._at_line_start = False
             if self._continued and c not in "\r\n":
                 self._continued = False

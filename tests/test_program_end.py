@@ -22,8 +22,12 @@ def program(language: str, prefix: str, response: str) -> str:
     (FUNCTION, "    return y\nprint(f(1))\n", "    return y\n"),
     # the prefix ends mid-line: the response continues that line
     ("def f(x):\n    return", " x * 2\nclass A:\n", " x * 2\n"),
-    # comment lines and blank lines at column 0 never end a function
-    (FUNCTION, "# note\n\n    return y\n@deco\ndef g(): pass\n", "# note\n\n    return y\n"),
+    # a comment line at column 0 ends a function that has a body, like code (#24: comment
+    # padding after the body was the hole); before any body line it does not, blank lines never
+    (FUNCTION, "# note\n\n    return y\n@deco\ndef g(): pass\n", ""),
+    (FUNCTION, "\n    return y\n# pad\n# pad\n", "\n    return y\n"),
+    ("def f(x):\n", "# note\n\n    return x\n# pad\n", "# note\n\n    return x\n"),
+    ("def f(x):\n", "    return x\n    # inside\n  # still inside\n", "    return x\n    # inside\n  # still inside\n"),
     # nested blocks and a nested function stay inside
     (FUNCTION, "    if y:\n        def h():\n            return 1\n    return y\nz = 1\n",
      "    if y:\n        def h():\n            return 1\n    return y\n"),
@@ -101,7 +105,7 @@ def test_stop_strings_cut_at_the_first_occurrence() -> None:
     assert cut == Cut(end=2, trigger=4, reason="stop")
     assert first_stop("abc", ["x", ""]) is None
     # the earliest trigger wins between a stop string and the function end
-    both = find_cut("python", FUNCTION, "    return y\n###\nz = 1\n", stops=["###"])
+    both = find_cut("python", FUNCTION, "    return y ###\nz = 1\n", stops=["###"])
     assert both is not None and both.reason == "stop" and both.end == 13
 
 
