@@ -195,8 +195,9 @@ class ExecutionSpec:
     """argv that checks a *whole program* (translation, stdin/stdout synthesis) links:
     ``main`` exists and resolves (empty: `check_command` is enough)."""
     main_pattern: str = ""
-    """Regex (multiline) that a whole program's code, comments and strings blanked, must
-    match: its entry point where no link step checks it (Java's ``main``)."""
+    """Regex (multiline) over code (comments and strings blanked) that finds a whole
+    program's entry point: required of a whole program, and what tells that a reference
+    is one (`rewards.execution.declares_main`)."""
     case_server: tuple[str, ...] = ()
     """argv of a warm runtime that runs all stdin/stdout cases of one program (``{stem}``
     the main class, ``{out}`` the build directory, ``{harness}`` the harness classes);
@@ -386,6 +387,7 @@ _CPP_EXECUTION = ExecutionSpec(
     check_command=("g++", "-std=c++17", "-fsyntax-only", *_GCC_FLAGS, "{src}"),
     build_command=("g++", "-std=c++17", "-O1", *_GCC_FLAGS, "-o", "{out}", "{src}"),
     link_command=("g++", "-std=c++17", *_GCC_FLAGS, "-o", "{out}", "{src}"),
+    main_pattern=r"\bmain\s*\(",
     run_command=("{out}",),
     promoted_warnings=_GCC_PROMOTED,
     complete_program=r"^\s*#\s*include",
@@ -398,6 +400,7 @@ _C_EXECUTION = ExecutionSpec(
     check_command=("gcc", "-std=gnu11", "-fsyntax-only", *_GCC_FLAGS, "{src}"),
     build_command=("gcc", "-std=gnu11", "-O1", *_GCC_FLAGS, "-o", "{out}", "{src}", "-lm"),
     link_command=("gcc", "-std=gnu11", *_GCC_FLAGS, "-o", "{out}", "{src}", "-lm"),
+    main_pattern=r"\bmain\s*\(",
     run_command=("{out}",),
     promoted_warnings=_GCC_PROMOTED,
     complete_program=r"^\s*#\s*include",
@@ -410,6 +413,7 @@ _C_SHARP_EXECUTION = ExecutionSpec(
     check_command=("mcs", "-target:library", "-out:{out}", "{src}"),
     build_command=("mcs", "-out:{out}", "{src}"),
     link_command=("mcs", "-out:{out}", "{src}"),
+    main_pattern=r"\bstatic\s+(?:\w+\s+)*(?:void|int|async\s+\w+)\s+Main\s*\(",
     run_command=("mono", "{out}"),
     # #warning text, an unknown #pragma and its bad arguments: text mcs ignores.
     promoted_warnings=(r"^CS1030:", r"^CS163[34]:", r"^CS169[12]:"),

@@ -58,6 +58,10 @@ class Sample:
     """The prompt the program answers (kept for logging only)."""
     code_prefix: str | None = None
     """The start of `code` that the model was given (completion); the rest is its response."""
+    whole_program: bool = False
+    """`code` is a whole program (translation, stdin/stdout synthesis), not a function:
+    without tests, compiling it also requires that it links (C/C++ and C# need ``main``,
+    Java a ``static void main``). Completions keep the fast syntax check."""
 
 
 @dataclass
@@ -175,7 +179,8 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
     from rewards.execution import compile_feedback, run_tests
 
     with_tests = [k for k, s in enumerate(group) if s.tests is not None]
-    compile_only = [k for k, s in enumerate(group) if s.tests is None]
+    compile_only = [k for k, s in enumerate(group) if s.tests is None and not s.whole_program]
+    linked = [k for k, s in enumerate(group) if s.tests is None and s.whole_program]
     if with_tests:
         found = run_tests(lang, [group[k].code for k in with_tests], [group[k].tests for k in with_tests],
                           timeout_s=config.timeout_s, workers=config.threads,
@@ -183,11 +188,13 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
         for k, res in zip(with_tests, found):
             out[k].pass_ratio = res.pass_ratio
             _copy_execution(out[k], res, "tests", group[k].code)
-    if compile_only:
-        found = compile_feedback(lang, [group[k].code for k in compile_only],
-                                 timeout_s=config.timeout_s, workers=config.threads,
-                          rewards=config.execution_values)
-        for k, res in zip(compile_only, found):
+    for ks, whole in ((compile_only, False), (linked, True)):
+        if not ks:
+            continue
+        found = compile_feedback(lang, [group[k].code for k in ks], timeout_s=config.timeout_s,
+                                 workers=config.threads, rewards=config.execution_values,
+                                 whole_program=whole)
+        for k, res in zip(ks, found):
             _copy_execution(out[k], res, "compile", group[k].code)
 
 
