@@ -10,11 +10,20 @@
   With ``structural_gain`` and a `Sample.code_prefix` they measure what the response
   adds instead: ``(m(prefix + response) - m(prefix)) / (1 - m(prefix))``, so a prefix
   that already matches most of the reference earns nothing by itself.
-- An empty program (nothing but white space and comments), or a response that adds
-  nothing but white space and comments to its code prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
+- An empty program, or a response that adds nothing a compiler turns into code to its
+  code prefix (white space, comments, string-literal or no-op statements, preprocessor
+  directives and ``#if 0`` regions, PHP text outside its tags: `core.program_end.adds_code`),
+  is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
   compile-error value) and ``R_ast``, ``R_dfg`` their lowest value (0; -1 for the
   gain of a response to a prefix). Stopping at once never pays, and never scores above
   an attempt that fails.
+- Structural credit needs a program: where execution says ``compile_error`` (or, with
+  execution off, tree-sitter finds ERROR/MISSING nodes), ``R_ast`` and ``R_dfg`` are
+  ``min(value, 0)``. Token soup that shares subtrees with the reference, or has no
+  data-flow edges like an edgeless reference (which scores DFG 1.0), earns nothing
+  positive; it scores like an honest attempt that does not compile.
+- `Sample.whole_program` (translation, stdin/stdout synthesis without tests): the
+  compile check also links (C/C++/C# need ``main``, Java a ``static void main``).
 
 The per-token KL penalty of the paper is added by the trainer (``core.shaping``), not
 here: this module scores programs, it knows nothing about policies.
@@ -166,6 +175,7 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
             _add_execution(lang, group, [results[i] for i in idx], config)
         if config.use_ast or config.use_dfg:
             _add_structural(lang, group, [results[i] for i in idx], config)
+            _cap_non_programs(lang, group, [results[i] for i in idx])
     for r in results:
         r.total = float(
             config.execution_weight * (r.execution or 0.0)
@@ -266,6 +276,37 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
         if config.use_dfg:
             out[k].dfg = float(dfg[j])
         out[k].timings["structural"] = share
+
+
+def _cap_non_programs(lang: str, group: list[Sample], out: list[RewardBreakdown]) -> None:
+    """No positive structural credit for text that is not a program of `lang`: AST and
+    DFG become ``min(value, 0)`` where execution says ``compile_error``, or, with
+    execution off, where tree-sitter finds ERROR or MISSING nodes in the program as
+    the compiler would see it (fragments wrapped)."""
+    unknown = [k for k, r in enumerate(out) if r.outcome == "not_run" and max(r.ast or 0.0, r.dfg or 0.0) > 0]
+    broken = {k for k, r in enumerate(out) if r.outcome == "compile_error"}
+    if unknown:
+        parsed = _parses(lang, [group[k].code for k in unknown])
+        broken.update(k for k, ok in zip(unknown, parsed) if not ok)
+    for k in broken:
+        r = out[k]
+        if r.ast is not None:
+            r.ast = min(r.ast, 0.0)
+        if r.dfg is not None:
+            r.dfg = min(r.dfg, 0.0)
+
+
+def _parses(lang: str, codes: list[str]) -> list[bool]:
+    """Whether tree-sitter parses each code of `lang` without ERROR or MISSING nodes
+    (as a compilation unit: a fragment wrapped as its `ExecutionSpec` says)."""
+    import tree_sitter
+
+    from rewards.execution.toolchain import prepare
+
+    spec = languages.get(lang)
+    parser = tree_sitter.Parser(tree_sitter.Language(spec.grammar()))
+    units = [prepare(lang, c).text if spec.execution else c for c in codes]
+    return [not parser.parse(u.encode("utf-8", "surrogatepass")).root_node.has_error for u in units]
 
 
 def structural_gain(whole: float, prefix_only: float) -> float:
