@@ -18,10 +18,10 @@
   gain of a response to a prefix). Stopping at once never pays, and never scores above
   an attempt that fails.
 - Structural credit needs a program: where execution says ``compile_error`` (or, with
-  execution off, tree-sitter finds ERROR/MISSING nodes), ``R_ast`` and ``R_dfg`` are
-  ``min(value, 0)``. Token soup that shares subtrees with the reference, or has no
-  data-flow edges like an edgeless reference (which scores DFG 1.0), earns nothing
-  positive; it scores like an honest attempt that does not compile.
+  execution off, tree-sitter finds ERROR/MISSING nodes), ``R_ast`` and ``R_dfg`` take
+  the empty response's value (their lowest). Token soup that shares subtrees with the
+  reference, or has no data-flow edges like an edgeless reference (which would score
+  DFG 1.0), earns nothing; every text that does not compile scores alike.
 - `Sample.whole_program` (translation, stdin/stdout synthesis without tests): the
   compile check also links (C/C++/C# need ``main``, Java a ``static void main``).
 
@@ -175,7 +175,7 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
             _add_execution(lang, group, [results[i] for i in idx], config)
         if config.use_ast or config.use_dfg:
             _add_structural(lang, group, [results[i] for i in idx], config)
-            _cap_non_programs(lang, group, [results[i] for i in idx])
+            _cap_non_programs(lang, group, [results[i] for i in idx], config)
     for r in results:
         r.total = float(
             config.execution_weight * (r.execution or 0.0)
@@ -278,22 +278,25 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
         out[k].timings["structural"] = share
 
 
-def _cap_non_programs(lang: str, group: list[Sample], out: list[RewardBreakdown]) -> None:
-    """No positive structural credit for text that is not a program of `lang`: AST and
-    DFG become ``min(value, 0)`` where execution says ``compile_error``, or, with
-    execution off, where tree-sitter finds ERROR or MISSING nodes in the program as
-    the compiler would see it (fragments wrapped)."""
-    unknown = [k for k, r in enumerate(out) if r.outcome == "not_run" and max(r.ast or 0.0, r.dfg or 0.0) > 0]
+def _cap_non_programs(lang: str, group: list[Sample], out: list[RewardBreakdown],
+                      config: RewardConfig) -> None:
+    """Structural credit measures programs: where execution says ``compile_error``, or,
+    with execution off, tree-sitter finds ERROR or MISSING nodes in the program as the
+    compiler would see it (fragments wrapped), AST and DFG take the value an empty
+    response gets (their lowest), so no text that is not a program of `lang` scores
+    above another, or above stopping."""
+    unknown = [k for k, r in enumerate(out) if r.outcome == "not_run" and (r.ast is not None or r.dfg is not None)]
     broken = {k for k, r in enumerate(out) if r.outcome == "compile_error"}
     if unknown:
         parsed = _parses(lang, [group[k].code for k in unknown])
         broken.update(k for k, ok in zip(unknown, parsed) if not ok)
     for k in broken:
-        r = out[k]
+        r, sample = out[k], group[k]
+        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
         if r.ast is not None:
-            r.ast = min(r.ast, 0.0)
+            r.ast = lowest
         if r.dfg is not None:
-            r.dfg = min(r.dfg, 0.0)
+            r.dfg = lowest
 
 
 def _parses(lang: str, codes: list[str]) -> list[bool]:
