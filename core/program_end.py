@@ -493,43 +493,66 @@ _BRACKETS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 
 
 def _statements_add_code(lex: languages.LexicalSpec, prefix: str, response: str) -> bool:
-    """`adds_code` by a full scan: split prefix + response into statements; the response
-    adds code when a statement it reaches into is not inert."""
-    text, start = prefix + response, len(prefix)
+    """`adds_code` by a full scan: split prefix + response into statements (`_Statements`)."""
+    text = prefix + response
     lx = _lexer(lex)
-    indent = lx.indent
-    ends = ";" if indent else ";{}"
-    statement: list[tuple[str, int, int]] = []  # ("t"/"s", start, end) items
-    depth = 0
-
-    def live(items: list[tuple[str, int, int]]) -> bool:
-        if not any(e > start and text[max(a, start):e].strip() for _, a, e in items):
-            return False
-        return not _inert(lex, text, items)
-
+    scan = _Statements(lex, text, len(prefix))
     for seg in _segments(lx, text):
         if seg.kind == "string":
-            statement.append(("s", seg.start, seg.end))
+            scan.items.append(("s", seg.start, seg.end))
+        elif seg.kind != "code":
             continue
-        if seg.kind != "code":
-            continue
-        if text[seg.start] == "\n":  # ends a logical line in an indentation language
-            if indent and depth == 0 and not _continued(text, seg.start):
-                if live(statement):
-                    return True
-                statement = []
-            continue
-        for tok in _TOKEN.finditer(text, seg.start, seg.end):
-            t = tok.group()
-            if indent:
-                depth = max(0, depth + _BRACKETS.get(t, 0))
-            if t in ends or (indent and t == ":" and depth == 0):
-                if live(statement):
-                    return True
-                statement = []
-                continue
-            statement.append(("t", tok.start(), tok.end()))
-    return live(statement)
+        elif text[seg.start] == "\n":  # ends a logical line in an indentation language
+            if lx.indent and scan.depth == 0 and not _continued(text, seg.start) and scan.end(seg.start, ""):
+                return True
+        elif any(scan.token(tok.group(), tok.start(), tok.end())
+                 for tok in _TOKEN.finditer(text, seg.start, seg.end)):
+            return True
+    return scan.end(len(text), "")
+
+
+class _Statements:
+    """Statements of a text, fed token by token; says when the response (the text from
+    `start`) adds code. It does when a statement it reaches into is not inert
+    (`_inert`), when its ``;`` (or ``:``, ``{``) ends a statement that is not, or when
+    its ``}`` closes a block holding such a statement (a function body the prefix wrote)."""
+
+    def __init__(self, lex: languages.LexicalSpec, text: str, start: int) -> None:
+        self.lex, self.text, self.start = lex, text, start
+        self.indent = lex.blocks == "indent"
+        self.items: list[tuple[str, int, int]] = []  # ("t" token / "s" string, start, end)
+        self.depth = 0  # brackets (indentation languages)
+        self.blocks: list[bool] = []  # per open brace: it holds a statement that is not inert
+
+    def token(self, t: str, a: int, b: int) -> bool:
+        if self.indent:
+            self.depth = max(0, self.depth + _BRACKETS.get(t, 0))
+            if t == ";" or (t == ":" and self.depth == 0):
+                return self.end(a, t)
+        elif t in ";{}":
+            return self.end(a, t)
+        self.items.append(("t", a, b))
+        return False
+
+    def end(self, at: int, terminator: str) -> bool:
+        """The statement ends at `at` with `terminator` ("" for a line or the text's end)."""
+        items, text, start = self.items, self.text, self.start
+        self.items = []
+        live = bool(items) and not _inert(self.lex, text, items)
+        reaches = any(e > start and text[max(a, start):e].strip() for _, a, e in items)
+        if live and (reaches or (terminator and at >= start)):
+            return True
+        if live and terminator != "{" and self.blocks:
+            self.blocks[-1] = True
+        if terminator == "{":
+            self.blocks.append(False)
+        elif terminator == "}":
+            held = self.blocks.pop() if self.blocks else False
+            if held and at >= start:
+                return True
+            if held and self.blocks:
+                self.blocks[-1] = True
+        return False
 
 
 def _inert(lex: languages.LexicalSpec, text: str, items: list[tuple[str, int, int]]) -> bool:

@@ -149,6 +149,24 @@ def test_incremental_feed_matches_one_shot(language: str, prefix: str, response:
     ("javascript", "x = ", "`a\nb`", True),  # a string the response assigns is code
     ("php", "<?php\n", "# c\n// d\n/* e */", False),
     ("cpp", "int x;", "\n  ", False),
+    # #24: what a compiler turns into nothing adds nothing
+    ("python", "def f(x):\n", '    """TODO"""\n', False),
+    ("python", "def f(x):\n    \"\"\"", 'TODO"""\n    pass\n', False),
+    ("python", "def f(x):\n", '    f"{g()}"\n', True),  # an f-string runs code
+    ("javascript", "function f() {\n", '  "use strict";\n}', False),
+    ("javascript", "function f() {\n", "  `${g()}`;\n}", True),
+    ("php", "<?php function f($x) {\n", "'TODO'; }", False),
+    ("php", "<?php function f($x) {\n", '"$x"; }', True),  # interpolation runs code
+    ("php", "<?php function f() { return 1; }\n", "?> text ((( <?php ", False),
+    ("c", "", "#include <stdio.h> garbage\n#define X (((\n", False),
+    ("c", "int f(int x) {\n", "#if 0\n  return x; don't\n#endif\n}", False),
+    ("c", "int f(int x) {\n", "#if 0\n#else\n  return x;\n#endif\n}", True),
+    ("c_sharp", "class A { int F() {\n", "#if false\n garbage\n#endif\n}}", False),
+    # closing braces: code when they close a block holding code, nothing when they close an empty one
+    ("c", "int f(int x) {\n", "}\n", False),
+    ("c", "int f(int x) {\n  return x;\n", "}\n", True),
+    ("c", "int f(int x) {\n  return x", ";\n}\n", True),
+    ("cpp", "struct A { int f() {\n", '"TODO"; } };', False),
 ])
 def test_adds_code(language: str, prefix: str, response: str, expected: bool) -> None:
     from core.program_end import adds_code
