@@ -185,7 +185,19 @@ class ExecutionSpec:
     """Regex over compiler output with named groups ``line``, ``severity``, ``text``
     (optionally ``column``) that finds the diagnostics."""
     error_severities: tuple[str, ...] = ("error", "fatal error")
-    """Severities that make a compile error (warnings never do)."""
+    """Severities that make a compile error."""
+    promoted_warnings: tuple[str, ...] = ()
+    """Regexes over a warning's text that make it an error: the warnings that mean "this
+    text was ignored" (extra tokens after a directive, an unknown ``#pragma``, an ``#if``
+    on a name never defined), so that garbage hidden there does not compile. Other
+    warnings never make a compile error."""
+    link_command: tuple[str, ...] = ()
+    """argv that checks a *whole program* (translation, stdin/stdout synthesis) links:
+    ``main`` exists and resolves (empty: `check_command` is enough)."""
+    main_pattern: str = ""
+    """Regex (multiline) over code (comments and strings blanked) that finds a whole
+    program's entry point: required of a whole program, and what tells that a reference
+    is one (`rewards.execution.declares_main`)."""
     case_server: tuple[str, ...] = ()
     """argv of a warm runtime that runs all stdin/stdout cases of one program (``{stem}``
     the main class, ``{out}`` the build directory, ``{harness}`` the harness classes);
@@ -227,6 +239,23 @@ class LexicalSpec:
     quotes: tuple[str, ...] = ('"', "'")
     """String/character delimiters; a backslash escapes the next character inside them.
     In ``"indent"`` languages a tripled quote opens a multi-line string."""
+    string_statements: bool = False
+    """A string literal alone is a valid statement that does nothing (Python's docstring,
+    JavaScript's ``"use strict";``, ``"x";`` in C): `adds_code` does not count it."""
+    live_strings: tuple[tuple[str, str], ...] = ()
+    """(quote, marker): a literal with that quote containing that marker runs code
+    (JavaScript's ``${`` in template strings, PHP's ``$`` in double quotes); it counts."""
+    noop_statements: tuple[str, ...] = ()
+    """Statements that compile to nothing (Python's ``pass`` and ``...``)."""
+    directive_prefix: str = ""
+    """A line starting with it is a preprocessor directive (``#``), not code."""
+    dead_regions: tuple[str, ...] = ()
+    """Regexes over a directive line that open a region the compiler skips (``#if 0``),
+    closed by the matching ``#endif`` (a ``#else``/``#elif`` at its level makes the rest live)."""
+    inline_text: tuple[str, tuple[str, ...]] | None = None
+    """(closer, openers) of code embedded in text (PHP's ``?>`` and ``<?php``): text
+    outside the tags is printed, not compiled. A program containing an opener starts
+    as text; one without any is all code (it is wrapped as a fragment)."""
 
 
 @dataclass(frozen=True)
@@ -311,8 +340,13 @@ def get(name: str) -> LanguageSpec:
 
 
 # Execution data (compile / run commands, fragment wrapping, diagnostics) per language.
-_GCC_MESSAGES = (r"^[^\n:]*:(?P<line>\d+):(?P<column>\d+): "
+_GCC_MESSAGES = (r"^[^\n:]*:(?P<line>\d+)(?::(?P<column>\d+))?: "
                  r"(?P<severity>fatal error|error|warning|note): (?P<text>.*)$")
+# GCC reports text it ignores only as warnings: extra tokens after a directive (no option
+# controls the #include one), an unknown #pragma, #warning, an #if on an undefined name.
+_GCC_FLAGS = ("-fdiagnostics-color=never", "-Wundef", "-Wunknown-pragmas")
+_GCC_PROMOTED = (r"^extra tokens at end of #", r"^ignoring .#pragma", r"^#warning",
+                 r"is not defined, evaluates to 0")
 # The one JVM configuration (compile worker, javac, programs, the case runner): a heap cap
 # from the run's memory, direct buffers capped, a small code cache and class space (their
 # reservations count against RLIMIT_AS), serial GC and C1 only (fast start, few threads).
@@ -340,6 +374,7 @@ _JAVA_EXECUTION = ExecutionSpec(
     fragment_suffix="\n}\n",
     file_stem_pattern=r"^\s*public\s+(?:(?:final|abstract|sealed|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
     file_stem="Main",
+    main_pattern=r"\bstatic\s+(?:\w+\s+)*void\s+main\s*\(",
     message_pattern=r"^[^\n:]*\.java:(?P<line>\d+): (?P<severity>error|warning): (?P<text>.*)$",
     memory_bound="jvm-heap",
     reserved_mb=1024,  # ~880 MB of fixed reservations (code cache, class space, the case thread's stack)
@@ -349,9 +384,12 @@ _JAVA_EXECUTION = ExecutionSpec(
 )
 _CPP_EXECUTION = ExecutionSpec(
     check="command",
-    check_command=("g++", "-std=c++17", "-fsyntax-only", "-fdiagnostics-color=never", "{src}"),
-    build_command=("g++", "-std=c++17", "-O1", "-fdiagnostics-color=never", "-o", "{out}", "{src}"),
+    check_command=("g++", "-std=c++17", "-fsyntax-only", *_GCC_FLAGS, "{src}"),
+    build_command=("g++", "-std=c++17", "-O1", *_GCC_FLAGS, "-o", "{out}", "{src}"),
+    link_command=("g++", "-std=c++17", *_GCC_FLAGS, "-o", "{out}", "{src}"),
+    main_pattern=r"\bmain\s*\(",
     run_command=("{out}",),
+    promoted_warnings=_GCC_PROMOTED,
     complete_program=r"^\s*#\s*include",
     fragment_prefix="#include <bits/stdc++.h>\nusing namespace std;\n",
     message_pattern=_GCC_MESSAGES,
@@ -359,9 +397,12 @@ _CPP_EXECUTION = ExecutionSpec(
 )
 _C_EXECUTION = ExecutionSpec(
     check="command",
-    check_command=("gcc", "-std=gnu11", "-fsyntax-only", "-fdiagnostics-color=never", "{src}"),
-    build_command=("gcc", "-std=gnu11", "-O1", "-fdiagnostics-color=never", "-o", "{out}", "{src}", "-lm"),
+    check_command=("gcc", "-std=gnu11", "-fsyntax-only", *_GCC_FLAGS, "{src}"),
+    build_command=("gcc", "-std=gnu11", "-O1", *_GCC_FLAGS, "-o", "{out}", "{src}", "-lm"),
+    link_command=("gcc", "-std=gnu11", *_GCC_FLAGS, "-o", "{out}", "{src}", "-lm"),
+    main_pattern=r"\bmain\s*\(",
     run_command=("{out}",),
+    promoted_warnings=_GCC_PROMOTED,
     complete_program=r"^\s*#\s*include",
     fragment_prefix=("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
                      "#include <math.h>\n#include <stdbool.h>\n#include <limits.h>\n"),
@@ -371,7 +412,11 @@ _C_SHARP_EXECUTION = ExecutionSpec(
     check="command",
     check_command=("mcs", "-target:library", "-out:{out}", "{src}"),
     build_command=("mcs", "-out:{out}", "{src}"),
+    link_command=("mcs", "-out:{out}", "{src}"),
+    main_pattern=r"\bstatic\s+(?:\w+\s+)*(?:void|int|async\s+\w+)\s+Main\s*\(",
     run_command=("mono", "{out}"),
+    # #warning text, an unknown #pragma and its bad arguments: text mcs ignores.
+    promoted_warnings=(r"^CS1030:", r"^CS163[34]:", r"^CS169[12]:"),
     complete_program=(r"^\s*(?:namespace\s+[\w.]+|(?:(?:public|internal|static|sealed|abstract|partial)\s+)*"
                       r"(?:class|struct|interface|enum|record)\s+\w+)"),
     fragment_prefix=("using System; using System.Collections.Generic; using System.Linq; "
@@ -409,13 +454,20 @@ _PHP_EXECUTION = ExecutionSpec(
     reserved_mb=64,
 )
 
+# The preprocessor: directive lines, and regions it skips (their text never compiles).
+_C_LEXICAL = LexicalSpec(string_statements=True, directive_prefix="#",
+                         dead_regions=(r"#\s*if\s+(?:0+|false)\s*(?:(?://|/\*).*)?$",))
+_C_SHARP_LEXICAL = LexicalSpec(directive_prefix="#",
+                               dead_regions=(r"#\s*if\s+false\s*(?://.*)?$",))
+
 
 register(LanguageSpec(
     name="python", dataflow=PYTHON_DATAFLOW, aliases=("py", "python3"),
     grammar_module="tree_sitter_python", grammar_function="language",
     execution=_PYTHON_EXECUTION,
     file_extension=".py", comment_node_types=("comment",),
-    lexical=LexicalSpec(blocks="indent", line_comments=("#",), block_comments=()),
+    lexical=LexicalSpec(blocks="indent", line_comments=("#",), block_comments=(),
+                        string_statements=True, noop_statements=("pass", "...")),
     literal_node_types=("string",),
 ))
 register(LanguageSpec(
@@ -431,6 +483,7 @@ register(LanguageSpec(
     execution=_CPP_EXECUTION,
     file_extension=".cpp", comment_node_types=("comment",),
     literal_node_types=("string_literal", "raw_string_literal", "char_literal"),
+    lexical=_C_LEXICAL,
 ))
 register(LanguageSpec(
     name="c", dataflow=C_DATAFLOW, aliases=(),
@@ -438,6 +491,7 @@ register(LanguageSpec(
     execution=_C_EXECUTION,
     file_extension=".c", comment_node_types=("comment",),
     literal_node_types=("string_literal", "char_literal"),
+    lexical=_C_LEXICAL,
 ))
 register(LanguageSpec(
     name="c_sharp", dataflow=C_SHARP_DATAFLOW, aliases=("cs", "c#", "csharp", "c-sharp"),
@@ -446,13 +500,14 @@ register(LanguageSpec(
     file_extension=".cs", comment_node_types=("comment",),
     literal_node_types=("string_literal", "verbatim_string_literal", "raw_string_literal", "character_literal",
                         "interpolated_string_expression"),
+    lexical=_C_SHARP_LEXICAL,
 ))
 register(LanguageSpec(
     name="javascript", dataflow=JAVASCRIPT_DATAFLOW, aliases=("js", "node", "ecmascript"),
     grammar_module="tree_sitter_javascript", grammar_function="language",
     execution=_JAVASCRIPT_EXECUTION,
     file_extension=".js", comment_node_types=("comment",),
-    lexical=LexicalSpec(quotes=('"', "'", "`")),
+    lexical=LexicalSpec(quotes=('"', "'", "`"), string_statements=True, live_strings=(("`", "${"),)),
     literal_node_types=("string", "template_string"),
 ))
 register(LanguageSpec(
@@ -460,6 +515,7 @@ register(LanguageSpec(
     grammar_module="tree_sitter_php", grammar_function="language_php",
     execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
-    lexical=LexicalSpec(line_comments=("//", "#")),
+    lexical=LexicalSpec(line_comments=("//", "#"), string_statements=True, live_strings=(('"', "$"),),
+                        inline_text=("?>", ("<?php", "<?=", "<?"))),
     literal_node_types=("string", "encapsed_string", "heredoc", "nowdoc"),
 ))

@@ -9,9 +9,11 @@ end the model *meant*: the response ends where the unit of code that the prefix 
 * Indentation languages (Python): the unit is the last top-level statement of the
   prefix when it opened a block (``def f(x):``) or is unfinished; it ends before the
   first new logical line of the response indented at or left of it (a dedent back to
-  the prefix's outermost level). Blank lines and comment lines never end it; lines
-  inside brackets, after a backslash continuation or inside multi-line strings are not
-  logical line starts.
+  the prefix's outermost level). A comment line ends it the same way once the unit
+  has a body (a line after its first, in the prefix or the response): otherwise a
+  policy pads a finished function with ``#`` lines until the length limit. Blank
+  lines never end it; lines inside brackets, after a backslash continuation or inside
+  multi-line strings are not logical line starts.
 * Brace languages: the unit ends right after the ``}`` that closes the last brace the
   prefix left open (depth back to 0).
 
@@ -35,8 +37,10 @@ keeps an EOS token, and scores the text before `end`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from core import languages
 
@@ -83,6 +87,7 @@ class ProgramEnd:
                 opens_block = self._lines[last_top][1]
                 still_open = unfinished and last_top == len(indents) - 1
                 self.active = opens_block or still_open
+                self._body_seen = last_top < len(indents) - 1
         else:
             self.active = self._depth > 0
         self._line_start_index = 0  # response indices from here on
@@ -118,17 +123,18 @@ class ProgramEnd:
         self._line_start_index = 0
         self._line_indent: int | None = None  # indent of the logical line being read
         self._last_significant = ""
+        self._body_seen = False  # the unit has code after its first line (a comment then ends it)
         self._cut: Cut | None = None
 
     def _snapshot(self) -> tuple:
         return (self._quote, self._comment, self._escape, self._depth, self._continued,
                 self._at_line_start, self._indent_width, self._line_indent,
-                self._last_significant)
+                self._last_significant, self._body_seen)
 
     def _restore(self, state: tuple) -> None:
         (self._quote, self._comment, self._escape, self._depth, self._continued,
          self._at_line_start, self._indent_width, self._line_indent,
-         self._last_significant) = state
+         self._last_significant, self._body_seen) = state
         self._line_start_index = 0
         self._cut = None
 
@@ -181,11 +187,14 @@ class ProgramEnd:
                     self._line_start_index = i + 1
                     i += 1
                     continue
-                if not any(text.startswith(m, i) for m in self._line_comments):
-                    if not in_prefix and self._indent_width <= self._base:
-                        self._cut = Cut(self._line_start_index, i, "function_end")
-                        return
+                comment = any(text.startswith(m, i) for m in self._line_comments)
+                if not in_prefix and self._indent_width <= self._base \
+                        and (self._body_seen or not comment):
+                    self._cut = Cut(self._line_start_index, i, "function_end")
+                    return
+                if not comment:
                     self._line_indent = self._indent_width
+                    self._body_seen = self._body_seen or not in_prefix
                 self._at_line_start = False
             if self._continued and c not in "\r\n":
                 self._continued = False
@@ -268,73 +277,329 @@ def find_cut(language: str, prefix: str, response: str, stops: Sequence[str] = (
 
 
 def adds_code(language: str, prefix: str, response: str) -> bool:
-    """Whether `response` adds anything to `prefix` but white space and comments.
+    '''Whether `response` adds to `prefix` anything a compiler turns into code.
 
-    A response of comments only (``# Example usage:``) changes nothing a compiler or a
-    test sees, so the reward treats it like an empty one. The scan starts at the start
-    of `prefix`, so a response that continues a comment the prefix opened is still a
-    comment, and one that continues or closes a string literal is code. Comments and
-    string literals are read as the language's `LexicalSpec` describes them.
+    Not code (the response is then *empty*: the reward treats it like no answer):
+    white space, comments, string-literal statements (a ``"""TODO"""`` docstring stub,
+    ``"use strict";``) and no-op statements (Python's ``pass``) where the language
+    allows them, ``{ } ;`` alone, preprocessor directives (``#include`` lines) and
+    regions the preprocessor skips (``#if 0 ... #endif``), and PHP text outside its
+    ``<?php ... ?>`` tags. All of it is read from the language's `LexicalSpec`
+    (`segments`). The scan starts at the start of `prefix`, so a response that
+    continues a comment the prefix opened is still a comment, one that closes a string
+    statement the prefix opened is still a string statement, and one that completes any
+    other literal is code.
 
     >>> adds_code("python", "def f(x):\\n", "    # TODO\\n\\n")
     False
+    >>> adds_code("python", "def f(x):\\n", '    """TODO"""\\n')
+    False
     >>> adds_code("python", "def f(x):\\n", "    return '#'\\n")
     True
-    """
+    '''
     lex = languages.get(language).lexical
     body = response.lstrip()
     if not body:
         return False
-    openers = (*lex.line_comments, *(b[0] for b in lex.block_comments))
-    if not body.startswith(openers) and not _may_end_in_comment(lex, prefix, openers):
-        return True  # the first character is code, or inside a string the prefix opened
-    return _scan_adds_code(lex, prefix, response)
+    if not _may_add_nothing(lex, prefix, body):
+        return True  # the first token is code, and the prefix leaves nothing open
+    return _statements_add_code(lex, prefix, response)
 
 
-def _scan_adds_code(lex: languages.LexicalSpec, prefix: str, response: str) -> bool:
-    """`adds_code` by a full scan of prefix + response (no shortcut)."""
-    triple = lex.blocks == "indent"
-    quotes = sorted(lex.quotes, key=len, reverse=True)
-    text, start = prefix + response, len(prefix)
-    closer: str | None = None  # ends the open comment ("\n": a line comment) or string
-    in_string = False
+# ------------------------------------------------------------ the segment lexer
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of program text: ``kind`` is ``"code"``, ``"comment"``, ``"string"``,
+    ``"directive"`` (a preprocessor line), ``"dead"`` (a region the preprocessor skips,
+    its directives included), ``"text"`` (outside PHP's tags) or ``"tag"`` (the tag)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+class _Lexer:
+    """The compiled view of one `LexicalSpec` that `segments` runs."""
+
+    def __init__(self, lex: languages.LexicalSpec) -> None:
+        self.lex = lex
+        self.indent = lex.blocks == "indent"
+        self.quotes = sorted(lex.quotes, key=len, reverse=True)
+        dead = "|".join(f"(?:{r})" for r in lex.dead_regions)
+        self.dead = re.compile(dead) if dead else None
+        self.dead_anywhere = re.compile(rf"^[ \t]*(?:{dead})", re.MULTILINE) if dead else None
+        self.closer, self.openers = lex.inline_text or ("", ())
+        marks = [*lex.line_comments, *(b[0] for b in lex.block_comments), *lex.quotes, "\n"]
+        if lex.directive_prefix:
+            marks.append(lex.directive_prefix)
+        if self.closer:
+            marks.append(self.closer)
+        self.next_mark = re.compile("|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True)))
+
+
+@cache
+def _lexer(lex: languages.LexicalSpec) -> _Lexer:
+    return _Lexer(lex)
+
+
+def segments(language: str, text: str) -> list[Segment]:
+    """`text` cut into segments (see `Segment`) as the language's `LexicalSpec` reads it:
+    the one lexer behind `adds_code` and `code_text`."""
+    return _segments(_lexer(languages.get(language).lexical), text)
+
+
+def _segments(lx: _Lexer, text: str) -> list[Segment]:
+    out: list[Segment] = []
     i, n = 0, len(text)
+    in_text = bool(lx.openers) and any(o in text for o in lx.openers)
+    while i < n:
+        if in_text:
+            i, in_text = _inline_text(lx, text, i, out), False
+            continue
+        found = lx.next_mark.search(text, i)
+        j = found.start() if found else n
+        if j > i:
+            out.append(Segment("code", i, j))
+        if found is None:
+            break
+        i = _special(lx, text, j, found.group(), out)
+        if i < 0:  # the inline-text closer
+            i, in_text = j + len(lx.closer), True
+            out.append(Segment("tag", j, i))
+    return out
+
+
+def _inline_text(lx: _Lexer, text: str, i: int, out: list[Segment]) -> int:
+    """PHP text from `i` to the next open tag; returns where code starts."""
+    hits = [(at, o) for o in lx.openers if (at := text.find(o, i)) >= 0]
+    if not hits:
+        out.append(Segment("text", i, len(text)))
+        return len(text)
+    at, opener = min(hits, key=lambda h: (h[0], -len(h[1])))
+    if at > i:
+        out.append(Segment("text", i, at))
+    out.append(Segment("tag", at, at + len(opener)))
+    return at + len(opener)
+
+
+def _special(lx: _Lexer, text: str, j: int, mark: str, out: list[Segment]) -> int:
+    """Read the segment that starts with `mark` at `j`; returns where scanning goes on
+    (-1: `mark` is the inline-text closer)."""
+    lex, n = lx.lex, len(text)
+    if mark == "\n":
+        out.append(Segment("code", j, j + 1))
+        return j + 1
+    if mark == lx.closer:
+        return -1
+    if mark == lex.directive_prefix and not text[text.rfind("\n", 0, j) + 1:j].strip():
+        return _directive(lx, text, j, out)
+    if mark in lex.line_comments:
+        end = text.find("\n", j)
+        end = n if end < 0 else end
+        out.append(Segment("comment", j, end))
+        return end
+    block = next((b for b in lex.block_comments if b[0] == mark), None)
+    if block is not None:
+        end = text.find(block[1], j + len(mark))
+        end = n if end < 0 else end + len(block[1])
+        out.append(Segment("comment", j, end))
+        return end
+    if mark in lex.quotes:
+        end = _string_end(lx, text, j, mark)
+        out.append(Segment("string", j, end))
+        return end
+    out.append(Segment("code", j, j + len(mark)))  # a '#' that starts no directive
+    return j + len(mark)
+
+
+def _string_end(lx: _Lexer, text: str, j: int, quote: str) -> int:
+    if lx.indent and text.startswith(quote * 3, j):
+        quote = quote * 3
+    i, n = j + len(quote), len(text)
+    one_line = quote in ('"', "'")
     while i < n:
         c = text[i]
-        if closer is None:
-            line = next((m for m in lex.line_comments if text.startswith(m, i)), None)
-            block = next((b for b in lex.block_comments if text.startswith(b[0], i)), None)
-            if line is not None or block is not None:
-                closer = "\n" if line is not None else block[1]
-                i += len(line) if line is not None else len(block[0])
-                continue
-            if i >= start and not c.isspace():
-                return True
-            quote = next((q * 3 for q in quotes if triple and text.startswith(q * 3, i)), None) \
-                or next((q for q in quotes if text.startswith(q, i)), None)
-            if quote is not None:
-                if i + len(quote) > start:
-                    return True  # the response completes a quote the prefix began
-                closer, in_string = quote, True
-                i += len(quote)
-                continue
-            i += 1
-            continue
-        if in_string and i >= start and not c.isspace():
-            return True  # string content, or the quote closing it, is code
-        if in_string and c == "\\":
-            if start <= i + 1 < n:
-                return True  # the escaped character is string content
+        if c == "\\":
             i += 2
             continue
-        one_line = closer == "\n" or (in_string and closer in ('"', "'"))
         if c == "\n" and one_line:
-            closer, in_string = None, False
-        elif closer != "\n" and text.startswith(closer, i):
-            i += len(closer)
-            closer, in_string = None, False
-            continue
+            return i  # an unterminated one-line literal ends with its line
+        if text.startswith(quote, i):
+            return i + len(quote)
         i += 1
+    return n
+
+
+def _continued(text: str, newline: int) -> bool:
+    """Whether a backslash joins the line ending at `newline` to the next."""
+    k = newline - 1 if newline > 0 and text[newline - 1] == "\r" else newline
+    return k > 0 and text[k - 1] == "\\"
+
+
+def _line_end(text: str, i: int) -> int:
+    """End of the (backslash-continued) line at `i`, before its newline."""
+    while True:
+        end = text.find("\n", i)
+        if end < 0:
+            return len(text)
+        if not _continued(text, end):
+            return end
+        i = end + 1
+
+
+def _directive(lx: _Lexer, text: str, j: int, out: list[Segment]) -> int:
+    end = _line_end(text, j)
+    if lx.dead is None or not lx.dead.match(text[j:end].rstrip()):
+        out.append(Segment("directive", j, end))
+        return end
+    depth, i, n = 0, end, len(text)
+    word = re.compile(re.escape(lx.lex.directive_prefix) + r"\s*(\w+)")
+    while i < n:  # skipped lines: only the nesting of conditionals counts
+        start = i + 1
+        end = _line_end(text, start)
+        found = word.match(text[start:end].lstrip())
+        i = end
+        if found is None:
+            continue
+        name = found.group(1)
+        if name.startswith("if"):
+            depth += 1
+        elif name == "endif":
+            if depth == 0:
+                break
+            depth -= 1
+        elif name in ("else", "elif") and depth == 0:
+            out.append(Segment("dead", j, start))
+            return start
+    out.append(Segment("dead", j, min(i, n)))
+    return min(i, n)
+
+
+def code_text(language: str, text: str) -> str:
+    """`text` with everything but code (comments, strings, directives, skipped regions,
+    PHP's outside text) blanked to spaces, newlines kept: what a pattern over code reads."""
+    parts = []
+    for seg in segments(language, text):
+        piece = text[seg.start:seg.end]
+        parts.append(piece if seg.kind == "code" else re.sub(r"[^\n]", " ", piece))
+    return "".join(parts)
+
+
+# ------------------------------------------------------ statements of a response
+
+_TOKEN = re.compile(r"\.\.\.|\w+|\S")
+_BRACKETS = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
+
+
+def _statements_add_code(lex: languages.LexicalSpec, prefix: str, response: str) -> bool:
+    """`adds_code` by a full scan: split prefix + response into statements (`_Statements`)."""
+    text = prefix + response
+    lx = _lexer(lex)
+    scan = _Statements(lex, text, len(prefix))
+    for seg in _segments(lx, text):
+        if seg.kind == "string":
+            scan.items.append(("s", seg.start, seg.end))
+        elif seg.kind != "code":
+            continue
+        elif text[seg.start] == "\n":  # ends a logical line in an indentation language
+            if lx.indent and scan.depth == 0 and not _continued(text, seg.start) and scan.end(seg.start, ""):
+                return True
+        elif any(scan.token(tok.group(), tok.start(), tok.end())
+                 for tok in _TOKEN.finditer(text, seg.start, seg.end)):
+            return True
+    return scan.end(len(text), "")
+
+
+class _Statements:
+    """Statements of a text, fed token by token; says when the response (the text from
+    `start`) adds code. It does when a statement it reaches into is not inert
+    (`_inert`), when its ``;`` (or ``:``, ``{``) ends a statement that is not, or when
+    its ``}`` closes a block holding such a statement (a function body the prefix wrote)."""
+
+    def __init__(self, lex: languages.LexicalSpec, text: str, start: int) -> None:
+        self.lex, self.text, self.start = lex, text, start
+        self.indent = lex.blocks == "indent"
+        self.items: list[tuple[str, int, int]] = []  # ("t" token / "s" string, start, end)
+        self.depth = 0  # brackets (indentation languages)
+        self.blocks: list[bool] = []  # per open brace: it holds a statement that is not inert
+
+    def token(self, t: str, a: int, b: int) -> bool:
+        if self.indent:
+            self.depth = max(0, self.depth + _BRACKETS.get(t, 0))
+            if t == ";" or (t == ":" and self.depth == 0):
+                return self.end(a, t)
+        elif t in ";{}":
+            return self.end(a, t)
+        self.items.append(("t", a, b))
+        return False
+
+    def end(self, at: int, terminator: str) -> bool:
+        """The statement ends at `at` with `terminator` ("" for a line or the text's end)."""
+        items, text, start = self.items, self.text, self.start
+        self.items = []
+        live = bool(items) and not _inert(self.lex, text, items)
+        reaches = any(e > start and text[max(a, start):e].strip() for _, a, e in items)
+        if live and (reaches or (terminator and at >= start)):
+            return True
+        if live and terminator != "{" and self.blocks:
+            self.blocks[-1] = True
+        if terminator == "{":
+            self.blocks.append(False)
+        elif terminator == "}":
+            held = self.blocks.pop() if self.blocks else False
+            if held and at >= start:
+                return True
+            if held and self.blocks:
+                self.blocks[-1] = True
+        return False
+
+
+def _inert(lex: languages.LexicalSpec, text: str, items: list[tuple[str, int, int]]) -> bool:
+    """A statement that compiles to nothing: string literals alone (where the language
+    allows them and none interpolates) or one no-op statement."""
+    if len(items) == 1 and items[0][0] == "t":
+        return text[items[0][1]:items[0][2]] in lex.noop_statements
+    if not lex.string_statements or any(kind != "s" for kind, _, _ in items):
+        return False
+    for _, a, b in items:
+        body = text[a:b]
+        if any(body.startswith(q) and m in body for q, m in lex.live_strings):
+            return False
+    return True
+
+
+def _may_add_nothing(lex: languages.LexicalSpec, prefix: str, body: str) -> bool:
+    """A cheap over-estimate of whether the response (`body`: it, white space stripped)
+    may add nothing: it starts with something other than a plain code token, or the
+    prefix may leave a comment, string, skipped region or PHP text open."""
+    starters = (*lex.line_comments, *(b[0] for b in lex.block_comments), *lex.quotes,
+                *lex.noop_statements, "{", "}", ";", ":", ".")
+    if lex.directive_prefix:
+        starters += (lex.directive_prefix,)
+    if lex.inline_text:
+        starters += (lex.inline_text[0], *lex.inline_text[1])
+    if body.startswith(starters):
+        return True
+    openers = (*lex.line_comments, *(b[0] for b in lex.block_comments))
+    if _may_end_in_comment(lex, prefix, openers):
+        return True
+    last_line = prefix[prefix.rfind("\n") + 1:]
+    if any(q in last_line for q in lex.quotes):
+        return True
+    multi = [q * 3 for q in lex.quotes] if lex.blocks == "indent" else \
+        [q for q in lex.quotes if q not in ('"', "'")]
+    if any(prefix.count(q) % 2 for q in multi):
+        return True
+    if lex.directive_prefix and last_line.lstrip().startswith(lex.directive_prefix):
+        return True  # the response continues a directive line
+    dead = _lexer(lex).dead_anywhere
+    if dead is not None and dead.search(prefix):
+        return True
+    if lex.inline_text:  # PHP: a tag in the response, or split across the seam
+        tags = (lex.inline_text[0], *lex.inline_text[1])
+        seam = prefix[-8:] + body
+        return lex.inline_text[0] in prefix or any(t in seam for t in tags)
     return False
 
 

@@ -10,11 +10,20 @@
   With ``structural_gain`` and a `Sample.code_prefix` they measure what the response
   adds instead: ``(m(prefix + response) - m(prefix)) / (1 - m(prefix))``, so a prefix
   that already matches most of the reference earns nothing by itself.
-- An empty program (nothing but white space and comments), or a response that adds
-  nothing but white space and comments to its code prefix, is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
+- An empty program, or a response that adds nothing a compiler turns into code to its
+  code prefix (white space, comments, string-literal or no-op statements, preprocessor
+  directives and ``#if 0`` regions, PHP text outside its tags: `core.program_end.adds_code`),
+  is the outcome ``empty``: ``R_exec`` is `RewardValues.empty` (by default the
   compile-error value) and ``R_ast``, ``R_dfg`` their lowest value (0; -1 for the
   gain of a response to a prefix). Stopping at once never pays, and never scores above
   an attempt that fails.
+- Structural credit needs a program: where execution says ``compile_error`` (or, with
+  execution off, tree-sitter finds ERROR/MISSING nodes), ``R_ast`` and ``R_dfg`` take
+  the empty response's value (their lowest). Token soup that shares subtrees with the
+  reference, or has no data-flow edges like an edgeless reference (which would score
+  DFG 1.0), earns nothing; every text that does not compile scores alike.
+- `Sample.whole_program` (translation, stdin/stdout synthesis without tests): the
+  compile check also links (C/C++/C# need ``main``, Java a ``static void main``).
 
 The per-token KL penalty of the paper is added by the trainer (``core.shaping``), not
 here: this module scores programs, it knows nothing about policies.
@@ -58,6 +67,10 @@ class Sample:
     """The prompt the program answers (kept for logging only)."""
     code_prefix: str | None = None
     """The start of `code` that the model was given (completion); the rest is its response."""
+    whole_program: bool = False
+    """`code` is a whole program (translation, stdin/stdout synthesis), not a function:
+    without tests, compiling it also requires that it links (C/C++ and C# need ``main``,
+    Java a ``static void main``). Completions keep the fast syntax check."""
 
 
 @dataclass
@@ -162,6 +175,7 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
             _add_execution(lang, group, [results[i] for i in idx], config)
         if config.use_ast or config.use_dfg:
             _add_structural(lang, group, [results[i] for i in idx], config)
+            _cap_non_programs(lang, group, [results[i] for i in idx], config)
     for r in results:
         r.total = float(
             config.execution_weight * (r.execution or 0.0)
@@ -175,7 +189,8 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
     from rewards.execution import compile_feedback, run_tests
 
     with_tests = [k for k, s in enumerate(group) if s.tests is not None]
-    compile_only = [k for k, s in enumerate(group) if s.tests is None]
+    compile_only = [k for k, s in enumerate(group) if s.tests is None and not s.whole_program]
+    linked = [k for k, s in enumerate(group) if s.tests is None and s.whole_program]
     if with_tests:
         found = run_tests(lang, [group[k].code for k in with_tests], [group[k].tests for k in with_tests],
                           timeout_s=config.timeout_s, workers=config.threads,
@@ -184,11 +199,13 @@ def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], c
         for k, res in zip(with_tests, found):
             out[k].pass_ratio = res.pass_ratio
             _copy_execution(out[k], res, "tests", group[k].code)
-    if compile_only:
-        found = compile_feedback(lang, [group[k].code for k in compile_only],
-                                 timeout_s=config.timeout_s, workers=config.threads,
-                          rewards=config.execution_values)
-        for k, res in zip(compile_only, found):
+    for ks, whole in ((compile_only, False), (linked, True)):
+        if not ks:
+            continue
+        found = compile_feedback(lang, [group[k].code for k in ks], timeout_s=config.timeout_s,
+                                 workers=config.threads, rewards=config.execution_values,
+                                 whole_program=whole)
+        for k, res in zip(ks, found):
             _copy_execution(out[k], res, "compile", group[k].code)
 
 
@@ -267,6 +284,40 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
         if config.use_dfg:
             out[k].dfg = float(dfg[j])
         out[k].timings["structural"] = share
+
+
+def _cap_non_programs(lang: str, group: list[Sample], out: list[RewardBreakdown],
+                      config: RewardConfig) -> None:
+    """Structural credit measures programs: where execution says ``compile_error``, or,
+    with execution off, tree-sitter finds ERROR or MISSING nodes in the program as the
+    compiler would see it (fragments wrapped), AST and DFG take the value an empty
+    response gets (their lowest), so no text that is not a program of `lang` scores
+    above another, or above stopping."""
+    unknown = [k for k, r in enumerate(out) if r.outcome == "not_run" and (r.ast is not None or r.dfg is not None)]
+    broken = {k for k, r in enumerate(out) if r.outcome == "compile_error"}
+    if unknown:
+        parsed = _parses(lang, [group[k].code for k in unknown])
+        broken.update(k for k, ok in zip(unknown, parsed) if not ok)
+    for k in broken:
+        r, sample = out[k], group[k]
+        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
+        if r.ast is not None:
+            r.ast = lowest
+        if r.dfg is not None:
+            r.dfg = lowest
+
+
+def _parses(lang: str, codes: list[str]) -> list[bool]:
+    """Whether tree-sitter parses each code of `lang` without ERROR or MISSING nodes
+    (as a compilation unit: a fragment wrapped as its `ExecutionSpec` says)."""
+    import tree_sitter
+
+    from rewards.execution.toolchain import prepare
+
+    spec = languages.get(lang)
+    parser = tree_sitter.Parser(tree_sitter.Language(spec.grammar()))
+    units = [prepare(lang, c).text if spec.execution else c for c in codes]
+    return [not parser.parse(u.encode("utf-8", "surrogatepass")).root_node.has_error for u in units]
 
 
 def structural_gain(whole: float, prefix_only: float) -> float:

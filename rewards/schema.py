@@ -93,6 +93,7 @@ class SampleFields(BaseModel):
     entry_point: str | None = Field(None, description="Function HumanEval test code is run against.")
     code_prefix: str | None = Field(None, description="Text put before the code (completion tasks).")
     prompt: str | None = Field(None, description="The prompt (kept for logging only).")
+    whole_program: bool = Field(False, description="A whole program (translation, stdin/stdout): it must link (main).")
 
     @field_validator("tests", mode="before")
     @classmethod
@@ -264,7 +265,7 @@ def to_sample(code: str, fields: SampleFields, where: str, *, language: str | No
     except ValueError as exc:
         raise RequestError(f"{where}.tests: {exc}") from None
     return Sample(language=lang, code=(fields.code_prefix or "") + code, reference=fields.reference,
-                  tests=tests, prompt=fields.prompt, code_prefix=fields.code_prefix)
+                  tests=tests, prompt=fields.prompt, code_prefix=fields.code_prefix, whole_program=fields.whole_program)
 
 
 def parse_score_request(raw: Any, default_language: str | None = None

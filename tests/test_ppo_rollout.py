@@ -86,14 +86,14 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
 def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
     from rewards import TestSpec
 
-    # The prompt is the program's start, the response is appended to it. In PHP, text
-    # after "?>" is output, not code to compile, so whatever the tiny model writes there
-    # is valid and adds something; `exit` keeps it out of the output. The good program
-    # prints the expected line and passes; the broken one fails to compile.
+    # The prompt is the program's start, the response is appended to it. In PHP, what
+    # follows `__halt_compiler();` is data, never parsed, so whatever the tiny model
+    # writes there compiles (text after "?>" would too, but it adds nothing: `empty`).
+    # The good program prints the expected line and passes; the broken one fails to compile.
     tests = TestSpec(stdio=[("", "3\n")])
     good = TaskExample(prompt="x", language="php", reference=None, tests=tests,
-                       code_prefix='<?php echo 1 + 2, "\\n"; exit; ?>\n')
-    bad = TaskExample(prompt="x", language="php", code_prefix="<?php echo ( ?>\n",
+                       code_prefix='<?php echo 1 + 2, "\\n"; __halt_compiler();')
+    bad = TaskExample(prompt="x", language="php", code_prefix="<?php echo ( ; __halt_compiler();",
                       reference=None, tests=tests)
     workers = RewardWorkers(RewardConfig(threads=1, use_ast=False, use_dfg=False), workers=0)
     try:

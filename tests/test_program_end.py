@@ -22,8 +22,12 @@ def program(language: str, prefix: str, response: str) -> str:
     (FUNCTION, "    return y\nprint(f(1))\n", "    return y\n"),
     # the prefix ends mid-line: the response continues that line
     ("def f(x):\n    return", " x * 2\nclass A:\n", " x * 2\n"),
-    # comment lines and blank lines at column 0 never end a function
-    (FUNCTION, "# note\n\n    return y\n@deco\ndef g(): pass\n", "# note\n\n    return y\n"),
+    # a comment line at column 0 ends a function that has a body, like code (#24: comment
+    # padding after the body was the hole); before any body line it does not, blank lines never
+    (FUNCTION, "# note\n\n    return y\n@deco\ndef g(): pass\n", ""),
+    (FUNCTION, "\n    return y\n# pad\n# pad\n", "\n    return y\n"),
+    ("def f(x):\n", "# note\n\n    return x\n# pad\n", "# note\n\n    return x\n"),
+    ("def f(x):\n", "    return x\n    # inside\n  # still inside\n", "    return x\n    # inside\n  # still inside\n"),
     # nested blocks and a nested function stay inside
     (FUNCTION, "    if y:\n        def h():\n            return 1\n    return y\nz = 1\n",
      "    if y:\n        def h():\n            return 1\n    return y\n"),
@@ -101,7 +105,7 @@ def test_stop_strings_cut_at_the_first_occurrence() -> None:
     assert cut == Cut(end=2, trigger=4, reason="stop")
     assert first_stop("abc", ["x", ""]) is None
     # the earliest trigger wins between a stop string and the function end
-    both = find_cut("python", FUNCTION, "    return y\n###\nz = 1\n", stops=["###"])
+    both = find_cut("python", FUNCTION, "    return y ###\nz = 1\n", stops=["###"])
     assert both is not None and both.reason == "stop" and both.end == 13
 
 
@@ -141,9 +145,28 @@ def test_incremental_feed_matches_one_shot(language: str, prefix: str, response:
     ("java", "class A {", "  // hi\n /* x\n y */ ", False),
     ("java", "class A { /* open", "  still the comment */ ", False),
     ("java", "class A { /* open", "  closed */ int x;", True),
-    ("javascript", "", "`a\nb`", True),
+    ("javascript", "", "`a\nb`", False),  # a string statement does nothing (#24)
+    ("javascript", "x = ", "`a\nb`", True),  # a string the response assigns is code
     ("php", "<?php\n", "# c\n// d\n/* e */", False),
     ("cpp", "int x;", "\n  ", False),
+    # #24: what a compiler turns into nothing adds nothing
+    ("python", "def f(x):\n", '    """TODO"""\n', False),
+    ("python", "def f(x):\n    \"\"\"", 'TODO"""\n    pass\n', False),
+    ("python", "def f(x):\n", '    f"{g()}"\n', True),  # an f-string runs code
+    ("javascript", "function f() {\n", '  "use strict";\n}', False),
+    ("javascript", "function f() {\n", "  `${g()}`;\n}", True),
+    ("php", "<?php function f($x) {\n", "'TODO'; }", False),
+    ("php", "<?php function f($x) {\n", '"$x"; }', True),  # interpolation runs code
+    ("php", "<?php function f() { return 1; }\n", "?> text ((( <?php ", False),
+    ("c", "", "#include <stdio.h> garbage\n#define X (((\n", False),
+    ("c", "int f(int x) {\n", "#if 0\n  return x; don't\n#endif\n}", False),
+    ("c", "int f(int x) {\n", "#if 0\n#else\n  return x;\n#endif\n}", True),
+    ("c_sharp", "class A { int F() {\n", "#if false\n garbage\n#endif\n}}", False),
+    # closing braces: code when they close a block holding code, nothing when they close an empty one
+    ("c", "int f(int x) {\n", "}\n", False),
+    ("c", "int f(int x) {\n  return x;\n", "}\n", True),
+    ("c", "int f(int x) {\n  return x", ";\n}\n", True),
+    ("cpp", "struct A { int f() {\n", '"TODO"; } };', False),
 ])
 def test_adds_code(language: str, prefix: str, response: str, expected: bool) -> None:
     from core.program_end import adds_code
@@ -154,18 +177,20 @@ def test_adds_code(language: str, prefix: str, response: str, expected: bool) ->
 SPLIT_SOURCES = {
     "python": 'def f(x):  # one\n    s = "a # b"  # two\n    t = """x\n# y"""\n    return s\n# end\n',
     "java": 'class A { /* a\n b */ int f() { // c\n return 1; } /* d */ }\n// e\n',
-    "php": '<?php # a\n$s = "/* x */"; // b\n/* c\n*/ echo $s;\n',
+    "php": '<?php # a\n$s = "/* x */"; // b\n/* c\n*/ echo $s;\n?> t <?php "s"; f();\n',
+    "c": '#include <a.h> x\nint f() { "s";\n#if 0\n y\n#endif\n return 1; }\n',
+    "javascript": 'function f() { "use strict"; `${x}`;\n return `a`; }\n',
 }
 
 
 @pytest.mark.parametrize("language", sorted(SPLIT_SOURCES))
 def test_adds_code_shortcut_agrees_with_the_full_scan(language: str) -> None:
     from core import languages
-    from core.program_end import _scan_adds_code, adds_code
+    from core.program_end import _statements_add_code, adds_code
 
     text, lex = SPLIT_SOURCES[language], languages.get(language).lexical
     for i in range(len(text) + 1):
         for j in range(i, len(text) + 1):
             prefix, response = text[:i], text[i:j]
-            assert adds_code(language, prefix, response) == _scan_adds_code(lex, prefix, response), \
+            assert adds_code(language, prefix, response) == _statements_add_code(lex, prefix, response), \
                 (prefix, response)

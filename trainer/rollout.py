@@ -162,7 +162,8 @@ def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
         samples.append(Sample(language=ex.language, code=prefix + text,
                               reference=getattr(ex, "reference", None),
                               tests=getattr(ex, "tests", None),
-                              prompt=getattr(ex, "prompt", None), code_prefix=prefix))
+                              prompt=getattr(ex, "prompt", None), code_prefix=prefix,
+                              whole_program=bool(getattr(ex, "whole_program", False))))
     return samples
 
 

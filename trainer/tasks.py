@@ -85,6 +85,7 @@ import numpy as np
 
 from core import languages
 from rewards import TestSpec
+from rewards.execution import declares_main
 from trainer.config import BENCHMARKS, SOURCES, TASKS, DataConfig
 
 # Folders of the stdlib tree that hold tests, fixtures or third-party packages.
@@ -117,6 +118,9 @@ class TaskExample:
     """Characters at the start of `prompt` that prompt truncation never cuts (an instruction)."""
     prompt_keep_tail: int = 0
     """Characters at the end of `prompt` that prompt truncation never cuts (an answer cue)."""
+    whole_program: bool = False
+    """The response is a whole program: a translation whose reference declares ``main``
+    (XLCoST's program level); compiling it then requires that it links."""
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
@@ -480,10 +484,11 @@ def translation_example(template: str, source: str, source_language: str, langua
     fill = {"source_language": source_language, "language": language}
     head, found, tail = template.partition("{source}")
     head, tail = (head.format(**fill), tail.format(**fill)) if found else ("", "")
+    whole = reference is not None and declares_main(language, reference)
     return TaskExample(prompt=template.format(source=source, **fill), language=language,
                        code_prefix="", reference=reference, tests=None,
                        source_language=source_language, id=example_id,
-                       prompt_keep_head=len(head), prompt_keep_tail=len(tail))
+                       prompt_keep_head=len(head), prompt_keep_tail=len(tail), whole_program=whole)
 
 
 # ------------------------------------------------------------------------------ split

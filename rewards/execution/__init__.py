@@ -17,11 +17,11 @@
   naming it; the maximums are configurable (`rewards.execution.limits`).
 """
 
-from rewards.execution.compile import compile_feedback
+from rewards.execution.compile import compile_feedback, declares_main
 from rewards.execution.limits import Limits, Maximums, maximums
 from rewards.execution.run_tests import run_tests
 from rewards.execution.sandbox import isolation_level
 from rewards.execution.types import CompileResult, Message, RewardValues, TestResult, TestSpec
 
 __all__ = ["CompileResult", "Limits", "Maximums", "Message", "RewardValues", "TestResult", "TestSpec",
-           "compile_feedback", "isolation_level", "maximums", "run_tests"]
+           "compile_feedback", "declares_main", "isolation_level", "maximums", "run_tests"]

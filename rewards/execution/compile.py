@@ -12,19 +12,29 @@ Fast paths per language (chosen by `core.languages` data, `ExecutionSpec.check`)
 
 Fragments (a Java/C# method without a class, C/C++ without includes, PHP without
 ``<?php``) are wrapped as `ExecutionSpec` says; message lines refer to the sample's own
-lines. Warnings never make a compile error. C/C++ are checked, not linked: a function
-without ``main`` (a completion or translation target) compiles; `run_tests` builds and
-links. C# fragments compile as a library (no ``Main`` needed).
+lines. Warnings make no compile error, except those that mean "this text was ignored"
+(`ExecutionSpec.promoted_warnings`: extra tokens after a directive, an unknown
+``#pragma``, ``#warning``, an ``#if`` on a name never defined).
+
+Function-level code (a completion) gets the fast check: C/C++ are checked, not linked,
+and C# compiles as a library, so a function without ``main`` compiles. A *whole
+program* (``whole_program=True``: translation, stdin/stdout synthesis) must also link:
+C/C++ are built into a binary and C# into an executable (`ExecutionSpec.link_command`:
+``main``/``Main`` must exist), and Java's code must declare ``static void main(``
+(`ExecutionSpec.main_pattern`, read with comments and strings blanked). Python,
+JavaScript and PHP run from the top of the file: their syntax check is the whole check.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from core.program_end import code_text
 from rewards.execution import sandbox, workers
 from rewards.execution.limits import check_timeout, check_workers
 from rewards.execution.toolchain import (
@@ -47,13 +57,15 @@ def _workers(workers: int) -> int:
 
 
 def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                     workers: int = 0, rewards: RewardValues | None = None) -> list[CompileResult]:
+                     workers: int = 0, rewards: RewardValues | None = None,
+                     whole_program: bool = False) -> list[CompileResult]:
     """Compile each code string of language `lang`; one `CompileResult` per sample.
 
     `outcome` is ``ok`` or ``compile_error``; `reward` is `rewards.compile_ok` (+1) or
     `rewards.compile_error` (-1); `messages` hold errors and warnings with line numbers
     of the sample's own code; `isolation` names the sandbox level and the memory bound
-    (``namespaces+rlimit``). `timeout_s` bounds each compile (at most
+    (``namespaces+rlimit``). With `whole_program`, each sample is a whole program that
+    must also link (see the module doc). `timeout_s` bounds each compile (at most
     ``PPOCODER_MAX_TIMEOUT_S``, 60 s by default); `workers` (0: all cores) bounds the
     parallel compilers. Raises ValueError for an unknown language, a non-string sample
     or a bad limit (naming it).
@@ -73,7 +85,10 @@ def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFA
     elif ex.check == "node_worker":
         results = _node_check(name, codes, timeout_s)
     else:
-        results = _command_check(name, codes, timeout_s, threads)
+        template = ex.link_command if whole_program and ex.link_command else ex.check_command
+        results = _command_check(name, codes, timeout_s, threads, template)
+    if whole_program and ex.main_pattern:
+        results = [_require_main(name, code, res) for code, res in zip(codes, results)]
     share = (time.perf_counter() - start) / len(codes)
     for res in results:
         res.reward = values.for_outcome(res.outcome)
@@ -122,13 +137,30 @@ def _node_check(name: str, codes: list[str], timeout_s: float) -> list[CompileRe
     return out
 
 
-def _command_check(name: str, codes: list[str], timeout_s: float, threads: int) -> list[CompileResult]:
+def declares_main(lang: str, code: str) -> bool:
+    """Whether `code` declares the entry point of a whole program of `lang` (its
+    `ExecutionSpec.main_pattern`, comments and strings not counted); False for a
+    language without one (Python, JavaScript, PHP run from the top)."""
+    name, ex = execution_spec(lang)
+    return bool(ex.main_pattern) and re.search(ex.main_pattern, code_text(name, code), re.MULTILINE) is not None
+
+
+def _require_main(name: str, code: str, res: CompileResult) -> CompileResult:
+    """A compiled whole program without its entry point becomes a compile error."""
+    if res.outcome != "ok" or declares_main(name, code):
+        return res
+    return compile_result(False, [Message(None, "a whole program needs an entry point (main); "
+                                          "none is declared", "error")], res.isolation or "")
+
+
+def _command_check(name: str, codes: list[str], timeout_s: float, threads: int,
+                   template: Sequence[str]) -> list[CompileResult]:
     ex = execution_spec(name)[1]
 
     def one(code: str) -> CompileResult:
         run_dir = sandbox.make_run_dir()
         try:
-            ok, messages, level = run_compiler(ex, ex.check_command, prepare(name, code), run_dir,
+            ok, messages, level = run_compiler(ex, template, prepare(name, code), run_dir,
                                                timeout_s)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -140,4 +172,4 @@ def _command_check(name: str, codes: list[str], timeout_s: float, threads: int) 
         return list(pool.map(one, codes))
 
 
-__all__ = ["compile_feedback"]
+__all__ = ["compile_feedback", "declares_main"]

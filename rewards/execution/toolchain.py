@@ -92,8 +92,10 @@ def parse_messages(ex: ExecutionSpec, output: str, offset: int, file_name: str =
         line = shift_line(int(groups["line"]), offset)
         if ours and not ours.search(output, found.start(), found.start("line")):
             line = column = None
-        out.append(Message(line, groups["text"].strip(),
-                           "error" if severity in ex.error_severities else "warning", column))
+        text = groups["text"].strip()
+        error = severity in ex.error_severities or (
+            severity == "warning" and any(re.search(p, text) for p in ex.promoted_warnings))
+        out.append(Message(line, text, "error" if error else "warning", column))
         if len(out) >= 50:
             break
     return out
