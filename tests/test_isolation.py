@@ -404,6 +404,7 @@ print(json.dumps({"prefix": sys.prefix, "warm": [r.outcome for r in warm],
 
 def test_warm_runs_import_from_a_virtual_environment_under_tmp():
     with tempfile.TemporaryDirectory(prefix="ppoiso-venv-", dir="/tmp") as venv:
+        os.chmod(venv, 0o755)  # as `python -m venv` makes it (mkdtemp's 0700 shuts out any other uid)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv],
                        check=True, timeout=120)
         python = os.path.join(venv, "bin", "python")

@@ -158,7 +158,7 @@ def test_unprivileged_caller_gets_user_namespaces():
     try:
         package = os.path.join(where, "rewards", "execution")
         os.makedirs(package)
-        for name in ("sandbox.py", "limits.py"):
+        for name in ("sandbox.py", "limits.py", "memcg.py", "seccomp.py"):
             shutil.copy(os.path.join(os.path.dirname(sandbox.__file__), name), package)
         for init in (os.path.join(where, "rewards"), package):
             open(os.path.join(init, "__init__.py"), "w").close()
