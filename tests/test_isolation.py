@@ -12,6 +12,8 @@ outside the address space is bounded, and the sandbox shows no test data or proj
 * A Python, C or JavaScript program cannot read the HumanEval data file, this repository
   or the scorer's packages; numpy still imports.
 * A warm run imports what a cold run imports when the environment lives under /tmp.
+* Config validation: NaN/Infinity anywhere in a config, out-of-range values and JSON
+  nested deeper than 64 levels are a 400 naming the field; ``threads`` is capped.
 """
 
 import importlib.util
@@ -34,8 +36,8 @@ from rewards.execution import memcg, sandbox
 from rewards.execution.limits import Limits
 from rewards.execution.sandbox import SANDBOX_UIDS, isolation_level, memory_guard
 
-pytestmark = pytest.mark.skipif(isolation_level() != "namespaces",
-                                reason="needs the namespaces level (root and bubblewrap)")
+needs_ns = pytest.mark.skipif(isolation_level() != "namespaces",
+                              reason="needs the namespaces level (root and bubblewrap)")
 REPO = Path(__file__).resolve().parent.parent
 KEY = 0x5EC0000 + os.getpid() % 0xFFFF  # SysV keys of this test run
 MARK = f"ppoiso{uuid.uuid4().hex[:8]}"
@@ -114,6 +116,7 @@ def probe():
 """
 
 
+@needs_ns
 def test_ipc_objects_die_with_the_warm_run():
     base = shmem_kb()
     made = PY_IPC + "def f():\n    return make()\n"
@@ -152,6 +155,7 @@ int main(void) {{
 """
 
 
+@needs_ns
 def test_ipc_objects_die_with_the_cold_run():
     base = shmem_kb()
     made = TestSpec.from_io(["make\n"], ["made shm msg sem\n"])
@@ -183,6 +187,7 @@ int main(void) {{
 """
 
 
+@needs_ns
 @pytest.mark.skipif(not os.path.exists("/proc/key-users"), reason="kernel without keys")
 def test_the_keyring_is_out_of_reach_warm_and_cold():
     assert sandbox_key_users() == []
@@ -283,6 +288,7 @@ def _assert_contained(results, peak: ShmemPeak, memory_mb: int, base_kb: int):
     assert settled_shmem_growth_mb(base_kb) < 8
 
 
+@needs_ns
 def test_python_memory_outside_the_address_space_is_bounded():
     ok = "\ndef f():\n    return True\n"
     base = shmem_kb()
@@ -296,6 +302,7 @@ def test_python_memory_outside_the_address_space_is_bounded():
         assert all("memory limit exceeded" in r.messages[0].text for r in res[:3]), [r.messages for r in res]
 
 
+@needs_ns
 @pytest.mark.parametrize("lang, code, memory_mb", [
     ("c", C_MEMFD, MB), ("c", C_SHM, MB), ("cpp", CPP_MEMFD, MB), ("javascript", JS_TMPFS, MB),
     ("php", PHP_BOMB, MB), ("java", JAVA_TMPFS, 256), ("c_sharp", CS_TMPFS, MB)])
@@ -307,7 +314,7 @@ def test_compiled_and_other_runtimes_memory_is_bounded(lang, code, memory_mb):
     _assert_contained(res, peak, memory_mb, base)
 
 
-@pytest.mark.skipif(memcg.controller() is None, reason="the fallback is the only mode here")
+@needs_ns
 def test_without_a_cgroup_memfd_and_shm_are_denied(tmp_path):
     script = ("import json\nfrom rewards import TestSpec, run_tests\n"
               f"bombs = {json.dumps(list(PY_BOMBS.values())[:3])}\n"
@@ -343,6 +350,7 @@ def hidden_paths() -> list[str]:
     return found
 
 
+@needs_ns
 def test_programs_cannot_read_test_data_or_project_files():
     paths = hidden_paths()
     visible = os.path.join(os.path.dirname(importlib.util.find_spec("numpy").origin), "__init__.py")
@@ -366,6 +374,7 @@ def test_programs_cannot_read_test_data_or_project_files():
     assert [r.outcome for r in warm + cold] == ["passed"] * 3, [r.messages for r in warm + cold]
 
 
+@needs_ns
 def test_cold_sandbox_tree_is_the_allow_list():
     site_dir = sandbox.python_path()[0]
     code = ("import json, os, sys\nsys.path[:0] = " + repr(list(sandbox.python_path())) + "\n"
@@ -389,19 +398,21 @@ def test_cold_sandbox_tree_is_the_allow_list():
 VENV_SCRIPT = """
 import json, sys
 from rewards import TestSpec, run_tests
-from rewards.execution import sandbox
+from rewards.execution import memcg, sandbox
 spec = TestSpec(test="def check(c):\\n    assert c() == 42\\n", entry_point="f")
 code = "import ppoiso_venv_pkg, numpy\\ndef f():\\n    return ppoiso_venv_pkg.ANSWER\\n"
 warm = run_tests("python", [code, code], [spec, spec], workers=1)
 path = list(sandbox.python_path())
 cold = sandbox.run([sandbox.python_executable(), "-I", "-S", "-c",
                     f"import sys; sys.path[:0] = {path!r}; import ppoiso_venv_pkg, numpy; print(ppoiso_venv_pkg.ANSWER)"])
-print(json.dumps({"prefix": sys.prefix, "warm": [r.outcome for r in warm],
+ctl = memcg.controller()
+print(json.dumps({"memcg": ctl.root if ctl else None, "prefix": sys.prefix, "warm": [r.outcome for r in warm],
                   "messages": [[m.text for m in r.messages] for r in warm],
                   "cold": cold.stdout.decode().strip(), "err": cold.stderr.decode()[-500:]}))
 """
 
 
+@needs_ns
 def test_warm_runs_import_from_a_virtual_environment_under_tmp():
     with tempfile.TemporaryDirectory(prefix="ppoiso-venv-", dir="/tmp") as venv:
         os.chmod(venv, 0o755)  # as `python -m venv` makes it (mkdtemp's 0700 shuts out any other uid)
@@ -421,3 +432,70 @@ def test_warm_runs_import_from_a_virtual_environment_under_tmp():
         assert res["prefix"] == os.path.realpath(venv)
         assert res["warm"] == ["passed", "passed"], res
         assert res["cold"] == "42", res
+        # the scorer's memory groups went with it
+        assert res["memcg"] is None or not os.path.exists(res["memcg"])
+        assert (res["memcg"] is not None) == (memcg.controller() is not None)
+
+
+# ----------------------------------------------------------------------- validation
+
+@pytest.fixture(scope="module")
+def server():
+    from rewards.server import serve_in_thread
+
+    srv = serve_in_thread()
+    yield srv.address
+    srv.stop()
+
+
+def _post(address, path, body: str):
+    import http.client
+
+    conn = http.client.HTTPConnection(*address, timeout=120)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+SAMPLE = '{"language": "python", "code": "def f(a):\\n    return a\\n", "reference": "def f(a):\\n    return a\\n"}'
+
+
+@pytest.mark.parametrize("config, field", [
+    ('{"ast_weight": NaN}', "ast_weight"), ('{"execution_weight": Infinity}', "execution_weight"),
+    ('{"dfg_weight": -Infinity}', "dfg_weight"), ('{"dfg_weight": 1e300}', "dfg_weight"),
+    ('{"execution_values": {"passed": NaN}}', "execution_values.passed"),
+    ('{"execution_values": {"empty": Infinity}}', "execution_values.empty"),
+    ('{"timeout_s": NaN}', "timeout_s"), ('{"threads": -1}', "threads")])
+def test_non_finite_or_out_of_range_config_is_a_400_naming_the_field(server, config, field):
+    status, body = _post(server, "/score", f'{{"samples": [{SAMPLE}], "config": {config}}}')
+    assert status == 400, body
+    assert field in json.dumps(body), body
+
+
+def test_deep_json_inside_tests_or_labels_is_a_400(server):
+    deep = "[" * 100_000 + "]" * 100_000
+    status, body = _post(server, "/score", '{"samples": [{"language": "python", "code": "x = 1", '
+                                           f'"tests": {deep}}}]}}')
+    assert status == 400, body
+    label = json.dumps(json.dumps({"tests": json.loads("[" * 100 + "]" * 100)}))
+    status, body = _post(server, "/get_reward", f'{{"query": ["x = 1"], "labels": [{label}], "language": "python"}}')
+    assert status == 400 and "nested deeper than 64" in json.dumps(body), body
+    status, body = _post(server, "/get_reward", '{"query": ["x = 1"], "labels": ['
+                                                + json.dumps(json.dumps({"tests": "[" * 200 + "]" * 200}))
+                                                + '], "language": "python"}')
+    assert status == 400 and "nested deeper than 64" in json.dumps(body), body
+    status, body = _post(server, "/score", f'{{"samples": [{SAMPLE}]}}')
+    assert status == 200, body  # the server is fine afterwards
+
+
+def test_threads_is_capped_and_finite_config_is_accepted():
+    from rewards.composite import RewardConfig
+    from rewards.execution.limits import maximums
+
+    assert RewardConfig(threads=10**9).threads == maximums().processes
+    assert RewardConfig(ast_weight=2.5, execution_weight=0).ast_weight == 2.5
+    with pytest.raises(ValueError, match="ast_weight"):
+        RewardConfig(ast_weight=float("nan"))
