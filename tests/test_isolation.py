@@ -353,7 +353,7 @@ def hidden_paths() -> list[str]:
 @needs_ns
 def test_programs_cannot_read_test_data_or_project_files():
     paths = hidden_paths()
-    visible = os.path.join(os.path.dirname(importlib.util.find_spec("numpy").origin), "__init__.py")
+    visible = os.__file__  # the standard library stays visible (the probes can read)
     listing = json.dumps(paths)
     py = (f"import json\ndef f():\n    seen = []\n    for p in json.loads({listing!r}):\n"
           "        try:\n            seen.append(open(p, 'rb').read(64))\n        except OSError:\n            pass\n"
@@ -380,7 +380,8 @@ def test_cold_sandbox_tree_is_the_allow_list():
     code = ("import json, os, sys\nsys.path[:0] = " + repr(list(sandbox.python_path())) + "\n"
             "import numpy\nprint(json.dumps([os.listdir('/'), os.listdir('/etc'), "
             f"os.listdir({site_dir!r}), int(numpy.arange(4).sum())]))\n")
-    res = sandbox.run([sandbox.python_executable(), "-I", "-S", "-c", code], limits=Limits(memory_mb=256))
+    res = sandbox.run([sandbox.python_executable(), "-I", "-S", "-c", code], limits=Limits(memory_mb=256),
+                      python_packages=True)
     assert res.returncode == 0, res.stderr
     top, etc, packages, total = json.loads(res.stdout)
     assert total == 6
@@ -404,7 +405,8 @@ code = "import ppoiso_venv_pkg, numpy\\ndef f():\\n    return ppoiso_venv_pkg.AN
 warm = run_tests("python", [code, code], [spec, spec], workers=1)
 path = list(sandbox.python_path())
 cold = sandbox.run([sandbox.python_executable(), "-I", "-S", "-c",
-                    f"import sys; sys.path[:0] = {path!r}; import ppoiso_venv_pkg, numpy; print(ppoiso_venv_pkg.ANSWER)"])
+                    f"import sys; sys.path[:0] = {path!r}; import ppoiso_venv_pkg, numpy; print(ppoiso_venv_pkg.ANSWER)"],
+                   python_packages=True)
 ctl = memcg.controller()
 print(json.dumps({"memcg": ctl.root if ctl else None, "prefix": sys.prefix, "warm": [r.outcome for r in warm],
                   "messages": [[m.text for m in r.messages] for r in warm],

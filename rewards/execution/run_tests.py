@@ -257,7 +257,7 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
         binds[workers.java_classes()] = JAVA_HARNESS
         job["server"] = format_argv(ex.case_server, memory_mb, stem=build.stem, out=PROG,
                                     harness=JAVA_HARNESS)
-    with Sandbox(limits, ro_binds=binds, env=env) as box:
+    with Sandbox(limits, ro_binds=binds, env=env, python_packages=ex.runs_in_harness) as box:
         command = [box.path(a) if a.startswith(PROG) else a for a in build.command]
         job["command"] = command
         if "server" in job:

@@ -242,22 +242,42 @@ def _package_entries(site_dir: str) -> list[str]:
 
 
 @cache
-def _tree_args() -> tuple[str, ...]:
-    """bwrap arguments that build the visible tree (everything else stays absent)."""
+def _etc_snapshot() -> str:
+    """A copy of the allow-listed /etc entries (links kept as links), taken once per
+    process: one bind mount instead of one per entry (each mount costs about a
+    millisecond of every cold run)."""
     import glob
+    import tempfile
 
+    root = tempfile.mkdtemp(prefix="ppocoder-etc-")
+    atexit.register(shutil.rmtree, root, True)
+    for pattern in ETC_ENTRIES:
+        for path in sorted(glob.glob(os.path.join("/etc", pattern))):
+            target = os.path.join(root, os.path.basename(path))
+            try:
+                if os.path.islink(path):
+                    os.symlink(os.readlink(path), target)
+                elif os.path.isdir(path):
+                    shutil.copytree(path, target, symlinks=True, ignore=shutil.ignore_patterns("private"))
+                else:
+                    shutil.copy2(path, target)
+            except OSError:
+                pass  # unreadable here: not shown
+    os.chmod(root, 0o755)
+    return root
+
+
+@cache
+def _tree_args(python_packages: bool) -> tuple[str, ...]:
+    """bwrap arguments that build the visible tree (everything else stays absent);
+    the candidate packages in site-packages with `python_packages`, else none."""
     argv: list[str] = []
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
-    argv += ["--perms", "0755", "--dir", "/etc"]
-    for pattern in ETC_ENTRIES:
-        for path in sorted(glob.glob(os.path.join("/etc", pattern))):
-            if os.path.islink(path) and not os.path.exists(path):
-                continue
-            argv += ["--ro-bind", path, path]
+    argv += ["--ro-bind", _etc_snapshot(), "/etc"]
     made: set[str] = set()
     for path in _prefixes():
         if path.startswith("/tmp/"):
@@ -271,35 +291,36 @@ def _tree_args() -> tuple[str, ...]:
         argv += ["--ro-bind", path, path]
     for site_dir in site_dirs():
         if not site_dir.startswith("/tmp/"):
-            argv += _site_args(site_dir)
+            argv += _site_args(site_dir, python_packages)
     return tuple(argv)
 
 
 @cache
-def _tmp_args() -> tuple[str, ...]:
+def _tmp_args(python_packages: bool) -> tuple[str, ...]:
     """The Python prefixes under /tmp and their site-packages, shown over the fresh /tmp."""
     argv: list[str] = []
     for path in tmp_prefixes():
         argv += ["--ro-bind", path, path]
     for site_dir in site_dirs():
         if site_dir.startswith("/tmp/"):
-            argv += _site_args(site_dir)
+            argv += _site_args(site_dir, python_packages)
     return tuple(argv)
 
 
 def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
-                  userns: bool = False, memcg_dir: str | None = None) -> list[str]:
+                  userns: bool = False, memcg_dir: str | None = None,
+                  python_packages: bool = False) -> list[str]:
     size = str(limits.tmpfs_mb << 20)
     # without root, a user namespace maps the caller's uid to "nobody" inside, and the
     # sandbox may not make further namespaces
     user = ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"] if userns else []
     argv = ["bwrap", *user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            *_tree_args(),
+            *_tree_args(python_packages),
             "--dev", "/dev", "--proc", "/proc",
             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
-    argv += _tmp_args()
+    argv += _tmp_args(python_packages)
     if rw_dir is None:
         argv += ["--perms", "0777", "--size", size, "--tmpfs", BOX]
     else:
@@ -314,11 +335,20 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
     return argv
 
 
-def _site_args(site_dir: str) -> list[str]:
+def _site_args(site_dir: str, python_packages: bool) -> list[str]:
+    """Hide `site_dir` behind an empty tmpfs (root's, mode 0755: no sandboxed process can
+    write it), then show the candidate packages in it again."""
+    shown = _package_entries(site_dir) if python_packages else []
+    try:
+        present = {os.path.join(site_dir, e) for e in os.listdir(site_dir)} - {os.path.join(site_dir, "__pycache__")}
+    except OSError:
+        present = set()
+    if present <= set(shown):
+        return []  # nothing to hide
     argv = ["--perms", "0755", "--tmpfs", site_dir]
-    for entry in _package_entries(site_dir):
+    for entry in shown:
         argv += ["--ro-bind", entry, entry]
-    return [*argv, "--remount-ro", site_dir]
+    return argv
 
 
 SECCOMP_FD = "{seccomp}"
@@ -394,8 +424,11 @@ class Sandbox:
 
     def __init__(self, limits: Limits, rw_dir: str | None = None,
                  ro_binds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
-                 capabilities: Sequence[str] = ()):
+                 capabilities: Sequence[str] = (), python_packages: bool = False):
         self.limits = limits
+        self.python_packages = python_packages
+        """Show the candidate packages of site-packages (`candidate_packages`): Python
+        test runs and zygotes; compilers and other runtimes see an empty site-packages."""
         self.capabilities = tuple(capabilities)
         """With capabilities (namespaces level only) the command runs as root inside the
         namespaces with just these capabilities, and drops privileges itself (the zygote)."""
@@ -435,12 +468,12 @@ class Sandbox:
                 raise ValueError("capabilities need the namespaces isolation level")
             caps = ["--cap-drop", "ALL", *(a for cap in self.capabilities for a in ("--cap-add", cap))]
             group = self.memcg.path if self.memcg is not None else None
-            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, memcg_dir=group),
-                    *caps, "--", *command]
+            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, memcg_dir=group,
+                                   python_packages=self.python_packages), *caps, "--", *command]
         inner = _limit_prefix(self.limits, uid, self.level == "userns") + list(command)
         if self.namespaced:
-            inner = [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, self.level == "userns"),
-                     "--", *inner]
+            inner = [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, self.level == "userns",
+                                    python_packages=self.python_packages), "--", *inner]
         if self.memcg is not None and self.limits.memory_mb is not None:
             inner = self.memcg.wrap(inner)
         return inner
@@ -659,9 +692,10 @@ def _chown_tree(path: str, uid: int) -> None:
 
 def run(command: Sequence[str], *, stdin: bytes = b"", limits: Limits | None = None,
         rw_dir: str | None = None, ro_binds: Mapping[str, str] | None = None,
-        env: Mapping[str, str] | None = None) -> RunResult:
+        env: Mapping[str, str] | None = None, python_packages: bool = False) -> RunResult:
     """Run one command in a fresh sandbox and return what it did (see `Sandbox`)."""
-    with Sandbox(limits or Limits(), rw_dir=rw_dir, ro_binds=ro_binds, env=env) as box:
+    with Sandbox(limits or Limits(), rw_dir=rw_dir, ro_binds=ro_binds, env=env,
+                 python_packages=python_packages) as box:
         return box.run(command, stdin=stdin)
 
 

@@ -101,8 +101,9 @@ class PersistentWorker:
 
     def __init__(self, command: Sequence[str], limits: Limits, rw_dir: str | None = None,
                  ro_binds: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 capabilities: Sequence[str] = ()):
+                 capabilities: Sequence[str] = (), python_packages: bool = False):
         self.command, self.limits, self.ro_binds, self.env = list(command), limits, ro_binds, env
+        self.python_packages = python_packages
         self.capabilities = tuple(capabilities)
         self.rw_dir = rw_dir
         self.lock = threading.Lock()
@@ -113,7 +114,8 @@ class PersistentWorker:
 
     def _start(self) -> None:
         self.box = box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds,
-                                 env=self.env, capabilities=self.capabilities)
+                                 env=self.env, capabilities=self.capabilities,
+                                 python_packages=self.python_packages)
         command = [box.path(a) if a.startswith("/tmp/") else a for a in self.command]
         self.proc = _spawn(lambda: box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL))
@@ -403,7 +405,7 @@ class _ZygotePool:
                             open_files=None, processes=None, tmpfs_mb=16)
             worker = PersistentWorker(
                 [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], limits,
-                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
+                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS, python_packages=True)
             self.members.append(worker)
             return worker
 
