@@ -38,15 +38,17 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from core import languages
 from core.program_end import adds_code
-from rewards.execution.limits import check_timeout
+from rewards.execution.limits import check_timeout, check_workers
 from rewards.execution.types import RewardValues, TestSpec
 
 
@@ -102,6 +104,26 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         self.timeout_s = check_timeout("timeout_s", self.timeout_s)
+        self.threads = check_workers("threads", self.threads)
+        for name in ("execution_weight", "ast_weight", "dfg_weight"):
+            _check_finite(name, getattr(self, name))
+        if not isinstance(self.execution_values, RewardValues):
+            raise ValueError(f"execution_values must be RewardValues, got {type(self.execution_values).__name__}")
+        for f in dataclass_fields(self.execution_values):
+            value = getattr(self.execution_values, f.name)
+            if not (value is None and f.name == "empty"):
+                _check_finite(f"execution_values.{f.name}", value)
+
+
+VALUE_BOUND = 1000.0
+"""Weights and outcome rewards lie within +-VALUE_BOUND (and are finite)."""
+
+
+def _check_finite(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or abs(value) > VALUE_BOUND:
+        raise ValueError(f"{name} must be a finite number within +-{VALUE_BOUND:g}, got {value!r}")
 
 
 @dataclass

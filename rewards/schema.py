@@ -99,11 +99,49 @@ class SampleFields(BaseModel):
     @classmethod
     def _tests_are_json(cls, value: Any) -> Any:
         # TestSpec.parse reads the shape; this only refuses what JSON cannot hold.
-        if value is None or isinstance(value, (str, TestSpec)):
+        if value is None or isinstance(value, TestSpec):
+            return value
+        if isinstance(value, str):
+            check_nesting(value)
             return value
         if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
+            check_nesting(value)
             return _plain(value)
         raise ValueError(f"expected an object, a list or a string, got {type(value).__name__}")
+
+
+MAX_NESTING = 64
+"""The deepest nesting of lists and objects a request value (tests, a label) may have."""
+
+
+def check_nesting(value: Any, limit: int = MAX_NESTING) -> None:
+    """ValueError when `value` (decoded values, or JSON text) nests lists and objects
+    deeper than `limit` (checked without recursion, so any depth is refused cleanly)."""
+    depth = 0
+    if isinstance(value, str):
+        in_string = escaped = False
+        for ch in value:
+            if in_string:
+                escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+            elif ch == '"':
+                in_string = True
+            elif ch in "[{":
+                depth += 1
+                if depth > limit:
+                    break
+            elif ch in "]}":
+                depth -= 1
+    else:
+        stack = [(value, 1)]
+        while stack and depth <= limit:
+            item, level = stack.pop()
+            if hasattr(item, "tolist") and not isinstance(item, (str, bytes)):
+                item = item.tolist()
+            if isinstance(item, (list, tuple, dict)):
+                depth = max(depth, level)
+                stack += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    if depth > limit:
+        raise ValueError(f"nested deeper than {limit} levels")
 
 
 def _plain(value: Any) -> Any:
@@ -232,8 +270,11 @@ def label_fields(label: Any, where: str = "label") -> SampleFields:
     if isinstance(label, str):
         if label.lstrip().startswith("{"):
             try:
+                check_nesting(label)
                 decoded = json.loads(label)
-            except json.JSONDecodeError:
+            except ValueError as exc:  # JSONDecodeError included
+                if "nested deeper" in str(exc):
+                    raise RequestError(f"{where}: {exc}") from None
                 decoded = None
             if isinstance(decoded, dict) and decoded and set(decoded) <= _LABEL_KEYS:
                 return read_validated(SampleFields, decoded, where)

@@ -5,6 +5,7 @@ import pytest
 from core import languages
 from rewards import CompileResult, RewardValues, compile_feedback
 from rewards.execution import isolation_level
+from rewards.execution.sandbox import memory_guard
 
 # (language, compiles, has a syntax/type error on line 3 of the sample)
 PROGRAMS = {
@@ -37,6 +38,8 @@ def test_good_and_bad_programs(lang):
     assert not [m for m in res[0].messages if m.severity == "error"]
     assert all(isinstance(r, CompileResult) and r.timings["compile"] >= 0 for r in res)
     bound = languages.get(lang).execution.memory_bound
+    guard = memory_guard(isolation_level())
+    bound += f"+{guard}" if guard else ""
     assert res[0].isolation == ("in-process" if lang == "python" else f"{isolation_level()}+{bound}")
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from rewards import RewardValues, TestResult, TestSpec, run_tests
 from rewards.execution import isolation_level
+from rewards.execution.sandbox import memory_guard
 
 CHECK = TestSpec(
     test="def check(candidate):\n"
@@ -36,7 +37,8 @@ def test_assert_style_outcome_classes_and_rewards():
     assert res[2].first_failing_line == 2  # the line of the error in the candidate
     assert "IndexError" in res[2].messages[0].text
     assert res[4].first_failing_line == 1
-    assert res[0].isolation == f"{isolation_level()}+rlimit"
+    guard = memory_guard(isolation_level())
+    assert res[0].isolation == f"{isolation_level()}+rlimit" + (f"+{guard}" if guard else "")
     assert 0 < res[0].peak_memory_mb < 1024
 
 

@@ -91,7 +91,7 @@ def test_bad_forced_level_is_a_value_error(tmp_path):
 DEGRADED = """
 import json, os, time, psutil
 from rewards import TestSpec, run_tests, compile_feedback
-from rewards.execution.sandbox import isolation_level
+from rewards.execution.sandbox import isolation_level, memory_guard
 mark = "ppodegraded" + str(os.getpid())
 io = TestSpec.from_io(["2\\n"], ["4\\n"], timeout_s=20)
 daemon = ("import os\\nif os.fork() == 0:\\n    os.setsid()\\n"
@@ -107,7 +107,7 @@ cpp = compile_feedback("cpp", ["#include <vector>\\nint main() { std::vector<int
 comp = compile_feedback("java", ["class A { int f() { return 1; } }", "class A { int f() { return ; } }"])
 time.sleep(0.5)
 left = [p.pid for p in psutil.process_iter(["cmdline"]) if mark in " ".join(p.info["cmdline"] or [])]
-print(json.dumps({"level": isolation_level(), "outcomes": [r.outcome for r in res + hack + c + java],
+print(json.dumps({"level": isolation_level(), "guard": memory_guard(isolation_level()), "outcomes": [r.outcome for r in res + hack + c + java],
                   "isolation": [r.isolation for r in res], "compile": [r.outcome for r in comp + cpp],
                   "left": left}))
 """
@@ -121,7 +121,8 @@ def test_degraded_levels_still_score_and_say_so(level, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["level"] == level
-    assert out["isolation"] == [f"{level}+rlimit"] * 3
+    guard = f"+{out['guard']}" if out["guard"] else ""  # the memory cgroup, where the host has one
+    assert out["isolation"] == [f"{level}+rlimit{guard}"] * 3
     assert out["outcomes"] == ["passed", "failed", "passed", "runtime_error", "passed", "passed"], out
     assert out["compile"] == ["ok", "compile_error", "ok", "ok"], out
     if level == "uid":  # a separate uid lets the sandbox kill even setsid daemons
@@ -157,7 +158,7 @@ def test_unprivileged_caller_gets_user_namespaces():
     try:
         package = os.path.join(where, "rewards", "execution")
         os.makedirs(package)
-        for name in ("sandbox.py", "limits.py"):
+        for name in ("sandbox.py", "limits.py", "memcg.py", "seccomp.py"):
             shutil.copy(os.path.join(os.path.dirname(sandbox.__file__), name), package)
         for init in (os.path.join(where, "rewards"), package):
             open(os.path.join(init, "__init__.py"), "w").close()

@@ -128,6 +128,10 @@ class Limits:
     """stdout and stderr are each cut after this many bytes (and the run killed)."""
     tmpfs_mb: int = 64
     """Size of each tmpfs (``/tmp``, ``/dev/shm``, the working directory)."""
+    memory_mb: int | None = None
+    """All the memory the run may hold, its processes together (anonymous, memfd, SysV
+    shm, tmpfs files, kernel buffers): the limit of its memory cgroup where the host has
+    one (`rewards.execution.memcg`). None: no group."""
 
     def __post_init__(self) -> None:
         caps = maximums()
@@ -136,7 +140,8 @@ class Limits:
         bounds = {"wall_s": caps.timeout_s + 120, "cpu_s": caps.timeout_s + 120,
                   "address_space_mb": 4 * caps.memory_mb, "file_size_mb": caps.memory_mb,
                   "open_files": 1 << 20, "processes": caps.processes,
-                  "output_bytes": caps.output_bytes, "tmpfs_mb": caps.memory_mb}
+                  "output_bytes": caps.output_bytes, "tmpfs_mb": caps.memory_mb,
+                  "memory_mb": caps.memory_mb}
         for f in fields(self):
             value = getattr(self, f.name)
             if value is None and f.name not in ("output_bytes", "tmpfs_mb"):

@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import sysconfig
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -258,7 +257,7 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
         job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,
                    asserts=list(spec.asserts), timeout=budget, prefix=prefix or "")
     if ex.runs_in_harness and level in sandbox.NAMESPACED:
-        job["path"] = [sysconfig.get_paths()["purelib"]]
+        job["path"] = list(sandbox.python_path())
     limits = run_limits(ex, memory_mb, total + 5, output_bytes=max(output_bytes, 1 << 16))
     env = run_env(ex, memory_mb)
     if level == "namespaces" and not build.host_dir:
@@ -269,11 +268,11 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
                    "fsize": limits.file_size_mb << 20, "nofile": limits.open_files,
                    "nproc": limits.processes, "core": 0}
         try:
-            verdict, timed_out = workers.zygote_run(
+            verdict, timed_out, exceeded = workers.zygote_run(
                 job, nonce, limits=rlimits, wall_s=limits.wall_s, tmpfs_mb=limits.tmpfs_mb,
-                env=sandbox.scrubbed_env(env))
+                env=sandbox.scrubbed_env(env), memory_mb=limits.memory_mb)
             return _verdict(sandbox.RunResult(None if timed_out else 0, b"", b"", timed_out, False, 0.0,
-                                              level, {"verdict": (verdict or "").encode()}),
+                                              level, {"verdict": (verdict or "").encode()}, exceeded),
                             nonce, label)
         except workers.WorkerDied:
             nonce = secrets.token_hex(16)  # fall back to a cold sandbox with a new nonce
@@ -282,7 +281,7 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
         binds[workers.java_classes()] = JAVA_HARNESS
         job["server"] = format_argv(ex.case_server, memory_mb, stem=build.stem, out=PROG,
                                     harness=JAVA_HARNESS)
-    with Sandbox(limits, ro_binds=binds, env=env) as box:
+    with Sandbox(limits, ro_binds=binds, env=env, python_packages=ex.runs_in_harness) as box:
         command = [box.path(a) if a.startswith(PROG) else a for a in build.command]
         job["command"] = command
         if "server" in job:
@@ -305,6 +304,11 @@ def _readable(path: str) -> None:
 
 
 def _verdict(res: sandbox.RunResult, nonce: str, label: str) -> TestResult:
+    if res.memory_exceeded and not res.timed_out:
+        # the kernel killed a process of the run at its memory group's limit: whatever
+        # the judge saw, the run did not keep within its memory
+        return TestResult("runtime_error", 0.0, 0.0, 0, 0, None,
+                          [Message(None, "memory limit exceeded")], {}, label)
     try:
         verdict = json.loads(res.extra.get("verdict", b"") or b"null")
     except (ValueError, RecursionError):

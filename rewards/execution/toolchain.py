@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from core import languages
 from core.languages import ExecutionSpec
-from rewards.execution import pch
+from rewards.execution import pch, sandbox
 from rewards.execution.limits import Limits
 from rewards.execution.sandbox import Sandbox
 from rewards.execution.types import CompileResult, Message
@@ -125,8 +125,10 @@ def python_compile(code: str) -> CompileResult:
 
 
 def isolation_label(ex: ExecutionSpec, level: str) -> str:
-    """What held a run: the sandbox level and the memory bound, e.g. ``namespaces+v8-heap``."""
-    return f"{level}+{ex.memory_bound}"
+    """What held a run: the sandbox level, the per-process memory bound and what bounds the
+    run's memory as a whole (`sandbox.memory_guard`), e.g. ``namespaces+v8-heap+memcg``."""
+    guard = sandbox.memory_guard(level)
+    return f"{level}+{ex.memory_bound}" + (f"+{guard}" if guard else "")
 
 
 def _memory_names(memory_mb: int) -> dict[str, int]:
@@ -154,7 +156,7 @@ def run_limits(ex: ExecutionSpec, memory_mb: int, wall_s: float | None, *,
     return Limits(wall_s=wall_s, cpu_s=None if wall_s is None else int(wall_s) + 1,
                   address_space_mb=memory_mb + ex.reserved_mb, file_size_mb=file_size_mb,
                   open_files=open_files, processes=processes or ex.processes,
-                  output_bytes=output_bytes, tmpfs_mb=tmpfs_mb)
+                  output_bytes=output_bytes, tmpfs_mb=tmpfs_mb, memory_mb=memory_mb)
 
 
 def run_compiler(ex: ExecutionSpec, template: Sequence[str], prepared: Prepared, run_dir: str,

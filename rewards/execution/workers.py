@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from core.languages import ExecutionSpec
-from rewards.execution import sandbox
+from rewards.execution import memcg, sandbox
 from rewards.execution.limits import Limits, check_count
 from rewards.execution.sandbox import HARNESS_DIR, Sandbox
 from rewards.execution.toolchain import COMPILE_MEMORY_MB, format_argv, run_env, run_limits
@@ -101,8 +101,9 @@ class PersistentWorker:
 
     def __init__(self, command: Sequence[str], limits: Limits, rw_dir: str | None = None,
                  ro_binds: dict[str, str] | None = None, env: dict[str, str] | None = None,
-                 capabilities: Sequence[str] = ()):
+                 capabilities: Sequence[str] = (), python_packages: bool = False):
         self.command, self.limits, self.ro_binds, self.env = list(command), limits, ro_binds, env
+        self.python_packages = python_packages
         self.capabilities = tuple(capabilities)
         self.rw_dir = rw_dir
         self.lock = threading.Lock()
@@ -113,7 +114,8 @@ class PersistentWorker:
 
     def _start(self) -> None:
         self.box = box = Sandbox(self.limits, rw_dir=self.rw_dir, ro_binds=self.ro_binds,
-                                 env=self.env, capabilities=self.capabilities)
+                                 env=self.env, capabilities=self.capabilities,
+                                 python_packages=self.python_packages)
         command = [box.path(a) if a.startswith("/tmp/") else a for a in self.command]
         self.proc = _spawn(lambda: box.popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL))
@@ -403,7 +405,7 @@ class _ZygotePool:
                             open_files=None, processes=None, tmpfs_mb=16)
             worker = PersistentWorker(
                 [sandbox.python_executable(), "-I", "-S", f"{inside}/zygote.py"], limits,
-                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS)
+                ro_binds={host: inside}, capabilities=ZYGOTE_CAPS, python_packages=True)
             self.members.append(worker)
             return worker
 
@@ -434,8 +436,10 @@ def _frame(obj: object) -> bytes:
 
 
 def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wall_s: float,
-               tmpfs_mb: int, env: dict[str, str]) -> tuple[str | None, bool]:
-    """Run one test job in a warm zygote (namespaces level); (verdict text, timed out).
+               tmpfs_mb: int, env: dict[str, str],
+               memory_mb: int | None = None) -> tuple[str | None, bool, bool]:
+    """Run one test job in a warm zygote (namespaces level); (verdict text, timed out,
+    memory exceeded: the run's memory group, of `memory_mb`, hit its limit).
 
     Raises `WorkerDied` when the zygote itself failed (never the candidate's doing: it
     runs as another uid); the caller falls back to a cold sandbox.
@@ -445,8 +449,15 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
         with worker.lock:
             box = worker.ensure_started()
             assert box.slot is not None
+            group = box.memcg if memory_mb is not None else None
+            # the Python prefix under /tmp (a virtual environment) is shown again over
+            # each run's fresh /tmp
             request = {"uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
-                       "tmpfs_mb": tmpfs_mb, "env": env}
+                       "tmpfs_mb": tmpfs_mb, "env": env,
+                       "binds": {p: p for p in sandbox.tmp_prefixes()},
+                       "memcg": f"{sandbox.MEMCG_INSIDE}/cgroup.procs" if group else None}
+            if group is not None:
+                group.prepare(memcg.limit_bytes(memory_mb))
             deadline = time.monotonic() + wall_s + 20
             # the job (tests, expected outputs, nonce) travels in its own frame, which the
             # zygote splices to the run after forking it: no process memory of the
@@ -454,7 +465,8 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
             worker.send(_frame(request) + _frame({**job, "nonce": nonce}))
             (n,) = struct.unpack("<I", worker.read(4, deadline))
             reply = json.loads(worker.read(n, deadline))
-            return reply["verdict"], bool(reply["timed_out"])
+            exceeded = group is not None and group.killed_since_prepare()
+            return reply["verdict"], bool(reply["timed_out"]), exceeded
     finally:
         _zygotes.give_back(worker)
 

@@ -4,8 +4,10 @@ Runs INSIDE a bubblewrap sandbox (PID, network, IPC, mount namespaces; read-only
 root) as root with only CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL, started as
 ``python -I -S zygote.py``. Per request (4-byte length + JSON on stdin):
 
-1. fork; the child unshares new PID and mount namespaces and mounts a fresh tmpfs on
-   ``/tmp`` and ``/dev/shm`` (nothing survives into the next run);
+1. fork; the child joins the run's memory cgroup (where the scorer has one: it bounds
+   everything the run holds, shm and memfd included), unshares new PID, mount and IPC
+   namespaces (SysV shm, semaphores and message queues die with the run) and mounts a
+   fresh tmpfs on ``/tmp`` and ``/dev/shm`` (nothing survives into the next run);
 2. it forks PID 1 of the new namespace, which mounts its own /proc, sets the rlimits,
    drops to the run's unprivileged uid (no groups, no_new_privs, no capabilities) and
    runs `runner.run_sample` (judge + candidate host) from the already imported code;
@@ -50,7 +52,7 @@ for _name in PRELOAD:
     importlib.import_module(_name)
 
 LIBC = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
@@ -71,7 +73,10 @@ def mount_tmpfs(path, size_mb, mode="1777"):
 
 def run_isolated(req, job_r, verdict_w):
     """In the forked child: new namespaces, then PID 1 that drops privileges and runs."""
-    check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare")
+    if req.get("memcg"):
+        with open(req["memcg"], "w") as f:  # the run's memory group, before it allocates
+            f.write(str(os.getpid()))
+    check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     check(LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     held = [(inside, os.open(path, os.O_PATH)) for inside, path in req.get("binds", {}).items()]
     mount_tmpfs("/tmp", req["tmpfs_mb"])
