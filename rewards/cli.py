@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,8 +197,14 @@ def _read_samples(path: str) -> list[tuple[int, Any]]:
 
 def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Compute what ``python -m rewards score`` prints (one dict per sample)."""
-    from rewards.composite import score
-    from rewards.schema import SampleIn, parse_config, read_validated, to_sample
+    from rewards.schema import (
+        SampleIn,
+        Unreadable,
+        parse_config,
+        read_validated,
+        sample_in,
+        score_items,
+    )
 
     config: dict[str, Any] = {"use_execution": not args.no_execution, "use_ast": not args.no_ast,
                               "use_dfg": not args.no_dfg, "threads": args.threads,
@@ -214,9 +221,11 @@ def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     samples = []
     for number, row in _read_samples(args.input):
         where = f"{args.input}:{number}"
-        fields = read_validated(SampleIn, row, where)
-        samples.append(to_sample(fields.code, fields, where, default_language=args.language))
-    return [r.to_dict() for r in score(samples, parse_config(config))]
+        try:  # a line that cannot be read scores as outcome "invalid"; the others are scored
+            samples.append(sample_in(read_validated(SampleIn, row, where), where, default_language=args.language))
+        except ValueError as exc:
+            samples.append(Unreadable(where, str(exc)))
+    return [r.to_dict() for r in score_items(samples, parse_config(config))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default {defaults.shutdown_timeout_s:g})")
     serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
                        help=f"open connections beyond this get 503 (default {defaults.max_connections})")
+    serve.add_argument("--config", metavar="FILE",
+                       help="reward config (JSON or YAML object of RewardConfig's fields) for requests "
+                            "that send none; default: $PPOCODER_REWARD_CONFIG (JSON) when set")
     serve.add_argument("--special-tokens",
                        help="comma-separated special-token text that ends a /get_reward response "
                             "(default: common EOS/pad tokens such as <|im_end|>, </s>, <|endoftext|>)")
@@ -323,7 +335,19 @@ def _serve_command(args: argparse.Namespace) -> int:
     from rewards.server import serve
     from rewards.server_settings import ServerSettings
 
-    extra = {}
+    extra: dict[str, Any] = {}
+    if args.config or os.environ.get("PPOCODER_REWARD_CONFIG"):
+        import yaml
+
+        from rewards.schema import RequestError, parse_config
+
+        try:
+            raw = (yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config
+                   else json.loads(os.environ["PPOCODER_REWARD_CONFIG"]))
+            parse_config(raw)  # a bad field fails now, naming it
+        except (OSError, ValueError, yaml.YAMLError, RequestError) as exc:
+            raise CliError(f"--config: {exc}") from None
+        extra["reward_config"] = raw
     if args.special_tokens is not None:
         extra["special_tokens"] = tuple(t for t in args.special_tokens.split(",") if t)
     settings = ServerSettings(

@@ -26,8 +26,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewards.composite import score
-from rewards.schema import SPECIAL_TOKENS, parse_reward_request, reward_answer
+from rewards.schema import SPECIAL_TOKENS, parse_reward_request, reward_answer, score_items
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any]) -> dict[str, Any]:
@@ -40,4 +39,4 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     samples, reward_config = parse_reward_request(
         request, os.environ.get("PPOCODER_LANGUAGE") or None,
         tuple(t for t in tokens.split(",") if t) if tokens is not None else SPECIAL_TOKENS)
-    return reward_answer(score(samples, reward_config))
+    return reward_answer(score_items(samples, reward_config))

@@ -539,10 +539,11 @@ class Judge:
         else:
             self.note("failed", line, "assertion failed", in_test_code=True)
 
-    def proxy(self, name):
+    def proxy(self, name, method=False):
+        # method: the entry point may be a method of LeetCode's class Solution (LeetCodeDataset)
         def call(*args, **kwargs):
             try:
-                payload = {"op": "call", "name": name, "args": [encode(a) for a in args],
+                payload = {"op": "call", "name": name, "method": method, "args": [encode(a) for a in args],
                            "kwargs": {k: encode(v) for k, v in kwargs.items()}}
             except TypeError as exc:
                 raise CandidateError(f"test argument not supported: {exc}", None) from None
@@ -581,7 +582,7 @@ class Judge:
             try:
                 exec(compile(tree, f"<test{k}>", "exec"), env)
                 if k == 0 and job.get("test") and job.get("entry_point"):
-                    env["check"](self.proxy(job["entry_point"]))
+                    env["check"](self.proxy(job["entry_point"], method=True))
             except CaseTimeout:
                 self.note("timeout", None, "time limit exceeded")
                 return
