@@ -199,7 +199,6 @@ def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Compute what ``python -m rewards score`` prints (one dict per sample)."""
     from rewards.schema import (
         SampleIn,
-        Unreadable,
         parse_config,
         read_validated,
         sample_in,
@@ -221,10 +220,7 @@ def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     samples = []
     for number, row in _read_samples(args.input):
         where = f"{args.input}:{number}"
-        try:  # a line that cannot be read scores as outcome "invalid"; the others are scored
-            samples.append(sample_in(read_validated(SampleIn, row, where), where, default_language=args.language))
-        except ValueError as exc:
-            samples.append(Unreadable(where, str(exc)))
+        samples.append(sample_in(read_validated(SampleIn, row, where), where, default_language=args.language))
     return [r.to_dict() for r in score_items(samples, parse_config(config))]
 
 

@@ -386,11 +386,21 @@ def parse_score_request(raw: Any, default_language: str | None = None, default_c
     """Samples and config of a ``/score`` body (bytes, str or decoded JSON). A malformed
     envelope raises `RequestError`; a sample that cannot be read is an `Unreadable`."""
     request = read_validated(ScoreRequest, raw, "")
+    _check_language(request.language)
     samples = [_lenient(lambda s=s, i=i: sample_in(_sample_fields(s, f"samples[{i}]"), f"samples[{i}]",
                                                    language=request.language,
                                                    default_language=default_language), f"samples[{i}]")
                for i, s in enumerate(request.samples)]
     return samples, parse_config(request.config if request.config is not None else default_config)
+
+
+def _check_language(language: str | None) -> None:
+    """The request's own language is part of the envelope: an unknown one is a 400."""
+    if language is not None:
+        try:
+            languages.get(language)
+        except ValueError as exc:
+            raise RequestError(f"language: {exc}") from None
 
 
 def _sample_fields(raw: Any, where: str) -> SampleIn:
@@ -411,6 +421,7 @@ def parse_reward_request(raw: Any, default_language: str | None = None,
     (`strip_prompt`, a left-truncated prompt too), read by the answer policy
     (`rewards.extraction`). A sample whose label cannot be read is an `Unreadable`."""
     request = read_validated(RewardRequest, raw, "")
+    _check_language(request.language)
     n = len(request.query)
     for name in ("prompts", "labels"):
         given = getattr(request, name)
