@@ -258,8 +258,10 @@ def label_fields(label: Any, where: str = "label") -> SampleFields:
     if isinstance(label, Mapping):
         if set(label) <= _LABEL_KEYS:
             return read_validated(SampleFields, dict(label), where)
-        if looks_like_tests(label):
-            return read_fields(label, where)
+        if looks_like_tests(label):  # a whole record, or a test value: the registry reads it
+            language = label.get("language")
+            known = {"tests": label, "language": language if isinstance(language, str) else None}
+            return read_validated(SampleFields, {k: v for k, v in known.items() if v is not None}, where)
         return read_validated(SampleFields, dict(label), where)
     if isinstance(label, list) and looks_like_tests(label):
         return read_validated(SampleFields, {"tests": label}, where)
