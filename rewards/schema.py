@@ -42,6 +42,7 @@ from rewards.test_formats import looks_like_tests, plain, tests_language
 __all__ = [
     "SPECIAL_TOKENS",
     "TEST_COLUMNS",
+    "ForeignAnswer",
     "Unreadable",
     "RequestError",
     "RewardRequest",
@@ -313,8 +314,21 @@ def response_sample(response: str, fields: SampleFields, where: str, *, language
         answer = extract_answer(response, lang, policy)
     except ValueError as exc:
         raise RequestError(f"{where}.language: {exc}") from None
-    return to_sample(answer.code, fields, where, language=language, fence_language=answer.fence_language,
-                     default_language=default_language)
+    sample = to_sample(answer.code, fields, where, language=language, fence_language=answer.fence_language,
+                       default_language=default_language)
+    if answer.fence_language is not None and answer.fence_language != sample.language:
+        return ForeignAnswer(sample, answer.fence_language)
+    return sample
+
+
+@dataclasses.dataclass(frozen=True)
+class ForeignAnswer:
+    """An answer fenced as another language than its task's: `score_items` scores it as a
+    failure in the task's language -- outcome ``compile_error``, the compile-error reward,
+    and the lowest structural match -- so that switching language never pays."""
+
+    sample: Sample
+    fence_language: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +340,7 @@ class Unreadable:
     message: str
 
 
-ItemT = Sample | Unreadable
+ItemT = Sample | Unreadable | ForeignAnswer
 
 
 def _lenient(build: Any, where: str) -> ItemT:
@@ -337,10 +351,11 @@ def _lenient(build: Any, where: str) -> ItemT:
 
 
 def score_items(items: Sequence[ItemT], config: RewardConfig | None = None) -> list[RewardBreakdown]:
-    """Score a batch in which some samples may be `Unreadable`: each of those (and any sample
-    whose scoring raises ValueError) gets ``outcome="invalid"``, ``execution`` = the
-    compile-error value (times the execution weight as its total) and its message in
-    ``errors``; the other samples are scored as usual."""
+    """Score a batch in which some samples may be `Unreadable` or `ForeignAnswer`. An
+    unreadable one (and any sample whose scoring raises ValueError) gets
+    ``outcome="invalid"``, ``execution`` = the compile-error value (times the execution
+    weight as its total) and its message in ``errors``; a foreign answer scores as a
+    compile error with the lowest structural match; the others are scored as usual."""
     config = config or RewardConfig()
     out: list[RewardBreakdown | None] = [None] * len(items)
     good = [i for i, item in enumerate(items) if isinstance(item, Sample)]
@@ -356,7 +371,24 @@ def score_items(items: Sequence[ItemT], config: RewardConfig | None = None) -> l
     for i, item in enumerate(items):
         if isinstance(item, Unreadable):
             out[i] = _invalid(config, item.message)
+        elif isinstance(item, ForeignAnswer):
+            out[i] = _foreign(config, item)
     return [r for r in out if r is not None]
+
+
+def _foreign(config: RewardConfig, item: ForeignAnswer) -> RewardBreakdown:
+    sample = item.sample
+    out = RewardBreakdown(total=0.0, outcome="compile_error", errors=[
+        f"the answer is fenced as {item.fence_language}; the task is {sample.language}"])
+    if config.use_execution:
+        out.execution = float(config.execution_values.compile_error)
+    if sample.reference is not None:
+        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
+        out.ast = lowest if config.use_ast else None
+        out.dfg = lowest if config.use_dfg else None
+    out.total = float(config.execution_weight * (out.execution or 0.0) + config.ast_weight * (out.ast or 0.0)
+                      + config.dfg_weight * (out.dfg or 0.0))
+    return out
 
 
 def _invalid(config: RewardConfig, message: str) -> RewardBreakdown:

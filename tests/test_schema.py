@@ -16,6 +16,7 @@ from rewards.schema import (
     parse_reward_request,
     parse_score_request,
     read_fields,
+    ForeignAnswer,
     Unreadable,
     response_code,
     score_items,
@@ -187,11 +188,12 @@ def test_openrlhf_request():
         "labels": [REF, {"tests": MBPP}, json.dumps({"reference": REF, "tests": HUMANEVAL})],
         "config": {"use_dfg": False},
     }, default_language="python")
-    assert [s.code for s in samples] == [REF, "class A {}\n", REF]
+    assert [s.code for s in (samples[0], samples[1].sample, samples[2])] == [REF, "class A {}\n", REF]
+    assert isinstance(samples[1], ForeignAnswer) and samples[1].fence_language == "java"
     # the server's language wins over a fence tag: the java answer is scored as python
-    assert [s.language for s in samples] == ["python", "python", "python"]
+    assert [s.language for s in (samples[0], samples[1].sample, samples[2])] == ["python"] * 3
     assert samples[0].reference == REF and samples[0].tests is None
-    assert samples[1].tests == TestSpec.parse(MBPP) and samples[1].reference is None
+    assert samples[1].sample.tests == TestSpec.parse(MBPP) and samples[1].sample.reference is None
     assert samples[2].tests == TestSpec.parse(HUMANEVAL)
     assert config.use_dfg is False
     with pytest.raises(RequestError, match="prompts: 2 entries for 1 queries"):
