@@ -261,6 +261,9 @@ def _read_asserts(asserts: Any) -> TestSpec:
 def _read_apps_record(raw: Mapping[str, Any], entry_point: str | None) -> TestSpec:
     """An APPS / TACO record: its ``input_output`` (a JSON string or an object); see `_read_io`."""
     value = _decoded(raw["input_output"])
+    if isinstance(value, str):
+        raise ValueError("input_output is not valid JSON (APPS and TACO store a JSON object of "
+                         "'inputs' and 'outputs')")
     if not isinstance(value, Mapping) or not {"inputs", "outputs"} <= set(value):
         raise ValueError("input_output must be a JSON object with 'inputs' and 'outputs'")
     return _read_io(value, entry_point)
@@ -491,7 +494,8 @@ def looks_like_tests(raw: Any) -> bool:
             return _is_test_code(raw) or _looks_like_json(raw)
         raw = decoded
     if isinstance(raw, Mapping):
-        return bool(set(raw) & _TEST_KEYS) or (bool(raw) and set(raw) <= _SPEC_FIELDS)
+        return (bool(set(raw) & _TEST_KEYS) or {"input", "output"} <= set(raw)
+                or (bool(raw) and set(raw) <= _SPEC_FIELDS))
     return isinstance(raw, list) and bool(raw)
 
 
