@@ -45,22 +45,29 @@ Input: one JSON object per line (blank lines are skipped). Unknown keys are erro
 every optional key may be null. The one parser is rewards.schema.
   language     python, java, cpp, c, c_sharp, javascript, php or an alias (c++, cs,
                js, ...); required unless --language is given
-  code         the program (required)
+  code         the whole program, scored as it stands; it starts with code_prefix
+               when one is given
+  response     instead of code: a model's response; its answer (reasoning blocks
+               removed, the last fenced block in the task's language) goes after
+               code_prefix; an unclosed <think> block is no answer (outcome empty)
   reference    a reference program: enables the AST and data-flow match
-  tests        unit tests, as a value or as a JSON string of one:
-                 "def check(candidate): ..."       HumanEval test code, with entry_point
-                 ["assert f(1) == 2", ...]         MBPP asserts, or {"test_list": [...]}
-                 {"inputs": [...], "outputs": [...]}
-                                                   APPS input_output: stdin/stdout cases;
-                                                   with "fn_name": call-based, each input
-                                                   is an argument list
-                 [["1 2\\n", "3\\n"], ...]           [stdin, expected stdout] pairs
-                 {"asserts": [...], "stdio": [...], "calls": [...], "timeout_s": 5, ...}
-                                                   rewards.TestSpec's fields
-                 a whole HumanEval, MBPP or APPS record
+  tests        unit tests in any published format (rewards.test_formats), as a
+               value, a JSON string of one or the whole dataset record:
+                 HumanEval(+) / LeetCodeDataset    {"test", "entry_point"}
+                 MBPP                              {"test_list", "test_setup_code", ...}
+                 APPS / TACO                       {"input_output": ...} (fn_name too)
+                 veRL prime_code                   {"inputs", "outputs"[, "fn_name"]}
+                 CodeContests                      {"public_tests", "private_tests", ...}
+                 LiveCodeBench                     {"public_test_cases", "metadata", ...}
+                 Codeforces / open-r1              {"official_tests"}, {"verification_info"}
+                 SandboxFusion                     {"assert_case": [...]}
+                 KodCode                           pytest code: "def test_...(): ..."
+                 ours                              ["assert f(1) == 2", ...],
+                                                   [["1 2\n", "3\n"], ...] (stdin, stdout),
+                                                   {"asserts", "stdio", "calls", ...}
   entry_point  the function HumanEval test code checks
-  code_prefix  text put before code (completion): the program is code_prefix + code,
-               and ast/dfg measure what code adds to the prefix
+  code_prefix  text the model was given (completion): ast/dfg measure what the rest
+               of the program adds to it
   prompt       kept for logging only
 Output: one JSON object per input line, in input order (rewards.RewardBreakdown):
   total        w_exec * execution + w_ast * ast + w_dfg * dfg (--weights, default 1,1,1)
@@ -69,10 +76,11 @@ Output: one JSON object per input line, in input order (rewards.RewardBreakdown)
   ast, dfg     AST / data-flow match against reference, 0..1 (-1..1 with code_prefix);
                null without a reference or with --no-ast / --no-dfg
   outcome      passed, failed, runtime_error, timeout, compile_error (tests); ok,
-               compile_error (no tests); empty; not_run (--no-execution)
+               compile_error (no tests); empty; not_run (--no-execution); invalid
+               (HTTP and adapters: a sample that cannot be read, scored as -1)
   pass_ratio   passed checks / checks run; null without tests
   errors       compiler and runtime messages ("line 3: error: ...")
-  error_lines  lines of the program (code_prefix + code, from 1) that errors name
+  error_lines  lines of the program (from 1) that errors name
   timings      seconds spent: compile or tests, structural
   isolation    how execution was sandboxed (namespaces+rlimit, ...; in-process for
                Python's compile check); null when nothing ran

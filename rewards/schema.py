@@ -143,7 +143,8 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     samples: list[Any] = Field(description="Objects of SampleIn's fields; each is read on its own, and "
-                                           "one that cannot be read scores as outcome 'invalid'.")
+                                           "one that cannot be read scores as outcome 'invalid'.",
+                               json_schema_extra={"items": SampleIn.model_json_schema()})
     config: RewardConfigFields | None = None  # type: ignore[valid-type]
     language: str | None = Field(None, description="Language of samples that name none.")
 

@@ -13,8 +13,9 @@ Endpoints (JSON in, JSON out; the body is read as JSON whatever its Content-Type
   program and where its language comes from.
 - ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs``.
 
-Errors are ``{"error": "..."}``: 400 for a malformed body or a bad field (the message
-names it), 413 for a body over ``--max-body-mb`` (the body is read and dropped, so the
+A sample that cannot be read (an unknown language, tests that do not parse) gets its own
+``outcome: "invalid"`` and the compile-error value; the others are scored. Errors are
+``{"error": "..."}``: 400 for a malformed envelope (the message names the field), 413 for a body over ``--max-body-mb`` (the body is read and dropped, so the
 client gets the answer, not a broken pipe), 503 with ``Retry-After`` when ``--max-inflight``
 requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself fails.
 

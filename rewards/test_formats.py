@@ -164,7 +164,14 @@ def _read_test_code(test: str, entry_point: str | None) -> TestSpec:
 
 
 def _read_humaneval(raw: Mapping[str, Any], entry_point: str | None) -> TestSpec:
-    """A HumanEval(+)-style record: ``test`` + ``entry_point`` (see `_read_test_code`)."""
+    """A HumanEval(+)-style record: ``test`` + ``entry_point`` (see `_read_test_code`).
+    HumanEval-X records (``task_id`` ``"CPP/0"``, ``"Java/3"``, ...) hold test code in
+    their own language, run as one program with the answer: only ``Python/...`` is read."""
+    task = str(raw.get("task_id", ""))
+    prefix = task.split("/", 1)[0].lower() if "/" in task and "declaration" in raw else "python"
+    if prefix != "python":
+        raise ValueError(f"HumanEval-X tests of {task!r} run as one whole program with the answer; "
+                         "only Python test code can be read (give stdin/stdout cases instead)")
     return _read_test_code(raw["test"], raw.get("entry_point") or entry_point)
 
 
@@ -419,7 +426,16 @@ def _has(*keys: str) -> Callable[[Any], bool]:
 
 
 def _is_test_code(raw: Any) -> bool:
-    return isinstance(raw, str) and bool(re.search(r"^\s*(def check\s*\(|def test_\w*\s*\(|assert\b)", raw, re.M))
+    """HumanEval ``def check(``, pytest ``def test_`` at the top level, or nothing but
+    top-level asserts (and imports): a program that merely uses ``assert`` is no test."""
+    if not isinstance(raw, str):
+        return False
+    if re.search(r"^(def check\s*\(|def test_\w*\s*\()", raw, re.M):
+        return True
+    lines = [ln for ln in raw.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    statements = [ln for ln in lines if not re.match(r"(import|from)\s", ln)]
+    return bool(statements) and all(ln.startswith("assert ") or ln[:1].isspace() for ln in statements) \
+        and statements[0].startswith("assert ")
 
 
 FORMATS: tuple[TestFormat, ...] = (

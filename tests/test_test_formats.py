@@ -73,6 +73,10 @@ def test_a_malformed_value_in_a_known_format_names_the_format():
         read_tests({"public_tests": {"input": ["1"], "output": []}})
     with pytest.raises(ValueError, match="only Python"):
         read_tests({"tests": "const assert = require('node:assert');", "language": "js"})
+    with pytest.raises(ValueError, match="HumanEval-X .*only Python"):
+        read_tests({"task_id": "CPP/0", "declaration": "int f();", "test": "int main() { assert(f() == 1); }"})
+    assert read_tests({"task_id": "Python/0", "declaration": "def f():", "test": "def check(f):\n    assert f()\n"
+                       "\ncheck(f)\n"}).entry_point == "f"
     with pytest.raises(ValueError, match="parametrize"):
         read_tests("import pytest\n@pytest.mark.parametrize('x', [1])\ndef test_x(x):\n    assert x\n")
     with pytest.raises(ValueError, match="stdin_stdout"):
@@ -116,6 +120,8 @@ def test_a_reference_stays_program_text():
     ref = "def triple(x):\n    return 3 * x\n"
     assert label_fields(ref).reference == ref and label_fields(ref).tests is None
     assert not looks_like_tests(ref) and not looks_like_tests("x = {1: 2}\n")
+    guarded = "def triple(x):\n    assert isinstance(x, int)\n    return 3 * x\n\nassert triple(1) == 3\n"
+    assert not looks_like_tests(guarded) and label_fields(guarded).reference == guarded
 
 
 def test_trl_columns_by_their_published_names():
