@@ -41,3 +41,9 @@ __all__ += ["CompileResult", "RewardValues", "TestResult", "TestSpec", "compile_
 from rewards.ast_dfg import StructuralScores, ast_match, dfg_match  # noqa: E402
 
 __all__ += ["StructuralScores", "ast_match", "dfg_match"]
+
+# Reading answers out of model responses, and tests out of published dataset formats.
+from rewards.extraction import Answer, AnswerPolicy, extract_answer  # noqa: E402
+from rewards.test_formats import read_tests  # noqa: E402
+
+__all__ += ["Answer", "AnswerPolicy", "extract_answer", "read_tests"]

@@ -11,7 +11,7 @@
 
 Everything is read through `rewards.schema`: tests may be dicts, lists or JSON strings
 in any published shape (`rewards.TestSpec.parse`), every optional field may be None, and
-a completion's code is its first Markdown-fenced block when it has one.
+a completion's answer is read by `rewards.extraction` (reasoning removed, last fenced block).
 """
 
 from __future__ import annotations
@@ -21,17 +21,21 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from core import languages
-from rewards.composite import RewardBreakdown, RewardConfig, score
+from rewards.composite import RewardBreakdown, RewardConfig
+from rewards.extraction import AnswerPolicy
 from rewards.schema import (
+    TEST_COLUMNS,
     RewardConfigFields,
     SampleFields,
+    Unreadable,
     extract_code,
     label_fields,
     parse_config,
     read_fields,
-    response_code,
-    to_sample,
+    response_sample,
+    score_items,
 )
+from rewards.test_formats import plain
 
 __all__ = ["DATA_SOURCE_LANGUAGES", "data_source_language", "extract_code", "trl_async_reward_func",
            "trl_reward_func", "verl_compute_score"]
@@ -47,6 +51,14 @@ DATA_SOURCE_LANGUAGES: dict[str, str] = {
     "google-research-datasets/mbpp": "python",
     "evalplus/mbppplus": "python",
     "codeparrot/apps": "python",
+    "codecontests": "python",
+    "codeforces": "python",
+    "open-r1/codeforces": "python",
+    "likaixin/taco-verified": "python",
+    "primeintellect/verifiable-coding-problems": "python",
+    "kodcode/kodcode-v1": "python",
+    "newfacade/leetcodedataset": "python",
+    "leetcode": "python",
     "apps": "python",
     "baai/taco": "python",
     "taco": "python",
@@ -54,6 +66,7 @@ DATA_SOURCE_LANGUAGES: dict[str, str] = {
     "code_contests": "python",
     "livecodebench/code_generation_lite": "python",
     "livecodebench": "python",
+    "livecodebench/code_generation": "python",
 }
 """veRL ``data_source`` -> language, for datasets whose rows name no language (keys in
 lower case). APPS, TACO, CodeContests and LiveCodeBench problems can be solved in any
@@ -103,16 +116,24 @@ def trl_reward_func(
     config: RewardConfig | None = None,
     component: str = "total",
     fenced: bool = True,
+    policy: AnswerPolicy | None = None,
 ) -> Callable[..., list[float]]:
     """A TRL reward function scoring completions with `rewards.score`.
 
-    `language` is the language of rows whose ``language`` column is missing or None (a
-    fence's language tag is used when neither says). `component` is ``"total"`` or one
-    of ``execution``, ``ast``, ``dfg`` (a component that does not apply to a row scores
-    0.0). With `fenced` (default) the code is a completion's first fenced block.
+    Dataset columns arrive as keyword arguments: ``language``, ``reference``, ``tests``,
+    ``entry_point``, ``code_prefix``, and tests under their published column names
+    (`rewards.schema.TEST_COLUMNS`: HumanEval ``test`` + ``entry_point``, MBPP
+    ``test_list``, APPS ``input_output``, CodeContests ``public_tests``/``private_tests``,
+    LiveCodeBench ``public_test_cases`` + ``metadata``, ...). `language` is the language of
+    rows that name none (a fence tag decides only when nothing names one). `component` is
+    ``"total"`` or one of ``execution``, ``ast``, ``dfg`` (a component that does not apply
+    scores 0.0); register ``"total"`` alone to count each component once. The answer is read
+    by `policy` (`rewards.extraction`; `fenced=False`: the completion as it stands). A row
+    that cannot be read scores as outcome ``invalid`` (the compile-error value).
     """
     _check_component(component)
-    columns = tuple(SampleFields.model_fields)
+    columns = tuple(dict.fromkeys((*SampleFields.model_fields, *TEST_COLUMNS)))
+    policy = policy or (AnswerPolicy() if fenced else AnswerPolicy(block="none"))
 
     def reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
         n = len(completions)
@@ -120,14 +141,15 @@ def trl_reward_func(
             value = kwargs.get(name)
             if value is not None and len(value) != n:
                 raise ValueError(f"column {name!r} has {len(value)} entries for {n} completions")
-        samples = []
+        samples: list[Any] = []
         for i, completion in enumerate(completions):
             row = {name: kwargs[name][i] for name in columns if kwargs.get(name) is not None}
-            text = _completion_text(completion)
-            code, tag = response_code(text) if fenced else (text, None)
-            samples.append(to_sample(code, read_fields(row, f"row {i}"), f"row {i}",
-                                     language=language, fence_language=tag))
-        return _pick(score(samples, config), component)
+            try:
+                samples.append(response_sample(_completion_text(completion), read_fields(row, f"row {i}"),
+                                               f"row {i}", default_language=language, policy=policy))
+            except ValueError as exc:
+                samples.append(Unreadable(f"row {i}", str(exc)))
+        return _pick(score_items(samples, config), component)
 
     reward.__name__ = f"ppocoder_{component}"
     return reward
@@ -162,11 +184,14 @@ def verl_compute_score(
 ) -> float | dict[str, float]:
     """veRL's custom reward function.
 
-    `ground_truth` is a reference program, or an object (or JSON string) of sample
-    fields (``reference``, ``tests``, ``entry_point``, ``language``, ``code_prefix``);
-    `extra_info` may carry the same fields (other keys are ignored). The language is the
-    first of: the row's ``language``, ``language`` in `kwargs`, `data_source_language`,
-    the code fence's tag.
+    `ground_truth` is tests in any published format (prime_code's ``{"inputs", "outputs"}``,
+    a CodeContests split, SandboxFusion's ``assert_case``, ... as a value or JSON string),
+    a reference program, or an object (or JSON string) of sample fields (``reference``,
+    ``tests``, ``entry_point``, ``language``, ``code_prefix``); `extra_info` may carry the
+    same fields and published test columns (other keys are ignored). Hydra DictConfig and
+    numpy values are accepted. The language is the first of: the row's ``language``,
+    ``language`` in `kwargs`, `data_source_language`, and only then the code fence's tag.
+    A sample that cannot be read scores as outcome ``invalid`` (the compile-error value).
 
     `kwargs` are veRL's ``reward_kwargs`` (and whatever veRL adds itself): `RewardConfig`
     fields (``use_dfg=False``, ``timeout_s=20``, ...), ``language``, ``component``
@@ -176,13 +201,16 @@ def verl_compute_score(
     """
     component = kwargs.get("component") or "total"
     _check_component(component)
-    config = parse_config({k: v for k, v in kwargs.items() if k in _CONFIG_KEYS})
-    fields = read_fields(extra_info or {}, "extra_info")
+    config = parse_config(plain({k: v for k, v in kwargs.items() if k in _CONFIG_KEYS}))
+    fields = read_fields(plain(extra_info) or {}, "extra_info")
     truth = label_fields(ground_truth, "ground_truth")
     fields = fields.model_copy(update=truth.model_dump(exclude_none=True))
-    code, tag = response_code(solution_str)
     language = kwargs.get("language") or data_source_language(data_source)
-    [result] = score([to_sample(code, fields, "sample", language=language, fence_language=tag)], config)
+    try:
+        item: Any = response_sample(solution_str, fields, "sample", default_language=language)
+    except ValueError as exc:
+        item = Unreadable("sample", str(exc))
+    [result] = score_items([item], config)
     if not kwargs.get("return_dict"):
         return _pick([result], component)[0]
     return {"score": _pick([result], component)[0], "execution": result.execution or 0.0,

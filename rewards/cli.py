@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,22 +45,29 @@ Input: one JSON object per line (blank lines are skipped). Unknown keys are erro
 every optional key may be null. The one parser is rewards.schema.
   language     python, java, cpp, c, c_sharp, javascript, php or an alias (c++, cs,
                js, ...); required unless --language is given
-  code         the program (required)
+  code         the whole program, scored as it stands; it starts with code_prefix
+               when one is given
+  response     instead of code: a model's response; its answer (reasoning blocks
+               removed, the last fenced block in the task's language) goes after
+               code_prefix; an unclosed <think> block is no answer (outcome empty)
   reference    a reference program: enables the AST and data-flow match
-  tests        unit tests, as a value or as a JSON string of one:
-                 "def check(candidate): ..."       HumanEval test code, with entry_point
-                 ["assert f(1) == 2", ...]         MBPP asserts, or {"test_list": [...]}
-                 {"inputs": [...], "outputs": [...]}
-                                                   APPS input_output: stdin/stdout cases;
-                                                   with "fn_name": call-based, each input
-                                                   is an argument list
-                 [["1 2\\n", "3\\n"], ...]           [stdin, expected stdout] pairs
-                 {"asserts": [...], "stdio": [...], "calls": [...], "timeout_s": 5, ...}
-                                                   rewards.TestSpec's fields
-                 a whole HumanEval, MBPP or APPS record
+  tests        unit tests in any published format (rewards.test_formats), as a
+               value, a JSON string of one or the whole dataset record:
+                 HumanEval(+) / LeetCodeDataset    {"test", "entry_point"}
+                 MBPP                              {"test_list", "test_setup_code", ...}
+                 APPS / TACO                       {"input_output": ...} (fn_name too)
+                 veRL prime_code                   {"inputs", "outputs"[, "fn_name"]}
+                 CodeContests                      {"public_tests", "private_tests", ...}
+                 LiveCodeBench                     {"public_test_cases", "metadata", ...}
+                 Codeforces / open-r1              {"official_tests"}, {"verification_info"}
+                 SandboxFusion                     {"assert_case": [...]}
+                 KodCode                           pytest code: "def test_...(): ..."
+                 ours                              ["assert f(1) == 2", ...],
+                                                   [["1 2\n", "3\n"], ...] (stdin, stdout),
+                                                   {"asserts", "stdio", "calls", ...}
   entry_point  the function HumanEval test code checks
-  code_prefix  text put before code (completion): the program is code_prefix + code,
-               and ast/dfg measure what code adds to the prefix
+  code_prefix  text the model was given (completion): ast/dfg measure what the rest
+               of the program adds to it
   prompt       kept for logging only
 Output: one JSON object per input line, in input order (rewards.RewardBreakdown):
   total        w_exec * execution + w_ast * ast + w_dfg * dfg (--weights, default 1,1,1)
@@ -68,10 +76,11 @@ Output: one JSON object per input line, in input order (rewards.RewardBreakdown)
   ast, dfg     AST / data-flow match against reference, 0..1 (-1..1 with code_prefix);
                null without a reference or with --no-ast / --no-dfg
   outcome      passed, failed, runtime_error, timeout, compile_error, test_error
-               (tests); ok, compile_error (no tests); empty; not_run (--no-execution)
+               (tests); ok, compile_error (no tests); empty; not_run (--no-execution);
+               invalid (HTTP and adapters: a sample that cannot be read, scored as -1)
   pass_ratio   passed checks / checks run; null without tests
   errors       compiler and runtime messages ("line 3: error: ...")
-  error_lines  lines of the program (code_prefix + code, from 1) that errors name
+  error_lines  lines of the program (from 1) that errors name
   timings      seconds spent: compile or tests, structural
   isolation    how execution was sandboxed (namespaces+rlimit, ...; in-process for
                Python's compile check); null when nothing ran
@@ -196,8 +205,13 @@ def _read_samples(path: str) -> list[tuple[int, Any]]:
 
 def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Compute what ``python -m rewards score`` prints (one dict per sample)."""
-    from rewards.composite import score
-    from rewards.schema import SampleIn, parse_config, read_validated, to_sample
+    from rewards.schema import (
+        SampleIn,
+        parse_config,
+        read_validated,
+        sample_in,
+        score_items,
+    )
 
     config: dict[str, Any] = {"use_execution": not args.no_execution, "use_ast": not args.no_ast,
                               "use_dfg": not args.no_dfg, "threads": args.threads,
@@ -214,9 +228,8 @@ def run_score(args: argparse.Namespace) -> list[dict[str, Any]]:
     samples = []
     for number, row in _read_samples(args.input):
         where = f"{args.input}:{number}"
-        fields = read_validated(SampleIn, row, where)
-        samples.append(to_sample(fields.code, fields, where, default_language=args.language))
-    return [r.to_dict() for r in score(samples, parse_config(config))]
+        samples.append(sample_in(read_validated(SampleIn, row, where), where, default_language=args.language))
+    return [r.to_dict() for r in score_items(samples, parse_config(config))]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                             f"(default {defaults.shutdown_timeout_s:g})")
     serve.add_argument("--max-connections", type=int, default=defaults.max_connections,
                        help=f"open connections beyond this get 503 (default {defaults.max_connections})")
+    serve.add_argument("--config", metavar="FILE",
+                       help="reward config (JSON or YAML object of RewardConfig's fields) for requests "
+                            "that send none; default: $PPOCODER_REWARD_CONFIG (JSON) when set")
     serve.add_argument("--special-tokens",
                        help="comma-separated special-token text that ends a /get_reward response "
                             "(default: common EOS/pad tokens such as <|im_end|>, </s>, <|endoftext|>)")
@@ -323,7 +339,19 @@ def _serve_command(args: argparse.Namespace) -> int:
     from rewards.server import serve
     from rewards.server_settings import ServerSettings
 
-    extra = {}
+    extra: dict[str, Any] = {}
+    if args.config or os.environ.get("PPOCODER_REWARD_CONFIG"):
+        import yaml
+
+        from rewards.schema import RequestError, parse_config
+
+        try:
+            raw = (yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config
+                   else json.loads(os.environ["PPOCODER_REWARD_CONFIG"]))
+            parse_config(raw)  # a bad field fails now, naming it
+        except (OSError, ValueError, yaml.YAMLError, RequestError) as exc:
+            raise CliError(f"--config: {exc}") from None
+        extra["reward_config"] = raw
     if args.special_tokens is not None:
         extra["special_tokens"] = tuple(t for t in args.special_tokens.split(",") if t)
     settings = ServerSettings(

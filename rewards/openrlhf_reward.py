@@ -7,12 +7,13 @@ reward URL, and it scores every rollout in-process with `rewards.score`::
 (OpenRLHF before 0.10 calls the flag ``--remote_rm_url``.) OpenRLHF loads the file and
 calls ``reward_func(queries, prompts, labels)``; each query (prompt + response, decoded
 with special tokens) and its label are read exactly as the HTTP server's ``/get_reward``
-reads them (`rewards.schema.parse_reward_request`): a label is a reference program, an
-object ``{reference, tests, entry_point, language, code_prefix}``, a JSON string of one,
-or empty. Settings come from the environment:
+reads them (`rewards.schema.parse_reward_request`): a label is the dataset's tests in
+any published format (`rewards.test_formats`), a reference program, an object
+``{reference, tests, entry_point, language, code_prefix}``, a JSON string of one, or
+empty; a sample that cannot be read scores as outcome ``invalid`` (the compile-error
+value) and the others are scored. Settings come from the environment:
 
-- ``PPOCODER_LANGUAGE``: language of labels that name none and responses without a
-  fence tag (OpenRLHF never sends one);
+- ``PPOCODER_LANGUAGE``: language of labels that name none (it wins over a fence tag);
 - ``PPOCODER_REWARD_CONFIG``: a JSON object of `rewards.RewardConfig` fields, e.g.
   ``{"use_dfg": false, "timeout_s": 20}``;
 - ``PPOCODER_SPECIAL_TOKENS``: comma-separated special-token text that ends a response
@@ -26,8 +27,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewards.composite import score
-from rewards.schema import SPECIAL_TOKENS, parse_reward_request, reward_answer
+from rewards.schema import SPECIAL_TOKENS, parse_reward_request, reward_answer, score_items
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any]) -> dict[str, Any]:
@@ -40,4 +40,4 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     samples, reward_config = parse_reward_request(
         request, os.environ.get("PPOCODER_LANGUAGE") or None,
         tuple(t for t in tokens.split(",") if t) if tokens is not None else SPECIAL_TOKENS)
-    return reward_answer(score(samples, reward_config))
+    return reward_answer(score_items(samples, reward_config))

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
+import logging
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -34,11 +34,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from core import languages
-from rewards.composite import RewardBreakdown, RewardConfig, Sample
+from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
 from rewards.execution.types import RewardValues, TestSpec
+from rewards.extraction import SPECIAL_TOKENS, AnswerPolicy, extract_answer
+from rewards.test_formats import looks_like_tests, plain, tests_language
 
 __all__ = [
     "SPECIAL_TOKENS",
+    "TEST_COLUMNS",
+    "ForeignAnswer",
+    "Unreadable",
     "RequestError",
     "RewardRequest",
     "SampleFields",
@@ -53,19 +58,14 @@ __all__ = [
     "read_fields",
     "read_validated",
     "response_code",
+    "response_sample",
     "reward_answer",
+    "score_items",
     "to_sample",
     "validation_message",
 ]
 
-SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>",
-    "<|end|>", "<|EOT|>", "<end_of_turn>", "<|end▁of▁sentence|>", "<|file_separator|>",
-    "<|fim_pad|>", "<|pad|>", "<pad>", "<eos>", "</s>", "<s>",
-)
-"""Tokenizer special-token text that ends a decoded response (OpenRLHF decodes prompt +
-response with ``skip_special_tokens=False``): `response_code` drops such tokens at the
-start and cuts the response at the first one after that."""
+_log = logging.getLogger("rewards")
 
 
 class RequestError(ValueError):
@@ -104,9 +104,10 @@ class SampleFields(BaseModel):
         if isinstance(value, str):
             check_nesting(value)
             return value
-        if isinstance(value, (list, tuple, dict)) or hasattr(value, "tolist"):
-            check_nesting(value)
-            return _plain(value)
+        check_nesting(value)
+        value = plain(value)  # DictConfig/ListConfig, numpy arrays, parquet rows
+        if isinstance(value, (list, dict)):
+            return value
         raise ValueError(f"expected an object, a list or a string, got {type(value).__name__}")
 
 
@@ -144,23 +145,14 @@ def check_nesting(value: Any, limit: int = MAX_NESTING) -> None:
         raise ValueError(f"nested deeper than {limit} levels")
 
 
-def _plain(value: Any) -> Any:
-    """Lists and dicts all the way down, without None-valued keys: parquet rows (veRL,
-    pandas) hold numpy arrays, and Arrow gives every struct in a column every key any
-    row has, set to None where the row has none."""
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 class SampleIn(SampleFields):
-    """One program to score (``POST /score``, one line of ``python -m rewards score``)."""
+    """One program to score (``POST /score``, one line of ``python -m rewards score``):
+    exactly one of ``code`` and ``response``."""
 
-    code: str = Field(description="The program text.")
+    code: str | None = Field(None, description="The whole program, as rewards.Sample.code: it starts "
+                                               "with code_prefix when one is given. Scored as it stands.")
+    response: str | None = Field(None, description="A model's response: its answer (rewards.extraction: "
+                                                   "reasoning removed, last fenced block) goes after code_prefix.")
 
 
 def fields_model(dc: type, **overrides: Any) -> type[BaseModel]:
@@ -189,7 +181,9 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    samples: list[SampleIn]
+    samples: list[Any] = Field(description="Objects of SampleIn's fields; each is read on its own, and "
+                                           "one that cannot be read scores as outcome 'invalid'.",
+                               json_schema_extra={"items": SampleIn.model_json_schema()})
     config: RewardConfigFields | None = None  # type: ignore[valid-type]
     language: str | None = Field(None, description="Language of samples that name none.")
 
@@ -252,10 +246,31 @@ def parse_config(raw: Any = None) -> RewardConfig:
         raise RequestError(f"config: {exc}") from None
 
 
+TEST_COLUMNS: tuple[str, ...] = (
+    "test", "test_list", "test_setup_code", "test_imports", "challenge_test_list", "input_output",
+    "public_tests", "private_tests", "generated_tests", "public_test_cases", "private_test_cases",
+    "metadata", "official_tests", "verification_info", "assert_case",
+)
+"""Dataset columns that hold tests under their published names (HumanEval/LeetCodeDataset/
+KodCode ``test``, MBPP, APPS/TACO, CodeContests, LiveCodeBench, Codeforces, open-r1,
+SandboxFusion). A row without a ``tests`` field has these read as its tests
+(`rewards.test_formats`); ``metadata`` and the MBPP setup columns only go with the others."""
+
+_COMPANIONS = frozenset({"metadata", "test_setup_code", "test_imports", "challenge_test_list"})
+
+
 def read_fields(row: Mapping[str, Any], where: str = "") -> SampleFields:
     """The sample fields among `row`'s keys (a dataset row, veRL's ``extra_info``): other
-    keys are ignored, None means absent."""
+    keys are ignored, None means absent. Without a ``tests`` field, the published test
+    columns (`TEST_COLUMNS`) present are the tests."""
+    row = plain(row)
     known = {k: row[k] for k in SampleFields.model_fields if k in row and row[k] is not None}
+    if "tests" not in known:
+        columns = {k: row[k] for k in TEST_COLUMNS if row.get(k) is not None}
+        if set(columns) - _COMPANIONS:
+            if "test" in columns and row.get("entry_point"):
+                columns["entry_point"] = row["entry_point"]
+            known["tests"] = columns
     return read_validated(SampleFields, known, where)
 
 
@@ -263,37 +278,59 @@ _LABEL_KEYS = frozenset(SampleFields.model_fields)
 
 
 def label_fields(label: Any, where: str = "label") -> SampleFields:
-    """An OpenRLHF label (or veRL ground truth): a reference string, an object of sample
-    fields, a JSON string of such an object, or None / "" (no reference)."""
+    """An OpenRLHF label (or veRL ground truth): an object of sample fields (or a JSON string
+    of one), tests in any published format (`rewards.test_formats`: a value that reads as
+    tests is tests), a reference program (any other string), or None / "" (nothing)."""
     if label is None or isinstance(label, SampleFields):
         return label or SampleFields()
+    label = plain(label)
     if isinstance(label, str):
+        decoded: Any = None
         if label.lstrip().startswith("{"):
             try:
                 check_nesting(label)
                 decoded = json.loads(label)
-            except ValueError as exc:  # JSONDecodeError included
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError included
                 if "nested deeper" in str(exc):
                     raise RequestError(f"{where}: {exc}") from None
                 decoded = None
-            if isinstance(decoded, dict) and decoded and set(decoded) <= _LABEL_KEYS:
-                return read_validated(SampleFields, decoded, where)
+        if isinstance(decoded, dict) and decoded and set(decoded) <= _LABEL_KEYS:
+            return read_validated(SampleFields, decoded, where)
+        if looks_like_tests(label):
+            return read_validated(SampleFields, {"tests": label}, where)
         return SampleFields(reference=label or None)
     if isinstance(label, Mapping):
+        if set(label) <= _LABEL_KEYS:
+            return read_validated(SampleFields, dict(label), where)
+        if looks_like_tests(label):  # a whole record, or a test value: the registry reads it
+            language = label.get("language")
+            known = {"tests": label, "language": language if isinstance(language, str) else None}
+            return read_validated(SampleFields, {k: v for k, v in known.items() if v is not None}, where)
         return read_validated(SampleFields, dict(label), where)
-    raise RequestError(f"{where}: expected a reference string, an object of "
+    if isinstance(label, list) and looks_like_tests(label):
+        return read_validated(SampleFields, {"tests": label}, where)
+    raise RequestError(f"{where}: expected a reference string, tests, an object of "
                        f"{sorted(_LABEL_KEYS)} or null, got {type(label).__name__}")
+
+
+def task_language(fields: SampleFields, language: str | None = None,
+                  default_language: str | None = None) -> str | None:
+    """The language of a task, by precedence: the sample's or label's own ``language`` (or
+    the one its tests name, open-r1's ``verification_info``), the request's `language`, then
+    `default_language` (the server's ``--language``, an adapter's default). None: nothing
+    names one (then, and only then, a fence tag decides)."""
+    return fields.language or tests_language(fields.tests) or language or default_language
 
 
 def to_sample(code: str, fields: SampleFields, where: str, *, language: str | None = None,
               fence_language: str | None = None, default_language: str | None = None) -> Sample:
-    """A `Sample` from program text and its fields.
+    """A `Sample` from an answer's program text (put after the fields' ``code_prefix``).
 
-    The language is the first of: the fields' own ``language``, `language` (the request's),
-    `fence_language` (the tag of the Markdown fence the code came from, when it names a
-    language) and `default_language` (the server's ``--language``, an adapter's default).
+    The language is `task_language`'s, else `fence_language` (the tag of the Markdown fence
+    the code came from). A fence in another language never changes the task's language:
+    such an answer is scored as a (failing) program of the task's language.
     """
-    lang = fields.language or language or fence_language or default_language
+    lang = task_language(fields, language, default_language) or fence_language
     if lang is None:
         raise RequestError(f"{where}: no language: give 'language' (in the sample, label or "
                            f"request), a language tag on the code fence, or a server default")
@@ -309,21 +346,159 @@ def to_sample(code: str, fields: SampleFields, where: str, *, language: str | No
                   tests=tests, prompt=fields.prompt, code_prefix=fields.code_prefix, whole_program=fields.whole_program)
 
 
-def parse_score_request(raw: Any, default_language: str | None = None
-                        ) -> tuple[list[Sample], RewardConfig]:
-    """Samples and config of a ``/score`` body (bytes, str or decoded JSON)."""
+def response_sample(response: str, fields: SampleFields, where: str, *, language: str | None = None,
+                    default_language: str | None = None, policy: AnswerPolicy | None = None) -> Sample:
+    """A `Sample` from a model's response: the answer is read with `extract_answer` for the
+    task's language (`task_language`; the fence tag only when nothing names one) and put
+    after the fields' ``code_prefix``. An unclosed reasoning block gives no answer: the
+    sample's outcome is ``empty``."""
+    lang = task_language(fields, language, default_language)
+    try:
+        answer = extract_answer(response, lang, policy)
+    except ValueError as exc:
+        raise RequestError(f"{where}.language: {exc}") from None
+    sample = to_sample(answer.code, fields, where, language=language, fence_language=answer.fence_language,
+                       default_language=default_language)
+    if answer.fence_language is not None and answer.fence_language != sample.language:
+        return ForeignAnswer(sample, answer.fence_language)
+    return sample
+
+
+@dataclasses.dataclass(frozen=True)
+class ForeignAnswer:
+    """An answer fenced as another language than its task's: `score_items` scores it as a
+    failure in the task's language -- outcome ``compile_error``, the compile-error reward,
+    and the lowest structural match -- so that switching language never pays."""
+
+    sample: Sample
+    fence_language: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """A sample of a batch that could not be read or scored; `score_items` gives it the
+    outcome ``invalid`` and the compile-error reward, and scores the others."""
+
+    where: str
+    message: str
+
+
+ItemT = Sample | Unreadable | ForeignAnswer
+
+
+def _lenient(build: Any, where: str) -> ItemT:
+    try:
+        return build()
+    except ValueError as exc:  # RequestError included
+        return Unreadable(where, str(exc))
+
+
+def score_items(items: Sequence[ItemT], config: RewardConfig | None = None) -> list[RewardBreakdown]:
+    """Score a batch in which some samples may be `Unreadable` or `ForeignAnswer`. An
+    unreadable one (and any sample whose scoring raises ValueError) gets
+    ``outcome="invalid"``, ``execution`` = the compile-error value (times the execution
+    weight as its total) and its message in ``errors``; a foreign answer scores as a
+    compile error with the lowest structural match; the others are scored as usual."""
+    config = config or RewardConfig()
+    out: list[RewardBreakdown | None] = [None] * len(items)
+    good = [i for i, item in enumerate(items) if isinstance(item, Sample)]
+    try:
+        for i, r in zip(good, score([items[i] for i in good], config)):
+            out[i] = r
+    except ValueError:
+        for i in good:  # find the sample that cannot be scored; score the others alone
+            try:
+                [out[i]] = score([items[i]], config)
+            except ValueError as exc:
+                out[i] = _invalid(config, f"sample {i}: {exc}")
+    for i, item in enumerate(items):
+        if isinstance(item, Unreadable):
+            out[i] = _invalid(config, item.message)
+        elif isinstance(item, ForeignAnswer):
+            out[i] = _foreign(config, item)
+    return [r for r in out if r is not None]
+
+
+def _foreign(config: RewardConfig, item: ForeignAnswer) -> RewardBreakdown:
+    sample = item.sample
+    out = RewardBreakdown(total=0.0, outcome="compile_error", errors=[
+        f"the answer is fenced as {item.fence_language}; the task is {sample.language}"])
+    if config.use_execution:
+        out.execution = float(config.execution_values.compile_error)
+    if sample.reference is not None:
+        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
+        out.ast = lowest if config.use_ast else None
+        out.dfg = lowest if config.use_dfg else None
+    out.total = float(config.execution_weight * (out.execution or 0.0) + config.ast_weight * (out.ast or 0.0)
+                      + config.dfg_weight * (out.dfg or 0.0))
+    return out
+
+
+def _invalid(config: RewardConfig, message: str) -> RewardBreakdown:
+    _log.warning("sample not scored (outcome invalid): %s", message)
+    value = config.execution_values.compile_error
+    return RewardBreakdown(total=float(config.execution_weight * value), execution=float(value),
+                           outcome="invalid", errors=[message])
+
+
+def sample_in(fields: SampleIn, where: str, *, language: str | None = None,
+              default_language: str | None = None) -> Sample:
+    """The `Sample` of one ``/score`` or JSONL sample (``code`` or ``response``)."""
+    if (fields.code is None) == (fields.response is None):
+        raise RequestError(f"{where}: give exactly one of 'code' (the whole program) and 'response' "
+                           "(a model's response, put after code_prefix)")
+    if fields.response is not None:
+        return response_sample(fields.response, fields, where, language=language,
+                               default_language=default_language)
+    prefix = fields.code_prefix or ""
+    if not fields.code.startswith(prefix):
+        raise RequestError(f"{where}.code: 'code' is the whole program and must start with code_prefix; "
+                           "send the text after the prefix as 'response'")
+    return to_sample(fields.code[len(prefix):], fields, where, language=language,
+                     default_language=default_language)
+
+
+def parse_score_request(raw: Any, default_language: str | None = None, default_config: Any = None
+                        ) -> tuple[list[ItemT], RewardConfig]:
+    """Samples and config of a ``/score`` body (bytes, str or decoded JSON). A malformed
+    envelope raises `RequestError`; a sample that cannot be read is an `Unreadable`."""
     request = read_validated(ScoreRequest, raw, "")
-    samples = [to_sample(s.code, s, f"samples[{i}]", language=request.language,
-                         default_language=default_language) for i, s in enumerate(request.samples)]
-    return samples, parse_config(request.config)
+    _check_language(request.language)
+    samples = [_lenient(lambda s=s, i=i: sample_in(_sample_fields(s, f"samples[{i}]"), f"samples[{i}]",
+                                                   language=request.language,
+                                                   default_language=default_language), f"samples[{i}]")
+               for i, s in enumerate(request.samples)]
+    return samples, parse_config(request.config if request.config is not None else default_config)
+
+
+def _check_language(language: str | None) -> None:
+    """The request's own language is part of the envelope: an unknown one is a 400."""
+    if language is not None:
+        try:
+            languages.get(language)
+        except ValueError as exc:
+            raise RequestError(f"language: {exc}") from None
+
+
+def _sample_fields(raw: Any, where: str) -> SampleIn:
+    if isinstance(raw, SampleIn):
+        return raw
+    try:  # JSON mode: the same messages as a whole body read from JSON
+        text = json.dumps(raw)
+    except (TypeError, ValueError, RecursionError):
+        return read_validated(SampleIn, raw, where)
+    return read_validated(SampleIn, text, where)
 
 
 def parse_reward_request(raw: Any, default_language: str | None = None,
-                         special_tokens: Sequence[str] = SPECIAL_TOKENS
-                         ) -> tuple[list[Sample], RewardConfig]:
-    """Samples and config of an OpenRLHF ``/get_reward`` body: each query minus its prompt,
-    cut at special tokens, its first fenced code block when it has one (`response_code`)."""
+                         special_tokens: Sequence[str] = SPECIAL_TOKENS,
+                         policy: AnswerPolicy | None = None, default_config: Any = None
+                         ) -> tuple[list[ItemT], RewardConfig]:
+    """Samples and config of an OpenRLHF ``/get_reward`` body: each query minus its prompt
+    (`strip_prompt`, a left-truncated prompt too), read by the answer policy
+    (`rewards.extraction`). A sample whose label cannot be read is an `Unreadable`."""
     request = read_validated(RewardRequest, raw, "")
+    _check_language(request.language)
     n = len(request.query)
     for name in ("prompts", "labels"):
         given = getattr(request, name)
@@ -331,13 +506,12 @@ def parse_reward_request(raw: Any, default_language: str | None = None,
             raise RequestError(f"{name}: {len(given)} entries for {n} queries")
     prompts = request.prompts or [""] * n
     labels = request.labels or [None] * n
-    samples = []
-    for i, (query, prompt, label) in enumerate(zip(request.query, prompts, labels)):
-        fields = label_fields(label, f"labels[{i}]")
-        code, tag = response_code(strip_prompt(query, prompt), special_tokens)
-        samples.append(to_sample(code, fields, f"query[{i}]", language=request.language,
-                                 fence_language=tag, default_language=default_language))
-    return samples, parse_config(request.config)
+    policy = dataclasses.replace(policy or AnswerPolicy(), special_tokens=tuple(special_tokens))
+    samples = [_lenient(lambda q=q, p=p, label=label, i=i: response_sample(
+        strip_prompt(q, p), label_fields(label, f"labels[{i}]"), f"query[{i}]", language=request.language,
+        default_language=default_language, policy=policy), f"query[{i}]")
+        for i, (q, p, label) in enumerate(zip(request.query, prompts, labels))]
+    return samples, parse_config(request.config if request.config is not None else default_config)
 
 
 def reward_answer(results: Sequence[RewardBreakdown]) -> dict[str, Any]:
@@ -350,58 +524,31 @@ def reward_answer(results: Sequence[RewardBreakdown]) -> dict[str, Any]:
 
 # --- responses of models --------------------------------------------------------------------
 
-_FENCE_OPEN = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n")
-
-
-def response_code(text: str, special_tokens: Iterable[str] = SPECIAL_TOKENS
-                  ) -> tuple[str, str | None]:
-    """The program in a model's response, and the language tag of its fence (None if none
-    or not a language).
-
-    Special-token text (`special_tokens`) at the start is dropped and the response ends at
-    the first special token after that. Then the first Markdown-fenced block is the code;
-    an opening fence that is never closed (a truncated response) runs to the end; a
-    response without a fence is the code as it stands.
-    """
-    text = _cut_at_special_tokens(text, tuple(special_tokens))
-    opening = _FENCE_OPEN.search(text)
-    if opening is None:
-        return text, None
-    body = text[opening.end():]
-    closing = body.find("```")
-    code = body if closing < 0 else body[:closing]
-    tag = opening.group(1).lower() or None
-    if tag is not None:
-        try:
-            tag = languages.get(tag).name
-        except ValueError:
-            tag = None  # ```text, ```output, ```bash: not a language we score
-    return code, tag
+def response_code(text: str, special_tokens: Iterable[str] = SPECIAL_TOKENS,
+                  language: str | None = None) -> tuple[str, str | None]:
+    """The answer in a model's response and its fence's language tag: `extract_answer` with
+    the default policy (kept for compatibility)."""
+    answer = extract_answer(text, language, AnswerPolicy(special_tokens=tuple(special_tokens)))
+    return answer.code, answer.fence_language
 
 
 def extract_code(text: str) -> str:
-    """The first Markdown-fenced code block of `text`, or `text` itself."""
+    """The answer in `text` (`extract_answer`, no special tokens): kept for compatibility."""
     return response_code(text, ())[0]
 
 
-def _cut_at_special_tokens(text: str, tokens: tuple[str, ...]) -> str:
-    if not tokens:
-        return text
-    while True:
-        stripped = text.lstrip()
-        head = next((t for t in tokens if stripped.startswith(t)), None)
-        if head is None:
-            break
-        text = stripped[len(head):]
-    cut = min((i for i in (text.find(t) for t in tokens) if i >= 0), default=-1)
-    return text if cut < 0 else text[:cut]
+_MIN_OVERLAP = 32
 
 
 def strip_prompt(query: str, prompt: str) -> str:
-    """`query` minus its leading `prompt`. Tokenizers that re-space text on decoding
-    (whitespace-splitting ones) make the prompt a prefix only up to whitespace: the cut
-    then falls after the prompt's last non-blank character. A query that does not start
-    with the prompt at all is kept whole."""
+    """`query` minus its leading `prompt`.
+
+    Tokenizers that re-space text on decoding (whitespace-splitting ones) make the prompt a
+    prefix only up to whitespace: the cut then falls after the prompt's last non-blank
+    character. When the query was cut from the left (OpenRLHF truncates long prompts so),
+    it starts with a tail of the prompt: the longest tail of at least 32 characters (or the
+    whole prompt) that starts the query is cut. A query that holds no part of the prompt
+    is kept whole."""
     if query.startswith(prompt):
         return query[len(prompt):]
     q = 0
@@ -411,6 +558,24 @@ def strip_prompt(query: str, prompt: str) -> str:
         while q < len(query) and query[q].isspace():
             q += 1
         if q >= len(query) or query[q] != ch:
-            return query
+            break
         q += 1
-    return query[q:]
+    else:
+        return query[q:]
+    overlap = _longest_tail_prefix(prompt, query)
+    return query[overlap:] if overlap >= min(_MIN_OVERLAP, len(prompt)) else query
+
+
+def _longest_tail_prefix(prompt: str, query: str) -> int:
+    """Length of the longest suffix of `prompt` that is a prefix of `query` (KMP, linear)."""
+    head = query[:len(prompt)]
+    text = head + "\0" + prompt
+    border = [0] * len(text)
+    for i in range(1, len(text)):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        if text[i] == text[k]:
+            k += 1
+        border[i] = k
+    return border[-1]

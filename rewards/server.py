@@ -13,8 +13,9 @@ Endpoints (JSON in, JSON out; the body is read as JSON whatever its Content-Type
   program and where its language comes from.
 - ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs``.
 
-Errors are ``{"error": "..."}``: 400 for a malformed body or a bad field (the message
-names it), 413 for a body over ``--max-body-mb`` (the body is read and dropped, so the
+A sample that cannot be read (an unknown language, tests that do not parse) gets its own
+``outcome: "invalid"`` and the compile-error value; the others are scored. Errors are
+``{"error": "..."}``: 400 for a malformed envelope (the message names the field), 413 for a body over ``--max-body-mb`` (the body is read and dropped, so the
 client gets the answer, not a broken pipe), 503 with ``Retry-After`` when ``--max-inflight``
 requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself fails.
 
@@ -58,7 +59,7 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core import languages
-from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
+from rewards.composite import RewardBreakdown, RewardConfig, Sample
 from rewards.schema import (
     RequestError,
     RewardRequest,
@@ -67,6 +68,7 @@ from rewards.schema import (
     parse_reward_request,
     parse_score_request,
     reward_answer,
+    score_items,
 )
 from rewards.server_settings import ServerSettings
 
@@ -247,7 +249,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
 
     async def run_scoring(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
         try:
-            results = await anyio.to_thread.run_sync(score, samples, config, limiter=state.limiter)
+            results = await anyio.to_thread.run_sync(score_items, samples, config, limiter=state.limiter)
         except ValueError as exc:  # rewards.score and the sandbox name the bad field or limit
             raise RequestError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the server must survive any scoring failure
@@ -265,7 +267,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
               summary="Score samples with rewards.score")
     async def score_endpoint(request: Request) -> Response:
         samples, config = await parsed(
-            request, lambda body: parse_score_request(body, settings.default_language))
+            request, lambda body: parse_score_request(body, settings.default_language, settings.reward_config))
         results = await run_scoring(samples, config)
         return _json(200, {"results": [r.to_dict() for r in results]})
 
@@ -273,7 +275,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
               responses=_answers("RewardResponse"), summary="OpenRLHF's remote reward protocol")
     async def get_reward(request: Request) -> Response:
         samples, config = await parsed(request, lambda body: parse_reward_request(
-            body, settings.default_language, settings.special_tokens))
+            body, settings.default_language, settings.special_tokens, default_config=settings.reward_config))
         return _json(200, reward_answer(await run_scoring(samples, config)))
 
     @app.get("/health", summary="Liveness, supported languages and load")

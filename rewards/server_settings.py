@@ -36,6 +36,8 @@ class ServerSettings:
     """Open connections (and requests) beyond this get 503 from uvicorn itself."""
     special_tokens: Sequence[str] = field(default_factory=lambda: SPECIAL_TOKENS)
     """Special-token text that ends a ``/get_reward`` response (see `rewards.schema`)."""
+    reward_config: dict | None = None
+    """Reward config (RewardConfig's fields) of requests that send none (``serve --config``)."""
     backlog: int = 2048
     """Listen backlog: connections the kernel queues before the server accepts them."""
 

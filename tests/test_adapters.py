@@ -63,12 +63,11 @@ def test_trl_components_columns_prefix_and_errors():
     fn = trl_reward_func(component="ast", config=RewardConfig(use_execution=False))
     prefix, rest = REF[:14], REF[14:]
     assert fn([rest], reference=[REF], language=["python"], code_prefix=[prefix]) == [1.0]
-    with pytest.raises(ValueError, match="no language"):
-        fn([REF])
+    # a row that cannot be read scores as "invalid" (the compile-error value); the others are scored
+    assert trl_reward_func()([REF, REF], language=[None, "python"]) == [-1.0, 1.0]
     with pytest.raises(ValueError, match="entries"):
         fn([REF, REF], reference=[REF], language=["python", "python"])
-    with pytest.raises(ValueError, match="row 0.tests"):
-        trl_reward_func(language="python")([REF], tests=[{"nope": 1}])
+    assert trl_reward_func(language="python")([REF], tests=[{"nope": 1}]) == [-1.0]
     with pytest.raises(ValueError, match="component"):
         trl_reward_func(component="bleu")
 
@@ -108,8 +107,7 @@ def test_verl_ground_truth_and_parquet_rows():
     java = "```java\nclass A { int f(int a) { return a; } }\n```"
     assert verl_compute_score("apps", java, None, {"language": "java"}) == 1.0
     assert verl_compute_score("my_dataset", java, None) == 1.0
-    with pytest.raises(ValueError, match="no language"):
-        verl_compute_score("my_dataset", REF, None)
+    assert verl_compute_score("my_dataset", REF, None) == -1.0  # no language: outcome "invalid"
 
 
 def test_data_source_language_table():

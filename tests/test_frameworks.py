@@ -138,10 +138,12 @@ class ScriptedEngine:
 
 
 OPENRLHF_CASES = [
-    # (response, label, reward): unfenced + EOS text; tests in a JSON label; java by fence tag
+    # (response, label, reward): unfenced + EOS text; tests in a JSON label; a java fence
+    # on a python task, then on a java task
     (REF, REF, 3.0),
     (WRONG, json.dumps({"tests": MBPP}), -0.3),
-    (f"```java\n{JAVA}```", "", 1.0),
+    (f"```java\n{JAVA}```", "", -1.0),  # the task's language (python) wins over the fence tag
+    (f"```java\n{JAVA}```", {"language": "java"}, 1.0),
     (REF, {"reference": REF, "tests": json.dumps(HUMANEVAL), "language": "python"}, 3.0),
 ]
 

@@ -176,7 +176,7 @@ SAMPLES = [  # one line per documented tests shape, and the other input keys; al
     {"language": "python", "code": ADD, "tests": {"asserts": ["assert add(2, 2) == 4"], "timeout_s": 5}},
     {"language": "python", "code": ADD, "tests": {"task_id": "HumanEval/0", "entry_point": "add",
                                                     "test": "def check(candidate):\n    assert candidate(1, 1) == 2\n"}},
-    {"language": "python", "code": "    return a + b\n", "code_prefix": "def add(a, b):\n",
+    {"language": "python", "response": "    return a + b\n", "code_prefix": "def add(a, b):\n",
      "reference": ADD, "tests": ["assert add(1, 2) == 3"]},
 ]
 FILES = {

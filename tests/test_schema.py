@@ -16,7 +16,10 @@ from rewards.schema import (
     parse_reward_request,
     parse_score_request,
     read_fields,
+    ForeignAnswer,
+    Unreadable,
     response_code,
+    score_items,
     strip_prompt,
     to_sample,
 )
@@ -74,7 +77,7 @@ def test_none_for_every_optional_field():
         ({"samples": "x"}, "samples: Input should be a valid array"),
         ({"samples": [1]}, "samples[0]: Input should be an object"),
         ({"samples": [{"language": "cobol", "code": "x"}]}, "samples[0].language: unsupported language"),
-        ({"samples": [{"language": "python"}]}, "samples[0].code: Field required"),
+        ({"samples": [{"language": "python"}]}, "samples[0]: give exactly one of 'code'"),
         ({"samples": [{"language": "python", "code": 1}]}, "samples[0].code: Input should be a valid string"),
         ({"samples": [{"language": 3, "code": "x"}]}, "samples[0].language: Input should be a valid string"),
         ({"samples": [{"language": "python", "code": "x", "reference": 1}]}, "samples[0].reference"),
@@ -97,6 +100,12 @@ def test_none_for_every_optional_field():
 )
 def test_every_malformed_or_wrongly_typed_field_is_named(body, fragment):
     raw = body if isinstance(body, bytes) else json.dumps(body)
+    if fragment.startswith("samples["):  # a sample that cannot be read is that sample's error
+        [item], _ = parse_score_request(raw)
+        assert isinstance(item, Unreadable) and fragment in item.message
+        [result] = score_items([item])
+        assert (result.outcome, result.total) == ("invalid", -1.0) and fragment in result.errors[0]
+        return
     with pytest.raises(RequestError) as err:
         parse_score_request(raw)
     assert fragment in str(err.value)
@@ -122,12 +131,13 @@ def test_labels_as_reference_object_or_json_string():
         label_fields(7)
 
 
-def test_language_comes_from_the_sample_then_request_then_fence_then_default():
+def test_language_comes_from_the_sample_then_request_then_default_then_fence():
     fields = label_fields({"language": "java"})
     assert to_sample("x", fields, "s", language="cpp", fence_language="js", default_language="php").language == "java"
     blank = label_fields(None)
     assert to_sample("x", blank, "s", language="cpp", fence_language="js", default_language="php").language == "cpp"
-    assert to_sample("x", blank, "s", fence_language="js", default_language="php").language == "javascript"
+    assert to_sample("x", blank, "s", fence_language="js", default_language="php").language == "php"
+    assert to_sample("x", blank, "s", fence_language="js").language == "javascript"
     assert to_sample("x", blank, "s", default_language="php").language == "php"
     with pytest.raises(RequestError, match="no language"):
         to_sample("x", blank, "s")
@@ -178,15 +188,17 @@ def test_openrlhf_request():
         "labels": [REF, {"tests": MBPP}, json.dumps({"reference": REF, "tests": HUMANEVAL})],
         "config": {"use_dfg": False},
     }, default_language="python")
-    assert [s.code for s in samples] == [REF, "class A {}\n", REF]
-    assert [s.language for s in samples] == ["python", "java", "python"]
+    assert [s.code for s in (samples[0], samples[1].sample, samples[2])] == [REF, "class A {}\n", REF]
+    assert isinstance(samples[1], ForeignAnswer) and samples[1].fence_language == "java"
+    # the server's language wins over a fence tag: the java answer is scored as python
+    assert [s.language for s in (samples[0], samples[1].sample, samples[2])] == ["python"] * 3
     assert samples[0].reference == REF and samples[0].tests is None
-    assert samples[1].tests == TestSpec.parse(MBPP) and samples[1].reference is None
+    assert samples[1].sample.tests == TestSpec.parse(MBPP) and samples[1].sample.reference is None
     assert samples[2].tests == TestSpec.parse(HUMANEVAL)
     assert config.use_dfg is False
     with pytest.raises(RequestError, match="prompts: 2 entries for 1 queries"):
         parse_reward_request({"query": ["x"], "prompts": ["a", "b"]}, "python")
     with pytest.raises(RequestError, match="query\\[0\\]: Input should be a valid string"):
         parse_reward_request({"query": [1]}, "python")
-    with pytest.raises(RequestError, match="no language"):
-        parse_reward_request({"query": ["x = 1"]})
+    [item], _ = parse_reward_request({"query": ["x = 1"]})
+    assert isinstance(item, Unreadable) and "no language" in item.message

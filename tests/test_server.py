@@ -69,11 +69,6 @@ def test_score_returns_one_breakdown_per_sample(server):
         (b"{not json", "invalid JSON"),
         (b"", "invalid JSON"),
         (b"[]", "Input should be an object"),
-        (json.dumps({"samples": [{"language": "cobol", "code": "x"}]}).encode(), "unsupported language"),
-        (json.dumps({"samples": [{"language": "python", "code": "x", "tests": [1, 2]}]}).encode(),
-         "samples[0].tests"),
-        (json.dumps({"samples": [{"language": "python", "code": "x", "tests": {"stdio": 5}}]}).encode(),
-         "samples[0].tests"),
         (json.dumps({"samples": [], "config": {"use_ast": "yes"}}).encode(), "config.use_ast"),
         (json.dumps({"samples": [{"language": "python", "code": "x"}], "config": {"timeout_s": -1}}).encode(),
          "timeout"),
@@ -84,6 +79,29 @@ def test_malformed_requests_get_400_and_the_server_survives(server, body, fragme
     assert status == 400, answer
     assert fragment in answer["error"]
     assert _request(server, "GET", "/health")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("sample", "fragment"),
+    [
+        ({"language": "cobol", "code": "x"}, "unsupported language"),
+        ({"language": "python", "code": "x", "tests": [1, 2]}, "samples[0].tests"),
+        ({"language": "python", "code": "x", "tests": {"stdio": 5}}, "samples[0].tests"),
+        ({"language": "python"}, "samples[0]: give exactly one of 'code'"),
+    ],
+)
+def test_a_sample_that_cannot_be_read_is_that_samples_error(server, sample, fragment):
+    good = {"language": "python", "code": "x = 1\n"}
+    body = json.dumps({"samples": [sample, good]}).encode()
+    status, answer, _ = _request(server, "POST", "/score", body, {"Content-Type": "application/json"})
+    assert status == 200, answer
+    bad, scored = answer["results"]
+    assert bad["outcome"] == "invalid" and bad["total"] == -1.0 and fragment in bad["errors"][0]
+    assert scored["outcome"] == "ok" and scored["total"] == 1.0
+    reward = {"query": ["x = 1\n", "y = 2\n"], "labels": [{"language": "cobol"}, None], "language": "python"}
+    status, answer, _ = _request(server, "POST", "/get_reward", json.dumps(reward).encode(),
+                                 {"Content-Type": "application/json"})
+    assert status == 200 and answer["rewards"] == [-1.0, 1.0]
 
 
 def test_a_declared_oversized_body_gets_a_readable_413(server):
@@ -240,9 +258,11 @@ def test_openrlhf_get_reward_protocol(python_server):
     assert body["rewards"] == body["scores"]
     assert body["rewards"][0] == pytest.approx(3.0)
     assert body["rewards"][2] == pytest.approx(3.0)
-    assert body["extra_logs"]["execution"] == [1.0, -1.0, 1.0, 1.0, 1.0]
+    # the java answer on a python server is scored as python (a compile error): the task's
+    # language wins over a fence tag
+    assert body["extra_logs"]["execution"] == [1.0, -1.0, 1.0, -1.0, 1.0]
     assert body["rewards"][1] < 1.0
-    assert body["rewards"][3] == 1.0  # java from the fence tag; no reference
+    assert body["rewards"][3] == -1.0  # a java fence on a python server: a python compile error
     assert body["rewards"][4] == pytest.approx(3.0)  # tests passed + ast + dfg
     # a language in the body wins over the server's default
     java = {"query": ["class A { int f(int a) { return a; } }"], "language": "java",
@@ -258,8 +278,6 @@ def test_openrlhf_get_reward_protocol(python_server):
         ({"query": ["x"], "prompts": ["a", "b"]}, "prompts: 2 entries for 1 queries"),
         ({"query": ["x"], "language": "cobol"}, "unsupported language"),
         ({"query": [1]}, "query[0]: Input should be a valid string"),
-        ({"query": ["x"], "labels": [3]}, "labels[0]"),
-        ({"query": ["x"], "labels": [{"tests": 3}]}, "labels[0].tests"),
     ],
 )
 def test_openrlhf_bad_requests(python_server, payload, fragment):
@@ -267,6 +285,13 @@ def test_openrlhf_bad_requests(python_server, payload, fragment):
     assert status == 400 and fragment in body["error"]
 
 
-def test_openrlhf_without_any_language_is_a_clear_error(server):
+@pytest.mark.parametrize("label", [3, {"tests": 3}, {"language": "cobol"}])
+def test_openrlhf_a_label_that_cannot_be_read_is_that_samples_error(python_server, label):
+    payload = {"query": ["x = 1\n", "y = 2\n"], "labels": [label, None]}
+    status, body, _ = _request(python_server, "POST", "/get_reward", json.dumps(payload))
+    assert status == 200 and body["rewards"] == [-1.0, 1.0]
+
+
+def test_openrlhf_without_any_language_is_that_samples_error(server):
     status, body, _ = _request(server, "POST", "/get_reward", json.dumps({"query": ["x = 1"]}))
-    assert status == 400 and "no language" in body["error"]
+    assert status == 200 and body["rewards"] == [-1.0]

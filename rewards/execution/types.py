@@ -186,37 +186,16 @@ class TestSpec:
     def parse(cls, raw: Any, entry_point: str | None = None) -> TestSpec | None:
         """Unit tests in any published shape, as a TestSpec (None stays None).
 
-        Accepted, as Python values or as a JSON string of one:
-
-        * test code (a string): HumanEval's ``test``, run as ``check(<entry_point>)``;
-        * a list of assert statements: MBPP's ``test_list``;
-        * ``{"inputs": [...], "outputs": [...]}``: APPS's ``input_output``; stdin/stdout
-          cases (a list of lines counts as the lines joined), or, with a ``fn_name``,
-          call-based tests whose inputs are argument lists;
-        * a list of ``[stdin, expected stdout]`` pairs;
-        * an object with TestSpec's fields;
-        * a whole HumanEval, MBPP or APPS record (``test`` + ``entry_point``,
-          ``test_list`` (+ ``test_setup_code`` or ``test_imports``), ``input_output``).
+        Every format of `rewards.test_formats.FORMATS` is read (HumanEval(+), MBPP, APPS/TACO,
+        CodeContests, LiveCodeBench, veRL prime_code, SandboxFusion assert_case, pytest files,
+        Codeforces, open-r1 verification_info, LeetCodeDataset, our own forms), as a value,
+        a JSON string of one or a whole dataset record.
 
         Raises ValueError naming what is wrong otherwise.
         """
-        if raw is None or isinstance(raw, cls):
-            return raw
-        if isinstance(raw, str) and raw.lstrip()[:1] in ("{", "["):
-            try:  # APPS stores input_output as a JSON string; CSV files store lists so
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                pass  # test code that happens to start with a bracket
-        try:
-            spec = _parse(cls, raw, entry_point)
-        except TypeError as exc:
-            raise ValueError(f"bad tests: {exc}") from None
-        if spec is None:
-            raise ValueError(
-                f"cannot read tests of type {type(raw).__name__}: expected test code, a list of "
-                "assert statements, {inputs, outputs[, fn_name]}, a list of [stdin, stdout] "
-                "pairs, an object with rewards.TestSpec's fields, or a HumanEval/MBPP/APPS record")
-        return spec
+        from rewards.test_formats import read_tests  # the one registry of formats
+
+        return read_tests(raw, entry_point)
 
     @classmethod
     def from_humaneval(cls, problem: Mapping[str, Any], timeout_s: float | None = None) -> TestSpec:
@@ -231,9 +210,6 @@ class TestSpec:
         if len(inputs) != len(outputs):
             raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
         return cls(stdio=tuple(zip(inputs, outputs)), timeout_s=timeout_s)
-
-
-_SPEC_FIELDS = frozenset(f for f in TestSpec.__dataclass_fields__)
 
 
 def _check_test_code(test: str, asserts: tuple[str, ...]) -> None:
@@ -260,64 +236,6 @@ def _assert_count(source: str, field: str) -> int:
     except RecursionError:
         raise ValueError(f"{field} is nested too deeply to compile") from None
     return sum(isinstance(node, ast.Assert) for node in ast.walk(tree))
-
-
-def _parse(cls: type[TestSpec], raw: Any, entry_point: str | None) -> TestSpec | None:
-    """The shapes of `TestSpec.parse`; None when `raw` has none of them."""
-    if isinstance(raw, str):
-        return cls(test=raw, entry_point=entry_point or "")
-    if isinstance(raw, Mapping):
-        if raw and set(raw) <= _SPEC_FIELDS:
-            return cls(**raw)
-        if "inputs" in raw and "outputs" in raw:
-            return _apps(cls, raw)
-        if "input_output" in raw:  # an APPS record
-            return TestSpec.parse(raw["input_output"])
-        if "test_list" in raw:  # an MBPP record (sanitized MBPP has test_imports instead)
-            setup = "\n".join([raw.get("test_setup_code") or "", *(raw.get("test_imports") or [])])
-            asserts = raw["test_list"]
-            if isinstance(asserts, str) or not all(isinstance(a, str) for a in asserts):
-                raise ValueError("MBPP test_list must be a list of assert statements")
-            if setup.strip():  # the setup must share the asserts' namespace
-                return cls(test=setup + "\n" + "\n".join(asserts) + "\n")
-            return cls(asserts=tuple(asserts))
-        if "test" in raw and "entry_point" in raw:  # a HumanEval record
-            return cls(test=raw["test"], entry_point=raw["entry_point"])
-        raise ValueError(f"test object with keys {sorted(raw)[:8]} has no known shape; expected "
-                         f"TestSpec's fields ({', '.join(sorted(_SPEC_FIELDS))}), inputs/outputs, "
-                         "input_output, test_list, or test + entry_point")
-    if isinstance(raw, (list, tuple)) and raw:
-        if all(isinstance(a, str) for a in raw):
-            return cls(asserts=tuple(raw))
-        if all(isinstance(p, (list, tuple)) and len(p) == 2 for p in raw):
-            return cls(stdio=tuple((_text(i), _text(o)) for i, o in raw))
-        raise ValueError("a test list must hold assert statements or [stdin, stdout] pairs")
-    if isinstance(raw, (list, tuple)):
-        raise ValueError("the test list is empty")
-    return None
-
-
-def _apps(cls: type[TestSpec], raw: Mapping[str, Any]) -> TestSpec:
-    """APPS's input_output: stdin/stdout cases, or call-based tests when it has a fn_name."""
-    inputs, outputs = raw["inputs"], raw["outputs"]
-    if not isinstance(inputs, list) or not isinstance(outputs, list):
-        raise ValueError("inputs and outputs must be lists")
-    if len(inputs) != len(outputs):
-        raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
-    fn_name = raw.get("fn_name")
-    if fn_name:
-        if not all(isinstance(args, list) for args in inputs):
-            raise ValueError(f"call-based tests of {fn_name!r}: every input must be a list of "
-                             "arguments")
-        return cls(calls=tuple(zip(inputs, outputs)), entry_point=str(fn_name))
-    return cls(stdio=tuple((_text(i), _text(o)) for i, o in zip(inputs, outputs)))
-
-
-def _text(value: Any) -> str:
-    """A stdin or stdout text of APPS (some store a list of lines)."""
-    if isinstance(value, list):
-        return "\n".join(str(v) for v in value)
-    return str(value)
 
 
 def check_codes(codes: Sequence[str]) -> list[str]:

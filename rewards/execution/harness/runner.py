@@ -546,10 +546,11 @@ class Judge:
         else:
             self.note("failed", line, "assertion failed", in_test_code=True)
 
-    def proxy(self, name):
+    def proxy(self, name, method=False):
+        # method: the entry point may be a method of LeetCode's class Solution (LeetCodeDataset)
         def call(*args, **kwargs):
             try:
-                payload = {"op": "call", "name": name, "args": [encode(a) for a in args],
+                payload = {"op": "call", "name": name, "method": method, "args": [encode(a) for a in args],
                            "kwargs": {k: encode(v) for k, v in kwargs.items()}}
             except TypeError as exc:  # the test hands over what cannot cross to the candidate
                 raise TestCodeError(f"the test passes {name}() a value the judge cannot send: "
@@ -628,7 +629,7 @@ class Judge:
                 tree = ast.fix_missing_locations(_SoftAsserts().visit(tree))
                 exec(compile(tree, f"<test{k}>", "exec"), env)
                 if k == 0 and job.get("test") and job.get("entry_point") and "check" in own:
-                    env["check"](self.proxy(job["entry_point"]))
+                    env["check"](self.proxy(job["entry_point"], method=True))
             except CaseTimeout:
                 self.note("timeout", None, "time limit exceeded")
                 return
