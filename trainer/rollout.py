@@ -155,11 +155,14 @@ def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Te
 
 
 def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
-    """Programs to score: each example's `code_prefix` + the response's program text."""
+    """Programs to score: each example's `code_prefix` + the response's program text
+    (`trainer.tasks.response_code`: XLCoST-style responses are detokenised like the data)."""
+    from trainer.tasks import response_code
+
     samples = []
     for ex, text in zip(examples, texts):
         prefix = getattr(ex, "code_prefix", "") or ""
-        samples.append(Sample(language=ex.language, code=prefix + text,
+        samples.append(Sample(language=ex.language, code=prefix + response_code(ex, text),
                               reference=getattr(ex, "reference", None),
                               tests=getattr(ex, "tests", None),
                               prompt=getattr(ex, "prompt", None), code_prefix=prefix))
