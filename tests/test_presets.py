@@ -34,7 +34,7 @@ def test_presets_carry_the_paper_settings(name: str, source: str, model: str):
 def test_every_value_says_where_it_comes_from(name: str):
     for line in preset_path(name).read_text().splitlines():
         if re.match(r"\s*\w+:\s*\S", line) and not line.strip().startswith("#"):
-            assert re.search(r"#\s*\[(paper|README|ppo\.py|repo|ours)\]", line), line
+            assert re.search(r"#\s*\[(paper|README|ppo\.py|rl_run\.py|ours)\]", line), line
 
 
 def test_config_file_and_flags_override_the_preset(tmp_path: Path):

@@ -179,6 +179,16 @@ def detokenize_xlcost(text: str, language: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+BENCHMARK_TASKS = {"humaneval": "synthesis", "mbpp": "synthesis", "apps": "synthesis",
+                   "codesearchnet": "completion", "xlcost": "translation"}
+"""The task each built-in benchmark fixes (``data.task`` is not consulted for them)."""
+
+
+def task_of(cfg: DataConfig) -> str:
+    """The task `cfg` reads: the benchmark's own, else ``cfg.task``."""
+    return BENCHMARK_TASKS.get(cfg.source, cfg.task)
+
+
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
     """Load (train, eval) examples for `cfg`; the same config gives the same lists."""
     _check_config(cfg)
