@@ -85,7 +85,7 @@ class EvalConfig:
     """What to evaluate and how the report is made."""
 
     samples: str | None = None
-    """Score mode: JSONL of completions ({"task_id", "completion"} or {"id", "response"})."""
+    """Score mode: JSONL of completions ({"task_id", "completion"}, evalplus's {"task_id", "solution"} or {"id", "response"}) or bigcode's generations.json."""
     model: str | None = None
     """Generate mode: hub name, local folder, a run's final/ (LoRA adapters too) or smollm2-135m."""
     n: int = 1
@@ -551,6 +551,13 @@ def _prepare_outputs(cfg: EvalConfig) -> str | None:
     return per_sample
 
 
+_CONFIG_HELP = (
+    "--run DIR: evaluate a finished trainer.ppo run with its own DIR/config.yaml (data, "
+    "held-out examples, generation settings) and its DIR/final model. --config FILE.yaml / "
+    "--preset NAME: the same defaults from a training config or preset (trainer/presets). "
+    "Flags below override them.")
+
+
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
@@ -558,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         default = run_defaults(args)
         cfg = tyro.cli(EvalConfig, args=args, default=default, prog="python -m trainer.evaluate",
-                       description=__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0] + "\n\n" + _CONFIG_HELP)
         if cfg.samples is not None and not Path(cfg.samples).is_file():
             raise EvalError(f"samples file {cfg.samples!r} does not exist")
         per_sample = _prepare_outputs(cfg)
