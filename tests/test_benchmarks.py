@@ -69,6 +69,7 @@ def test_mbpp_original_file_and_published_splits(tmp_path: Path):
     path.write_text("".join(json.dumps(mbpp_row(i)) + "\n" for i in (3, 11, 12, 600, 700)))
     test = load(source="mbpp", path=str(path), train_split="test")
     assert [e.id for e in test] == ["mbpp/11", "mbpp/12"]
+    assert [e.aliases for e in test] == [("11",), ("12",)]  # MBPP's published integer task_id
     assert "Your code should pass these tests" in test[0].prompt
     assert "assert add11(1, 2) == 3" in test[0].prompt and test[0].code_prefix == ""
     assert passes(test) == ["passed", "passed"]
@@ -148,7 +149,20 @@ def test_apps_hub_style_jsonl(tmp_path: Path):
     path = tmp_path / "apps.jsonl"
     path.write_text(json.dumps(row) + "\n")
     problems = load(source="apps", path=str(path))
-    assert problems[0].id == "apps/4000" and passes(problems) == ["passed"]
+    assert problems[0].id == "apps/train/4000" and passes(problems) == ["passed"]  # split asked for
+    assert {"4000", "apps/4000"} <= set(problems[0].aliases)
+
+
+def test_apps_ids_do_not_depend_on_how_the_data_was_read(tmp_path: Path):
+    io = {"fn_name": "add", "inputs": [[2, 2]], "outputs": [4]}
+    write_apps_problem(tmp_path / "APPS" / "test" / "4000", "Add.", io, ["x = 1\n"], "introductory")
+    row = {"problem_id": 4000, "question": "Add.", "difficulty": "introductory",
+           "starter_code": "", "solutions": json.dumps(["x = 1\n"]), "input_output": json.dumps(io)}
+    (tmp_path / "test.jsonl").write_text(json.dumps(row) + "\n")  # codeparrot/apps's file name
+    from_folder = load(source="apps", path=str(tmp_path / "APPS"), train_split="test")
+    from_jsonl = load(source="apps", path=str(tmp_path / "test.jsonl"))
+    assert from_folder[0].id == from_jsonl[0].id == "apps/test/4000"
+    assert from_folder[0].aliases == from_jsonl[0].aliases
 
 
 # --------------------------------------------------------------------- CodeSearchNet
@@ -251,3 +265,66 @@ def test_xlcost_errors(tmp_path: Path):
         load(source="xlcost", language="c", source_language="cpp")
     with pytest.raises(ValueError, match="both python"):
         load(source="xlcost", path=str(pair), language="python", source_language="python")
+
+
+def xlcost_pair(tmp_path: Path, src: str, tgt: str) -> str:
+    pair = tmp_path / "XLCoST_data" / "pair_data_tok_full" / "Java-Python"
+    pair.mkdir(parents=True)
+    for split in ("train", "val", "test"):
+        (pair / f"{split}-Java-Python-tok.java").write_text(src + "\n")
+        (pair / f"{split}-Java-Python-tok.py").write_text(tgt + "\n")
+    return str(tmp_path / "XLCoST_data")
+
+
+def test_xlcost_responses_are_detokenised_like_the_data(tmp_path: Path):
+    from trainer.rollout import make_samples
+
+    root = xlcost_pair(tmp_path, JAVA_TOK, PY_TOK)
+    to_python = load(source="xlcost", path=root, source_language="java", language="python")[0]
+    to_java = load(source="xlcost", path=root, source_language="python", language="java")[0]
+    # a model fine-tuned on XLCoST answers in XLCoST's own form: read like the data
+    assert to_python.response_code(PY_TOK) == to_python.reference
+    assert to_java.response_code(JAVA_TOK) == to_java.reference
+    samples = make_samples([to_python, to_java], [PY_TOK, JAVA_TOK])
+    assert [s.code for s in samples] == [to_python.reference, to_java.reference]
+    assert [f.outcome for f in (compile_feedback("python", [samples[0].code])
+                                + compile_feedback("java", [samples[1].code]))] == ["ok", "ok"]
+    assert compile_feedback("python", [PY_TOK])[0].outcome == "compile_error"  # read raw, it fails
+    # a plain answer (no markers) is scored as written
+    plain = "def f(x):\n    return x\n"
+    assert to_python.response_code(plain) == plain
+    # another task's answer is never rewritten, markers or not
+    other = load_task(DataConfig(source="jsonl", task="translation", path=write_pairs(tmp_path),
+                                 eval_fraction=0.0))[0][0]
+    assert other.response_code(PY_TOK) == PY_TOK
+
+
+def write_pairs(tmp_path: Path) -> str:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"source": "int x;", "reference": "x = 1\n", "language": "python",
+                                "source_language": "java"}) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("language,source", [("python", "java"), ("java", "python")])
+def test_xlcost_markers_alone_score_as_empty(tmp_path: Path, language: str, source: str):
+    """Red team: an answer of nothing but line markers must not pass as a program."""
+    from rewards import RewardConfig, score
+    from trainer.rollout import make_samples
+
+    root = xlcost_pair(tmp_path, JAVA_TOK, PY_TOK)
+    ex = load(source="xlcost", path=root, source_language=source, language=language)[0]
+    config = RewardConfig(use_ast=False, use_dfg=False)
+    for answer in ("NEW_LINE NEW_LINE", " NEW_LINE ", "NEW_LINE INDENT NEW_LINE DEDENT"):
+        result = score(make_samples([ex], [answer]), config)[0]
+        # Python drops the block markers (nothing is left); elsewhere they are stray words
+        expected = {"empty"} if language == "python" or "INDENT" not in answer else {"compile_error"}
+        assert result.outcome in expected, (answer, result.outcome)
+
+
+def test_xlcost_raw_source_prompt_as_the_paper_feeds_codet5(tmp_path: Path):
+    root = xlcost_pair(tmp_path, JAVA_TOK + " ▁x", PY_TOK)
+    ex = load(source="xlcost", path=root, source_language="java", language="python",
+              prompt_template="{source}", xlcost_tokenized_prompt=True)[0]
+    assert ex.prompt == (JAVA_TOK + " _x").strip()  # XLCoST's line as published, ▁ read as _
+    assert ex.reference == detokenize_xlcost(PY_TOK, "python")  # the reference stays source text

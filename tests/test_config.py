@@ -96,3 +96,40 @@ def test_cli_prints_one_line_without_traceback(tmp_path: Path) -> None:
     helped = subprocess.run([sys.executable, "-m", "trainer.ppo", "--help"], capture_output=True,
                             text=True, cwd=tmp_path, timeout=120)
     assert helped.returncode == 0 and "--config" in helped.stdout
+
+
+def test_training_errors_are_one_line_and_come_before_the_model(tmp_path: Path) -> None:
+    """Data first, then the model source, each one line, before any model loads."""
+    import os
+    import time
+
+    def ppo(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        return subprocess.run([sys.executable, "-m", "trainer.ppo", "--run.output-dir",
+                               str(tmp_path / "out"), *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120, env=env)
+
+    missing = str(tmp_path / "missing.jsonl")
+    start = time.perf_counter()
+    cases = [
+        (["--data.source", "jsonl", "--data.path", missing, "--model.name-or-path", "./nope"],
+         f"JSONL file {missing!r} does not exist"),  # the data is checked before the model
+        (["--model.name-or-path", str(tmp_path / "nope")], "does not exist"),
+        (["--model.name-or-path", "someone/not-cached-model"], "HF_HUB_OFFLINE is set"),
+    ]
+    for args, message in cases:
+        out = ppo(*args)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1 and message in lines[0], out.stderr
+    assert time.perf_counter() - start < 60  # no model was loaded, no hub waited for
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_task_is_named_as_the_data_fixes_it() -> None:
+    from trainer.config import DataConfig
+    from trainer.tasks import task_of
+
+    assert task_of(DataConfig(source="xlcost")) == "translation"
+    assert task_of(DataConfig(source="apps")) == task_of(DataConfig(source="humaneval")) == "synthesis"
+    assert task_of(DataConfig(source="jsonl", task="translation")) == "translation"
+    assert task_of(DataConfig()) == "completion"

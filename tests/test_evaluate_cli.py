@@ -212,3 +212,131 @@ def test_generate_mode_bad_input(tmp_path: Path, humaneval3: str, tiny_causal: s
     assert code == 2 and "--n and --batch-size must be >= 1" in err
     code, out, err = run(capsys, "--model", str(tmp_path / "nothing-here"), "--data.path", humaneval3)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+# ------------------------------------------------------------ published ids and formats
+
+
+def test_mbpp_integer_task_ids_and_our_ids_score_alike(tmp_path: Path, capsys):
+    rows = [{"task_id": t, "text": f"Write add{t}.", "code": f"def add{t}(a, b):\n    return a + b\n",
+             "test_list": [f"assert add{t}(1, 2) == 3"]} for t in (11, 12, 13)]
+    data = write_jsonl(tmp_path / "mbpp.jsonl", rows)
+    good = {t: f"def add{t}(a, b):\n    return a + b\n" for t in (11, 12, 13)}
+    # the published integer, its string, and our own id each name the problem
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": 11, "completion": good[11]}, {"task_id": "12", "completion": good[12]},
+        {"task_id": "mbpp/13", "completion": "def add13(a, b):\n    return 0\n"}])
+    code, out, err = run(capsys, "--samples", samples, "--data.source", "mbpp", "--data.path",
+                         data, "--output", str(tmp_path / "r.json"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["pass@1"]["value"] == pytest.approx(2 / 3)
+    bad = write_jsonl(tmp_path / "b.jsonl", [{"task_id": 14, "completion": "x"}])
+    code, out, err = run(capsys, "--samples", bad, "--data.source", "mbpp", "--data.path", data)
+    assert code == 2 and "unknown problem id '14'" in err
+
+
+def test_evalplus_solutions_and_bigcode_generations(tmp_path: Path, humaneval3: str, capsys):
+    # evalplus: {"task_id", "solution"} with the whole program (prompt included)
+    whole = [{"task_id": p["task_id"], "solution": p["prompt"] + p["canonical_solution"]}
+             for p in PROBLEMS]
+    whole[2]["solution"] = PROBLEMS[2]["prompt"] + "    return None\n"
+    code, out, err = run(capsys, "--samples", write_jsonl(tmp_path / "plus.jsonl", whole),
+                         "--data.path", humaneval3, "--output", str(tmp_path / "plus.json"))
+    assert code == 0, err
+    plus = json.loads((tmp_path / "plus.json").read_text())
+    assert plus["outcomes"] == {"failed": 1, "passed": 2}
+    # bigcode-evaluation-harness: generations.json, one list per problem in the data's order,
+    # each generation the stripped prompt followed by the completion
+    lists = [[p["prompt"].strip() + "\n" + p["canonical_solution"], p["prompt"].strip() + "\n    pass\n"]
+             for p in PROBLEMS]
+    path = tmp_path / "generations.json"
+    path.write_text(json.dumps(lists))
+    code, out, err = run(capsys, "--samples", str(path), "--data.path", humaneval3,
+                         "--output", str(tmp_path / "big.json"))
+    assert code == 0, err
+    big = json.loads((tmp_path / "big.json").read_text())
+    assert (big["n_samples"], big["pass@1"]["value"]) == (6, pytest.approx(0.5))
+    path.write_text(json.dumps([["a"], "b"]))
+    code, out, err = run(capsys, "--samples", str(path), "--data.path", humaneval3)
+    assert code == 2 and "one list of strings per problem" in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------- the run's own config
+
+
+def write_run(tmp_path: Path, humaneval3: str, model: str | None = None) -> Path:
+    """A finished run's folder as trainer.ppo leaves it: config.yaml and final/."""
+    import shutil
+
+    import yaml
+
+    from trainer.config import Config, DataConfig, GenerationSettings, RunSettings, config_to_dict
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    cfg = Config(data=DataConfig(source="humaneval", path=humaneval3, eval_fraction=0.34, seed=3),
+                 generation=GenerationSettings(max_new_tokens=5, top_k=7, max_prompt_tokens=64),
+                 run=RunSettings(eval_examples=100, eval_batch_size=2, device="cpu", seed=5))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    if model is not None:
+        shutil.copytree(model, run_dir / "final")
+    return run_dir
+
+
+def test_run_folder_gives_the_runs_data_split_and_generation(tmp_path: Path, humaneval3: str):
+    from trainer.config import parse_cli
+    from trainer.evaluate_cli import load_problems, run_defaults
+    from trainer.tasks import load_task
+
+    run_dir = write_run(tmp_path, humaneval3)
+    args = ["--samples", "s.jsonl"]
+    got = run_defaults(["--run", str(run_dir), *args])
+    trained = parse_cli(["--config", str(run_dir / "config.yaml")])
+    assert got.data == trained.data and got.generation == trained.generation
+    assert (got.held_out, got.examples, got.batch_size, got.device, got.seed) == (True, 100, 2, "cpu", 5)
+    assert got.model is None  # score mode: the samples are scored, nothing is generated
+    held_out = load_task(trained.data)[1]
+    problems = load_problems(got.data, got.split, got.held_out, got.examples)
+    assert [p.id for p in problems] == [p.id for p in held_out] and len(problems) == 1
+    # --preset and --config read the same tree as trainer.ppo
+    preset = run_defaults(["--preset", "paper-synthesis"])
+    assert preset.data == parse_cli(["--preset", "paper-synthesis"]).data
+    assert preset.model == "Salesforce/codet5-large-ntp-py" and preset.generation.top_k == 5
+
+
+def test_evaluate_a_finished_run_in_one_command(tmp_path: Path, humaneval3: str, tiny_causal: str,
+                                                capsys):
+    from trainer.config import DataConfig
+    from trainer.tasks import load_task
+
+    run_dir = write_run(tmp_path, humaneval3, tiny_causal)
+    output = tmp_path / "new" / "deeper" / "report.json"  # folders are created
+    code, out, err = run(capsys, "--run", str(run_dir), "--output", str(output))
+    assert code == 0, err
+    report = json.loads(output.read_text())
+    held_out = load_task(DataConfig(source="humaneval", path=humaneval3, eval_fraction=0.34, seed=3))[1]
+    records = [json.loads(x) for x in output.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert report["n_problems"] == 1 and [r["id"] for r in records] == [held_out[0].id]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--run", "{tmp}/nothing"], "is not a run folder: it has no config.yaml"),
+    (["--run", "{run}", "--config", "{run}/config.yaml"], "give --run DIR or --config FILE, not both"),
+    (["--run", "{run}"], "has no final/ model yet"),
+    (["--model", "{tmp}/no-such-model"], "model path '{tmp}/no-such-model' does not exist"),
+    (["--model", "no-such-runs/ppo/final"], "model path 'no-such-runs/ppo/final' does not exist"),
+    (["--model", "someone/unknown-model-x"], "HF_HUB_OFFLINE is set"),
+    (["--preset", "paper-nope"], "unknown preset 'paper-nope'"),
+])
+def test_errors_are_one_line_before_any_model_loads(tmp_path: Path, humaneval3: str, capsys,
+                                                    monkeypatch, args, message):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run_dir = write_run(tmp_path, humaneval3)
+    fill = {"tmp": str(tmp_path), "run": str(run_dir)}
+    start = time.perf_counter()
+    code, out, err = run(capsys, *[a.format(**fill) for a in args], "--data.path", humaneval3)
+    assert code == 2 and message.format(**fill) in err and err.count("\n") == 1, err
+    assert time.perf_counter() - start < 10 and out == ""

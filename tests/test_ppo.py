@@ -386,3 +386,15 @@ def test_prompts_per_step_must_split_over_ranks(tiny: dict[str, str], tmp_path: 
     cfg = _cfg(tiny["causal"], tmp_path, prompts_per_step=3)
     with pytest.raises(ValueError, match="must divide by the 2 ranks"):
         train(cfg, reward_fn=count_x, train_data=[_example()])
+
+
+def test_the_log_names_the_task_the_data_fixes(tiny: dict[str, str], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """An XLCoST run says "translation examples", not the default task's name."""
+    cfg = _cfg(tiny["causal"], tmp_path / "run", steps=1, prompts_per_step=1, minibatch_size=1)
+    cfg.data.source = "xlcost"  # its task is translation whatever data.task says
+    cfg.run.tensorboard = cfg.run.plot = False
+    cfg.run.eval_examples = 0
+    train(cfg, reward_fn=count_x, train_data=[_example()])
+    err = capsys.readouterr().err
+    assert "on 1 translation examples" in err and "completion examples" not in err

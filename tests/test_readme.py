@@ -133,8 +133,12 @@ def parse_error(module: str, args: list[str]) -> str | None:
             elif module == "trainer.evaluate":
                 import tyro
 
+                from trainer.config import take_base_config, take_option
                 from trainer.evaluate_cli import EvalConfig
 
+                args = list(args)
+                take_option(args, "--run", "a run folder")  # read at run time: only parsed here
+                take_base_config(args)  # --preset / --config, as trainer.ppo reads them
                 tyro.cli(EvalConfig, args=args)
             else:
                 return f"{module} is not one of {OUR_ENTRY_POINTS}"

@@ -60,6 +60,7 @@ from trainer.config import DataConfig
 from trainer.tasks import (
     TaskExample,
     count_tokens,
+    detokenize_xlcost,
     load_hub_split,
     read_jsonl_records,
     split_completion,
@@ -185,7 +186,7 @@ def _mbpp(cfg: DataConfig, split: str) -> list[TaskExample]:
         examples.append(TaskExample(
             prompt=mbpp_prompt(text, list(asserts)), language="python", code_prefix="",
             reference=row.get("code"), tests=_tests(row, "mbpp", row.get("task_id")),
-            id=f"mbpp/{row.get('task_id')}"))
+            id=f"mbpp/{row.get('task_id')}", aliases=(str(row.get("task_id")),)))
     return examples
 
 
@@ -202,11 +203,15 @@ def _apps(cfg: DataConfig, split: str) -> list[TaskExample]:
     local = _local(cfg)
     if local is None:
         rows = _hub_rows(cfg.path or "codeparrot/apps", cfg.hf_config, split, cfg)
+        split_name = split
     elif local.is_file():
         _single_split(cfg, f"the file {local.name}")
         rows = read_jsonl_records(local)
+        stem = local.name.split(".")[0]  # codeparrot/apps ships train.jsonl and test.jsonl
+        split_name = stem if stem in ("train", "test") else split
     else:
         rows = _apps_folder(local, split, cfg)
+        split_name = split
     examples = []
     for row in rows:
         if cfg.difficulty is not None and row.get("difficulty") != cfg.difficulty:
@@ -223,8 +228,22 @@ def _apps(cfg: DataConfig, split: str) -> list[TaskExample]:
         examples.append(TaskExample(
             prompt=apps_prompt(question, row.get("starter_code") or "", bool(tests.calls)),
             language="python", code_prefix="", reference=solutions[0] if solutions else None,
-            tests=tests, id=f"apps/{row.get('problem_id')}", difficulty=row.get("difficulty")))
+            tests=tests, difficulty=row.get("difficulty"),
+            **_apps_ids(row.get("problem_id"), row.get("split") or split_name)))
     return examples
+
+
+def _apps_ids(problem_id: Any, split: str) -> dict[str, Any]:
+    """APPS's id, the same however the data was read: ``apps/<split>/<problem>`` with the
+    problem number 4-digit as APPS's folders name it (``apps/test/0042`` from the folder
+    ``test/0042``, the hub's ``problem_id`` 42 of split test, or a ``test.jsonl`` row).
+    The bare number and ``apps/<number>`` are accepted as aliases in sample files."""
+    text = str(problem_id)
+    number = text.rsplit("/", 1)[-1]
+    if number.isdigit():
+        number = f"{int(number):04d}"
+    aliases = (number, str(int(number)), f"apps/{int(number)}") if number.isdigit() else (number,)
+    return {"id": f"apps/{split}/{number}", "aliases": aliases}
 
 
 def _apps_folder(root: Path, split: str, cfg: DataConfig) -> list[dict[str, Any]]:
@@ -242,7 +261,7 @@ def _apps_folder(root: Path, split: str, cfg: DataConfig) -> list[dict[str, Any]
     for folder in problems[:cfg.max_examples] if cfg.max_examples is not None else problems:
         meta = _json_file(folder / "metadata.json", {})
         rows.append({
-            "problem_id": f"{root.name}/{folder.name}",
+            "problem_id": folder.name, "split": root.name,
             "question": (folder / "question.txt").read_text(encoding="utf-8"),
             "input_output": _json_file(folder / "input_output.json", None),
             "solutions": _json_file(folder / "solutions.json", []),
@@ -327,38 +346,6 @@ _XLCOST = {"python": ("Python", "py"), "java": ("Java", "java"), "c_sharp": ("C#
 _XLCOST_LEVELS = {"program": "pair_data_tok_full", "snippet": "pair_data_tok_1"}
 
 
-def detokenize_xlcost(text: str, language: str) -> str:
-    """XLCoST's one-line tokenized code as source text.
-
-    ``NEW_LINE`` ends a line; in Python ``INDENT`` / ``DEDENT`` open and close a level of
-    four spaces for the lines that follow. ``▁`` (a tokenizer artifact) becomes ``_``.
-    """
-    text = text.strip().replace("▁", "_")
-    if language != "python":
-        lines = [line.strip() for line in text.split("NEW_LINE")]
-        code = "\n".join(line for line in lines if line) + "\n"
-        if language == "php" and not code.startswith("<?php"):
-            code = "<?php " + code
-        return code
-    lines: list[str] = []
-    level = 0
-    current: list[str] = []
-    for token in text.split():
-        if token == "NEW_LINE":
-            if current:
-                lines.append("    " * level + " ".join(current))
-            current = []
-        elif token == "INDENT":
-            level += 1
-        elif token == "DEDENT":
-            level = max(level - 1, 0)
-        else:
-            current.append(token)
-    if current:
-        lines.append("    " * level + " ".join(current))
-    return "\n".join(lines) + "\n"
-
-
 def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
     if cfg.source_language is None:
         raise ValueError("xlcost: give the source language with --data.source-language "
@@ -391,13 +378,23 @@ def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
     for number, (src, tgt) in enumerate(zip(src_lines, tgt_lines), start=1):
         if not src.strip() or not tgt.strip():
             continue
-        examples.append(translation_example(
-            cfg.prompt_template, detokenize_xlcost(src, source), source, target,
-            detokenize_xlcost(tgt, target),
-            f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}"))
+        shown = _xlcost_published(src, source) if cfg.xlcost_tokenized_prompt else \
+            detokenize_xlcost(src, source)
+        example = translation_example(
+            cfg.prompt_template, shown, source, target, detokenize_xlcost(tgt, target),
+            f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}")
+        example.xlcost_tokens = True  # responses written like the data are read like it
+        examples.append(example)
         if cfg.max_examples is not None and len(examples) >= cfg.max_examples:
             break
     return examples
+
+
+def _xlcost_published(line: str, language: str) -> str:
+    """A source line as the authors' rl_run.py feeds it to CodeT5: XLCoST's tokenized
+    text, ``▁`` read as ``_`` and PHP with its ``<?php`` tag."""
+    line = line.strip().replace("\u2581", "_")
+    return "<?php " + line if language == "php" and not line.startswith("<?php") else line
 
 
 def _xlcost_pair(root: Path, level: str, source: str, target: str) -> tuple[Path, str, str]:

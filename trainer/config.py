@@ -260,6 +260,8 @@ class DataConfig:
     """CodeSearchNet: skip functions with fewer tokens (the paper keeps methods of at least 64)."""
     xlcost_level: Literal["program", "snippet"] = "program"
     """XLCoST: translate whole programs (pair_data_tok_full) or snippets (pair_data_tok_1)."""
+    xlcost_tokenized_prompt: bool = False
+    """XLCoST: show the source as XLCoST publishes it (one line with NEW_LINE/INDENT markers, as the authors feed CodeT5) instead of detokenised; responses with those markers are detokenised either way."""
     difficulty: str | None = None
     """APPS: keep only problems of this difficulty (introductory, interview, competition)."""
     max_examples: int | None = 1000
@@ -487,8 +489,23 @@ def parse_cli(argv: list[str] | None = None, prog: str = "python -m trainer.ppo"
     import tyro
 
     args = list(sys.argv[1:] if argv is None else argv)
+    base = take_base_config(args) or Config()
+    help_text = (description or "") + (
+        "\n\n--config FILE.yaml: read settings from a YAML file with the nested names "
+        "below (e.g. `ppo: {lr: 1e-4}`); flags given with it override the file. "
+        f"--preset NAME: start from a shipped preset ({', '.join(presets())}; the paper's "
+        "settings, documented in trainer/presets/NAME.yaml); --config and flags override it.")
+    return tyro.cli(Config, default=base, args=args, prog=prog, description=help_text.strip())
+
+
+def take_base_config(args: list[str]) -> Config | None:
+    """Remove ``--preset NAME`` and ``--config FILE`` from `args` and return the `Config`
+    they give (the file overrides the preset); None when neither is there. Shared by
+    ``trainer.ppo`` and ``trainer.evaluate``, so both read a run's settings alike."""
     preset = _take_option(args, "--preset", "a preset name")
     config_file = _take_option(args, "--config", "a YAML file path")
+    if preset is None and config_file is None:
+        return None
     values: dict[str, Any] = {}
     if preset is not None:
         path = preset_path(preset)
@@ -498,13 +515,13 @@ def parse_cli(argv: list[str] | None = None, prog: str = "python -m trainer.ppo"
         own = read_yaml(config_file)
         config_from_dict(Config, own, config_file)
         values = _merged(values, own)
-    base = config_from_dict(Config, values)
-    help_text = (description or "") + (
-        "\n\n--config FILE.yaml: read settings from a YAML file with the nested names "
-        "below (e.g. `ppo: {lr: 1e-4}`); flags given with it override the file. "
-        f"--preset NAME: start from a shipped preset ({', '.join(presets())}; the paper's "
-        "settings, documented in trainer/presets/NAME.yaml); --config and flags override it.")
-    return tyro.cli(Config, default=base, args=args, prog=prog, description=help_text.strip())
+    return config_from_dict(Config, values)
+
+
+def take_option(args: list[str], flag: str, what: str) -> str | None:
+    """Remove ``flag VALUE`` / ``flag=VALUE`` from `args` and return VALUE (None if absent);
+    `ConfigError` when the value is missing."""
+    return _take_option(args, flag, what)
 
 
 def _take_option(args: list[str], flag: str, what: str) -> str | None:

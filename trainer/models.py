@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -95,3 +96,76 @@ def _convert_gguf(target: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def check_model_source(name_or_path: str, probe_timeout_s: float = 2.0) -> None:
+    """Fail at once, with one line, when `name_or_path` cannot be loaded, before anything
+    heavy is imported: a local path that does not exist (or holds no model), or a hub
+    name that is not in the local Hugging Face cache while the hub is out of reach
+    (``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1`` set, or no connection to it within
+    `probe_timeout_s`). Raises `ValueError` saying how to fix it."""
+    if name_or_path.lower() in _DEFAULT_ALIASES:
+        if not (cache_dir() / _CACHE_NAME / "config.json").is_file():
+            gguf_source()  # ValueError: how to install the embedded model
+        return
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if path.is_dir() and not any((path / f).is_file() for f in
+                                     ("config.json", "adapter_config.json")):
+            raise ValueError(f"model folder {name_or_path!r} holds no config.json (nor LoRA "
+                             "adapter_config.json): not a Hugging Face model folder")
+        return
+    if not _HUB_ID.match(name_or_path) or name_or_path.startswith((".", "~")):
+        raise ValueError(f"model path {name_or_path!r} does not exist")
+    if _in_hub_cache(name_or_path):
+        return
+    fix = (f"download it where there is network (huggingface-cli download {name_or_path}) "
+           "or pass a local model folder")
+    offline = [v for v in _OFFLINE_VARS if os.environ.get(v, "").lower() in ("1", "true", "yes", "on")]
+    if offline:
+        raise ValueError(f"model {name_or_path!r} is neither a local folder nor in the Hugging "
+                         f"Face cache, and {offline[0]} is set: {fix}")
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    if not _reachable(host, probe_timeout_s):
+        raise ValueError(f"model {name_or_path!r} is neither a local folder nor in the Hugging "
+                         f"Face cache, and the hub ({host}) cannot be reached: {fix} (or check "
+                         "the name: a local path that does not exist looks like a hub name)")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    for file in ("config.json", "adapter_config.json"):
+        try:
+            if isinstance(try_to_load_from_cache(repo_id, file), str):
+                return True
+        except Exception:  # an id the hub library rejects: not cached
+            return False
+    return False
+
+
+def _reachable(host: str, timeout_s: float) -> bool:
+    """Whether a TCP connection to `host`:443 opens within `timeout_s` (DNS included: it
+    runs in a daemon thread, so a resolver that hangs costs `timeout_s` at most)."""
+    import socket
+    import threading
+
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host.split(":")[0], 443), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(result and result[0])

@@ -41,7 +41,6 @@ from trainer import checkpoint
 from trainer.advantages import estimate_advantages
 from trainer.config import (
     Config,
-    ConfigError,
     PPOSettings,
     RewardSettings,
     RunSettings,
@@ -53,10 +52,11 @@ from trainer.distributed import Dist, init_distributed
 from trainer.evaluate import RAN, evaluate_policy, summarize
 from trainer.generation import END_REASONS
 from trainer.metrics import MetricsLogger, read_jsonl
+from trainer.models import check_model_source
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
-from trainer.tasks import load_task
+from trainer.tasks import load_task, task_of
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
@@ -196,6 +196,9 @@ def train(
     main = dist.rank == 0
     say = _say if main else (lambda *_: None)
 
+    if train_data is None:  # data problems surface before the model loads
+        train_data, loaded_eval = load_task(cfg.data)
+        eval_data = loaded_eval if eval_data is None else eval_data
     found = checkpoint.latest(ckpt_dir) if rc.resume else None
     if found is not None and checkpoint.step_of(found) >= pc.steps:
         say(f"already finished at step {checkpoint.step_of(found)} of {pc.steps}: "
@@ -212,9 +215,6 @@ def train(
     optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc))
     kl_ctl = make_kl_controller(pc.kl_coef, pc.kl_target, pc.kl_horizon)
-    if train_data is None:
-        train_data, loaded_eval = load_task(cfg.data)
-        eval_data = loaded_eval if eval_data is None else eval_data
     data = train_data
     eval_set = list(eval_data or [])[: rc.eval_examples]
     sampler = PromptSampler(len(data), rc.seed)
@@ -236,7 +236,7 @@ def train(
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     say(f"resumed from step {start_step} of {pc.steps} in {run_dir}" if start_step else
         f"training {cfg.model.name_or_path} for {pc.steps} steps on {len(data)} "
-        f"{cfg.data.task} examples ({len(eval_set)} held out for evaluation); "
+        f"{task_of(cfg.data)} examples ({len(eval_set)} held out for evaluation); "
         f"writing to {run_dir}")
     spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
     scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
@@ -394,11 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_cli(argv, description=__doc__.split("\n\n")[0] if __doc__ else None)
         validate(cfg)
-    except ConfigError as exc:
+        # Before any model loads: the data (read once here, handed to train) and the model
+        # source, each a one-line error.
+        train_data, eval_data = load_task(cfg.data)
+        check_model_source(cfg.model.name_or_path)
+    except ValueError as exc:  # ConfigError, data errors, a model that cannot be found
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        train(cfg)
+        train(cfg, train_data=train_data, eval_data=eval_data)
     except (NonFiniteError, FloatingPointError) as exc:
         print(f"training stopped: {exc}; the last good checkpoint is in "
               f"{Path(cfg.run.output_dir) / 'checkpoints'}", file=sys.stderr)

@@ -155,11 +155,14 @@ def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Te
 
 
 def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
-    """Programs to score: each example's `code_prefix` + the response's program text."""
+    """Programs to score: each example's `code_prefix` + the response's program text
+    (`trainer.tasks.response_code`: XLCoST-style responses are detokenised like the data)."""
+    from trainer.tasks import response_code
+
     samples = []
     for ex, text in zip(examples, texts):
         prefix = getattr(ex, "code_prefix", "") or ""
-        samples.append(Sample(language=ex.language, code=prefix + text,
+        samples.append(Sample(language=ex.language, code=prefix + response_code(ex, text),
                               reference=getattr(ex, "reference", None),
                               tests=getattr(ex, "tests", None),
                               prompt=getattr(ex, "prompt", None), code_prefix=prefix,
@@ -170,18 +173,23 @@ def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
 def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> torch.Tensor:
     """(B, T) int64: the line of the scored program (``code_prefix + response text``,
     1-based, as `rewards.RewardBreakdown.error_lines` counts) on which each kept
-    response token starts; 0 for padding, special tokens (EOS), the kept stop token and
-    anything past the program text (`Rollout.texts` is the response cut at its end).
+    response token starts; 0 for padding, special tokens (EOS), the kept stop token,
+    anything past the program text (`Rollout.texts` is the response cut at its end) and
+    every token of a response that was detokenised before scoring (XLCoST markers).
 
     Offsets come from the tokenizer (``return_offsets_mapping``) over the decoded kept
     tokens when re-encoding that text gives the same ids; otherwise (a slow tokenizer,
     or a sampled tokenisation the tokenizer would not produce) token i starts at
     ``len(decode(ids[:i]))``.
     """
+    from trainer.tasks import response_code
+
     ids_rows, mask_rows = batch.response_ids.tolist(), batch.response_mask.tolist()
     special = set(getattr(tokenizer, "all_special_ids", ()))
     out = np.zeros(batch.response_ids.shape, dtype=np.int64)
     for b, (row, kept, ex) in enumerate(zip(ids_rows, mask_rows, examples)):
+        if response_code(ex, batch.texts[b]) != batch.texts[b]:
+            continue  # detokenised before scoring (XLCoST markers): its lines are not the tokens'
         positions = [t for t, m in enumerate(kept) if m and row[t] not in special]
         if batch.ends[b] in ("stop", "function_end") and positions:
             last = max(t for t, m in enumerate(kept) if m)

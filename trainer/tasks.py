@@ -75,6 +75,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import sysconfig
 import textwrap
 from dataclasses import dataclass
@@ -121,6 +122,75 @@ class TaskExample:
     whole_program: bool = False
     """The response is a whole program: a translation whose reference declares ``main``
     (XLCoST's program level); compiling it then requires that it links."""
+    aliases: tuple[str, ...] = ()
+    """Other ids the example answers to in sample files (MBPP's integer ``task_id``, APPS's
+    ``problem_id``); `id` stays the one the trainer writes."""
+    xlcost_tokens: bool = False
+    """The data is XLCoST's: a response written the way XLCoST's code is (``NEW_LINE`` /
+    ``INDENT`` / ``DEDENT`` markers) is detokenised like the data before it is scored."""
+
+    def response_code(self, text: str) -> str:
+        """The program text of a response: `text`, detokenised with `detokenize_xlcost`
+        when the example is XLCoST's and the response contains XLCoST's line markers."""
+        if self.xlcost_tokens and XLCOST_MARKERS.search(text):
+            return detokenize_xlcost(text, self.language)
+        return text
+
+
+def response_code(example: Any, text: str) -> str:
+    """The program text of response `text` to `example` (`TaskExample.response_code`; any
+    other object: `text` as it is)."""
+    convert = getattr(example, "response_code", None)
+    return convert(text) if callable(convert) else text
+
+
+XLCOST_MARKERS = re.compile(r"(?<![A-Za-z0-9_])(NEW_LINE|INDENT|DEDENT)(?![A-Za-z0-9_])")
+"""XLCoST's line-structure markers, as whole words."""
+
+
+def detokenize_xlcost(text: str, language: str) -> str:
+    """XLCoST's one-line tokenized code as source text (its data, and responses written
+    like it: the same function on both sides).
+
+    ``NEW_LINE`` ends a line; in Python ``INDENT`` / ``DEDENT`` open and close a level of
+    four spaces for the lines that follow. ``▁`` (a tokenizer
+    artifact) becomes ``_``; PHP gets its ``<?php`` tag. The authors' code does the same
+    before compiling a response (their ``remove_special_tokens`` uses tabs for the levels).
+    """
+    text = text.strip().replace("\u2581", "_")
+    if language != "python":
+        lines = [line.strip() for line in text.split("NEW_LINE")]
+        code = "\n".join(line for line in lines if line) + "\n"
+        if language == "php" and not code.startswith("<?php"):
+            code = "<?php " + code
+        return code
+    lines: list[str] = []
+    level = 0
+    current: list[str] = []
+    for token in text.split():
+        if token == "NEW_LINE":
+            if current:
+                lines.append("    " * level + " ".join(current))
+            current = []
+        elif token == "INDENT":
+            level += 1
+        elif token == "DEDENT":
+            level = max(level - 1, 0)
+        else:
+            current.append(token)
+    if current:
+        lines.append("    " * level + " ".join(current))
+    return "\n".join(lines) + "\n"
+
+
+BENCHMARK_TASKS = {"humaneval": "synthesis", "mbpp": "synthesis", "apps": "synthesis",
+                   "codesearchnet": "completion", "xlcost": "translation"}
+"""The task each built-in benchmark fixes (``data.task`` is not consulted for them)."""
+
+
+def task_of(cfg: DataConfig) -> str:
+    """The task `cfg` reads: the benchmark's own, else ``cfg.task``."""
+    return BENCHMARK_TASKS.get(cfg.source, cfg.task)
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
