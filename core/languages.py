@@ -509,6 +509,7 @@ _GO_EXECUTION = ExecutionSpec(
     message_pattern=r"^[^\n:]*\.go:(?P<line>\d+):(?P<column>\d+): (?P<text>.*)$",
     env=(("GOCACHE", "/tmp/gocache"), ("GOPATH", "/tmp/go"), ("GO111MODULE", "off"),
          ("GOMEMLIMIT", "{heap_mb}MiB"), ("GOTOOLCHAIN", "local")),
+    reserved_mb=704,  # measured: go1.19's runtime reserves ~650 MB (page summaries, arena hints) at start
     processes=256,
 )
 # Rust: checked as a library to metadata only (no codegen, no main needed); built with -O
