@@ -42,8 +42,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SCORE_JSONL = """\
 Input: one JSON object per line (blank lines are skipped). Unknown keys are errors;
 every optional key may be null. The one parser is rewards.schema.
-  language     python, java, cpp, c, c_sharp, javascript, php or an alias (c++, cs,
-               js, ...); required unless --language is given
+  language     python, java, cpp, c, c_sharp, javascript, php, go, rust, typescript
+               or an alias (c++, cs, js, ts, golang, ...); required unless --language
+               is given
   code         the program (required)
   reference    a reference program: enables the AST and data-flow match
   tests        unit tests, as a value or as a JSON string of one:
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Corpus CodeBLEU (BLEU, keyword-weighted BLEU, AST match, data-flow "
                     "match) of candidates against references, printed as JSON.")
     cb.add_argument("--lang", required=True,
-                    help="language: python, java, cpp, c, c_sharp, javascript, php")
+                    help="language: python, java, cpp, c, c_sharp, javascript, php, go, rust, typescript")
     cb.add_argument("--refs", type=Path, nargs="+", default=[], metavar="FILE",
                     help="reference files, one code per line or .jsonl; several files "
                          "give several references per candidate")
