@@ -223,3 +223,49 @@ def test_run_code_is_counted_in_metrics(url):
     requests.post(url, json={"code": "print(1)", "language": "python"})
     text = requests.get(url.replace("/run_code", "/metrics")).text
     assert 'endpoint="/run_code"' in text and "run_code:Success" in text
+
+
+# --- red team: what a program might try to pass a case without solving it
+
+def test_printing_the_answer_and_failing_earns_no_pass(url):
+    cases = {"inputs": ["1 2\n"], "outputs": ["3\n"]}
+    fakes = {"python": "print(3)\nimport sys\nsys.stdout.flush()\nraise SystemExit(1)",
+             "cpp": "#include <cstdio>\n#include <cstdlib>\nint main(){puts(\"3\");fflush(stdout);abort();}",
+             "go": "package main\nimport (\"fmt\"; \"os\")\nfunc main(){fmt.Println(3); os.Exit(7)}",
+             "rust": "fn main(){ println!(\"3\"); std::process::exit(9); }",
+             "typescript": "console.log(3); process.exit(5);"}
+    for language, code in fakes.items():
+        assert check_correctness(url, cases, code, timeout=5, language=language)[0] == [-2], language
+
+
+def test_a_run_cannot_change_the_build_the_next_case_reuses(url):
+    code = ("#include <cstdio>\n#include <unistd.h>\nint main(int argc, char** argv){\n"
+            "  FILE* f = fopen(argv[0], \"w\"); FILE* g = fopen(\"/tmp/prog/extra\", \"w\");\n"
+            "  unlink(argv[0]);\n  puts(f || g ? \"tampered\" : \"blocked\"); }\n")
+    for _ in range(2):
+        answer = requests.post(url, json={"code": code, "language": "cpp"}).json()
+        assert answer["run_result"]["stdout"] == "blocked\n", answer
+
+
+def test_a_run_cannot_fake_fetched_files_of_another_request_or_kill_the_server(url):
+    # a program that kills the shell around it: its own run fails, the server goes on
+    code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('x')"
+    answer = requests.post(url, json={"code": code, "language": "python", "fetch_files": ["a"],
+                                      "files": {"a": base64.b64encode(b"1").decode()}}).json()
+    assert answer["status"] == "Failed" and answer["files"] == {}
+    assert requests.post(url, json={"code": "print(5)", "language": "go"}).json()["status"] == "Failed"
+    ok = requests.post(url, json={"code": "print(5)", "language": "python"}).json()
+    assert ok["run_result"]["stdout"] == "5\n"
+
+
+@pytest.mark.parametrize("language,code", [
+    ("python", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\n"
+               "    print('connected')\nexcept OSError:\n    print('blocked')"),
+    ("go", "package main\nimport (\"fmt\"; \"net\")\nfunc main(){ if _, err := net.Dial(\"tcp\", "
+           "\"127.0.0.1:22\"); err == nil { fmt.Println(\"connected\") } else { fmt.Println(\"blocked\") } }"),
+    ("rust", "fn main(){ println!(\"{}\", if std::fs::read_to_string(\"/etc/shadow\").is_ok() "
+             "{ \"connected\" } else { \"blocked\" }); }"),
+])
+def test_run_code_runs_in_the_sandbox(url, language, code):
+    answer = requests.post(url, json={"code": code, "language": language}).json()
+    assert answer["run_result"]["stdout"] == "blocked\n", answer
