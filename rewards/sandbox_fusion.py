@@ -44,6 +44,7 @@ A malformed body is answered 400 with ``{"error": ...}`` (SandboxFusion: 422).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import hashlib
@@ -290,6 +291,9 @@ class _BuildCache:
         key = hashlib.sha256(f"{name}\0{p.file_name}\0{p.text}".encode("utf-8", "surrogatepass")).hexdigest()
         with self.lock:
             entry = self.entries.get(key)
+            if entry is not None and entry.cached and entry.host_dir and not os.path.isdir(entry.host_dir):
+                self.entries.pop(key)  # removed under us (a temp-directory cleaner): build again
+                entry = None
             if entry is not None:
                 entry.users += 1
                 self.entries.move_to_end(key)
@@ -323,6 +327,16 @@ class _BuildCache:
             if not entry.cached and entry.users == 0 and entry.host_dir:
                 shutil.rmtree(entry.host_dir, ignore_errors=True)
 
+    def clear(self) -> None:
+        """Remove every idle build (at exit; the next request builds again)."""
+        with self.lock:
+            for key, entry in list(self.entries.items()):
+                if entry.users == 0:
+                    self.entries.pop(key)
+                    entry.cached = False
+                    if entry.host_dir:
+                        shutil.rmtree(entry.host_dir, ignore_errors=True)
+
     def _evict(self) -> None:
         while len(self.entries) > _CACHE_SIZE:
             old = next((k for k, e in self.entries.items() if e.users == 0), None)
@@ -335,6 +349,7 @@ class _BuildCache:
 
 
 _BUILDS = _BuildCache()
+atexit.register(_BUILDS.clear)
 
 
 def _compile(name: str, ex: ExecutionSpec, p: Prepared, timeout_s: float

@@ -15,15 +15,12 @@ import threading
 import pytest
 import requests
 
-from rewards.server import serve_in_thread
+# veRL 0.9.1 goes in with --no-deps (scripts/test.sh)
+from verl.utils.reward_score import default_compute_score
+from verl.utils.reward_score import sandbox_fusion as verl_sf
+from verl.utils.reward_score.sandbox_fusion.utils import call_sandbox_api, check_correctness
 
-pytest.importorskip("verl.utils.reward_score.sandbox_fusion", reason="veRL is installed by scripts/test.sh")
-from verl.utils.reward_score import default_compute_score  # noqa: E402
-from verl.utils.reward_score import sandbox_fusion as verl_sf  # noqa: E402
-from verl.utils.reward_score.sandbox_fusion.utils import (  # noqa: E402
-    call_sandbox_api,
-    check_correctness,
-)
+from rewards.server import serve_in_thread
 
 
 @pytest.fixture(scope="module")
