@@ -512,12 +512,13 @@ _GO_EXECUTION = ExecutionSpec(
     reserved_mb=704,  # measured: go1.19's runtime reserves ~650 MB (page summaries, arena hints) at start
     processes=256,
 )
-# Rust: checked as a library to metadata only (no codegen, no main needed); built with -O
+# Rust: checked as a library to metadata only (no codegen, no main needed; unused items are
+# not worth a warning there); built with -O
 # (measured: no slower to build than -C opt-level=0 on contest-sized programs).
 _RUSTC = ("rustc", "--edition", "2021", "--color", "never")
 _RUST_EXECUTION = ExecutionSpec(
     check="command",
-    check_command=(*_RUSTC, "--crate-type", "lib", "--emit=metadata", "-o", "{out}", "{src}"),
+    check_command=(*_RUSTC, "--crate-type", "lib", "--emit=metadata", "-A", "dead_code", "-o", "{out}", "{src}"),
     build_command=(*_RUSTC, "-O", "-o", "{out}", "{src}"),
     run_command=("{out}",),
     message_pattern=(r"^(?P<severity>error|warning)(?:\[\w+\])?: (?P<text>.*)\n\s*--> "
