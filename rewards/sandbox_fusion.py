@@ -73,7 +73,6 @@ from rewards.execution.toolchain import (
     Prepared,
     execution_spec,
     format_argv,
-    isolation_label,
     prepare,
     python_compile,
     run_compiler,
@@ -402,6 +401,7 @@ def _run(name: str, ex: ExecutionSpec, req: RunCodeRequest, p: Prepared, build: 
         if ran is not None:
             return _answer(None, ran, {})
     scratch = sandbox.make_run_dir()
+    files_dir = None
     try:
         binds: dict[str, str] = {}
         if build is not None and build.host_dir:
@@ -420,16 +420,15 @@ def _run(name: str, ex: ExecutionSpec, req: RunCodeRequest, p: Prepared, build: 
             template = [sandbox.python_executable(), "{src}"] if ex.runs_in_harness else ex.run_command
             command = format_argv(template, memory_mb, src=f"{PROG}/{p.file_name}",
                                   out=f"{PROG}/prog", stem=p.stem)
-        files_dir = None
         if files:
             files_dir = sandbox.make_run_dir()
             _write_files(files_dir, files)
             binds[files_dir] = FILES
         ran, fetched = _run_command(ex, command, binds, stdin, run_s, memory_mb, bool(files), fetch)
-        if files_dir:
-            shutil.rmtree(files_dir, ignore_errors=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if files_dir:
+            shutil.rmtree(files_dir, ignore_errors=True)
     return _answer(compiled, ran, fetched)
 
 
@@ -506,9 +505,3 @@ def _run_in_zygote(ex: ExecutionSpec, code: str, stdin: str, run_s: float, memor
         return _result("Finished", seconds, -9, "", text or "the program's process died")
     stderr = ran["stderr"] + (f"\noutput limit of {OUTPUT_BYTES} bytes exceeded" if ran["truncated"] else "")
     return _result("Finished", ran.get("wall", seconds), ran["exit"], ran["stdout"], stderr)
-
-
-def isolation(name: str) -> str:
-    """What holds a ``/run_code`` run of language `name` (as `TestResult.isolation`)."""
-    return isolation_label(execution_spec(name)[1], sandbox.isolation_level())
-
