@@ -266,3 +266,16 @@ def test_a_run_cannot_fake_fetched_files_of_another_request_or_kill_the_server(u
 def test_run_code_runs_in_the_sandbox(url, language, code):
     answer = requests.post(url, json={"code": code, "language": language}).json()
     assert answer["run_result"]["stdout"] == "blocked\n", answer
+
+
+def test_the_readme_config_line_through_verls_own_loader(url):
+    """reward.sandbox_fusion.url=... as veRL's load_reward_manager reads it."""
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import load_reward_manager
+
+    config = OmegaConf.from_dotlist([f"reward.sandbox_fusion.url={url}", "reward.sandbox_fusion.max_concurrent=8",
+                                     "reward.reward_manager.source=register", "reward.reward_manager.name=naive"])
+    compute_score = load_reward_manager(config, None).compute_score
+    truth = json.dumps(CASES)
+    assert compute_score("codecontests", f"```python\n{SUM['python']['right']}\n```", truth) == 1.0
+    assert compute_score("apps", f"```python\n{SUM['python']['wrong']}\n```", truth) == 0.0
