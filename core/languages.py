@@ -519,3 +519,105 @@ register(LanguageSpec(
                         inline_text=("?>", ("<?php", "<?=", "<?"))),
     literal_node_types=("string", "encapsed_string", "heredoc", "nowdoc"),
 ))
+
+
+# Go, Rust and TypeScript: no CodeBLEU walker exists for them; our own tables for the same
+# generic walker (tests/structural_oracle_new.py reads the same programs directly, as the
+# oracle of their parity test). Go's `for` covers C's for and while and Rust's `loop` is a
+# while: their children are walked twice. Go's `a, b := x, y` splits element-wise.
+GO_DATAFLOW = DataFlowSpec(
+    string_types=("interpreted_string_literal", "raw_string_literal", "rune_literal"),
+    def_types=("var_spec", "const_spec"),
+    assignment_types=("assignment_statement", "short_var_declaration", "range_clause"),
+    assignment_style="tuple", increment_types=("inc_statement", "dec_statement"),
+    if_types=("if_statement",), if_branch_types=("else",), if_branch_sticky=True,
+    while_types=("for_statement",),
+)
+RUST_DATAFLOW = DataFlowSpec(
+    string_types=("string_literal", "raw_string_literal", "char_literal"),
+    comment_types=("line_comment", "block_comment"),
+    def_types=("let_declaration",), def_name_field="pattern",
+    assignment_types=("assignment_expression", "compound_assignment_expr"),
+    if_types=("if_expression",), if_branch_types=("else_clause",),
+    enhanced_for_types=("for_expression",), enhanced_for_name_field="pattern",
+    while_types=("while_expression", "loop_expression"),
+)
+TYPESCRIPT_DATAFLOW = DataFlowSpec(
+    string_types=("string", "template_string"),
+    def_types=("variable_declarator",),
+    assignment_types=("assignment_expression", "augmented_assignment_expression"),
+    increment_types=("update_expression",), if_types=("if_statement",),
+    if_branch_types=("else_clause",), for_types=("for_statement",),
+    for_init_types=("lexical_declaration", "variable_declaration"),
+    enhanced_for_types=("for_in_statement",), enhanced_for_name_field="left",
+    enhanced_for_value_field="right", while_types=("while_statement", "do_statement"),
+)
+# Go: `go tool compile` type-checks one file without linking (a fragment needs no main,
+# like C's -fsyntax-only); the build cache lives in the run's /tmp; GOMEMLIMIT makes the
+# collector work harder near the run's memory before RLIMIT_AS stops it.
+_GO_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=("go", "tool", "compile", "-p", "main", "-o", "{out}", "{src}"),
+    build_command=("go", "build", "-o", "{out}", "{src}"),
+    run_command=("{out}",),
+    complete_program=r"^\s*package\s+\w+",
+    fragment_prefix="package main\n",
+    message_pattern=r"^[^\n:]*\.go:(?P<line>\d+):(?P<column>\d+): (?P<text>.*)$",
+    env=(("GOCACHE", "/tmp/gocache"), ("GOPATH", "/tmp/go"), ("GO111MODULE", "off"),
+         ("GOMEMLIMIT", "{heap_mb}MiB"), ("GOTOOLCHAIN", "local")),
+    reserved_mb=704,  # measured: go1.19's runtime reserves ~650 MB (page summaries, arena hints) at start
+    processes=256,
+)
+# Rust: checked as a library to metadata only (no codegen, no main needed; unused items are
+# not worth a warning there); built with -O
+# (measured: no slower to build than -C opt-level=0 on contest-sized programs).
+_RUSTC = ("rustc", "--edition", "2021", "--color", "never")
+_RUST_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=(*_RUSTC, "--crate-type", "lib", "--emit=metadata", "-A", "dead_code", "-o", "{out}", "{src}"),
+    build_command=(*_RUSTC, "-O", "-o", "{out}", "{src}"),
+    run_command=("{out}",),
+    message_pattern=(r"^(?P<severity>error|warning)(?:\[\w+\])?: (?P<text>.*)\n\s*--> "
+                     r"[^\n:]*:(?P<line>\d+):(?P<column>\d+)"),
+)
+# TypeScript: tsc type-checks (non-strict, Node's types from @types/node, no DOM) and
+# emits CommonJS that node runs; a type error is a compile error.
+_TSC = ("tsc", "--pretty", "false", "--strict", "false", "--target", "es2022", "--module",
+        "commonjs", "--lib", "es2022", "--types", "node", "--typeRoots",
+        "/usr/lib/node_modules/@types", "--skipLibCheck")
+_TYPESCRIPT_EXECUTION = ExecutionSpec(
+    check="command",
+    check_command=(*_TSC, "--noEmit", "{src}"),
+    build_command=(*_TSC, "--outDir", "{out}", "{src}"),
+    run_command=("node", "--max-old-space-size={heap_mb}", "--stack-size=4000", "{out}/{stem}.js"),
+    message_pattern=(r"^[^\n(]*\((?P<line>\d+),(?P<column>\d+)\): (?P<severity>error|warning) "
+                     r"(?P<text>.*)$"),
+    memory_bound="v8-heap",
+    reserved_mb=768,
+    processes=512,
+)
+
+register(LanguageSpec(
+    name="go", dataflow=GO_DATAFLOW, aliases=("golang",),
+    grammar_module="tree_sitter_go", grammar_function="language",
+    execution=_GO_EXECUTION,
+    file_extension=".go", comment_node_types=("comment",),
+    lexical=LexicalSpec(quotes=('"', "'", "`")),
+    literal_node_types=("interpreted_string_literal", "raw_string_literal", "rune_literal"),
+))
+register(LanguageSpec(
+    name="rust", dataflow=RUST_DATAFLOW, aliases=("rs",),
+    grammar_module="tree_sitter_rust", grammar_function="language",
+    execution=_RUST_EXECUTION,
+    file_extension=".rs", comment_node_types=("line_comment", "block_comment"),
+    lexical=LexicalSpec(quotes=('"',)),  # 'a is a lifetime as often as a character
+    literal_node_types=("string_literal", "raw_string_literal", "char_literal"),
+))
+register(LanguageSpec(
+    name="typescript", dataflow=TYPESCRIPT_DATAFLOW, aliases=("ts",),
+    grammar_module="tree_sitter_typescript", grammar_function="language_typescript",
+    execution=_TYPESCRIPT_EXECUTION,
+    file_extension=".ts", comment_node_types=("comment",),
+    lexical=LexicalSpec(quotes=('"', "'", "`")),
+    literal_node_types=("string", "template_string"),
+))

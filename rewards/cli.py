@@ -43,8 +43,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SCORE_JSONL = """\
 Input: one JSON object per line (blank lines are skipped). Unknown keys are errors;
 every optional key may be null. The one parser is rewards.schema.
-  language     python, java, cpp, c, c_sharp, javascript, php or an alias (c++, cs,
-               js, ...); required unless --language is given
+  language     python, java, cpp, c, c_sharp, javascript, php, go, rust, typescript
+               or an alias (c++, cs, js, ts, golang, ...); required unless --language
+               is given
   code         the whole program, scored as it stands; it starts with code_prefix
                when one is given
   response     instead of code: a model's response; its answer (reasoning blocks
@@ -243,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Corpus CodeBLEU (BLEU, keyword-weighted BLEU, AST match, data-flow "
                     "match) of candidates against references, printed as JSON.")
     cb.add_argument("--lang", required=True,
-                    help="language: python, java, cpp, c, c_sharp, javascript, php")
+                    help="language: python, java, cpp, c, c_sharp, javascript, php, go, rust, typescript")
     cb.add_argument("--refs", type=Path, nargs="+", default=[], metavar="FILE",
                     help="reference files, one code per line or .jsonl; several files "
                          "give several references per candidate")

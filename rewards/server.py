@@ -11,6 +11,8 @@ Endpoints (JSON in, JSON out; the body is read as JSON whatever its Content-Type
   "labels": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {"execution",
   "ast", "dfg"}}``. See `rewards.schema.parse_reward_request` for how a query becomes a
   program and where its language comes from.
+- ``POST /run_code``: SandboxFusion's API (veRL's ``reward_model.sandbox_fusion.url``), see
+  `rewards.sandbox_fusion`: one program, its stdin, compile and run results.
 - ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs``.
 
 A sample that cannot be read (an unknown language, tests that do not parse) gets its own
@@ -59,6 +61,7 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core import languages
+from rewards import sandbox_fusion
 from rewards.composite import RewardBreakdown, RewardConfig, Sample
 from rewards.schema import (
     RequestError,
@@ -74,7 +77,7 @@ from rewards.server_settings import ServerSettings
 
 __all__ = ["RunningServer", "ServerSettings", "create_app", "serve", "serve_in_thread"]
 
-SCORING_PATHS = ("/score", "/get_reward")
+SCORING_PATHS = ("/score", "/get_reward", "/run_code")
 
 
 
@@ -278,6 +281,18 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             body, settings.default_language, settings.special_tokens, default_config=settings.reward_config))
         return _json(200, reward_answer(await run_scoring(samples, config)))
 
+    @app.post("/run_code", summary="SandboxFusion's /run_code (veRL's sandbox_fusion rewards)",
+              openapi_extra=_body_schema("RunCodeRequest"))
+    async def run_code(request: Request) -> Response:
+        body = await request.body()
+        try:
+            answer = await anyio.to_thread.run_sync(sandbox_fusion.run_code_body, body,
+                                                    limiter=state.limiter)
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+        metrics.samples.labels(f"run_code:{answer['status']}").inc()
+        return _json(200, answer)
+
     @app.get("/health", summary="Liveness, supported languages and load")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "languages": languages.names(), "in_flight": state.admitted,
@@ -309,7 +324,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ScoreRequest, RewardRequest):
+            for model in (ScoreRequest, RewardRequest, sandbox_fusion.RunCodeRequest):
                 model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(model_schema.pop("$defs", {}))
                 components[model.__name__] = model_schema

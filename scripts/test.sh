@@ -25,7 +25,7 @@ step() {
   echo "    done in $(($(date +%s) - t0))s"
 }
 
-step "system packages: JDK, g++, mono, Node.js, PHP, bubblewrap (1-3 min; instant when present)" \
+step "system packages: JDK, g++, mono, Node.js, PHP, Go, Rust, TypeScript, bubblewrap (1-3 min; instant when present)" \
   bash scripts/system-deps.sh
 step "torch 2.13.0, CPU build (about 1 min)" python3 -m pip install -q torch==2.13.0
 step "ppocoder with its test extras; compiles the C++ engine (2-4 min)" \

@@ -1,4 +1,4 @@
-"""Hostile programs really run in the sandbox and stay contained, in all 7 languages.
+"""Hostile programs really run in the sandbox and stay contained, in every language.
 
 Each program gets the right outcome class and no pass: fork bomb, memory bomb (stopped
 within 1.5x of the run's memory), infinite loop, output flood, writes outside, reads of
@@ -284,8 +284,89 @@ def php_programs(port):
     }
 
 
+def go_programs(port):
+    def main(body):
+        return ('package main\nimport ("fmt"; "net"; "os"; "os/exec"; "strings")\n'
+                'var _, _, _, _, _ = fmt.Sprint, net.Dial, os.Exit, exec.Command, strings.Repeat\n'
+                f"func main() {{\n{body}\n}}\n")
+
+    writes = "".join(f'  if os.WriteFile("{p}", []byte("x"), 0o644) == nil {{ n++ }}\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": (main(f'for {{ exec.Command("/bin/sh", "-c", "{SLEEPER}").Start() }}'),
+                      {"timeout", "runtime_error"}),
+        "memory_bomb": (main("var l [][]byte\nfor { b := make([]byte, 1<<24); for i := range b { b[i] = 1 };"
+                             " l = append(l, b) }"), {"runtime_error"}),
+        "infinite_loop": (main("x := 0\nfor { x++ }"), {"timeout"}),
+        "output_flood": (main('s := strings.Repeat("x", 1000)\nfor { fmt.Print(s) }'), {"runtime_error"}),
+        "write_outside": (main(f'n := 0\n{writes}if n > 0 {{ fmt.Println("connected") }} else {{ fmt.Println("none") }}'),
+                          {"failed"}),
+        "read_host_files": (main(f'got := "none"\nif b, err := os.ReadFile("{SECRET_PATH}"); err == nil {{ got = string(b) }}\n'
+                                 'if b, err := os.ReadFile("/etc/shadow"); err == nil { got = string(b) }\n'
+                                 "fmt.Println(got)"), {"failed"}),
+        "network": (main(f'if c, err := net.Dial("tcp", "127.0.0.1:{port}"); err == nil {{ c.Write([]byte("x"));'
+                         ' fmt.Println("connected") } else { fmt.Println("blocked") }'), {"failed"}),
+        "setsid_daemon": (main(f'exec.Command("setsid", "/bin/sh", "-c", "{SLEEPER}").Start()\nfmt.Println("connected")'),
+                          {"passed"}),
+    }
+
+
+def rust_programs(port):
+    def main(body):
+        return ("#![allow(unused)]\nuse std::io::Write;\nuse std::process::Command;\nuse std::net::TcpStream;\n"
+                f"fn main() {{\n{body}\n}}\n")
+
+    writes = "".join(f'  if std::fs::write("{p}", "x").is_ok() {{ n += 1; }}\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": (main(f'loop {{ let _ = Command::new("/bin/sh").args(["-c", "{SLEEPER}"]).spawn(); }}'),
+                      {"timeout", "runtime_error"}),
+        "memory_bomb": (main("let mut v: Vec<Vec<u8>> = Vec::new();\nloop { v.push(vec![1u8; 1 << 24]); }"),
+                        {"runtime_error"}),
+        "infinite_loop": (main('let mut x: u64 = 0;\nloop { x = x.wrapping_add(1); if x == 0 { println!("{}", x); } }'),
+                          {"timeout"}),
+        "output_flood": (main('let s = "x".repeat(1000);\nlet mut o = std::io::stdout();\n'
+                              "loop { if o.write_all(s.as_bytes()).is_err() { std::process::exit(1); } }"),
+                         {"runtime_error"}),
+        "write_outside": (main(f'let mut n = 0;\n{writes}println!("{{}}", if n > 0 {{ "connected" }} else {{ "none" }});'),
+                          {"failed"}),
+        "read_host_files": (main(f'let mut got = String::from("none");\n'
+                                 f'if let Ok(s) = std::fs::read_to_string("{SECRET_PATH}") {{ got = s; }}\n'
+                                 'if let Ok(s) = std::fs::read_to_string("/etc/shadow") { got = s; }\n'
+                                 'println!("{}", got);'), {"failed"}),
+        "network": (main(f'match TcpStream::connect("127.0.0.1:{port}") {{ Ok(mut c) => {{ let _ = c.write(b"x");'
+                         ' println!("connected"); } Err(_) => println!("blocked") }'), {"failed"}),
+        "setsid_daemon": (main(f'let _ = Command::new("setsid").args(["/bin/sh", "-c", "{SLEEPER}"]).spawn();\n'
+                               'println!("connected");'), {"passed"}),
+    }
+
+
+def typescript_programs(port):
+    """JavaScript's hostile programs, typed: tsc must accept them before they run."""
+    writes = "".join(f'try {{ fs.writeFileSync("{p}", "x"); n++; }} catch (e) {{ }}\n' for p in WRITE_TARGETS)
+    return {
+        "fork_bomb": ("import * as cp from 'child_process';\n"
+                      f"for (;;) {{ try {{ cp.spawn('/bin/sh', ['-c', '{SLEEPER}']); }} catch (e) {{ }} }}\n",
+                      {"timeout", "runtime_error"}),
+        "memory_bomb": ("const a: number[][] = []; for (;;) a.push(new Array(1e6).fill(1.5));\n", {"runtime_error"}),
+        "infinite_loop": ("let x: number = 0; for (;;) x++;\n", {"timeout"}),
+        "output_flood": ("const s: string = 'x'.repeat(1000); for (;;) process.stdout.write(s);\n", {"runtime_error"}),
+        "write_outside": (f"import * as fs from 'fs';\nlet n: number = 0;\n{writes}console.log(n ? 'connected' : 'none');\n",
+                          {"failed"}),
+        "read_host_files": ("import * as fs from 'fs';\nlet got: string = 'none';\n"
+                            f"try {{ got = fs.readFileSync('{SECRET_PATH}', 'utf8'); }} catch (e) {{ }}\n"
+                            "try { got = fs.readFileSync('/etc/shadow', 'utf8'); } catch (e) { }\nconsole.log(got);\n",
+                            {"failed"}),
+        "network": ("import * as net from 'net';\n"
+                    f"const s = net.connect({port}, '127.0.0.1', () => {{ console.log('connected'); s.end('x'); }});\n"
+                    "s.on('error', () => console.log('blocked'));\n", {"failed"}),
+        "setsid_daemon": ("import { spawn } from 'child_process';\n"
+                          f"spawn('setsid', ['/bin/sh', '-c', '{SLEEPER}'], {{detached: true, stdio: 'ignore'}}).unref();\n"
+                          "console.log('connected');\n", {"passed"}),
+    }
+
+
 PROGRAMS = {"python": py_programs, "c": c_programs, "java": java_programs, "cpp": cpp_programs,
-            "c_sharp": c_sharp_programs, "javascript": javascript_programs, "php": php_programs}
+            "c_sharp": c_sharp_programs, "javascript": javascript_programs, "php": php_programs,
+            "go": go_programs, "rust": rust_programs, "typescript": typescript_programs}
 MEMORY_MB = 512
 """The memory of every hostile run: a bomb must stop below 1.5x of it."""
 
@@ -353,7 +434,7 @@ def test_outcome_class(hostile, lang, name):
     assert res.outcome in hostile["expected"][lang][name], (name, res.outcome, [str(m) for m in res.messages])
     assert res.isolation.startswith(f"{isolation_level()}+")
     assert not any(SECRET in m.text for m in res.messages)
-    if name == "output_flood" and lang != "javascript":
+    if name == "output_flood" and lang not in ("javascript", "typescript"):
         # (Node queues writes to a full pipe in memory while a loop never yields: its
         # flood ends at the heap cap instead, also a runtime error)
         assert "output limit exceeded" in res.messages[0].text, res.messages[0].text

@@ -9,7 +9,8 @@
 * `run_tests(lang, codes, tests)` -> `TestResult` per sample (``passed``, ``failed``,
   ``runtime_error``, ``compile_error``, ``timeout``; rewards +1 / -0.3 / -0.6 / -1 / -0.6;
   ``test_error``, 0, when the tests themselves cannot run; pass ratio, first failing line), with `TestSpec` in assert style (HumanEval, MBPP) or
-  stdin/stdout style (APPS), for python, java, cpp, c, c_sharp, javascript, php.
+  stdin/stdout style (APPS), for python, java, cpp, c, c_sharp, javascript, php, go, rust,
+  typescript.
 * Every result names what held it: the sandbox level (`isolation_level()`; see
   `rewards.execution.sandbox`) and the memory bound, as ``isolation``
   (``namespaces+jvm-heap``). Reward values are configurable with `RewardValues`.

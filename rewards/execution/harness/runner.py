@@ -721,6 +721,16 @@ class Judge:
             self.outcome = "passed"
 
 
+    # -- one plain run: what the program printed and its exit status (rewards.sandbox_fusion)
+
+    def run_program(self):
+        job = self.job
+        self.ask({"op": "prepare", "code": job["code"], "python": True, "path": job.get("path", [])})
+        self.program = self.ask({"op": "case", "input": job["stdin"], "timeout": job["case_timeout"],
+                                 "cap": job["cap"]}, time.monotonic() + job["case_timeout"] + 5)
+        self.outcome = "passed"
+
+
 def _line_in(stderr):
     """The candidate's line in the "line N: Error: ..." that `host_main` wrote last (the
     program's own stderr output comes before it and may say "line" too)."""
@@ -898,6 +908,8 @@ def run_sample(read_job, verdict_fd, private_fds=()):
             judge.run_function_tests()
         elif job["mode"] == "calls":
             judge.run_call_tests()
+        elif job["mode"] == "program":
+            judge.run_program()
         else:
             judge.run_stdio_tests()
     except CaseTimeout:
@@ -908,7 +920,7 @@ def run_sample(read_job, verdict_fd, private_fds=()):
     verdict = {"nonce": job["nonce"], "outcome": judge.outcome or "runtime_error",
                "passed": judge.passed, "total": judge.total,
                "first_failing_line": judge.first_failing_line, "messages": judge.messages,
-               "peak_kb": peak_kb}
+               "peak_kb": peak_kb, "program": getattr(judge, "program", None)}
     data = json.dumps(verdict).encode()
     view = memoryview(data)
     while view:
