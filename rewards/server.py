@@ -11,7 +11,7 @@ Endpoints (JSON in, JSON out; the body is read as JSON whatever its Content-Type
   "labels": [...]}`` -> ``{"rewards": [...], "scores": [...], "extra_logs": {"execution",
   "ast", "dfg"}}``. See `rewards.schema.parse_reward_request` for how a query becomes a
   program and where its language comes from.
-- ``POST /run_code``: SandboxFusion's API (veRL's ``reward_model.sandbox_fusion.url``), see
+- ``POST /run_code``: SandboxFusion's API (veRL's ``reward.sandbox_fusion.url``), see
   `rewards.sandbox_fusion`: one program, its stdin, compile and run results.
 - ``GET /health``, ``GET /metrics`` (Prometheus), ``GET /openapi.json``, ``GET /docs``.
 

@@ -720,7 +720,6 @@ class Judge:
         if self.outcome is None:
             self.outcome = "passed"
 
-
     # -- one plain run: what the program printed and its exit status (rewards.sandbox_fusion)
 
     def run_program(self):
