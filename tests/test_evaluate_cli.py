@@ -257,6 +257,12 @@ def test_evalplus_solutions_and_bigcode_generations(tmp_path: Path, humaneval3: 
     assert code == 0, err
     big = json.loads((tmp_path / "big.json").read_text())
     assert (big["n_samples"], big["pass@1"]["value"]) == (6, pytest.approx(0.5))
+    # the same records as one JSON array instead of JSONL
+    array = tmp_path / "samples.json"
+    array.write_text(json.dumps(whole))
+    code, out, err = run(capsys, "--samples", str(array), "--data.path", humaneval3,
+                         "--output", str(tmp_path / "array.json"))
+    assert code == 0 and json.loads((tmp_path / "array.json").read_text())["outcomes"] == plus["outcomes"]
     path.write_text(json.dumps([["a"], "b"]))
     code, out, err = run(capsys, "--samples", str(path), "--data.path", humaneval3)
     assert code == 2 and "one list of strings per problem" in err and err.count("\n") == 1

@@ -354,3 +354,19 @@ def test_hf_without_datasets_package_says_how_to_install(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(ValueError, match="pip install datasets"):
         load_task(DataConfig(source="hf", path=str(tmp_path)))
+
+
+def test_hub_data_offline_fails_at_once_and_says_how_to_fix(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"dataset 'google-research-datasets/mbpp' is not in the "
+                                         r"local Hugging Face cache and HF_HUB_OFFLINE is set: "
+                                         r"give --data.path a local copy"):
+        load_task(DataConfig(source="mbpp", eval_fraction=0.0))  # the hub's MBPP: no path given
+    assert time.perf_counter() - start < 5  # no retries against an unreachable hub

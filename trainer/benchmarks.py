@@ -39,7 +39,16 @@ Where the data comes from (``--data.path``):
   XLCoST's translation pairs are not published on the hub. Its code is tokenized, with
   ``NEW_LINE``, ``INDENT`` and ``DEDENT`` markers: they become line breaks and indentation
   again (Python), or line breaks (the other languages); ``▁`` becomes ``_`` and PHP gets its
-  ``<?php`` tag, as the paper's own reader does.
+  ``<?php`` tag, as the paper's own reader does. A response written the same way (a model
+  fine-tuned on XLCoST writes ``NEW_LINE`` / ``INDENT``) is detokenised by the same
+  function before it is compiled and scored (`TaskExample.response_code`), as the
+  authors' code does; ``xlcost_tokenized_prompt`` shows the source as published (the
+  authors' CodeT5 input) instead of detokenised.
+
+Ids are the published ones, however the data was read: ``HumanEval/0``; ``mbpp/11`` (the
+integer ``task_id`` 11 is accepted as an alias); ``apps/test/0042`` from APPS's folder
+``test/0042``, the hub's ``problem_id`` 42 of split test, or a row of ``test.jsonl`` (``42``
+and ``apps/42`` are aliases).
 
 Splits: ``train_split`` and ``eval_split`` name the published splits (``validation``,
 ``valid`` and ``val`` are one name); without ``eval_split``, ``eval_fraction`` of the training

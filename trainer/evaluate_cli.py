@@ -211,22 +211,17 @@ def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[s
 
 def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str, Any, str, bool]]:
     """(where, problem id, text, text is a whole program) of every sample in the file."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace") if Path(path).is_file() else ""
-    if text.lstrip().startswith("["):  # bigcode-evaluation-harness: [[gen, ...], ...]
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    if text.lstrip().startswith("["):  # one JSON array, not JSONL
         try:
-            lists = json.loads(text)
+            array = json.loads(text)
         except json.JSONDecodeError as exc:
             raise EvalError(f"{path}: not valid JSON ({exc.msg})") from None
-        if not all(isinstance(g, list) and all(isinstance(x, str) for x in g) for g in lists):
-            raise EvalError(f"{path}: a JSON list of samples must hold one list of strings "
-                            "per problem (bigcode-evaluation-harness generations.json)")
-        if len(lists) > len(problems):
-            raise EvalError(f"{path}: {len(lists)} lists of samples for {len(problems)} problems")
-        if not lists:
-            raise EvalError(f"samples file {path!r} is empty")
-        return [(f"{path}[{i}]", problems[i].id, g, True)
-                for i, gens in enumerate(lists) for g in gens]
-    rows = read_jsonl_records(path)  # ValueError naming the file and line of bad JSON
+        if not array or not all(isinstance(r, dict) for r in array):
+            return _generation_lists(path, array, problems)
+        rows = [{**r, "__row__": f"[{i}]"} for i, r in enumerate(array)]  # records in an array
+    else:
+        rows = read_jsonl_records(path)  # ValueError naming the file and line of bad JSON
     if not rows:
         raise EvalError(f"samples file {path!r} is empty")
     pairs = []
@@ -242,6 +237,18 @@ def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str,
                             "\"response\" (a string)")
         pairs.append((where, problem_id, completion, whole))
     return pairs
+
+
+def _generation_lists(path: str, lists: Any, problems: Sequence[TaskExample]) -> list[tuple[str, Any, str, bool]]:
+    """bigcode-evaluation-harness's generations.json: list i = the samples of problem i."""
+    if not all(isinstance(g, list) and all(isinstance(x, str) for x in g) for g in lists):
+        raise EvalError(f"{path}: a JSON list of samples must hold one list of strings per "
+                        "problem (bigcode-evaluation-harness generations.json)")
+    if not lists:
+        raise EvalError(f"samples file {path!r} is empty")
+    if len(lists) > len(problems):
+        raise EvalError(f"{path}: {len(lists)} lists of samples for {len(problems)} problems")
+    return [(f"{path}[{i}]", problems[i].id, g, True) for i, gens in enumerate(lists) for g in gens]
 
 
 def _after_prefix(program: str, prefix: str) -> str:

@@ -99,7 +99,7 @@ def _convert_gguf(target: Path) -> None:
 
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 def check_model_source(name_or_path: str, probe_timeout_s: float = 2.0) -> None:
@@ -123,17 +123,24 @@ def check_model_source(name_or_path: str, probe_timeout_s: float = 2.0) -> None:
         raise ValueError(f"model path {name_or_path!r} does not exist")
     if _in_hub_cache(name_or_path):
         return
-    fix = (f"download it where there is network (huggingface-cli download {name_or_path}) "
-           "or pass a local model folder")
-    offline = [v for v in _OFFLINE_VARS if os.environ.get(v, "").lower() in ("1", "true", "yes", "on")]
-    if offline:
+    why = hub_unavailable(probe_timeout_s)
+    if why is not None:
         raise ValueError(f"model {name_or_path!r} is neither a local folder nor in the Hugging "
-                         f"Face cache, and {offline[0]} is set: {fix}")
+                         f"Face cache, and {why}: download it where there is network "
+                         f"(huggingface-cli download {name_or_path}) or pass a local model "
+                         "folder (a local path that does not exist looks like a hub name)")
+
+
+def hub_unavailable(probe_timeout_s: float = 2.0) -> str | None:
+    """Why the Hugging Face hub cannot be used now (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``
+    / ``HF_DATASETS_OFFLINE`` set, or no connection within `probe_timeout_s`), else None."""
+    for var in _OFFLINE_VARS:
+        if os.environ.get(var, "").lower() in ("1", "true", "yes", "on"):
+            return f"{var} is set"
     host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
     if not _reachable(host, probe_timeout_s):
-        raise ValueError(f"model {name_or_path!r} is neither a local folder nor in the Hugging "
-                         f"Face cache, and the hub ({host}) cannot be reached: {fix} (or check "
-                         "the name: a local path that does not exist looks like a hub name)")
+        return f"the hub ({host}) cannot be reached"
+    return None
 
 
 def _in_hub_cache(repo_id: str) -> bool:

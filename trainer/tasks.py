@@ -466,6 +466,16 @@ def _read_hf(cfg: DataConfig, split: str) -> list[dict[str, Any]]:
 def load_hub_split(name: str, hf_config: str | None, split: str) -> Any:
     """One split of a Hugging Face hub dataset (needs network and `datasets`); ValueError on
     any failure, with the reason."""
+    import importlib.util
+
+    from trainer.models import hub_unavailable
+
+    if not Path(name).exists() and importlib.util.find_spec("datasets") is not None:  # a hub name
+        why = hub_unavailable()
+        if why is not None and not _hub_dataset_cached(name):
+            raise ValueError(f"dataset {name!r} is not in the local Hugging Face cache and "
+                             f"{why}: give --data.path a local copy (trainer/benchmarks.py "
+                             "lists the formats read) or run once where there is network")
     try:
         import datasets
     except ImportError:
@@ -477,6 +487,15 @@ def load_hub_split(name: str, hf_config: str | None, split: str) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"could not load Hugging Face dataset {name!r} (split {split!r}): "
                          f"{first}") from exc
+
+
+def _hub_dataset_cached(name: str) -> bool:
+    """Whether `datasets` or the hub client keeps a copy of hub dataset `name` locally."""
+    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+    roots = [Path(os.environ.get("HF_DATASETS_CACHE", home / "datasets")),
+             Path(os.environ.get("HF_HUB_CACHE", home / "hub"))]
+    names = [name.replace("/", "___"), "datasets--" + name.replace("/", "--")]
+    return any((root / n).exists() for root in roots for n in names)
 
 
 def _field(row: dict[str, Any], name: str, where: str, required: bool = True) -> Any:
