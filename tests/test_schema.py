@@ -10,14 +10,14 @@ import pytest
 
 from rewards import RewardConfig, RewardValues, TestSpec
 from rewards.schema import (
+    ForeignAnswer,
     RequestError,
+    Unreadable,
     label_fields,
     parse_config,
     parse_reward_request,
     parse_score_request,
     read_fields,
-    ForeignAnswer,
-    Unreadable,
     response_code,
     score_items,
     strip_prompt,

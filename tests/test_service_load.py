@@ -87,8 +87,9 @@ def _mixed_requests() -> list[tuple[str, bytes | None, int, object]]:
                 "config": {"timeout_s": 30.0}}
     direct = score([Sample("python", PY_REF, reference=PY_REF), Sample("python", PY_REF, tests=MBPP)], config)
     out.append(("/get_reward", json.dumps(openrlhf).encode(), 200, [r.total for r in direct]))
-    bad = {"samples": [{"language": "python", "code": 3}]}
-    out.append(("/score", json.dumps(bad).encode(), 400, "samples[0].code: Input should be a valid string"))
+    # a malformed envelope is a 400 (a sample that cannot be read is only that sample's error)
+    bad = {"samples": [{"language": "python", "code": "x = 1\n"}], "config": {"use_ast": "yes"}}
+    out.append(("/score", json.dumps(bad).encode(), 400, "config.use_ast: Input should be a valid boolean"))
     out.append(("/health", None, 200, "ok"))
     return out
 

@@ -162,3 +162,29 @@ def test_serve_config_is_the_default_of_requests_that_send_none():
     assert config.use_dfg is False
     _, config = parse_score_request({"samples": [], "config": {"use_ast": False}}, default_config={"use_dfg": False})
     assert config.use_dfg is True and config.use_ast is False
+
+
+def test_serve_config_reaches_the_server_and_a_bad_file_is_a_clear_error(tmp_path):
+    import http.client
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rewards.server import serve_in_thread
+
+    srv = serve_in_thread(reward_config={"use_dfg": False})
+    try:
+        conn = http.client.HTTPConnection(*srv.address, timeout=60)
+        body = {"samples": [{"language": "python", "code": "x = 1\n", "reference": "y = 1\n"}]}
+        conn.request("POST", "/score", json.dumps(body))
+        [result] = json.loads(conn.getresponse().read())["results"]
+        assert result["dfg"] is None and result["ast"] is not None
+    finally:
+        srv.stop()
+    (tmp_path / "bad.yaml").write_text("use_dfg: maybe\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    for args in (["--config", str(tmp_path / "missing.yaml")], ["--config", str(tmp_path / "bad.yaml")]):
+        proc = subprocess.run([sys.executable, "-m", "rewards", "serve", "--port", "0", *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 2 and "--config" in proc.stderr, proc.stderr
