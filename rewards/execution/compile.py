@@ -19,14 +19,13 @@ links. C# fragments compile as a library (no ``Main`` needed).
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from rewards.execution import sandbox, workers
 from rewards.execution.limits import check_timeout, check_workers
+from rewards.execution.scheduler import current as current_scheduler
 from rewards.execution.toolchain import (
     Prepared,
     compile_result,
@@ -43,7 +42,7 @@ DEFAULT_TIMEOUT_S = 20.0
 
 
 def _workers(workers: int) -> int:
-    return workers if workers > 0 else max(os.cpu_count() or 1, 1)
+    return workers if workers > 0 else current_scheduler().max_workers
 
 
 def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -55,7 +54,7 @@ def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFA
     of the sample's own code; `isolation` names the sandbox level and the memory bound
     (``namespaces+rlimit``). `timeout_s` bounds each compile (at most
     ``PPOCODER_MAX_TIMEOUT_S``, 60 s by default); `workers` (0: all cores) bounds the
-    parallel compilers. Raises ValueError for an unknown language, a non-string sample
+    parallel compilers, on the slots of the current `rewards.execution.scheduler`. Raises ValueError for an unknown language, a non-string sample
     or a bad limit (naming it).
     """
     name, ex = execution_spec(lang)
@@ -134,10 +133,9 @@ def _command_check(name: str, codes: list[str], timeout_s: float, threads: int) 
             shutil.rmtree(run_dir, ignore_errors=True)
         return compile_result(ok, messages, level)
 
-    if threads <= 1 or len(codes) == 1:
-        return [one(code) for code in codes]
-    with ThreadPoolExecutor(min(threads, len(codes))) as pool:
-        return list(pool.map(one, codes))
+    if len(codes) == 1:
+        return [one(codes[0])]
+    return current_scheduler().map(one, codes, workers=threads)
 
 
 __all__ = ["compile_feedback"]
