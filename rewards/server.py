@@ -18,6 +18,18 @@ names it), 413 for a body over ``--max-body-mb`` (the body is read and dropped, 
 client gets the answer, not a broken pipe), 503 with ``Retry-After`` when ``--max-inflight``
 requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself fails.
 
+Limits, checked before a request is validated (400 naming the field and the option):
+``--max-samples`` samples or queries per request, ``--max-field-kb`` per code, code_prefix,
+reference, prompt or query, ``--max-tests-mb`` per sample's tests (`rewards.request_limits`).
+Bodies are decoded off the event loop (over 1 MiB: in a separate parser process), so
+``/health`` answers while a maximum-size body is read.
+
+Fair scheduling: the server owns the sandbox workers (``--max-workers``, default one per
+core). A request's ``config.threads`` is capped at it; every request's runs go to one
+scheduler (`rewards.execution.scheduler`) that serves the requests round-robin, one run
+at a time, and lets a request with nothing running start its first run at once. A 1-sample
+request is answered in about its own run time while another client's large slow batch runs.
+
 Under load: the listen backlog is 2048; connections stay open between requests
 (keep-alive) until idle for ``--keep-alive-timeout`` seconds; a request's head and body
 must arrive within ``--read-timeout`` seconds of its first byte, so slow or stalled
@@ -30,12 +42,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +74,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core import languages
 from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
+from rewards.execution.scheduler import Scheduler
+from rewards.execution.scheduler import using as using_scheduler
+from rewards.request_limits import RequestLimits, parse_body
 from rewards.schema import (
     RequestError,
     RewardRequest,
     ScoreRequest,
     fields_model,
-    parse_reward_request,
-    parse_score_request,
     reward_answer,
 )
 from rewards.server_settings import ServerSettings
@@ -141,6 +157,10 @@ class _Guard:
     def __init__(self, app: Any, settings: ServerSettings, metrics: _Metrics, state: _State) -> None:
         self.app, self.settings, self.metrics, self.state = app, settings, metrics, state
 
+    def close(self) -> None:
+        """Stop the request parser processes (when the server stops)."""
+        self.state.parser.close()
+
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
                        send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -201,7 +221,54 @@ class _ScoringFailed(Exception):
 @dataclass
 class _State:
     limiter: anyio.CapacityLimiter
+    scheduler: Scheduler
+    parser: _Parser
     admitted: int = 0
+
+
+IN_THREAD_BYTES = 1 << 20
+"""Bodies up to this size are decoded on a thread; larger ones in a parser process."""
+
+
+class _Parser:
+    """Decodes, checks and validates request bodies off the event loop (`parse_body`): on a
+    thread when small, in a separate process when large, so that a maximum-size body never
+    holds the interpreter lock the event loop needs (``/health`` keeps answering). The
+    process pool starts with the first large body, and starts again if a parser dies."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.limits = RequestLimits(settings.max_samples, settings.max_field_bytes,
+                                    settings.max_tests_bytes)
+        self.language, self.tokens = settings.default_language, tuple(settings.special_tokens)
+        self.processes = max(1, min(2, settings.max_inflight))
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    async def parse(self, body: bytes, endpoint: str) -> tuple[list[Sample], RewardConfig]:
+        args = (body, endpoint, self.limits, self.language, self.tokens)
+        if len(body) <= IN_THREAD_BYTES:
+            return await anyio.to_thread.run_sync(parse_body, *args)
+        pool = self._processes()
+        try:
+            return await asyncio.wrap_future(pool.submit(parse_body, *args))
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise _ScoringFailed("the request parser ended (out of memory?); retry with a "
+                                 "smaller body") from None
+
+    def _processes(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"))
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -240,14 +307,23 @@ def _answers(name: str) -> dict[int | str, dict[str, Any]]:
 def create_app(settings: ServerSettings | None = None) -> Any:
     """The ASGI app of the scoring server (FastAPI inside the admission/metrics layer)."""
     settings = settings or ServerSettings()
-    state = _State(anyio.CapacityLimiter(settings.max_inflight))
+    state = _State(anyio.CapacityLimiter(settings.max_inflight),
+                   Scheduler(settings.max_workers or None), _Parser(settings))
+    workers = state.scheduler.max_workers
     metrics = _Metrics(state)
     app = FastAPI(title="PPOCoder rewards", version="0.1.0",
                   description="Execution, AST and data-flow rewards for generated code.")
 
+    def scored(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
+        # the server owns the workers: a request's threads are capped at --max-workers, and
+        # its runs share the server's scheduler with every other request
+        config.threads = min(config.threads or workers, workers)
+        with using_scheduler(state.scheduler):
+            return score(samples, config)
+
     async def run_scoring(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
         try:
-            results = await anyio.to_thread.run_sync(score, samples, config, limiter=state.limiter)
+            results = await anyio.to_thread.run_sync(scored, samples, config, limiter=state.limiter)
         except ValueError as exc:  # rewards.score and the sandbox name the bad field or limit
             raise RequestError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the server must survive any scoring failure
@@ -256,30 +332,26 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             metrics.samples.labels(r.outcome).inc()
         return results
 
-    async def parsed(request: Request, parse: Callable[[bytes], tuple[list[Sample], RewardConfig]]
-                     ) -> tuple[list[Sample], RewardConfig]:
-        body = await request.body()
-        return parse(body)
+    async def parsed(request: Request) -> tuple[list[Sample], RewardConfig]:
+        return await state.parser.parse(await request.body(), request.url.path)
 
     @app.post("/score", openapi_extra=_body_schema("ScoreRequest"), responses=_answers("ScoreResponse"),
               summary="Score samples with rewards.score")
     async def score_endpoint(request: Request) -> Response:
-        samples, config = await parsed(
-            request, lambda body: parse_score_request(body, settings.default_language))
+        samples, config = await parsed(request)
         results = await run_scoring(samples, config)
         return _json(200, {"results": [r.to_dict() for r in results]})
 
     @app.post("/get_reward", openapi_extra=_body_schema("RewardRequest"),
               responses=_answers("RewardResponse"), summary="OpenRLHF's remote reward protocol")
     async def get_reward(request: Request) -> Response:
-        samples, config = await parsed(request, lambda body: parse_reward_request(
-            body, settings.default_language, settings.special_tokens))
+        samples, config = await parsed(request)
         return _json(200, reward_answer(await run_scoring(samples, config)))
 
     @app.get("/health", summary="Liveness, supported languages and load")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "languages": languages.names(), "in_flight": state.admitted,
-                "default_language": settings.default_language}
+                "default_language": settings.default_language, "max_workers": workers}
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
@@ -373,14 +445,15 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(settings: ServerSettings) -> uvicorn.Server:
+def _uvicorn_server(settings: ServerSettings) -> tuple[uvicorn.Server, _Guard]:
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings), http=_protocol(settings.read_timeout_s), lifespan="off",
+        app, http=_protocol(settings.read_timeout_s), lifespan="off",
         loop="asyncio", timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
         limit_concurrency=settings.max_connections, backlog=settings.backlog,
         access_log=settings.verbose, log_level="info" if settings.verbose else "warning")
-    return uvicorn.Server(config)
+    return uvicorn.Server(config), app
 
 
 def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
@@ -388,7 +461,7 @@ def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
     and return. Keyword arguments are `ServerSettings` fields."""
     settings = settings or ServerSettings(**kwargs)
     sock = _listen(settings.host, settings.port, settings.backlog)
-    server = _uvicorn_server(settings)
+    server, app = _uvicorn_server(settings)
     port = sock.getsockname()[1]
     print(f"ppocoder rewards server on http://{settings.host}:{port}", flush=True)
     # uvicorn re-raises the signal once it has shut down; exiting normally is the point
@@ -399,6 +472,7 @@ def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         sock.close()
+        app.close()
 
 
 @dataclass
@@ -408,6 +482,7 @@ class RunningServer:
     address: tuple[str, int]
     server: uvicorn.Server
     thread: threading.Thread
+    app: Any = None
 
     @property
     def url(self) -> str:
@@ -417,6 +492,8 @@ class RunningServer:
         """Graceful shutdown: accepted requests finish first."""
         self.server.should_exit = True
         self.thread.join(timeout)
+        if self.app is not None:
+            self.app.close()
 
 
 def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> RunningServer:
@@ -424,7 +501,7 @@ def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> Ru
     free port. Returns once it accepts connections."""
     settings = settings or ServerSettings(**{"port": 0, **kwargs})
     sock = _listen(settings.host, settings.port, settings.backlog)
-    server = _uvicorn_server(settings)
+    server, app = _uvicorn_server(settings)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="ppocoder-rewards-server")
     thread.start()
@@ -434,4 +511,4 @@ def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> Ru
             raise RuntimeError("the rewards server did not start")
         time.sleep(0.01)
     host, port = sock.getsockname()[:2]
-    return RunningServer((host, port), server, thread)
+    return RunningServer((host, port), server, thread, app)

@@ -1,0 +1,146 @@
+"""Size limits of a scoring request, checked on the decoded JSON before it is validated
+and turned into samples (`rewards.server`).
+
+A request over a limit is a 400 whose message names the field and the server option:
+
+* ``--max-samples``: samples in ``/score``, queries in ``/get_reward``;
+* ``--max-field-kb``: UTF-8 size of each ``code``, ``code_prefix``, ``reference``,
+  ``prompt`` (``/score``), each query, prompt and reference label (``/get_reward``);
+* ``--max-tests-mb``: size of each sample's ``tests`` value (or object label), counted as
+  the JSON text it was read from would be, about.
+
+`parse_body` is the whole of it: JSON bytes in, checked samples and config out. The
+server runs it on a thread for small bodies and in a separate process for large ones, so
+that neither the decoding nor the validation of a large body holds the server's
+interpreter lock (``/health`` answers meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rewards.composite import RewardConfig, Sample
+from rewards.schema import SPECIAL_TOKENS, RequestError, parse_reward_request, parse_score_request
+
+TEXT_FIELDS = ("code", "code_prefix", "reference", "prompt")
+"""Fields of a ``/score`` sample held to ``max_field_bytes``."""
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """The limits of one request (see the module docstring)."""
+
+    max_samples: int = 4096
+    max_field_bytes: int = 1 << 20
+    max_tests_bytes: int = 16 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("max_samples", "max_field_bytes", "max_tests_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+def parse_body(body: bytes, endpoint: str, limits: RequestLimits, default_language: str | None,
+               special_tokens: Sequence[str] = SPECIAL_TOKENS) -> tuple[list[Sample], RewardConfig]:
+    """The samples and config of a ``/score`` or ``/get_reward`` body, its limits checked
+    first; `RequestError` naming the field otherwise (a body that is not JSON gets the
+    schema's own message)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None  # not JSON (or too deep): the schema's parser says so, naming the place
+    if isinstance(data, dict):
+        if endpoint == "/score":
+            _check_score(data, limits)
+        else:
+            _check_reward(data, limits)
+    del data
+    if endpoint == "/score":
+        return parse_score_request(body, default_language)
+    return parse_reward_request(body, default_language, special_tokens)
+
+
+def _check_score(data: dict[str, Any], limits: RequestLimits) -> None:
+    samples = data.get("samples")
+    if not isinstance(samples, list):
+        return  # the schema names the problem
+    _check_count("samples", len(samples), limits)
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, dict):
+            continue
+        for name in TEXT_FIELDS:
+            _check_text(f"samples[{i}].{name}", sample.get(name), limits)
+        _check_tests(f"samples[{i}].tests", sample.get("tests"), limits)
+
+
+def _check_reward(data: dict[str, Any], limits: RequestLimits) -> None:
+    queries = data.get("query")
+    if isinstance(queries, list):
+        _check_count("query", len(queries), limits)
+        for i, query in enumerate(queries):
+            _check_text(f"query[{i}]", query, limits)
+    for name in ("prompts", "labels"):
+        values = data.get(name)
+        if not isinstance(values, list):
+            continue
+        _check_count(name, len(values), limits)
+        for i, value in enumerate(values):
+            where = f"{name}[{i}]"
+            if isinstance(value, str) and not value.lstrip().startswith("{"):
+                _check_text(where, value, limits)  # a prompt, or a reference label
+            elif isinstance(value, dict):
+                for field in TEXT_FIELDS:
+                    _check_text(f"{where}.{field}", value.get(field), limits)
+                _check_tests(f"{where}.tests", value.get("tests"), limits)
+            else:
+                _check_tests(where, value, limits)  # a label that is a JSON object's text
+
+
+def _check_count(where: str, n: int, limits: RequestLimits) -> None:
+    if n > limits.max_samples:
+        raise RequestError(f"{where}: {n} entries, over the limit of {limits.max_samples} per "
+                           f"request (--max-samples); split the batch")
+
+
+def _check_text(where: str, value: Any, limits: RequestLimits) -> None:
+    if not isinstance(value, str) or len(value) * 4 <= limits.max_field_bytes:
+        return  # a character is at most 4 UTF-8 bytes
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limits.max_field_bytes:
+        raise RequestError(f"{where}: {size} bytes, over the limit of {limits.max_field_bytes} "
+                           f"bytes per field (--max-field-kb)")
+
+
+def _check_tests(where: str, value: Any, limits: RequestLimits) -> None:
+    size = json_size(value, limits.max_tests_bytes)
+    if size > limits.max_tests_bytes:
+        raise RequestError(f"{where}: over {limits.max_tests_bytes} bytes, the limit of a "
+                           f"sample's tests (--max-tests-mb)")
+
+
+def json_size(value: Any, stop_above: int) -> int:
+    """About the length of `value` as JSON text (strings by their UTF-8-ish length, numbers
+    as 8, two for each container and one per separator); stops counting once above
+    `stop_above`. Iterative, so any nesting depth is fine."""
+    total, todo = 0, [value]
+    while todo and total <= stop_above:
+        item = todo.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += 2 + len(item)
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            total += 2 + len(item)
+            todo.extend(item)
+        else:
+            total += 8
+    return total
+
+
+__all__ = ["RequestLimits", "json_size", "parse_body"]
