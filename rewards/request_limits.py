@@ -10,7 +10,7 @@ A request over a limit is a 400 whose message names the field and the server opt
   the JSON text it was read from would be, about.
 
 `parse_body` is the whole of it: JSON bytes in, checked samples and config out. The
-server runs it on a thread for small bodies and in a separate process for large ones, so
+server runs it on a thread for small bodies and in a `ParserProcess` for large ones, so
 that neither the decoding nor the validation of a large body holds the server's
 interpreter lock (``/health`` answers meanwhile).
 """
@@ -18,6 +18,11 @@ interpreter lock (``/health`` answers meanwhile).
 from __future__ import annotations
 
 import json
+import pickle
+import struct
+import subprocess
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,4 +148,86 @@ def json_size(value: Any, stop_above: int) -> int:
     return total
 
 
-__all__ = ["RequestLimits", "json_size", "parse_body"]
+class ParserProcess:
+    """A child process (``python -m rewards.request_limits``) that runs `parse_body` for
+    the server, one body at a time: what it returns or raises comes back pickled. A
+    plain subprocess, not `multiprocessing`, so that no caller's ``__main__`` is run again
+    in it. `ParserDied` if it ends (out of memory); the next call starts a new one."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def parse(self, *args: Any) -> tuple[list[Sample], RewardConfig]:
+        """`parse_body(*args)` in the child process."""
+        with self._lock:
+            proc = self._running()
+            try:
+                _write(proc.stdin, pickle.dumps(args, protocol=pickle.HIGHEST_PROTOCOL))
+                ok, value = pickle.loads(_read(proc.stdout))
+            except (OSError, EOFError, pickle.UnpicklingError):
+                self._stop()
+                raise ParserDied("the request parser process ended (out of memory?)") from None
+        if not ok:
+            raise value
+        return value
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen([sys.executable, "-m", "rewards.request_limits"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return self._proc
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+class ParserDied(RuntimeError):
+    """The parser process ended before answering."""
+
+
+def _write(stream: Any, data: bytes) -> None:
+    stream.write(struct.pack("<Q", len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _read(stream: Any) -> bytes:
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError
+    size = struct.unpack("<Q", head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return data
+
+
+def _serve() -> None:
+    """The parser process: requests on stdin, answers on stdout, until stdin closes."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write on the answer stream
+    while True:
+        try:
+            args = pickle.loads(_read(stdin))
+        except EOFError:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, parse_body(*args))
+        except Exception as exc:  # noqa: BLE001 - every error goes back to the server
+            answer = (False, exc if isinstance(exc, RequestError) else
+                      RequestError(f"cannot read the request: {type(exc).__name__}: {exc}"))
+        _write(stdout, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+__all__ = ["ParserDied", "ParserProcess", "RequestLimits", "json_size", "parse_body"]
+
+if __name__ == "__main__":
+    _serve()

@@ -21,7 +21,7 @@ requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself
 Limits, checked before a request is validated (400 naming the field and the option):
 ``--max-samples`` samples or queries per request, ``--max-field-kb`` per code, code_prefix,
 reference, prompt or query, ``--max-tests-mb`` per sample's tests (`rewards.request_limits`).
-Bodies are decoded off the event loop (over 1 MiB: in a separate parser process), so
+Bodies are decoded off the event loop (over 1 MiB: in a parser process), so
 ``/health`` answers while a maximum-size body is read.
 
 Fair scheduling: the server owns the sandbox workers (``--max-workers``, default one per
@@ -42,15 +42,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import signal
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +73,7 @@ from core import languages
 from rewards.composite import RewardBreakdown, RewardConfig, Sample, score
 from rewards.execution.scheduler import Scheduler
 from rewards.execution.scheduler import using as using_scheduler
-from rewards.request_limits import RequestLimits, parse_body
+from rewards.request_limits import ParserDied, ParserProcess, RequestLimits, parse_body
 from rewards.schema import (
     RequestError,
     RewardRequest,
@@ -232,43 +229,34 @@ IN_THREAD_BYTES = 1 << 20
 
 class _Parser:
     """Decodes, checks and validates request bodies off the event loop (`parse_body`): on a
-    thread when small, in a separate process when large, so that a maximum-size body never
-    holds the interpreter lock the event loop needs (``/health`` keeps answering). The
-    process pool starts with the first large body, and starts again if a parser dies."""
+    thread when small, in a parser process when large, so that a maximum-size body never
+    holds the interpreter lock the event loop needs (``/health`` keeps answering). Up to two
+    parser processes start with the first large bodies, and again if one dies."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.limits = RequestLimits(settings.max_samples, settings.max_field_bytes,
                                     settings.max_tests_bytes)
         self.language, self.tokens = settings.default_language, tuple(settings.special_tokens)
-        self.processes = max(1, min(2, settings.max_inflight))
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._idle = [ParserProcess() for _ in range(max(1, min(2, settings.max_inflight)))]
+        self._all = list(self._idle)
+        self._turns = anyio.CapacityLimiter(len(self._idle))
 
     async def parse(self, body: bytes, endpoint: str) -> tuple[list[Sample], RewardConfig]:
         args = (body, endpoint, self.limits, self.language, self.tokens)
         if len(body) <= IN_THREAD_BYTES:
             return await anyio.to_thread.run_sync(parse_body, *args)
-        pool = self._processes()
-        try:
-            return await asyncio.wrap_future(pool.submit(parse_body, *args))
-        except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            raise _ScoringFailed("the request parser ended (out of memory?); retry with a "
-                                 "smaller body") from None
-
-    def _processes(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=mp.get_context("spawn"))
-            return self._pool
+        async with self._turns:
+            process = self._idle.pop()
+            try:
+                return await anyio.to_thread.run_sync(process.parse, *args)
+            except ParserDied as exc:
+                raise _ScoringFailed(f"{exc}; retry with a smaller body") from None
+            finally:
+                self._idle.append(process)
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        for process in self._all:
+            process.close()
 
 
 # --- the app ----------------------------------------------------------------------------------
