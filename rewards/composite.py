@@ -27,6 +27,7 @@ here: this module scores programs, it knows nothing about policies.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import queue
@@ -277,8 +278,9 @@ def _merge(sources: list[Callable[[], Iterator[T]]]) -> Iterator[T]:
                 close()
             items.put(("done", None))
 
-    for source in sources:
-        threading.Thread(target=read, args=(source,), name="ppocoder-score", daemon=True).start()
+    for source in sources:  # in the caller's context: its scheduler (`scheduler.using`) holds
+        threading.Thread(target=contextvars.copy_context().run, args=(read, source),
+                         name="ppocoder-score", daemon=True).start()
     left = len(sources)
     try:
         while left:

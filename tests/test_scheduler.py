@@ -213,3 +213,27 @@ def test_eval_timeout_is_stated_per_benchmark():
     assert _reward_config(EvalConfig(samples="x")).timeout_s == 3
     assert _reward_config(EvalConfig(samples="x", data=DataConfig(source="apps"))).timeout_s == 4
     assert _reward_config(EvalConfig(samples="x", timeout_s=7)).timeout_s == 7
+
+
+class _Counting(Scheduler):
+    """A real scheduler that counts the batches it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.batches = 0
+
+    def submit(self, jobs, workers=0):
+        self.batches += 1
+        return super().submit(jobs, workers)
+
+
+def test_every_run_of_a_mixed_request_goes_to_the_callers_scheduler():
+    from rewards import score
+
+    mine = _Counting()
+    cpp = "int add(int a, int b) { return a + b; }\n"
+    samples = [Sample("python", GOOD, tests=CHECK), Sample("cpp", cpp), Sample("cpp", cpp + "int x = ;\n")]
+    with using(mine):  # the C++ compile check is read on another thread: the context goes along
+        found = score(samples, RewardConfig(use_ast=False, use_dfg=False))
+    assert [r.outcome for r in found] == ["passed", "ok", "compile_error"]
+    assert mine.batches == 2  # the Python test run and the C++ compile checks
