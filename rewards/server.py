@@ -259,6 +259,15 @@ class _Parser:
             process.close()
 
 
+def _score_fairly(samples: list[Sample], config: RewardConfig, scheduler: Scheduler
+                  ) -> list[RewardBreakdown]:
+    """`score` on the server's scheduler: the server owns the workers, so a request's
+    threads are capped at ``--max-workers`` and its runs take turns with every other request's."""
+    config.threads = min(config.threads or scheduler.max_workers, scheduler.max_workers)
+    with using_scheduler(scheduler):
+        return score(samples, config)
+
+
 # --- the app ----------------------------------------------------------------------------------
 
 RewardBreakdownFields = fields_model(RewardBreakdown)
@@ -302,16 +311,10 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     app = FastAPI(title="PPOCoder rewards", version="0.1.0",
                   description="Execution, AST and data-flow rewards for generated code.")
 
-    def scored(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
-        # the server owns the workers: a request's threads are capped at --max-workers, and
-        # its runs share the server's scheduler with every other request
-        config.threads = min(config.threads or workers, workers)
-        with using_scheduler(state.scheduler):
-            return score(samples, config)
-
     async def run_scoring(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
         try:
-            results = await anyio.to_thread.run_sync(scored, samples, config, limiter=state.limiter)
+            results = await anyio.to_thread.run_sync(_score_fairly, samples, config, state.scheduler,
+                                                     limiter=state.limiter)
         except ValueError as exc:  # rewards.score and the sandbox name the bad field or limit
             raise RequestError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the server must survive any scoring failure

@@ -104,18 +104,7 @@ def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *
     memory_mb = check_memory("memory_mb", memory_mb)
     if memory_mb < ex.min_memory_mb:
         raise ValueError(f"memory_mb must be at least {ex.min_memory_mb} MB for {name}, got {memory_mb}")
-    tests = list(tests)
-    if len(tests) != len(codes):
-        raise ValueError(f"{len(codes)} codes but {len(tests)} test specs")
-    for k, raw in enumerate(tests):
-        if raw is None:
-            raise ValueError(f"tests[{k}] is None")
-        try:
-            spec = tests[k] = TestSpec.parse(raw)
-        except ValueError as exc:
-            raise ValueError(f"tests[{k}]: {exc}") from None
-        if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
-            raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
+    tests = _read_tests(name, ex, codes, tests)
     values = rewards or RewardValues()
     if not codes:
         return iter(())
@@ -173,6 +162,23 @@ def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *
             close()
 
     return _Results(stream(), close)
+
+
+def _read_tests(name: str, ex: ExecutionSpec, codes: list[str], tests: Sequence[Any]) -> list[TestSpec]:
+    """Every sample's tests as a `TestSpec`; ValueError naming the first that is not one."""
+    specs = list(tests)
+    if len(specs) != len(codes):
+        raise ValueError(f"{len(codes)} codes but {len(specs)} test specs")
+    for k, raw in enumerate(specs):
+        if raw is None:
+            raise ValueError(f"tests[{k}] is None")
+        try:
+            spec = specs[k] = TestSpec.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"tests[{k}]: {exc}") from None
+        if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
+            raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
+    return specs
 
 
 class _Results(Iterator[tuple[int, TestResult]]):
