@@ -148,6 +148,10 @@ def json_size(value: Any, stop_above: int) -> int:
     return total
 
 
+RECYCLE_BYTES = 16 << 20
+"""A parser process that has read a body larger than this is replaced by a fresh one."""
+
+
 class ParserProcess:
     """A child process (``python -m rewards.request_limits``) that runs `parse_body` for
     the server, one body at a time: what it returns or raises comes back pickled. A
@@ -168,6 +172,8 @@ class ParserProcess:
             except (OSError, EOFError, pickle.UnpicklingError):
                 self._stop()
                 raise ParserDied("the request parser process ended (out of memory?)") from None
+            if len(args[0]) > RECYCLE_BYTES:
+                self._stop()  # what decoding a big body grew is given back to the system
         if not ok:
             raise value
         return value
