@@ -305,7 +305,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     """The ASGI app of the scoring server (FastAPI inside the admission/metrics layer)."""
     settings = settings or ServerSettings()
     state = _State(anyio.CapacityLimiter(settings.max_inflight),
-                   Scheduler(settings.max_workers or None), _Parser(settings))
+                   Scheduler(settings.max_workers or max(os.cpu_count() or 1, 1)), _Parser(settings))
     workers = state.scheduler.max_workers
     metrics = _Metrics(state)
     app = FastAPI(title="PPOCoder rewards", version="0.1.0",
