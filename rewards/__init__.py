@@ -9,10 +9,11 @@ from rewards.composite import (
     import_reward,
     resolve_reward,
     score,
+    score_iter,
 )
 
 __all__ = ["RewardBreakdown", "RewardConfig", "RewardSpec", "Sample", "as_breakdowns",
-           "import_reward", "resolve_reward", "score"]
+           "import_reward", "resolve_reward", "score", "score_iter"]
 
 # CodeBLEU metric (corpus-level and per-sample) and plain BLEU.
 from rewards.bleu_metric import bleu  # noqa: E402

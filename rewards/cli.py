@@ -299,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queue", type=int, default=defaults.max_queue,
                        help=f"requests waiting beyond those; more get 503 + Retry-After "
                             f"(default {defaults.max_queue})")
+    serve.add_argument("--max-workers", type=int, default=defaults.max_workers,
+                       help="sandboxed runs at once over all requests, shared round-robin; a "
+                            "request's config.threads is capped at it (default 0: one per core)")
+    serve.add_argument("--max-samples", type=int, default=defaults.max_samples,
+                       help=f"samples or queries per request; more get 400 "
+                            f"(default {defaults.max_samples})")
+    serve.add_argument("--max-field-kb", type=float, default=defaults.max_field_bytes / 1024,
+                       help=f"largest code, code_prefix, reference, prompt or query in KiB; larger "
+                            f"get 400 (default {defaults.max_field_bytes // 1024})")
+    serve.add_argument("--max-tests-mb", type=float, default=defaults.max_tests_bytes / 2**20,
+                       help=f"largest tests value of one sample in MiB; larger get 400 "
+                            f"(default {defaults.max_tests_bytes // 2**20})")
     serve.add_argument("--max-body-mb", type=float, default=defaults.max_body_bytes / 2**20,
                        help=f"largest request body in MiB; larger get 413 "
                             f"(default {defaults.max_body_bytes // 2**20})")
@@ -357,7 +369,9 @@ def _serve_command(args: argparse.Namespace) -> int:
         extra["special_tokens"] = tuple(t for t in args.special_tokens.split(",") if t)
     settings = ServerSettings(
         host=args.host, port=args.port, verbose=args.verbose, default_language=args.language,
-        max_inflight=args.max_inflight, max_queue=args.max_queue,
+        max_inflight=args.max_inflight, max_queue=args.max_queue, max_workers=args.max_workers,
+        max_samples=args.max_samples, max_field_bytes=int(args.max_field_kb * 1024),
+        max_tests_bytes=int(args.max_tests_mb * 2**20),
         max_body_bytes=int(args.max_body_mb * 2**20), keep_alive_s=args.keep_alive_timeout,
         read_timeout_s=args.read_timeout, shutdown_timeout_s=args.shutdown_timeout,
         max_connections=args.max_connections, **extra)

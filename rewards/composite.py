@@ -36,20 +36,25 @@ here: this module scores programs, it knows nothing about policies.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import math
+import queue
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import Any, TypeVar
 
 from core import languages
 from core.program_end import adds_code
 from rewards.execution.limits import check_timeout, check_workers
 from rewards.execution.types import RewardValues, TestSpec
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -169,9 +174,59 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
     `ValueError` for an unknown language, a sample that is not a `Sample`, or tests of no
     known shape.
     """
+    results: list[Any] = [None] * len(samples)
+    for i, r in score_iter(samples, config):
+        results[i] = r
+    return results
+
+
+def score_iter(samples: Sequence[Sample], config: RewardConfig | None = None
+               ) -> Iterator[tuple[int, RewardBreakdown]]:
+    """`score`, streamed: ``(i, breakdown of samples[i])`` as each sample is done.
+
+    The samples are checked (`ValueError` as in `score`) and their sandboxed runs queued
+    when this is called; results then arrive in the order the runs finish, through the
+    one scheduler of sandboxed runs (`rewards.execution.scheduler`), so a sample that
+    runs to its timeout delays no other. Samples without execution (empty ones, or
+    ``use_execution=False``) come first. Closing the iterator early cancels the runs
+    that have not started.
+    """
     config = config or RewardConfig()
-    groups: dict[str, list[int]] = defaultdict(list)
     samples = list(samples)
+    groups = _group(samples)
+    results = [RewardBreakdown(total=0.0) for _ in samples]
+    ready: list[int] = []  # done without execution
+    running: list[Callable[[], Iterator[tuple[int, Any, str]]]] = []
+    started: list[Any] = []  # the runs queued so far: cancelled if anything below fails
+    try:
+        for lang, idx in groups.items():
+            empty = {i for i in idx if _adds_nothing(samples[i])}
+            for i in sorted(empty):
+                _mark_empty(results[i], samples[i], config)
+            ready.extend(sorted(empty))
+            idx = [i for i in idx if i not in empty]
+            if not idx:
+                continue
+            if config.use_execution:
+                running.extend(_start_execution(lang, samples, idx, config, started))
+            else:
+                ready.extend(idx)
+        for lang, idx in groups.items():  # the sandboxes run meanwhile
+            idx = [i for i in idx if results[i].outcome != "empty"]
+            if idx and (config.use_ast or config.use_dfg):
+                _add_structural(lang, [samples[i] for i in idx], [results[i] for i in idx], config)
+                if not config.use_execution:  # with execution, `_stream` caps compile errors
+                    _cap_unparsed(lang, [samples[i] for i in idx], [results[i] for i in idx], config)
+    except BaseException:
+        for handle in started:
+            handle.close()
+        raise
+    return _stream(samples, results, ready, running, config)
+
+
+def _group(samples: list[Sample]) -> dict[str, list[int]]:
+    """Sample indices by language (checking each sample; raw tests are parsed in place)."""
+    groups: dict[str, list[int]] = defaultdict(list)
     for i, sample in enumerate(samples):
         if not isinstance(sample, Sample):
             raise ValueError(f"sample {i} is a {type(sample).__name__}, expected rewards.Sample")
@@ -183,52 +238,108 @@ def score(samples: Sequence[Sample], config: RewardConfig | None = None) -> list
                 samples[i] = replace(sample, tests=TestSpec.parse(sample.tests))
             except ValueError as exc:
                 raise ValueError(f"sample {i}: {exc}") from None
-
-    results = [RewardBreakdown(total=0.0) for _ in samples]
-    for lang, idx in groups.items():
-        empty = [i for i in idx if _adds_nothing(samples[i])]
-        for i in empty:
-            _mark_empty(results[i], samples[i], config)
-        idx = [i for i in idx if i not in set(empty)]
-        if not idx:
-            continue
-        group = [samples[i] for i in idx]
-        if config.use_execution:
-            _add_execution(lang, group, [results[i] for i in idx], config)
-        if config.use_ast or config.use_dfg:
-            _add_structural(lang, group, [results[i] for i in idx], config)
-            _cap_non_programs(lang, group, [results[i] for i in idx], config)
-    for r in results:
-        r.total = float(
-            config.execution_weight * (r.execution or 0.0)
-            + config.ast_weight * (r.ast or 0.0)
-            + config.dfg_weight * (r.dfg or 0.0)
-        )
-    return results
+    return groups
 
 
-def _add_execution(lang: str, group: list[Sample], out: list[RewardBreakdown], config: RewardConfig) -> None:
-    from rewards.execution import compile_feedback, run_tests
+def _start_execution(lang: str, samples: list[Sample], idx: list[int], config: RewardConfig,
+                     started: list[Any]) -> list[Callable[[], Iterator[tuple[int, Any, str]]]]:
+    """Queue a language group's runs; each returned source yields ``(sample index, result,
+    timing key)``. Test runs stream (and start now; their handle joins `started`); the
+    compile check runs when read."""
+    from rewards.execution import run_tests_iter
 
-    with_tests = [k for k, s in enumerate(group) if s.tests is not None]
-    compile_only = [k for k, s in enumerate(group) if s.tests is None and not s.whole_program]
-    linked = [k for k, s in enumerate(group) if s.tests is None and s.whole_program]
+    with_tests = [i for i in idx if samples[i].tests is not None]
+    sources: list[Callable[[], Iterator[tuple[int, Any, str]]]] = []
     if with_tests:
-        found = run_tests(lang, [group[k].code for k in with_tests], [group[k].tests for k in with_tests],
-                          timeout_s=config.timeout_s, workers=config.threads,
-                          rewards=config.execution_values,
-                          prefixes=[_given_prefix(group[k]) for k in with_tests])
-        for k, res in zip(with_tests, found):
-            out[k].pass_ratio = res.pass_ratio
-            _copy_execution(out[k], res, "tests", group[k].code)
-    for ks, whole in ((compile_only, False), (linked, True)):
-        if not ks:
-            continue
-        found = compile_feedback(lang, [group[k].code for k in ks], timeout_s=config.timeout_s,
-                                 workers=config.threads, rewards=config.execution_values,
-                                 whole_program=whole)
-        for k, res in zip(ks, found):
-            _copy_execution(out[k], res, "compile", group[k].code)
+        found = run_tests_iter(lang, [samples[i].code for i in with_tests],
+                               [samples[i].tests for i in with_tests], timeout_s=config.timeout_s,
+                               workers=config.threads, rewards=config.execution_values,
+                               prefixes=[_given_prefix(samples[i]) for i in with_tests])
+        started.append(found)
+        sources.append(lambda: ((with_tests[k], res, "tests") for k, res in found))
+    for whole in (False, True):  # a whole program must also link
+        ks = [i for i in idx if samples[i].tests is None and samples[i].whole_program == whole]
+        if ks:
+            sources.append(functools.partial(_compiled, lang, samples, ks, config, whole))
+    return sources
+
+
+def _compiled(lang: str, samples: list[Sample], ks: list[int], config: RewardConfig,
+              whole_program: bool) -> Iterator[tuple[int, Any, str]]:
+    """The compile check of samples `ks` (run when read), as ``(index, result, "compile")``."""
+    from rewards.execution import compile_feedback
+
+    found = compile_feedback(lang, [samples[i].code for i in ks], timeout_s=config.timeout_s,
+                             workers=config.threads, rewards=config.execution_values,
+                             whole_program=whole_program)
+    return ((i, res, "compile") for i, res in zip(ks, found))
+
+
+def _stream(samples: list[Sample], results: list[RewardBreakdown], ready: list[int],
+            running: list[Callable[[], Iterator[tuple[int, Any, str]]]], config: RewardConfig
+            ) -> Iterator[tuple[int, RewardBreakdown]]:
+    for i in ready:
+        yield i, _with_total(results[i], config)
+    for i, res, key in _merge(running):
+        out = results[i]
+        if key == "tests":
+            out.pass_ratio = res.pass_ratio
+        _copy_execution(out, res, key, samples[i].code)
+        if out.outcome == "compile_error":
+            _lowest_structural(out, samples[i], config)
+        yield i, _with_total(out, config)
+
+
+def _with_total(r: RewardBreakdown, config: RewardConfig) -> RewardBreakdown:
+    r.total = float(
+        config.execution_weight * (r.execution or 0.0)
+        + config.ast_weight * (r.ast or 0.0)
+        + config.dfg_weight * (r.dfg or 0.0)
+    )
+    return r
+
+
+def _merge(sources: list[Callable[[], Iterator[T]]]) -> Iterator[T]:
+    """The items of several sources, as each arrives (one reader thread per source beyond
+    the first; a source's exception is raised here)."""
+    if len(sources) == 1:
+        yield from sources[0]()
+        return
+    if not sources:
+        return
+    items: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read(source: Callable[[], Iterator[T]]) -> None:
+        it = source()
+        try:
+            for item in it:
+                items.put(("item", item))
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread
+            items.put(("error", exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+            items.put(("done", None))
+
+    for source in sources:  # in the caller's context: its scheduler (`scheduler.using`) holds
+        threading.Thread(target=contextvars.copy_context().run, args=(read, source),
+                         name="ppocoder-score", daemon=True).start()
+    left = len(sources)
+    try:
+        while left:
+            kind, value = items.get()
+            if kind == "done":
+                left -= 1
+            elif kind == "error":
+                raise value
+            else:
+                yield value
+    finally:
+        stop.set()
 
 
 def _copy_execution(out: RewardBreakdown, res: Any, timing_key: str, code: str) -> None:
@@ -308,25 +419,28 @@ def _add_structural(lang: str, group: list[Sample], out: list[RewardBreakdown], 
         out[k].timings["structural"] = share
 
 
-def _cap_non_programs(lang: str, group: list[Sample], out: list[RewardBreakdown],
-                      config: RewardConfig) -> None:
-    """Structural credit measures programs: where execution says ``compile_error``, or,
-    with execution off, tree-sitter finds ERROR or MISSING nodes in the program as the
-    compiler would see it (fragments wrapped), AST and DFG take the value an empty
-    response gets (their lowest), so no text that is not a program of `lang` scores
-    above another, or above stopping."""
+def _cap_unparsed(lang: str, group: list[Sample], out: list[RewardBreakdown],
+                  config: RewardConfig) -> None:
+    """With execution off, a program in which tree-sitter finds ERROR or MISSING nodes (as
+    the compiler would see it, fragments wrapped) gets the structural credit of an empty
+    response (`_lowest_structural`); with execution on, `_stream` does the same for every
+    ``compile_error``. Structural credit measures programs: no text that is not a program
+    of `lang` scores above another, or above stopping."""
     unknown = [k for k, r in enumerate(out) if r.outcome == "not_run" and (r.ast is not None or r.dfg is not None)]
-    broken = {k for k, r in enumerate(out) if r.outcome == "compile_error"}
     if unknown:
         parsed = _parses(lang, [group[k].code for k in unknown])
-        broken.update(k for k, ok in zip(unknown, parsed) if not ok)
-    for k in broken:
-        r, sample = out[k], group[k]
-        lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
-        if r.ast is not None:
-            r.ast = lowest
-        if r.dfg is not None:
-            r.dfg = lowest
+        for k, ok in zip(unknown, parsed):
+            if not ok:
+                _lowest_structural(out[k], group[k], config)
+
+
+def _lowest_structural(r: RewardBreakdown, sample: Sample, config: RewardConfig) -> None:
+    """AST and DFG at the value an empty response gets (their lowest)."""
+    lowest = -1.0 if config.structural_gain and sample.code_prefix else 0.0
+    if r.ast is not None:
+        r.ast = lowest
+    if r.dfg is not None:
+        r.dfg = lowest
 
 
 def _parses(lang: str, codes: list[str]) -> list[bool]:

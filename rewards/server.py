@@ -21,6 +21,18 @@ A sample that cannot be read (an unknown language, tests that do not parse) gets
 client gets the answer, not a broken pipe), 503 with ``Retry-After`` when ``--max-inflight``
 requests are scoring and ``--max-queue`` more are waiting, 500 if scoring itself fails.
 
+Limits, checked before a request is validated (400 naming the field and the option):
+``--max-samples`` samples or queries per request, ``--max-field-kb`` per code, code_prefix,
+reference, prompt or query, ``--max-tests-mb`` per sample's tests (`rewards.request_limits`).
+Bodies are decoded off the event loop (over 1 MiB: in a parser process), so
+``/health`` answers while a maximum-size body is read.
+
+Fair scheduling: the server owns the sandbox workers (``--max-workers``, default one per
+core). A request's ``config.threads`` is capped at it; every request's runs go to one
+scheduler (`rewards.execution.scheduler`) that serves the requests round-robin, one run
+at a time, and lets a request with nothing running start its first run at once. A 1-sample
+request is answered in about its own run time while another client's large slow batch runs.
+
 Under load: the listen backlog is 2048; connections stay open between requests
 (keep-alive) until idle for ``--keep-alive-timeout`` seconds; a request's head and body
 must arrive within ``--read-timeout`` seconds of its first byte, so slow or stalled
@@ -63,13 +75,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from core import languages
 from rewards import sandbox_fusion
 from rewards.composite import RewardBreakdown, RewardConfig, Sample
+from rewards.execution.scheduler import Scheduler
+from rewards.execution.scheduler import using as using_scheduler
+from rewards.request_limits import ParserDied, ParserProcess, RequestLimits, parse_body
 from rewards.schema import (
     RequestError,
     RewardRequest,
     ScoreRequest,
     fields_model,
-    parse_reward_request,
-    parse_score_request,
     reward_answer,
     score_items,
 )
@@ -146,6 +159,10 @@ class _Guard:
     def __init__(self, app: Any, settings: ServerSettings, metrics: _Metrics, state: _State) -> None:
         self.app, self.settings, self.metrics, self.state = app, settings, metrics, state
 
+    def close(self) -> None:
+        """Stop the request parser processes (when the server stops)."""
+        self.state.parser.close()
+
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
                        send: Callable[[dict], Awaitable[None]]) -> None:
         if scope["type"] != "http":
@@ -206,7 +223,55 @@ class _ScoringFailed(Exception):
 @dataclass
 class _State:
     limiter: anyio.CapacityLimiter
+    scheduler: Scheduler
+    parser: _Parser
     admitted: int = 0
+
+
+IN_THREAD_BYTES = 1 << 20
+"""Bodies up to this size are decoded on a thread; larger ones in a parser process."""
+
+
+class _Parser:
+    """Decodes, checks and validates request bodies off the event loop (`parse_body`): on a
+    thread when small, in a parser process when large, so that a maximum-size body never
+    holds the interpreter lock the event loop needs (``/health`` keeps answering). Up to two
+    parser processes start with the first large bodies, and again if one dies."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.limits = RequestLimits(settings.max_samples, settings.max_field_bytes,
+                                    settings.max_tests_bytes)
+        self.language, self.tokens = settings.default_language, tuple(settings.special_tokens)
+        self.reward_config = settings.reward_config
+        self._idle = [ParserProcess() for _ in range(max(1, min(2, settings.max_inflight)))]
+        self._all = list(self._idle)
+        self._turns = anyio.CapacityLimiter(len(self._idle))
+
+    async def parse(self, body: bytes, endpoint: str) -> tuple[list[Sample], RewardConfig]:
+        args = (body, endpoint, self.limits, self.language, self.tokens, self.reward_config)
+        if len(body) <= IN_THREAD_BYTES:
+            return await anyio.to_thread.run_sync(parse_body, *args)
+        async with self._turns:
+            process = self._idle.pop()
+            try:
+                return await anyio.to_thread.run_sync(process.parse, *args)
+            except ParserDied as exc:
+                raise _ScoringFailed(f"{exc}; retry with a smaller body") from None
+            finally:
+                self._idle.append(process)
+
+    def close(self) -> None:
+        for process in self._all:
+            process.close()
+
+
+def _score_fairly(samples: list[Sample], config: RewardConfig, scheduler: Scheduler
+                  ) -> list[RewardBreakdown]:
+    """`score` on the server's scheduler: the server owns the workers, so a request's
+    threads are capped at ``--max-workers`` and its runs take turns with every other request's."""
+    config.threads = min(config.threads or scheduler.max_workers, scheduler.max_workers)
+    with using_scheduler(scheduler):
+        return score_items(samples, config)
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -245,14 +310,17 @@ def _answers(name: str) -> dict[int | str, dict[str, Any]]:
 def create_app(settings: ServerSettings | None = None) -> Any:
     """The ASGI app of the scoring server (FastAPI inside the admission/metrics layer)."""
     settings = settings or ServerSettings()
-    state = _State(anyio.CapacityLimiter(settings.max_inflight))
+    state = _State(anyio.CapacityLimiter(settings.max_inflight),
+                   Scheduler(settings.max_workers or max(os.cpu_count() or 1, 1)), _Parser(settings))
+    workers = state.scheduler.max_workers
     metrics = _Metrics(state)
     app = FastAPI(title="PPOCoder rewards", version="0.1.0",
                   description="Execution, AST and data-flow rewards for generated code.")
 
     async def run_scoring(samples: list[Sample], config: RewardConfig) -> list[RewardBreakdown]:
         try:
-            results = await anyio.to_thread.run_sync(score_items, samples, config, limiter=state.limiter)
+            results = await anyio.to_thread.run_sync(_score_fairly, samples, config, state.scheduler,
+                                                     limiter=state.limiter)
         except ValueError as exc:  # rewards.score and the sandbox name the bad field or limit
             raise RequestError(str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - the server must survive any scoring failure
@@ -261,24 +329,20 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             metrics.samples.labels(r.outcome).inc()
         return results
 
-    async def parsed(request: Request, parse: Callable[[bytes], tuple[list[Sample], RewardConfig]]
-                     ) -> tuple[list[Sample], RewardConfig]:
-        body = await request.body()
-        return parse(body)
+    async def parsed(request: Request) -> tuple[list[Sample], RewardConfig]:
+        return await state.parser.parse(await request.body(), request.url.path)
 
     @app.post("/score", openapi_extra=_body_schema("ScoreRequest"), responses=_answers("ScoreResponse"),
               summary="Score samples with rewards.score")
     async def score_endpoint(request: Request) -> Response:
-        samples, config = await parsed(
-            request, lambda body: parse_score_request(body, settings.default_language, settings.reward_config))
+        samples, config = await parsed(request)
         results = await run_scoring(samples, config)
         return _json(200, {"results": [r.to_dict() for r in results]})
 
     @app.post("/get_reward", openapi_extra=_body_schema("RewardRequest"),
               responses=_answers("RewardResponse"), summary="OpenRLHF's remote reward protocol")
     async def get_reward(request: Request) -> Response:
-        samples, config = await parsed(request, lambda body: parse_reward_request(
-            body, settings.default_language, settings.special_tokens, default_config=settings.reward_config))
+        samples, config = await parsed(request)
         return _json(200, reward_answer(await run_scoring(samples, config)))
 
     @app.post("/run_code", summary="SandboxFusion's /run_code (veRL's sandbox_fusion rewards)",
@@ -296,7 +360,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     @app.get("/health", summary="Liveness, supported languages and load")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "languages": languages.names(), "in_flight": state.admitted,
-                "default_language": settings.default_language}
+                "default_language": settings.default_language, "max_workers": workers}
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
@@ -390,14 +454,15 @@ def _listen(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(settings: ServerSettings) -> uvicorn.Server:
+def _uvicorn_server(settings: ServerSettings) -> tuple[uvicorn.Server, _Guard]:
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings), http=_protocol(settings.read_timeout_s), lifespan="off",
+        app, http=_protocol(settings.read_timeout_s), lifespan="off",
         loop="asyncio", timeout_keep_alive=settings.keep_alive_s,  # type: ignore[arg-type]
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
         limit_concurrency=settings.max_connections, backlog=settings.backlog,
         access_log=settings.verbose, log_level="info" if settings.verbose else "warning")
-    return uvicorn.Server(config)
+    return uvicorn.Server(config), app
 
 
 def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
@@ -405,7 +470,7 @@ def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
     and return. Keyword arguments are `ServerSettings` fields."""
     settings = settings or ServerSettings(**kwargs)
     sock = _listen(settings.host, settings.port, settings.backlog)
-    server = _uvicorn_server(settings)
+    server, app = _uvicorn_server(settings)
     port = sock.getsockname()[1]
     print(f"ppocoder rewards server on http://{settings.host}:{port}", flush=True)
     # uvicorn re-raises the signal once it has shut down; exiting normally is the point
@@ -416,6 +481,7 @@ def serve(settings: ServerSettings | None = None, **kwargs: Any) -> None:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         sock.close()
+        app.close()
 
 
 @dataclass
@@ -425,6 +491,7 @@ class RunningServer:
     address: tuple[str, int]
     server: uvicorn.Server
     thread: threading.Thread
+    app: Any = None
 
     @property
     def url(self) -> str:
@@ -434,6 +501,8 @@ class RunningServer:
         """Graceful shutdown: accepted requests finish first."""
         self.server.should_exit = True
         self.thread.join(timeout)
+        if self.app is not None:
+            self.app.close()
 
 
 def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> RunningServer:
@@ -441,7 +510,7 @@ def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> Ru
     free port. Returns once it accepts connections."""
     settings = settings or ServerSettings(**{"port": 0, **kwargs})
     sock = _listen(settings.host, settings.port, settings.backlog)
-    server = _uvicorn_server(settings)
+    server, app = _uvicorn_server(settings)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="ppocoder-rewards-server")
     thread.start()
@@ -451,4 +520,4 @@ def serve_in_thread(settings: ServerSettings | None = None, **kwargs: Any) -> Ru
             raise RuntimeError("the rewards server did not start")
         time.sleep(0.01)
     host, port = sock.getsockname()[:2]
-    return RunningServer((host, port), server, thread)
+    return RunningServer((host, port), server, thread, app)

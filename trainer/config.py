@@ -24,8 +24,8 @@ from typing import Any, Literal
 import yaml
 
 from rewards import RewardConfig
-from trainer.generation import StopRules
 from trainer.models import DEFAULT_MODEL
+from trainer.stop_rules import StopRules
 
 TASKS = ("completion", "translation", "synthesis")
 BENCHMARKS = ("humaneval", "mbpp", "apps", "codesearchnet", "xlcost")

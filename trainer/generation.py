@@ -29,18 +29,9 @@ from typing import Any
 import torch
 
 from core.program_end import Cut, ProgramEnd, first_stop
+from trainer.stop_rules import END_REASONS, StopRules
 
-END_REASONS = ("eos", "stop", "function_end", "truncated")
-
-
-@dataclass(frozen=True)
-class StopRules:
-    """Where responses end, besides EOS and the length limit."""
-
-    stop: tuple[str, ...] = ()
-    """Stop strings: the response ends where the first of them appears (it is not program text)."""
-    function_end: bool = True
-    """End a completion when the unit of code its prefix opened is closed."""
+__all__ = ["END_REASONS", "Generated", "StopRules", "encode_prompts", "generate"]
 
 
 @dataclass

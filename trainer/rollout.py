@@ -37,6 +37,7 @@ from rewards import (
 )
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
+from trainer.tasks import make_samples
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
 """A custom reward function: samples -> one float or `rewards.RewardBreakdown` each."""
@@ -152,22 +153,6 @@ def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Te
     L = max(c.shape[1] for c in chunks)
     pads = [(L - c.shape[1], 0) if left else (0, L - c.shape[1]) for c in chunks]
     return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
-
-
-def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
-    """Programs to score: each example's `code_prefix` + the response's program text
-    (`trainer.tasks.response_code`: XLCoST-style responses are detokenised like the data)."""
-    from trainer.tasks import response_code
-
-    samples = []
-    for ex, text in zip(examples, texts):
-        prefix = getattr(ex, "code_prefix", "") or ""
-        samples.append(Sample(language=ex.language, code=prefix + response_code(ex, text),
-                              reference=getattr(ex, "reference", None),
-                              tests=getattr(ex, "tests", None),
-                              prompt=getattr(ex, "prompt", None), code_prefix=prefix,
-                              whole_program=bool(getattr(ex, "whole_program", False))))
-    return samples
 
 
 def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> torch.Tensor:

@@ -78,6 +78,7 @@ import os
 import re
 import sysconfig
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from core import languages
-from rewards import TestSpec
+from rewards import Sample, TestSpec
 from rewards.execution import declares_main
 from trainer.config import BENCHMARKS, SOURCES, TASKS, DataConfig
 
@@ -594,3 +595,17 @@ def split_train_eval(examples: list[TaskExample], cfg: DataConfig) -> tuple[list
     train = [ex for i, ex in enumerate(examples) if i not in in_eval]
     evals = [ex for i, ex in enumerate(examples) if i in in_eval]
     return train, evals
+
+
+def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
+    """Programs to score: each example's `code_prefix` + the response's program text
+    (`response_code`: XLCoST-style responses are detokenised like the data)."""
+    samples = []
+    for ex, text in zip(examples, texts):
+        prefix = getattr(ex, "code_prefix", "") or ""
+        samples.append(Sample(language=ex.language, code=prefix + response_code(ex, text),
+                              reference=getattr(ex, "reference", None),
+                              tests=getattr(ex, "tests", None),
+                              prompt=getattr(ex, "prompt", None), code_prefix=prefix,
+                              whole_program=bool(getattr(ex, "whole_program", False))))
+    return samples

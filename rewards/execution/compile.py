@@ -27,16 +27,15 @@ JavaScript and PHP run from the top of the file: their syntax check is the whole
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from core.program_end import code_text
 from rewards.execution import sandbox, workers
 from rewards.execution.limits import check_timeout, check_workers
+from rewards.execution.scheduler import current as current_scheduler
 from rewards.execution.toolchain import (
     Prepared,
     compile_result,
@@ -53,7 +52,7 @@ DEFAULT_TIMEOUT_S = 20.0
 
 
 def _workers(workers: int) -> int:
-    return workers if workers > 0 else max(os.cpu_count() or 1, 1)
+    return workers if workers > 0 else current_scheduler().max_workers
 
 
 def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -67,7 +66,7 @@ def compile_feedback(lang: str, codes: Sequence[str], *, timeout_s: float = DEFA
     (``namespaces+rlimit``). With `whole_program`, each sample is a whole program that
     must also link (see the module doc). `timeout_s` bounds each compile (at most
     ``PPOCODER_MAX_TIMEOUT_S``, 60 s by default); `workers` (0: all cores) bounds the
-    parallel compilers. Raises ValueError for an unknown language, a non-string sample
+    parallel compilers, on the slots of the current `rewards.execution.scheduler`. Raises ValueError for an unknown language, a non-string sample
     or a bad limit (naming it).
     """
     name, ex = execution_spec(lang)
@@ -166,10 +165,9 @@ def _command_check(name: str, codes: list[str], timeout_s: float, threads: int,
             shutil.rmtree(run_dir, ignore_errors=True)
         return compile_result(ok, messages, level)
 
-    if threads <= 1 or len(codes) == 1:
-        return [one(code) for code in codes]
-    with ThreadPoolExecutor(min(threads, len(codes))) as pool:
-        return list(pool.map(one, codes))
+    if len(codes) == 1:
+        return [one(codes[0])]
+    return current_scheduler().map(one, codes, workers=threads)
 
 
 __all__ = ["compile_feedback", "declares_main"]

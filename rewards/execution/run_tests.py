@@ -28,13 +28,15 @@ What a pass requires (`harness/runner.py` documents each rule):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import shutil
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from core.languages import ExecutionSpec
 from rewards.execution import sandbox, workers
@@ -47,6 +49,7 @@ from rewards.execution.limits import (
     maximums,
 )
 from rewards.execution.sandbox import Sandbox
+from rewards.execution.scheduler import current as current_scheduler
 from rewards.execution.toolchain import (
     Prepared,
     execution_spec,
@@ -78,7 +81,9 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
     `timeout_s` is the budget of one sample's assert-style tests, or of each stdin/stdout
     case or call (a `TestSpec.timeout_s` overrides it); a sample's whole test run stops at
     ``PPOCODER_MAX_TIMEOUT_S`` (60 s by default). `workers` (0: all cores) sandboxes run
-    at once. `output_bytes` caps each case's output. `memory_mb` is the memory of one
+    at once, on the slots of the current `rewards.execution.scheduler` (shared fairly with
+    the other batches running in the process). `output_bytes` caps each case's output.
+    `memory_mb` is the memory of one
     run: the program is stopped near it (RLIMIT_AS, plus the runtime's own heap cap for
     Java, JavaScript, C# and PHP; `TestResult.isolation` names the bound).
     `prefixes[i]` is the code the task gave sample i (a completion's prompt,
@@ -88,6 +93,26 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
     no known shape or that do not compile, assert-style or call-based tests for a
     language other than Python, or a bad limit (naming it).
     """
+    it = run_tests_iter(lang, codes, tests, timeout_s=timeout_s, workers=workers, rewards=rewards,
+                        output_bytes=output_bytes, memory_mb=memory_mb, prefixes=prefixes)
+    results: list[Any] = [None] * len(codes)
+    for k, res in it:
+        results[k] = res
+    return results
+
+
+def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
+                   timeout_s: float = DEFAULT_TIMEOUT_S, workers: int = 0,
+                   rewards: RewardValues | None = None, output_bytes: int = 1 << 20,
+                   memory_mb: int = DEFAULT_MEMORY_MB,
+                   prefixes: Sequence[str | None] | None = None) -> Iterator[tuple[int, TestResult]]:
+    """`run_tests`, streamed: ``(i, result of codes[i])`` in the order the runs finish.
+
+    Arguments are checked (and `ValueError` raised) when this is called; the runs start
+    then too. Compiled languages build each sample in its own job, just before its run;
+    Java (one compiler worker) and the syntax checks of JavaScript/PHP build the batch
+    first.
+    """
     name, ex = execution_spec(lang)
     codes = check_codes(codes)
     timeout_s = check_timeout("timeout_s", timeout_s)
@@ -96,52 +121,102 @@ def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
     memory_mb = check_memory("memory_mb", memory_mb)
     if memory_mb < ex.min_memory_mb:
         raise ValueError(f"memory_mb must be at least {ex.min_memory_mb} MB for {name}, got {memory_mb}")
-    tests = list(tests)
-    if len(tests) != len(codes):
-        raise ValueError(f"{len(codes)} codes but {len(tests)} test specs")
+    tests = _read_tests(name, ex, codes, tests)
     prefixes = [None] * len(codes) if prefixes is None else list(prefixes)
     if len(prefixes) != len(codes):
         raise ValueError(f"{len(codes)} codes but {len(prefixes)} prefixes")
     for k, prefix in enumerate(prefixes):
         if prefix is not None and not isinstance(prefix, str):
             raise ValueError(f"prefixes[{k}] is {type(prefix).__name__}, not str or None")
-    for k, raw in enumerate(tests):
-        if raw is None:
-            raise ValueError(f"tests[{k}] is None")
-        try:
-            spec = tests[k] = TestSpec.parse(raw)
-        except ValueError as exc:
-            raise ValueError(f"tests[{k}]: {exc}") from None
-        if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
-            raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
     values = rewards or RewardValues()
-    threads = workers if workers > 0 else max(os.cpu_count() or 1, 1)
     if not codes:
-        return []
+        return iter(())
+    scheduler = current_scheduler()
+    threads = workers if workers > 0 else scheduler.max_workers
     start = time.perf_counter()
     builds = _build(name, ex, codes, timeout_s, threads, memory_mb)
     build_share = (time.perf_counter() - start) / len(codes)
 
+    claimed: set[int] = set()  # jobs that started; the others' build dirs are removed on close
+    claim_lock = threading.Lock()
+    closed = [False]
+
     def one(k: int) -> TestResult:
+        with claim_lock:
+            if closed[0]:
+                return _not_run()
+            claimed.add(k)
         build = builds[k]
-        if isinstance(build, TestResult):
-            return build
         t0 = time.perf_counter()
+        if isinstance(build, Prepared):  # built here, in this sample's own job
+            build = _build_command(ex, build, timeout_s, memory_mb)
+        built = time.perf_counter()
+        if isinstance(build, TestResult):
+            build.timings.setdefault("compile", build_share + built - t0)
+            return build
         try:
             res = _run_one(ex, codes[k], tests[k], build, timeout_s, output_bytes, memory_mb,
                            prefixes[k])
         finally:
             if build.host_dir:
                 shutil.rmtree(build.host_dir, ignore_errors=True)
-        res.timings["run"] = time.perf_counter() - t0
+        res.timings["run"] = time.perf_counter() - built
+        res.timings.setdefault("compile", build_share + built - t0)
         return res
 
-    with ThreadPoolExecutor(min(threads, len(codes))) as pool:
-        results = list(pool.map(one, range(len(codes))))
-    for res in results:
-        res.reward = values.for_outcome(res.outcome)
-        res.timings.setdefault("compile", build_share)
-    return results
+    batch = scheduler.submit([functools.partial(one, k) for k in range(len(codes))], workers)
+
+    def close() -> None:
+        batch.close()
+        with claim_lock:
+            if closed[0]:
+                return
+            closed[0] = True
+            unstarted = [b for k, b in enumerate(builds) if k not in claimed]
+        for b in unstarted:
+            if isinstance(b, _Build) and b.host_dir:
+                shutil.rmtree(b.host_dir, ignore_errors=True)
+
+    def stream() -> Iterator[tuple[int, TestResult]]:
+        try:
+            for k, res in batch:
+                res.reward = values.for_outcome(res.outcome)
+                yield k, res
+        finally:
+            close()
+
+    return _Results(stream(), close)
+
+
+def _read_tests(name: str, ex: ExecutionSpec, codes: list[str], tests: Sequence[Any]) -> list[TestSpec]:
+    """Every sample's tests as a `TestSpec`; ValueError naming the first that is not one."""
+    specs = list(tests)
+    if len(specs) != len(codes):
+        raise ValueError(f"{len(codes)} codes but {len(specs)} test specs")
+    for k, raw in enumerate(specs):
+        if raw is None:
+            raise ValueError(f"tests[{k}] is None")
+        try:
+            spec = specs[k] = TestSpec.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"tests[{k}]: {exc}") from None
+        if not ex.runs_in_harness and not spec.is_stdio:  # function tests need the Python harness
+            raise ValueError(f"tests[{k}]: {name} supports stdin/stdout tests only")
+    return specs
+
+
+class _Results(Iterator[tuple[int, TestResult]]):
+    """Results as they finish; `close` (also before the first read) cancels the runs not
+    yet started."""
+
+    def __init__(self, stream: Iterator[tuple[int, TestResult]], close: Any) -> None:
+        self._stream, self._close = stream, close
+
+    def __next__(self) -> tuple[int, TestResult]:
+        return next(self._stream)
+
+    def close(self) -> None:
+        self._close()
 
 
 class _Build:
@@ -151,6 +226,11 @@ class _Build:
         self.host_dir, self.command, self.stem = host_dir, command, stem
 
 
+def _not_run() -> TestResult:
+    """The result of a job whose batch was closed before it started (nobody reads it)."""
+    return TestResult("runtime_error", 0.0, 0.0, 0, 0, None, [Message(None, "not run")], {}, "")
+
+
 def _compile_error(messages: list[Message], isolation: str) -> TestResult:
     """A compile error as a test result (its first error line is the failing line)."""
     first = next((m.line for m in messages if m.severity == "error"), None)
@@ -158,10 +238,11 @@ def _compile_error(messages: list[Message], isolation: str) -> TestResult:
 
 
 def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, threads: int,
-           memory_mb: int) -> list[_Build | TestResult]:
-    """Compile every sample for running (in parallel); compile errors become results."""
+           memory_mb: int) -> list[_Build | TestResult | Prepared]:
+    """Compile every sample for running (in parallel); compile errors become results. A
+    language with a build command gets its `Prepared` sources back, built per job."""
     if ex.check == "python_compile":
-        out: list[_Build | TestResult] = []
+        out: list[_Build | TestResult | Prepared] = []
         for code in codes:
             res = python_compile(code)
             out.append(_compile_error(res.messages, "in-process") if res.outcome != "ok"
@@ -187,16 +268,20 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
             out.append(_Build(host, _format(ex.run_command, p, f"{PROG}/{p.file_name}", memory_mb)))
         return out
 
-    def one(p: Prepared) -> _Build | TestResult:
-        host = sandbox.make_run_dir()
-        ok, messages, level = run_compiler(ex, ex.build_command, p, host, build_s, out_name="prog")
-        if not ok:
-            shutil.rmtree(host, ignore_errors=True)
-            return _compile_error(messages, level)
-        return _Build(host, _format(ex.run_command, p, f"{PROG}/prog", memory_mb))
+    return list(prepared)  # compiled in each sample's own job (`_build_command`)
 
-    with ThreadPoolExecutor(min(threads, len(prepared))) as pool:
-        return list(pool.map(one, prepared))
+
+def _build_command(ex: ExecutionSpec, p: Prepared, timeout_s: float, memory_mb: int
+                   ) -> _Build | TestResult:
+    """Build one sample with the language's build command in a sandbox."""
+    # compilers get at least 30 s, within the maximum
+    build_s = min(max(timeout_s, 30), maximums().timeout_s)
+    host = sandbox.make_run_dir()
+    ok, messages, level = run_compiler(ex, ex.build_command, p, host, build_s, out_name="prog")
+    if not ok:
+        shutil.rmtree(host, ignore_errors=True)
+        return _compile_error(messages, level)
+    return _Build(host, _format(ex.run_command, p, f"{PROG}/prog", memory_mb))
 
 
 def _format(template: Sequence[str], p: Prepared, out: str, memory_mb: int) -> list[str]:
