@@ -439,7 +439,7 @@ def _is_test_code(raw: Any) -> bool:
 
 
 FORMATS: tuple[TestFormat, ...] = (
-    TestFormat("ours (TestSpec fields)", lambda r: isinstance(r, Mapping) and bool(r) and set(r) <= _SPEC_FIELDS,
+    TestFormat("rewards.TestSpec fields", lambda r: isinstance(r, Mapping) and bool(r) and set(r) <= _SPEC_FIELDS,
                _read_ours),
     TestFormat("LiveCodeBench", lambda r: _has("public_test_cases")(r) or _has("private_test_cases")(r), _read_lcb),
     TestFormat("CodeContests", lambda r: isinstance(r, Mapping) and (any(s in r for s in _SPLITS)
