@@ -254,7 +254,12 @@ def _etc_snapshot() -> str:
     import glob
     import tempfile
 
-    root = tempfile.mkdtemp(prefix="ppocoder-etc-")
+    base = tempfile.gettempdir()
+    for old in glob.glob(os.path.join(base, "ppocoder-etc-*-*")):  # of scorers killed before atexit
+        pid = os.path.basename(old).split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(old, ignore_errors=True)
+    root = tempfile.mkdtemp(prefix=f"ppocoder-etc-{os.getpid()}-", dir=base)
     atexit.register(shutil.rmtree, root, True)
     for pattern in ETC_ENTRIES:
         for path in sorted(glob.glob(os.path.join("/etc", pattern))):
