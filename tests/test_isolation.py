@@ -212,8 +212,10 @@ PY_BOMBS = {
                 "for _ in range(60):\n    sid = libc.shmget(0, 10 << 20, 0o1000 | 0o600)\n"
                 "    assert sid >= 0\n    p = libc.shmat(sid, None, 0)\n"
                 "    ctypes.memset(ctypes.c_void_p(p), 1, 10 << 20)\n    libc.shmdt(ctypes.c_void_p(p))\n",
-    "tmpfs_files": "k = 0\nfor d in ('/dev/shm', '/tmp', '.'):\n    for _ in range(20):\n"
-                   "        with open(f'{d}/f{k}', 'wb') as f:\n            f.write(b'x' * (8 << 20))\n        k += 1\n",
+    # a full tmpfs moves on to the next one: together they hold more than the group allows
+    "tmpfs_files": "k, full = 0, False\nfor d in ('/dev/shm', '/tmp', '.'):\n    try:\n        for _ in range(20):\n"
+                   "            with open(f'{d}/f{k}', 'wb') as f:\n                f.write(b'x' * (8 << 20))\n"
+                   "            k += 1\n    except OSError:\n        full = True\nassert not full\n",
 }
 C_MEMFD = """#define _GNU_SOURCE
 #include <stdio.h>
@@ -259,25 +261,24 @@ int main() {
 }
 """
 TMPFS_DIRS = ("/dev/shm", "/tmp", ".")
-JS_TMPFS = ("const fs = require('fs');\nconst chunk = Buffer.alloc(8 << 20, 1);\nlet k = 0;\n"
-            "for (const d of ['/dev/shm', '/tmp', '.'])\n  for (let i = 0; i < 20; i++) fs.writeFileSync(`${d}/f${k++}`, chunk);\n"
-            "console.log('survived');\n")
+JS_TMPFS = ("const fs = require('fs');\nconst chunk = Buffer.alloc(8 << 20, 1);\nlet k = 0, full = false;\n"
+            "for (const d of ['/dev/shm', '/tmp', '.'])\n  try { for (let i = 0; i < 20; i++) fs.writeFileSync(`${d}/f${k++}`, chunk); }\n"
+            "  catch (e) { full = true; }\nif (full) process.exit(1);\nconsole.log('survived');\n")
+# PHP runs with -n (no php.ini): shmop and sysvshm are not loaded, files are its only way
 PHP_BOMB = ("<?php\n$chunk = str_repeat('x', 8 << 20);\n$k = 0;\n"
-            "for ($i = 0; $i < 40; $i++) { $id = shmop_open(0x1000 + $i, 'c', 0600, 8 << 20);\n"
-            "  if ($id === false) exit(1); shmop_write($id, $chunk, 0); }\n"
-            "foreach (['/dev/shm', '/tmp', '.'] as $d) for ($i = 0; $i < 20; $i++)\n"
-            "  if (file_put_contents(\"$d/f\" . $k++, $chunk) === false) exit(1);\n"
-            "echo \"survived\\n\";\n")
+            "$full = false;\nforeach (['/dev/shm', '/tmp', '.'] as $d) for ($i = 0; $i < 20; $i++)\n"
+            "  if (@file_put_contents(\"$d/f\" . $k++, $chunk) === false) { $full = true; break; }\n"
+            "if ($full) exit(1);\necho \"survived\\n\";\n")
 JAVA_TMPFS = ("import java.nio.file.*;\npublic class Main { public static void main(String[] a) throws Exception {\n"
-              "  byte[] chunk = new byte[8 << 20]; int k = 0;\n"
-              "  for (String d : new String[]{\"/dev/shm\", \"/tmp\", \".\"}) for (int i = 0; i < 30; i++)\n"
-              "    Files.write(Paths.get(d, \"f\" + (k++)), chunk);\n"
-              "  System.out.println(\"survived\"); } }\n")
+              "  byte[] chunk = new byte[8 << 20]; int k = 0; boolean full = false;\n"
+              "  for (String d : new String[]{\"/dev/shm\", \"/tmp\", \".\"}) try { for (int i = 0; i < 30; i++)\n"
+              "    Files.write(Paths.get(d, \"f\" + (k++)), chunk); } catch (java.io.IOException e) { full = true; }\n"
+              "  if (full) System.exit(1);\n  System.out.println(\"survived\"); } }\n")
 CS_TMPFS = ("using System; using System.IO;\nclass P { static void Main() {\n"
-            "  var chunk = new byte[8 << 20]; int k = 0;\n"
-            "  foreach (var d in new[] {\"/dev/shm\", \"/tmp\", \".\"}) for (int i = 0; i < 20; i++)\n"
-            "    File.WriteAllBytes(d + \"/f\" + (k++), chunk);\n"
-            "  Console.WriteLine(\"survived\"); } }\n")
+            "  var chunk = new byte[8 << 20]; int k = 0; bool full = false;\n"
+            "  foreach (var d in new[] {\"/dev/shm\", \"/tmp\", \".\"}) try { for (int i = 0; i < 20; i++)\n"
+            "    File.WriteAllBytes(d + \"/f\" + (k++), chunk); } catch (IOException) { full = true; }\n"
+            "  if (full) Environment.Exit(1);\n  Console.WriteLine(\"survived\"); } }\n")
 
 
 def _assert_contained(results, peak: ShmemPeak, memory_mb: int, base_kb: int):

@@ -165,7 +165,15 @@ class Group:
         return f"{self.path}/cgroup.procs"
 
     def prepare(self, limit: int) -> None:
-        """Set the limit (and no swap) for the next run; remember the OOM-kill count."""
+        """Set the limit (and no swap) for the next run; remember the OOM-kill count.
+        A group removed behind our back (a cleaner of stale groups) is made again."""
+        try:
+            self._prepare(limit)
+        except FileNotFoundError:
+            os.makedirs(self.path, exist_ok=True)
+            self._prepare(limit)
+
+    def _prepare(self, limit: int) -> None:
         if self.ctl.version == 1:
             memsw = f"{self.path}/memory.memsw.limit_in_bytes"
             try:  # memsw must stay >= the limit: order the writes by direction

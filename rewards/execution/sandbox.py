@@ -2,9 +2,14 @@
 
 One run gets, where the host allows it (level ``namespaces``, via bubblewrap):
 
-* new PID, network, IPC, UTS and mount namespaces; the whole host file system read-only;
-  a fresh size-limited tmpfs on ``/tmp``, ``/dev/shm`` and the working directory
-  ``/tmp/box``; the home directories hidden (only the Python prefix is shown again);
+* new PID, network, IPC, UTS and mount namespaces; of the host's files only an
+  allow-list, read-only (`/usr` and its links, the /etc entries runtimes read, the Python
+  installation with only the candidate packages of its site-packages: see
+  `SYSTEM_DIRS`, `ETC_ENTRIES`, `DEFAULT_PACKAGES`); a fresh size-limited tmpfs on
+  ``/tmp``, ``/dev/shm`` and the working directory ``/tmp/box``;
+* a seccomp filter (`rewards.execution.seccomp`: no kernel keyring) and, where the host
+  has one, a memory cgroup per run that bounds everything it holds
+  (`rewards.execution.memcg`; `Limits.memory_mb`);
 * an unprivileged uid (one per concurrent slot, so RLIMIT_NPROC counts that run only),
   the sandbox group (`SANDBOX_GID`, which may read the private caches of this module and
   nothing else), no supplementary groups, ``no_new_privs``, no capabilities;
@@ -249,7 +254,12 @@ def _etc_snapshot() -> str:
     import glob
     import tempfile
 
-    root = tempfile.mkdtemp(prefix="ppocoder-etc-")
+    base = tempfile.gettempdir()
+    for old in glob.glob(os.path.join(base, "ppocoder-etc-*-*")):  # of scorers killed before atexit
+        pid = os.path.basename(old).split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(old, ignore_errors=True)
+    root = tempfile.mkdtemp(prefix=f"ppocoder-etc-{os.getpid()}-", dir=base)
     atexit.register(shutil.rmtree, root, True)
     for pattern in ETC_ENTRIES:
         for path in sorted(glob.glob(os.path.join("/etc", pattern))):
@@ -311,6 +321,9 @@ def _bwrap_prefix(limits: Limits, rw_dir: str | None, ro_binds: Mapping[str, str
                   userns: bool = False, memcg_dir: str | None = None,
                   python_packages: bool = False) -> list[str]:
     size = str(limits.tmpfs_mb << 20)
+    if not os.path.isdir(_etc_snapshot()):  # removed by a cleaner of /tmp: take it again
+        _etc_snapshot.cache_clear()
+        _tree_args.cache_clear()
     # without root, a user namespace maps the caller's uid to "nobody" inside, and the
     # sandbox may not make further namespaces
     user = ["--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534"] if userns else []
