@@ -18,7 +18,10 @@ end the model *meant*: the response ends where the unit of code that the prefix 
   prefix left open (depth back to 0).
 
 Comments and string literals (as the language's `LexicalSpec` describes them) hide
-brackets and newlines. Not modelled, so possibly misread: JavaScript regex literals,
+brackets and newlines. `segments` cuts a text into code, comments, strings, directives,
+skipped ``#if 0`` regions and PHP's outside text; `adds_code` (is a response empty?)
+and `code_text` read it. The cut rule keeps its own incremental scan (it runs per
+generated token) over the same `LexicalSpec`. Not modelled, so possibly misread: JavaScript regex literals,
 C++ raw strings, C# verbatim strings ending in a backslash, PHP heredocs; the effect
 is a cut in the wrong place, never an error. A prefix that opened nothing (nothing
 left to close) makes the rule inactive.
