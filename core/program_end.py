@@ -285,7 +285,8 @@ def adds_code(language: str, prefix: str, response: str) -> bool:
     Not code (the response is then *empty*: the reward treats it like no answer):
     white space, comments, string-literal statements (a ``"""TODO"""`` docstring stub,
     ``"use strict";``) and no-op statements (Python's ``pass``) where the language
-    allows them, ``{ } ;`` alone, preprocessor directives (``#include`` lines) and
+    allows them, ``; { }`` that end no code (a ``}`` closing a function body the
+    prefix wrote is code), preprocessor directives (``#include`` lines) and
     regions the preprocessor skips (``#if 0 ... #endif``), and PHP text outside its
     ``<?php ... ?>`` tags. All of it is read from the language's `LexicalSpec`
     (`segments`). The scan starts at the start of `prefix`, so a response that
