@@ -18,7 +18,10 @@ end the model *meant*: the response ends where the unit of code that the prefix 
   prefix left open (depth back to 0).
 
 Comments and string literals (as the language's `LexicalSpec` describes them) hide
-brackets and newlines. Not modelled, so possibly misread: JavaScript regex literals,
+brackets and newlines. `segments` cuts a text into code, comments, strings, directives,
+skipped ``#if 0`` regions and PHP's outside text; `adds_code` (is a response empty?)
+and `code_text` read it. The cut rule keeps its own incremental scan (it runs per
+generated token) over the same `LexicalSpec`. Not modelled, so possibly misread: JavaScript regex literals,
 C++ raw strings, C# verbatim strings ending in a backslash, PHP heredocs; the effect
 is a cut in the wrong place, never an error. A prefix that opened nothing (nothing
 left to close) makes the rule inactive.
@@ -282,7 +285,8 @@ def adds_code(language: str, prefix: str, response: str) -> bool:
     Not code (the response is then *empty*: the reward treats it like no answer):
     white space, comments, string-literal statements (a ``"""TODO"""`` docstring stub,
     ``"use strict";``) and no-op statements (Python's ``pass``) where the language
-    allows them, ``{ } ;`` alone, preprocessor directives (``#include`` lines) and
+    allows them, ``; { }`` that end no code (a ``}`` closing a function body the
+    prefix wrote is code), preprocessor directives (``#include`` lines) and
     regions the preprocessor skips (``#if 0 ... #endif``), and PHP text outside its
     ``<?php ... ?>`` tags. All of it is read from the language's `LexicalSpec`
     (`segments`). The scan starts at the start of `prefix`, so a response that
