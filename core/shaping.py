@@ -293,7 +293,7 @@ def gae(
     rewards, values, mask = map(_as_array, (rewards, values, mask))
     _check_batch(rewards=rewards, values=values, mask=mask)
     dtype = _NP_DTYPES[_compute_dtype(rewards.dtype)]
-    real = _np_for_numba(mask, np.dtype(np.float64)) != 0
+    real = mask.detach().bool().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask) != 0
     adv, ret = _gae_kernel(_np_for_numba(rewards, dtype), _np_for_numba(values, dtype), real, gamma, lam)
     return _from_numpy(adv, rewards), _from_numpy(ret, rewards)
 
@@ -361,7 +361,7 @@ def token_kl(
 
     Args:
         logprobs: (B, T) log-probabilities of the sampled tokens under the policy (with
-            grad when used as a loss: "auto" then takes the torch path).
+            grad when used as a loss: the result keeps it).
         ref_logprobs: (B, T) the same tokens under the frozen reference model.
         mask: (B, T) non-zero on real response tokens.
         estimator: "k1", "k2" or "k3" (the values `token_rewards` puts in its `kl`).
