@@ -13,8 +13,8 @@ Anchors (over torch tensors, with a response mask):
   * token_kl (k3): TRL's one tensor expression ``exp(ref - logp) - (ref - logp) - 1``.
   * line penalty: a Python loop over rows and tokens testing each token's line.
   * token lines: a Python loop over tokens counting newlines before each start.
-Ours: the Numba kernels on NumPy arrays, the same on CPU tensors via `backend="auto"`
-(zero-copy), and the vectorised torch path (`backend="torch"`, the one used on GPUs).
+Ours: `core.shaping` (Numba for GAE, tensor code for the rest), on NumPy arrays and on
+CPU tensors.
 
 Timing: rounds alternate anchor and ours (A B A B ...); each round times every function
 over enough calls to last ~5 ms of this process's CPU time (one thread everywhere); the
@@ -187,8 +187,8 @@ def main() -> None:
     want = anchor_gae(rewards, values, mask, gamma, lam)[0].numpy()
     np.testing.assert_allclose(shaping.gae(rewards_np, values_np, mask_np, gamma, lam)[0], want,
                                rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(shaping.gae(rewards, values, mask, gamma, lam, backend="torch")[0],
-                               want, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(shaping.gae(rewards, values, mask, gamma, lam)[0], want,
+                               rtol=1e-4, atol=1e-3)
     want_r = anchor_token_rewards(scores, logp, ref, mask, coef)[0].numpy()
     np.testing.assert_allclose(
         shaping.token_rewards(scores_np, logp_np, ref_np, mask_np, coef)[0], want_r, atol=1e-5)
@@ -202,72 +202,29 @@ def main() -> None:
                                loop_line_penalty(rewards, lines, error_lines, mask, 0.1), atol=1e-6)
     assert shaping.token_lines(text, offsets, 3).tolist() == loop_token_lines(text, offsets, 3)
 
+    def both(fn: Callable[..., object], *args: object, **kw: object) -> dict[str, Callable[[], object]]:
+        """Ours on NumPy arrays and on CPU tensors (the same arguments as tensors)."""
+        arrays = [a.numpy() if isinstance(a, torch.Tensor) else a for a in args]
+        return {"ours (numpy)": lambda: fn(*arrays, **kw), "ours (cpu tensor)": lambda: fn(*args, **kw)}
+
     cases = {
         "gae  vs python loop over timesteps": (
             lambda: anchor_gae(rewards, values, mask, gamma, lam),
-            {
-                "numba (numpy)": lambda: shaping.gae(rewards_np, values_np, mask_np, gamma, lam),
-                "numba (cpu tensor)": lambda: shaping.gae(rewards, values, mask, gamma, lam),
-                "torch scan": lambda: shaping.gae(rewards, values, mask, gamma, lam, backend="torch"),
-            },
-        ),
+            both(shaping.gae, rewards, values, mask, gamma, lam)),
         "token_rewards  vs python loop over rows (TRL)": (
             lambda: anchor_token_rewards(scores, logp, ref, mask, coef),
-            {
-                "numba (numpy)": lambda: shaping.token_rewards(scores_np, logp_np, ref_np, mask_np, coef),
-                "numba (cpu tensor)": lambda: shaping.token_rewards(scores, logp, ref, mask, coef),
-                "torch vectorised": lambda: shaping.token_rewards(scores, logp, ref, mask, coef,
-                                                                  backend="torch"),
-            },
-        ),
+            both(shaping.token_rewards, scores, logp, ref, mask, coef)),
         "grpo  vs python loop over groups": (
-            lambda: loop_group_advantages(group, mask, "grpo"),
-            {
-                "numba (numpy)": lambda: shaping.grpo(group_np, mask_np),
-                "numba (cpu tensor)": lambda: shaping.grpo(group, mask),
-                "torch vectorised": lambda: shaping.grpo(group, mask, backend="torch"),
-            },
-        ),
-        "grpo  vs TRL's tensor ops": (
-            lambda: trl_grpo(group, mask),
-            {
-                "numba (cpu tensor)": lambda: shaping.grpo(group, mask),
-                "torch vectorised": lambda: shaping.grpo(group, mask, backend="torch"),
-            },
-        ),
+            lambda: loop_group_advantages(group, mask, "grpo"), both(shaping.grpo, group, mask)),
+        "grpo  vs TRL's tensor ops": (lambda: trl_grpo(group, mask), both(shaping.grpo, group, mask)),
         "rloo  vs python loop over groups": (
-            lambda: loop_group_advantages(group, mask, "rloo"),
-            {
-                "numba (numpy)": lambda: shaping.rloo(group_np, mask_np),
-                "numba (cpu tensor)": lambda: shaping.rloo(group, mask),
-                "torch vectorised": lambda: shaping.rloo(group, mask, backend="torch"),
-            },
-        ),
-        "rloo  vs OpenRLHF's tensor ops": (
-            lambda: openrlhf_rloo(group, mask),
-            {
-                "numba (cpu tensor)": lambda: shaping.rloo(group, mask),
-                "torch vectorised": lambda: shaping.rloo(group, mask, backend="torch"),
-            },
-        ),
+            lambda: loop_group_advantages(group, mask, "rloo"), both(shaping.rloo, group, mask)),
+        "rloo  vs OpenRLHF's tensor ops": (lambda: openrlhf_rloo(group, mask), both(shaping.rloo, group, mask)),
         "token_kl k3  vs TRL's tensor expression": (
-            lambda: trl_k3(logp, ref, mask),
-            {
-                "numba (numpy)": lambda: shaping.token_kl(logp_np, ref_np, mask_np),
-                "numba (cpu tensor)": lambda: shaping.token_kl(logp, ref, mask),
-                "torch vectorised": lambda: shaping.token_kl(logp, ref, mask, backend="torch"),
-            },
-        ),
+            lambda: trl_k3(logp, ref, mask), both(shaping.token_kl, logp, ref, mask)),
         "line_penalty  vs python loop over tokens": (
             lambda: loop_line_penalty(rewards, lines, error_lines, mask, 0.1),
-            {
-                "numba (numpy)": lambda: shaping.line_penalty(rewards_np, lines_np, error_lines,
-                                                              mask_np, 0.1),
-                "numba (cpu tensor)": lambda: shaping.line_penalty(rewards, lines, error_lines, mask, 0.1),
-                "torch vectorised": lambda: shaping.line_penalty(rewards, lines, error_lines, mask, 0.1,
-                                                                 backend="torch"),
-            },
-        ),
+            both(shaping.line_penalty, rewards, lines, error_lines, mask, 0.1)),
         f"token_lines ({args.steps} tokens)  vs python loop over tokens": (
             lambda: loop_token_lines(text, offsets, 3),
             {"numpy": lambda: shaping.token_lines(text, offsets, 3)},

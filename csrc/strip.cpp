@@ -167,6 +167,40 @@ std::string strip_clike(const std::string& s, bool* unbalanced) {
 
 enum Tok { kOther, kIndent, kNewline, kNl, kDedent };
 
+// What the start of a line asks of the line loop: go to the next line, lex the
+// rest of this one as tokens, stop (end of input), or give up (tokenize raises).
+enum class Step { kNextLine, kTokens, kEnd, kFail };
+
+// How a string body ends on its line: at its closing quote(s), continued on the
+// next line by a backslash-newline, or not at all.
+enum class StrEnd { kClosed, kContinued, kUnterminated };
+
+struct StrScan {
+    StrEnd end;
+    size_t pos;  // after the closing quote(s) when kClosed, else the line's end
+};
+
+// The body of a string from `p` to the end of its line [.., le): a backslash
+// escapes the next byte (a newline too); `quote` (three of them when `triple`)
+// closes it.
+StrScan scan_string_body(const std::string& s, size_t p, size_t le, char quote, bool triple) {
+    size_t last_escape = std::string::npos;
+    while (p < le) {
+        char c = s[p];
+        if (c == '\\') {
+            last_escape = p;
+            p += 2;
+            continue;
+        }
+        if (c == quote && (!triple || (p + 2 < le && s[p + 1] == c && s[p + 2] == c)))
+            return {StrEnd::kClosed, p + (triple ? 3 : 1)};
+        ++p;
+    }
+    bool continued = last_escape != std::string::npos && s[le - 1] == '\n' &&
+                     (last_escape + 2 == le || (last_escape + 3 == le && s[le - 2] == '\r'));
+    return {continued ? StrEnd::kContinued : StrEnd::kUnterminated, le};
+}
+
 struct PyStripper {
     const std::string& s;
     std::string out;
@@ -174,6 +208,15 @@ struct PyStripper {
     int64_t last_col = 0;
     Tok prev = kIndent;
     std::vector<size_t> line_starts;
+    std::vector<int64_t> indents{0};
+    int64_t parenlev = 0;
+    bool continued = false;  // the last line ended in backslash-newline
+    // An open multi-line string: its start offset, quote, triple?, and whether it is
+    // a single-quoted one continued by backslash-newline (tokenize's needcont).
+    bool in_str = false;
+    size_t str_start = 0;
+    char str_quote = 0;
+    bool str_triple = false, needcont = false;
 
     explicit PyStripper(const std::string& src) : s(src) {}
 
@@ -209,8 +252,20 @@ struct PyStripper {
         line_hint = lo;
         return static_cast<int64_t>(lo);
     }
+    // The end of a comment that starts at p: the line's '\r' or '\n', or its end.
+    size_t comment_end(size_t p, size_t le) const {
+        while (p < le && s[p] != '\r' && s[p] != '\n') ++p;
+        return p;
+    }
 
     bool run();
+    Step resume_string(size_t ls, size_t le, size_t* pos);
+    Step line_start(size_t ls, size_t le, size_t* pos);
+    bool plain_rest(size_t pos, size_t le);
+    size_t token(size_t start, size_t ls, size_t le);
+    size_t string_token(size_t start, size_t ls, size_t le, int prefix_len);
+    size_t number_end(size_t start, size_t le) const;
+    void final_newline(size_t last_line_start, size_t last_line_end);
 };
 
 bool PyStripper::run() {
@@ -218,251 +273,212 @@ bool PyStripper::run() {
     line_starts.push_back(0);
     for (const char* p = s.data(); (p = static_cast<const char*>(std::memchr(p, '\n', n - (p - s.data()))));)
         line_starts.push_back(static_cast<size_t>(++p - s.data()));
-    std::vector<int64_t> indents{0};
-    int64_t parenlev = 0;
-    bool continued = false;
-    // Open multi-line string: start offset, quote char, triple?, single-quoted needcont.
-    bool in_str = false;
-    size_t str_start = 0;
-    char str_quote = 0;
-    bool str_triple = false, needcont = false;
     size_t last_line_start = 0, last_line_end = 0;
-
-    size_t ls = 0;
-    for (;;) {
+    for (size_t ls = 0;;) {
         size_t le = ls;  // [ls, le) is the physical line, with its '\n'
         if (ls < n) {
             size_t nl = s.find('\n', ls);
             le = nl == std::string::npos ? n : nl + 1;
         }
         bool eof = ls >= n;
-        size_t pos = ls;
         if (!eof) { last_line_start = ls; last_line_end = le; }
-
+        size_t pos = ls;
+        Step step;
         if (in_str) {
-            if (eof) return false;  // EOF in multi-line string
-            // endprog: body then closing quote(s); the body may span lines.
-            size_t p = ls;
-            bool found = false;
-            while (p < le) {
-                char c = s[p];
-                if (c == '\\') { p += 2; continue; }
-                if (c == str_quote) {
-                    if (!str_triple) { found = true; ++p; break; }
-                    if (p + 2 < le + 0 && s[p + 1] == c && s[p + 2] == c) { found = true; p += 3; break; }
-                }
-                ++p;
-            }
-            if (found && p <= le) {
-                bool at_col0 = str_start == line_starts[static_cast<size_t>(line_of(str_start))];
-                emit(str_start, p, !(prev == kIndent || prev == kNewline || at_col0));
-                prev = kOther;
-                in_str = false;
-                pos = p;
-            } else if (needcont && !(le - ls >= 2 && s[le - 1] == '\n' && s[le - 2] == '\\') &&
-                       !(le - ls >= 3 && s[le - 1] == '\n' && s[le - 2] == '\r' && s[le - 3] == '\\')) {
-                emit(str_start, le, true);  // ERRORTOKEN: kept verbatim
-                prev = kOther;
-                in_str = false;
-                ls = le;
-                continue;
-            } else {
-                ls = le;
-                continue;
-            }
+            step = eof ? Step::kFail : resume_string(ls, le, &pos);  // EOF in multi-line string
         } else if (parenlev == 0 && !continued) {
-            if (eof) break;
-            int64_t column = 0;
-            while (pos < le) {
-                char c = s[pos];
-                if (c == ' ') column += 1;
-                else if (c == '\t') column = (column / 8 + 1) * 8;
-                else if (c == '\f') column = 0;
-                else break;
-                ++pos;
-            }
-            if (pos == le) break;
-            char c = s[pos];
-            if (c == '#' || c == '\r' || c == '\n') {
-                if (c == '#') {
-                    size_t e = pos;
-                    while (e < le && s[e] != '\r' && s[e] != '\n') ++e;
-                    emit(pos, e, false);
-                    pos = e;
-                }
-                emit(pos, le, true);  // NL
-                prev = kNl;
-                ls = le;
-                continue;
-            }
-            if (column > indents.back()) {
-                indents.push_back(column);
-                emit(ls, pos, true);
-                prev = kIndent;
-            }
-            while (column < indents.back()) {
-                bool known = false;
-                for (int64_t v : indents) known |= v == column;
-                if (!known) return false;  // IndentationError
-                indents.pop_back();
-                emit(pos, pos, true);
-                prev = kDedent;
-            }
+            step = eof ? Step::kEnd : line_start(ls, le, &pos);
         } else {
-            if (eof) return false;  // EOF in multi-line statement
+            step = eof ? Step::kFail : Step::kTokens;  // EOF in multi-line statement
             continued = false;
         }
-
-        // The usual line rest, ending in '\n' and free of comments, strings,
-        // backslashes, tabs and other control bytes, renders as itself: its
-        // tokens with the spaces between them, then its NEWLINE (or NL).
-        if (pos < le && s[le - 1] == '\n') {
-            int64_t depth = parenlev;
-            size_t k = pos;
-            for (; k + 1 < le; ++k) {
-                auto b = static_cast<unsigned char>(s[k]);
-                if (kPlainByte[b] == 0) break;
-                depth += kPlainByte[b] - 2;  // 3 opens a bracket, 1 closes one
+        if (step == Step::kFail) return false;
+        if (step == Step::kEnd) break;
+        // The usual line rest renders as itself; any other is lexed token by token.
+        if (step == Step::kTokens && !plain_rest(pos, le)) {
+            while (pos < le) {
+                size_t start = pos;
+                while (start < le && (s[start] == ' ' || s[start] == '\f' || s[start] == '\t')) ++start;
+                if (start >= le) break;
+                pos = token(start, ls, le);
             }
-            if (k + 1 == le) {
-                parenlev = depth;
-                emit(pos, le, true);
-                prev = parenlev > 0 ? kNl : kNewline;
-                ls = le;
-                continue;
-            }
-        }
-
-        while (pos < le) {
-            size_t start = pos;
-            while (start < le && (s[start] == ' ' || s[start] == '\f' || s[start] == '\t')) ++start;
-            if (start >= le) { pos = le; break; }
-            char c = s[start];
-            unsigned char uc = static_cast<unsigned char>(c);
-            if (c == '\\') {
-                if (start + 1 < le && s[start + 1] == '\n') { continued = true; pos = start + 2; continue; }
-                if (start + 2 < le && s[start + 1] == '\r' && s[start + 2] == '\n') {
-                    continued = true; pos = start + 3; continue;
-                }
-                emit(start, start + 1, true);  // ERRORTOKEN
-                prev = kOther;
-                pos = start + 1;
-                continue;
-            }
-            if (c == '#') {
-                size_t e = start;
-                while (e < le && s[e] != '\r' && s[e] != '\n') ++e;
-                emit(start, e, false);
-                prev = kOther;
-                pos = e;
-                continue;
-            }
-            if (c == '\n' || (c == '\r' && start + 1 < le && s[start + 1] == '\n')) {
-                emit(start, le, true);
-                prev = parenlev > 0 ? kNl : kNewline;
-                pos = le;
-                continue;
-            }
-            int pl = (std::isalpha(uc) || c == '\'' || c == '"') ? string_prefix_len(s, start) : -1;
-            if (pl >= 0 && start + pl < le) {
-                size_t q = start + pl;
-                char quote = s[q];
-                bool triple = q + 2 < le && s[q + 1] == quote && s[q + 2] == quote;
-                bool drop = prev == kIndent || prev == kNewline || start == ls;
-                if (triple) {
-                    size_t p = q + 3;
-                    bool found = false;
-                    while (p < le) {
-                        if (s[p] == '\\') { p += 2; continue; }
-                        if (s[p] == quote && p + 2 < le && s[p + 1] == quote && s[p + 2] == quote) {
-                            found = true; p += 3; break;
-                        }
-                        ++p;
-                    }
-                    if (found) {
-                        emit(start, p, !drop);
-                        prev = kOther;
-                        pos = p;
-                    } else {
-                        in_str = true; str_start = start; str_quote = quote; str_triple = true; needcont = false;
-                        pos = le;
-                        // prev/drop decided when the string closes, with `prev` as it is now
-                        break;
-                    }
-                    continue;
-                }
-                // Single-quoted: ends at the quote, or continues after backslash-newline.
-                size_t p = q + 1;
-                int state = 0;  // 0 scanning, 1 closed, 2 continued, 3 failed
-                while (p < le) {
-                    char d = s[p];
-                    if (d == quote) { state = 1; ++p; break; }
-                    if (d == '\n') { state = 3; break; }
-                    if (d == '\\') {
-                        if (p + 1 < le && s[p + 1] == '\n') { state = 2; p += 2; break; }
-                        if (p + 2 < le && s[p + 1] == '\r' && s[p + 2] == '\n') { state = 2; p += 3; break; }
-                        if (p + 1 < le) { p += 2; continue; }
-                        state = 3; break;
-                    }
-                    ++p;
-                }
-                if (p >= le && state == 0) state = 3;
-                if (state == 1) {
-                    emit(start, p, !drop);
-                    prev = kOther;
-                    pos = p;
-                    continue;
-                }
-                if (state == 2) {
-                    in_str = true; str_start = start; str_quote = quote; str_triple = false; needcont = true;
-                    pos = le;
-                    break;
-                }
-                // Unterminated: the prefix letters lex as a NAME, the quote as an ERRORTOKEN.
-                size_t e = pl > 0 ? q : start + 1;
-                emit(start, e, true);
-                prev = kOther;
-                pos = e;
-                continue;
-            }
-            if (is_word_byte(uc) && !(c >= '0' && c <= '9')) {
-                size_t e = start;
-                while (e < le && is_word_byte(static_cast<unsigned char>(s[e]))) ++e;
-                emit(start, e, true);
-                prev = kOther;
-                pos = e;
-                continue;
-            }
-            if ((c >= '0' && c <= '9') || (c == '.' && start + 1 < le && s[start + 1] >= '0' && s[start + 1] <= '9')) {
-                size_t e = start + 1;
-                while (e < le) {
-                    char d = s[e];
-                    if (is_word_byte(static_cast<unsigned char>(d)) || d == '.') { ++e; continue; }
-                    if ((d == '+' || d == '-') && (s[e - 1] == 'e' || s[e - 1] == 'E') && e + 1 < le &&
-                        s[e + 1] >= '0' && s[e + 1] <= '9') { ++e; continue; }
-                    break;
-                }
-                emit(start, e, true);
-                prev = kOther;
-                pos = e;
-                continue;
-            }
-            if (c == '(' || c == '[' || c == '{') ++parenlev;
-            else if (c == ')' || c == ']' || c == '}') --parenlev;
-            emit(start, start + 1, true);  // OP or ERRORTOKEN: one byte at a time is enough
-            prev = kOther;
-            pos = start + 1;
         }
         ls = le;
-        if (eof) break;
     }
-    // Implicit NEWLINE at EOF when the last line has no newline: pads trailing spaces.
+    final_newline(last_line_start, last_line_end);
+    return true;
+}
+
+// A line inside an open multi-line string: the string closes on it (then its
+// rest is lexed), or a single-quoted one fails without a backslash-newline.
+Step PyStripper::resume_string(size_t ls, size_t le, size_t* pos) {
+    StrScan body = scan_string_body(s, ls, le, str_quote, str_triple);
+    if (body.end == StrEnd::kClosed) {
+        bool at_col0 = str_start == line_starts[static_cast<size_t>(line_of(str_start))];
+        emit(str_start, body.pos, !(prev == kIndent || prev == kNewline || at_col0));
+        prev = kOther;
+        in_str = false;
+        *pos = body.pos;
+        return Step::kTokens;
+    }
+    bool ends_in_backslash_newline = (le - ls >= 2 && s[le - 1] == '\n' && s[le - 2] == '\\') ||
+                                     (le - ls >= 3 && s[le - 1] == '\n' && s[le - 2] == '\r' && s[le - 3] == '\\');
+    if (needcont && !ends_in_backslash_newline) {
+        emit(str_start, le, true);  // ERRORTOKEN: kept verbatim
+        prev = kOther;
+        in_str = false;
+    }
+    return Step::kNextLine;
+}
+
+// The start of a logical line: its indentation (INDENT / DEDENT tokens), or the
+// whole line when it is blank or only a comment (NL).
+Step PyStripper::line_start(size_t ls, size_t le, size_t* pos) {
+    int64_t column = 0;
+    size_t p = ls;
+    while (p < le) {
+        char c = s[p];
+        if (c == ' ') column += 1;
+        else if (c == '\t') column = (column / 8 + 1) * 8;
+        else if (c == '\f') column = 0;
+        else break;
+        ++p;
+    }
+    if (p == le) return Step::kEnd;
+    char c = s[p];
+    if (c == '#' || c == '\r' || c == '\n') {
+        if (c == '#') {
+            size_t e = comment_end(p, le);
+            emit(p, e, false);
+            p = e;
+        }
+        emit(p, le, true);  // NL
+        prev = kNl;
+        return Step::kNextLine;
+    }
+    if (column > indents.back()) {
+        indents.push_back(column);
+        emit(ls, p, true);
+        prev = kIndent;
+    }
+    while (column < indents.back()) {
+        bool known = false;
+        for (int64_t v : indents) known |= v == column;
+        if (!known) return Step::kFail;  // IndentationError
+        indents.pop_back();
+        emit(p, p, true);
+        prev = kDedent;
+    }
+    *pos = p;
+    return Step::kTokens;
+}
+
+// The usual line rest, ending in '\n' and free of comments, strings, backslashes,
+// tabs and other control bytes, renders as itself: its tokens with the spaces
+// between them, then its NEWLINE (or NL). False (nothing done) for any other.
+bool PyStripper::plain_rest(size_t pos, size_t le) {
+    if (pos >= le || s[le - 1] != '\n') return false;
+    int64_t depth = parenlev;
+    size_t k = pos;
+    for (; k + 1 < le; ++k) {
+        auto b = static_cast<unsigned char>(s[k]);
+        if (kPlainByte[b] == 0) return false;
+        depth += kPlainByte[b] - 2;  // 3 opens a bracket, 1 closes one
+    }
+    parenlev = depth;
+    emit(pos, le, true);
+    prev = parenlev > 0 ? kNl : kNewline;
+    return true;
+}
+
+// The token at `start` (not blank) of the line [ls, le): emitted; where the next begins.
+size_t PyStripper::token(size_t start, size_t ls, size_t le) {
+    char c = s[start];
+    auto uc = static_cast<unsigned char>(c);
+    if (c == '\\') {
+        if (start + 1 < le && s[start + 1] == '\n') { continued = true; return start + 2; }
+        if (start + 2 < le && s[start + 1] == '\r' && s[start + 2] == '\n') { continued = true; return start + 3; }
+        emit(start, start + 1, true);  // ERRORTOKEN
+        prev = kOther;
+        return start + 1;
+    }
+    if (c == '#') {
+        size_t e = comment_end(start, le);
+        emit(start, e, false);
+        prev = kOther;
+        return e;
+    }
+    if (c == '\n' || (c == '\r' && start + 1 < le && s[start + 1] == '\n')) {
+        emit(start, le, true);
+        prev = parenlev > 0 ? kNl : kNewline;
+        return le;
+    }
+    int pl = (std::isalpha(uc) || c == '\'' || c == '"') ? string_prefix_len(s, start) : -1;
+    if (pl >= 0 && start + pl < le) return string_token(start, ls, le, pl);
+    size_t e = start + 1;  // OP or ERRORTOKEN: one byte at a time is enough
+    if (is_word_byte(uc) && !(c >= '0' && c <= '9')) {
+        while (e < le && is_word_byte(static_cast<unsigned char>(s[e]))) ++e;
+    } else if ((c >= '0' && c <= '9') || (c == '.' && start + 1 < le && s[start + 1] >= '0' && s[start + 1] <= '9')) {
+        e = number_end(start, le);
+    } else if (c == '(' || c == '[' || c == '{') {
+        ++parenlev;
+    } else if (c == ')' || c == ']' || c == '}') {
+        --parenlev;
+    }
+    emit(start, e, true);
+    prev = kOther;
+    return e;
+}
+
+// A string with a prefix of `prefix_len` letters at `start`: a docstring-like one
+// (first on its logical line) is dropped; one that goes on past the line opens a
+// multi-line string; an unterminated one lexes as NAME + ERRORTOKEN.
+size_t PyStripper::string_token(size_t start, size_t ls, size_t le, int prefix_len) {
+    size_t q = start + prefix_len;
+    char quote = s[q];
+    bool triple = q + 2 < le && s[q + 1] == quote && s[q + 2] == quote;
+    bool drop = prev == kIndent || prev == kNewline || start == ls;
+    StrScan body = scan_string_body(s, q + (triple ? 3 : 1), le, quote, triple);
+    if (body.end == StrEnd::kClosed) {
+        emit(start, body.pos, !drop);
+        prev = kOther;
+        return body.pos;
+    }
+    if (triple || body.end == StrEnd::kContinued) {
+        // prev/drop decided when the string closes, with `prev` as it is now
+        in_str = true;
+        str_start = start;
+        str_quote = quote;
+        str_triple = triple;
+        needcont = !triple;
+        return le;
+    }
+    size_t e = prefix_len > 0 ? q : start + 1;  // the prefix letters: a NAME; the quote: ERRORTOKEN
+    emit(start, e, true);
+    prev = kOther;
+    return e;
+}
+
+// The end of a number that starts at `start` (a digit, or '.' then a digit).
+size_t PyStripper::number_end(size_t start, size_t le) const {
+    size_t e = start + 1;
+    while (e < le) {
+        char d = s[e];
+        if (is_word_byte(static_cast<unsigned char>(d)) || d == '.') { ++e; continue; }
+        if ((d == '+' || d == '-') && (s[e - 1] == 'e' || s[e - 1] == 'E') && e + 1 < le &&
+            s[e + 1] >= '0' && s[e + 1] <= '9') { ++e; continue; }
+        break;
+    }
+    return e;
+}
+
+// Implicit NEWLINE at EOF when the last line has no newline: pads trailing spaces.
+void PyStripper::final_newline(size_t last_line_start, size_t last_line_end) {
     if (last_line_end > last_line_start && s[last_line_end - 1] != '\n' && s[last_line_end - 1] != '\r') {
         size_t a = last_line_start;
         while (a < last_line_end && is_blank_line(s.data() + a, s.data() + a + 1)) ++a;
         if (!(a < last_line_end && s[a] == '#')) emit(last_line_end, last_line_end, true);
     }
-    return true;
 }
 
 }  // namespace

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import _shaping_reference as ref
 from core import shaping
 from rewards import Sample, TestSpec, score
 from rewards.execution import compile_feedback
+from tests import shaping_reference as ref
 
 torch.set_num_threads(1)
 
@@ -125,17 +125,16 @@ def credit_batches(draw: st.DrawFn) -> dict:
 
 @settings(max_examples=150, deadline=None)
 @given(credit_batches())
-def test_line_penalty_numba_torch_reference_agree(d: dict) -> None:
+def test_line_penalty_agrees_with_reference(d: dict) -> None:
     args = (d["rewards"], d["lines"], d["error_lines"], d["mask"], d["penalty"])
     want = ref.line_penalty(*args)
-    got = shaping.line_penalty(*args, backend="numba")
+    got = shaping.line_penalty(*args)
     close(got, want)
     assert np.isfinite(got).all()
     for device in DEVICES:
         tgot = shaping.line_penalty(torch.tensor(d["rewards"], device=device),
                                     torch.tensor(d["lines"], device=device), d["error_lines"],
-                                    torch.tensor(d["mask"], device=device), d["penalty"],
-                                    backend="torch")
+                                    torch.tensor(d["mask"], device=device), d["penalty"])
         assert tgot.device.type == device
         close(tgot, want)
 
@@ -146,24 +145,22 @@ def test_an_error_on_line_3_moves_only_line_3_tokens() -> None:
     mask = (lines > 0).astype(np.int64)
     mask[1, 7] = 0  # a masked token on line 5 stays 0 whatever its line
     rewards = rng.normal(size=lines.shape)
-    for backend in ("numba", "torch"):
-        got = shaping.line_penalty(rewards, lines, [[3], []], mask, 0.5, backend=backend)
-        want = np.where(mask != 0, rewards, 0.0)
-        want[0, 3:6] -= 0.5
-        close(got, want)  # row 1, a clean program: unchanged
-        # a line only in the code prefix (no token on it) and a line past the end move nothing
-        got = shaping.line_penalty(rewards, lines, [[1, 9], [1]], mask, 0.5, backend=backend)
-        want = np.where(mask != 0, rewards, 0.0)
-        want[0, 0:2] -= 0.5
-        close(got, want)
-        # several lines, float32 stays float32
-        got = shaping.line_penalty(rewards.astype(np.float32), lines, [[2, 4], [5]], mask, 1.0,
-                                   backend=backend)
-        assert got.dtype == np.float32
-        want = np.where(mask != 0, rewards, 0.0)
-        want[0, [2, 6]] -= 1.0
-        want[1, 6] -= 1.0
-        close(got, want, rtol=1e-6, atol=1e-6)
+    got = shaping.line_penalty(rewards, lines, [[3], []], mask, 0.5)
+    want = np.where(mask != 0, rewards, 0.0)
+    want[0, 3:6] -= 0.5
+    close(got, want)  # row 1, a clean program: unchanged
+    # a line only in the code prefix (no token on it) and a line past the end move nothing
+    got = shaping.line_penalty(rewards, lines, [[1, 9], [1]], mask, 0.5)
+    want = np.where(mask != 0, rewards, 0.0)
+    want[0, 0:2] -= 0.5
+    close(got, want)
+    # several lines, float32 stays float32
+    got = shaping.line_penalty(rewards.astype(np.float32), lines, [[2, 4], [5]], mask, 1.0)
+    assert got.dtype == np.float32
+    want = np.where(mask != 0, rewards, 0.0)
+    want[0, [2, 6]] -= 1.0
+    want[1, 6] -= 1.0
+    close(got, want, rtol=1e-6, atol=1e-6)
 
 
 def test_line_penalty_on_top_of_token_rewards_and_on_group_advantages() -> None:

@@ -45,12 +45,25 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 # ------------------------------------------------------------------ wire format
 
 
-def send(fd, obj):
-    data = json.dumps(obj).encode()
-    os.write(fd, struct.pack("<I", len(data)))
+def write_all(fd, data):
+    """Write every byte of `data` to the blocking descriptor `fd` (os.write may write less)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def kill_group(pid):
+    """SIGKILL the process group that `pid` leads, then `pid` itself; either may be gone."""
+    for target in (-pid, pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def send(fd, obj):
+    data = json.dumps(obj).encode()
+    write_all(fd, struct.pack("<I", len(data)) + data)
 
 
 def recv(fd, deadline=None):
@@ -287,11 +300,7 @@ class CaseServer:
 
     def stop(self):
         if self.pid is not None:
-            for target in (-self.pid, self.pid):
-                try:
-                    os.kill(target, signal.SIGKILL)
-                except OSError:
-                    pass
+            kill_group(self.pid)
             os.waitpid(self.pid, 0)
             os.close(self.to_w)
             os.close(self.from_r)
@@ -306,10 +315,7 @@ class CaseServer:
         # the first case also pays for the JVM's start
         deadline = start + req["timeout"] + (10 if fresh else 2)
         try:
-            frame = struct.pack(">iii", int(req["timeout"] * 1000), req["cap"], len(data)) + data
-            view = memoryview(frame)
-            while view:
-                view = view[os.write(self.to_w, view):]
+            write_all(self.to_w, struct.pack(">iii", int(req["timeout"] * 1000), req["cap"], len(data)) + data)
             (status,) = struct.unpack(">i", _read_exact(self.from_r, 4, deadline))
             out = _read_exact(self.from_r, struct.unpack(">i", _read_exact(self.from_r, 4, deadline))[0], deadline)
             err = _read_exact(self.from_r, struct.unpack(">i", _read_exact(self.from_r, 4, deadline))[0], deadline)
@@ -329,8 +335,32 @@ class CaseServer:
 
 
 def run_case(program, req, cmd_fd, reply_fd):
-    """Fork one case process with the given stdin; collect its capped output."""
-    cap, timeout = req["cap"], req["timeout"]
+    """Fork one case process with the given stdin; collect its capped output.
+
+    Three steps: spawn (the process in its own group, on three fresh pipes), pump (feed
+    stdin, read stdout/stderr until it exits, passes the cap or the time limit), reap
+    (wait out the time limit, then kill its group)."""
+    pid, in_w, out_r, err_r = _spawn_case(program, (cmd_fd, reply_fd))
+    start = time.monotonic()
+    deadline = start + req["timeout"]
+    out = {out_r: bytearray(), err_r: bytearray()}
+    timed_out, truncated, status = _pump_case(pid, _bytes(req["input"]), in_w, out, out_r, req["cap"],
+                                              deadline)
+    status, late = _reap_case(pid, status, timed_out or truncated, deadline)
+    for fd in (out_r, err_r):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return {"stdout": out[out_r][:req["cap"]].decode("utf-8", "replace"),
+            "stderr": out[err_r][:4096].decode("utf-8", "replace"),
+            "exit": os.waitstatus_to_exitcode(status), "timeout": timed_out or late,
+            "truncated": truncated, "wall": time.monotonic() - start}
+
+
+def _spawn_case(program, private_fds):
+    """Fork the case process, in its own process group, with stdin/stdout/stderr on fresh
+    pipes and `private_fds` closed; (pid, stdin's write end, stdout's and stderr's read ends)."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -339,7 +369,7 @@ def run_case(program, req, cmd_fd, reply_fd):
     pid = os.fork()
     if pid == 0:
         os.setpgid(0, 0)
-        for fd in (cmd_fd, reply_fd, in_w, out_r, err_r):
+        for fd in (*private_fds, in_w, out_r, err_r):
             os.close(fd)
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
@@ -349,104 +379,109 @@ def run_case(program, req, cmd_fd, reply_fd):
         _case_child(program)
     for fd in (in_r, out_w, err_w):
         os.close(fd)
-    data = _bytes(req["input"])
-    start = time.monotonic()
-    deadline = start + timeout
-    out = {out_r: bytearray(), err_r: bytearray()}
+    return pid, in_w, out_r, err_r
+
+
+def _pump_case(pid, data, in_w, out, out_r, cap, deadline):
+    """Feed `data` to the case's stdin and read its output into `out` (fd -> bytearray) until
+    the process exits, its stdout passes `cap` or the deadline passes. Closes in_w.
+
+    The case ends when its process exits, even if a daemon it left holds the pipes: a
+    pidfd says when (on kernels without pidfd_open, a poll of waitpid every 50 ms).
+    Returns (timed_out, truncated, wait status if the exit was already reaped, else None).
+    """
     sel = selectors.DefaultSelector()
-    sel.register(out_r, selectors.EVENT_READ)
-    sel.register(err_r, selectors.EVENT_READ)
+    for fd in out:
+        sel.register(fd, selectors.EVENT_READ)
     os.set_blocking(in_w, False)
     if data:
         sel.register(in_w, selectors.EVENT_WRITE)
     else:
         os.close(in_w)
-    # The case ends when its process exits, even if a daemon it left holds the pipes.
     try:
         pidfd = os.pidfd_open(pid)
         sel.register(pidfd, selectors.EVENT_READ)
     except (AttributeError, OSError):
         pidfd = None
     timed_out = truncated = exited = False
-    early_status = None
-    while len(sel.get_map()) > (pidfd is not None) and not exited:
+    status = None
+    while len(sel.get_map()) > (pidfd is not None) and not exited and not truncated:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
         ready = sel.select(min(left, 0.05) if pidfd is None else left)
-        if pidfd is None and early_status is None:
+        if pidfd is None and status is None:
             done, code = os.waitpid(pid, os.WNOHANG)
             if done:
-                early_status, exited = code, True
+                status, exited = code, True
         for key, _ in ready:
             if key.fd == pidfd:
                 exited = True
-                continue
-            if key.fd == in_w:
-                try:
-                    sent = os.write(in_w, data)
-                except OSError:
-                    sent = len(data)
-                data = data[sent:]
-                if not data:
-                    sel.unregister(in_w)
-                    os.close(in_w)
-                continue
-            chunk = os.read(key.fd, 1 << 16)
-            if not chunk:
-                sel.unregister(key.fd)
-                continue
-            out[key.fd] += chunk
-            if len(out[key.fd]) > cap:
-                truncated = True
-        if truncated:
-            break
-    if exited:  # drain what the process wrote before it exited
-        for fd in (out_r, err_r):
-            os.set_blocking(fd, False)
-            try:
-                while len(out[fd]) <= cap:
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        break
-                    out[fd] += chunk
-            except (BlockingIOError, OSError):
-                pass
-            truncated = truncated or len(out[fd]) > cap and fd == out_r
+            elif key.fd == in_w:
+                data = _feed(sel, in_w, data)
+            else:
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fd)
+                out[key.fd] += chunk
+                truncated = truncated or len(out[key.fd]) > cap
+    if exited:
+        truncated = _drain(out, out_r, cap) or truncated
     for key in list(sel.get_map().values()):
         sel.unregister(key.fd)
-        if key.fd not in (out_r, err_r):
+        if key.fd not in out:
             os.close(key.fd)
     sel.close()
-    status = early_status
-    if status is None and not (timed_out or truncated):
+    return timed_out, truncated, status
+
+
+def _feed(sel, in_w, data):
+    """One non-blocking write of stdin; at the end (or a reader gone) close it. What is left."""
+    try:
+        sent = os.write(in_w, data)
+    except OSError:
+        sent = len(data)
+    data = data[sent:]
+    if not data:
+        sel.unregister(in_w)
+        os.close(in_w)
+    return data
+
+
+def _drain(out, out_r, cap):
+    """Read what an exited case wrote before it exited, up to `cap` per pipe; True if its
+    stdout passed `cap`."""
+    for fd in out:
+        os.set_blocking(fd, False)
+        try:
+            while len(out[fd]) <= cap:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                out[fd] += chunk
+        except (BlockingIOError, OSError):
+            pass
+    return len(out[out_r]) > cap
+
+
+def _reap_case(pid, status, give_up, deadline):
+    """The case's wait status: already known, or waited for until the deadline (unless
+    `give_up`), then its process group killed. (status, whether the deadline passed here)."""
+    timed_out = False
+    if status is None and not give_up:
         left = deadline - time.monotonic()
         while left > 0:
             done, code = os.waitpid(pid, os.WNOHANG)
             if done:
-                status = code
-                break
+                return code, False
             time.sleep(min(0.002, left))
             left = deadline - time.monotonic()
-        else:
-            timed_out = True
+        timed_out = True
     if status is None:
-        for target in (-pid, pid):
-            try:
-                os.kill(target, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_group(pid)
         _, status = os.waitpid(pid, 0)
-    for fd in (out_r, err_r):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    return {"stdout": out[out_r][:cap].decode("utf-8", "replace"),
-            "stderr": out[err_r][:4096].decode("utf-8", "replace"),
-            "exit": os.waitstatus_to_exitcode(status), "timeout": timed_out,
-            "truncated": truncated, "wall": time.monotonic() - start}
+    return status, timed_out
 
 
 def _bytes(text):
@@ -920,10 +955,7 @@ def run_sample(read_job, verdict_fd, private_fds=()):
                "passed": judge.passed, "total": judge.total,
                "first_failing_line": judge.first_failing_line, "messages": judge.messages,
                "peak_kb": peak_kb, "program": getattr(judge, "program", None)}
-    data = json.dumps(verdict).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(verdict_fd, view):]
+    write_all(verdict_fd, json.dumps(verdict).encode())
     os.close(verdict_fd)
     os._exit(0)
 

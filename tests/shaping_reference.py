@@ -1,8 +1,8 @@
 """Plain-Python reference of the shaping kernels in `core.shaping`.
 
 Readable loops over Python floats, one row and one timestep at a time. They define
-what the fast paths (Numba in `core._shaping_numba`, vectorised torch in
-`core.shaping`) must compute; the tests check all three agree. Inputs are nested
+what `core.shaping` (a Numba loop for GAE, tensor code for the rest) must compute;
+the tests check the two agree. Used by the tests only. Inputs are nested
 sequences or arrays of shape (B,) / (B, T); outputs are lists of lists of floats.
 
 Mask convention (shared by every path): a position is *real* when its mask value is
