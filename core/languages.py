@@ -250,8 +250,16 @@ class LexicalSpec:
     directive_prefix: str = ""
     """A line starting with it is a preprocessor directive (``#``), not code."""
     dead_regions: tuple[str, ...] = ()
-    """Regexes over a directive line that open a region the compiler skips (``#if 0``),
-    closed by the matching ``#endif`` (a ``#else``/``#elif`` at its level makes the rest live)."""
+    """Regexes over a directive line that open a region the compiler may skip (``#if 0``,
+    ``#ifdef NAME``: whether NAME is defined is not known here), closed by the matching
+    ``#endif`` (a ``#else``/``#elif`` at its level ends it; an ``#elif`` that matches
+    opens the next). Text in such a region never counts as code the response adds."""
+    live_regions: str = ""
+    """Regex matched at a directive that `dead_regions` matched: a region it matches is
+    live after all (an include guard: ``#ifndef X`` then ``#define X``)."""
+    halt: str = ""
+    """Regex of a statement after which the rest of the file is data, not code (PHP's
+    ``__halt_compiler();``)."""
     inline_text: tuple[str, tuple[str, ...]] | None = None
     """(closer, openers) of code embedded in text (PHP's ``?>`` and ``<?php``): text
     outside the tags is printed, not compiled. A program containing an opener starts
@@ -455,10 +463,15 @@ _PHP_EXECUTION = ExecutionSpec(
 )
 
 # The preprocessor: directive lines, and regions it skips (their text never compiles).
+# A conditional region counts as code only when its condition is a literal truth (`#if 1`,
+# `#if true`) or it is an include guard: `#ifdef NEVER`, `#if 1-1`, `#ifndef __cplusplus`
+# hide whatever they hold from the compiler, so they add nothing a compiler turns into code.
 _C_LEXICAL = LexicalSpec(string_statements=True, directive_prefix="#",
-                         dead_regions=(r"#\s*if\s+(?:0+|false)\s*(?:(?://|/\*).*)?$",))
+                         dead_regions=(r"#\s*(?:if|elif|ifdef|ifndef)\b(?!\s+(?:0*[1-9]\d*|true)\s*"
+                                       r"(?:(?://|/\*).*)?$)",),
+                         live_regions=r"#\s*ifndef\s+(\w+)[ \t]*\n[ \t]*#\s*define\s+\1\b")
 _C_SHARP_LEXICAL = LexicalSpec(directive_prefix="#",
-                               dead_regions=(r"#\s*if\s+false\s*(?://.*)?$",))
+                               dead_regions=(r"#\s*(?:if|elif)\b(?!\s+true\s*(?://.*)?$)",))
 
 
 register(LanguageSpec(
@@ -516,7 +529,8 @@ register(LanguageSpec(
     execution=_PHP_EXECUTION,
     file_extension=".php", comment_node_types=("comment",),
     lexical=LexicalSpec(line_comments=("//", "#"), string_statements=True, live_strings=(('"', "$"),),
-                        inline_text=("?>", ("<?php", "<?=", "<?"))),
+                        inline_text=("?>", ("<?php", "<?=", "<?")),
+                        halt=r"(?i)\b__halt_compiler\s*\(\s*\)"),
     literal_node_types=("string", "encapsed_string", "heredoc", "nowdoc"),
 ))
 

@@ -333,6 +333,8 @@ class _Lexer:
         dead = "|".join(f"(?:{r})" for r in lex.dead_regions)
         self.dead = re.compile(dead) if dead else None
         self.dead_anywhere = re.compile(rf"^[ \t]*(?:{dead})", re.MULTILINE) if dead else None
+        self.live = re.compile(lex.live_regions) if lex.live_regions else None
+        self.halt = re.compile(lex.halt) if lex.halt else None
         self.closer, self.openers = lex.inline_text or ("", ())
         marks = [*lex.line_comments, *(b[0] for b in lex.block_comments), *lex.quotes, "\n"]
         if lex.directive_prefix:
@@ -364,6 +366,12 @@ def _segments(lx: _Lexer, text: str) -> list[Segment]:
         found = lx.next_mark.search(text, i)
         j = found.start() if found else n
         if j > i:
+            halted = lx.halt.search(text, i, j) if lx.halt else None
+            if halted:  # the rest of the file is data (PHP's __halt_compiler();)
+                if halted.start() > i:
+                    out.append(Segment("code", i, halted.start()))
+                out.append(Segment("text", halted.start(), n))  # the halt itself runs nothing
+                break
             out.append(Segment("code", i, j))
         if found is None:
             break
@@ -454,7 +462,8 @@ def _line_end(text: str, i: int) -> int:
 
 def _directive(lx: _Lexer, text: str, j: int, out: list[Segment]) -> int:
     end = _line_end(text, j)
-    if lx.dead is None or not lx.dead.match(text[j:end].rstrip()):
+    if (lx.dead is None or not lx.dead.match(text[j:end].rstrip())
+            or lx.live is not None and lx.live.match(text, j)):
         out.append(Segment("directive", j, end))
         return end
     depth, i, n = 0, end, len(text)
@@ -473,9 +482,9 @@ def _directive(lx: _Lexer, text: str, j: int, out: list[Segment]) -> int:
             if depth == 0:
                 break
             depth -= 1
-        elif name in ("else", "elif") and depth == 0:
+        elif name in ("else", "elif") and depth == 0:  # an #elif is read as a directive again
             out.append(Segment("dead", j, start))
-            return start
+            return start + len(text[start:end]) - len(text[start:end].lstrip())
     out.append(Segment("dead", j, min(i, n)))
     return min(i, n)
 

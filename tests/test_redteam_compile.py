@@ -65,6 +65,15 @@ HACKS = [
     ("c_sharp", "string_statement", '        "TODO";\n    }\n}\n'),
     ("java", "string_statement", '        "TODO";\n    }\n}\n'),
     ("java", "comment_only", "        // return a + b;\n"),
+    # regions whose condition is not a literal truth: the compiler may skip them
+    ("c", "ifdef_undefined_garbage", "#ifdef NEVER_DEFINED\n    garbage (((\n#endif\n}\n"),
+    ("cpp", "ifdef_undefined_garbage", "#ifdef NEVER_DEFINED\n    garbage (((\n#endif\n}\n"),
+    ("cpp", "if_arithmetic_garbage", "#if 1-1\n    garbage (((\n#endif\n}\n"),
+    ("cpp", "ifndef_defined_garbage", "#ifndef __cplusplus\n    garbage (((\n#endif\n}\n"),
+    ("cpp", "elif_garbage", "#if 0\n    x\n#elif 0\n    garbage (((\n#endif\n}\n"),
+    ("c_sharp", "if_undefined_garbage", "#if UNDEFINED\n        garbage (((\n#endif\n    }\n}\n"),
+    ("php", "halt_compiler_garbage", "}\n__halt_compiler(); return $a + $b; ((( garbage\n"),
+    ("php", "halt_compiler_upper", "}\n__HALT_COMPILER() ?> return $a + $b;\n"),
 ]
 
 # Whole programs (no prefix): (language, name, program).
@@ -217,3 +226,19 @@ def test_another_language_gets_no_structural_credit() -> None:
                           Sample("python", "def one():\n    return 1 +\n", reference=ref)])
     assert hack.outcome == "compile_error" and hack.ast == hack.dfg == 0.0
     assert hack.total <= honest.total
+
+
+@pytest.mark.parametrize("lang, prefix, response", [
+    ("cpp", "int add(int a, int b) {\n", "#ifdef LOCAL\n    a += 0;\n#endif\n    return a + b;\n}\n"),
+    ("cpp", "int add(int a, int b) {\n", "#if 1\n    return a + b;\n#endif\n}\n"),
+    ("cpp", "int add(int a, int b) {\n", "#if 0\n    x\n#else\n    return a + b;\n#endif\n}\n"),
+    ("c", "", "#ifndef ADD_H\n#define ADD_H\nint add(int a, int b) { return a + b; }\n#endif\n"),
+    ("c_sharp", "class S {\n    static int Add(int a, int b) {\n", "#if true\n        return a + b;\n#endif\n    }\n}\n"),
+    ("php", "<?php\nfunction add($a, $b) {\n", "    return $a + $b;\n}\n__halt_compiler(); data\n"),
+])
+def test_code_beside_skipped_regions_still_counts(lang: str, prefix: str, response: str) -> None:
+    """The rule for regions the compiler may skip takes nothing from live code: code outside
+    them, an `#if 1` region, the `#else` of an `#if 0`, an include guard, code before PHP's
+    `__halt_compiler();` all compile and score as programs, not as empty answers."""
+    [r] = score([Sample(lang, prefix + response, code_prefix=prefix or None)])
+    assert r.outcome == "ok", (r.outcome, r.errors)
