@@ -574,6 +574,7 @@ _GO_EXECUTION = ExecutionSpec(
     check_command=("go", "tool", "compile", "-p", "main", "-o", "{out}", "{src}"),
     build_command=("go", "build", "-o", "{out}", "{src}"),
     run_command=("{out}",),
+    main_pattern=r"\bfunc\s+main\s*\(\s*\)",  # a whole program: package main's func main()
     complete_program=r"^\s*package\s+\w+",
     fragment_prefix="package main\n",
     message_pattern=r"^[^\n:]*\.go:(?P<line>\d+):(?P<column>\d+): (?P<text>.*)$",
@@ -592,6 +593,7 @@ _RUST_EXECUTION = ExecutionSpec(
     check_command=(*_RUSTC, "--crate-type", "lib", "--emit=metadata", "-A", "dead_code", "-o", "{out}", "{src}"),
     build_command=(*_RUSTC, "-C", "opt-level=1", "-o", "{out}", "{src}"),
     run_command=("{out}",),
+    main_pattern=r"\bfn\s+main\s*\(\s*\)",  # a whole program has fn main()
     message_pattern=(r"^(?P<severity>error|warning)(?:\[\w+\])?: (?P<text>.*)\n\s*--> "
                      r"[^\n:]*:(?P<line>\d+):(?P<column>\d+)"),
 )
@@ -625,7 +627,8 @@ register(LanguageSpec(
     grammar_module="tree_sitter_rust", grammar_function="language",
     execution=_RUST_EXECUTION,
     file_extension=".rs", comment_node_types=("line_comment", "block_comment"),
-    lexical=LexicalSpec(quotes=('"',)),  # 'a is a lifetime as often as a character
+    # 'a is a lifetime as often as a character; `"TODO";` is a statement that does nothing
+    lexical=LexicalSpec(quotes=('"',), string_statements=True),
     literal_node_types=("string_literal", "raw_string_literal", "char_literal"),
 ))
 register(LanguageSpec(
@@ -633,6 +636,6 @@ register(LanguageSpec(
     grammar_module="tree_sitter_typescript", grammar_function="language_typescript",
     execution=_TYPESCRIPT_EXECUTION,
     file_extension=".ts", comment_node_types=("comment",),
-    lexical=LexicalSpec(quotes=('"', "'", "`")),
+    lexical=LexicalSpec(quotes=('"', "'", "`"), string_statements=True, live_strings=(("`", "${"),)),
     literal_node_types=("string", "template_string"),
 ))

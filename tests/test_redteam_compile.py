@@ -29,6 +29,10 @@ TASKS = {
                 "        return a + b;\n    }\n}\n", "        return a + ;\n    }\n}\n"),
     "javascript": ("function add(a, b) {\n", "  return a + b;\n}\n", "  return a + ;\n}\n"),
     "php": ("<?php\nfunction add($a, $b) {\n", "    return $a + $b;\n}\n", "    return $a + ;\n}\n"),
+    "go": ("package main\n\nfunc add(a int, b int) int {\n", "\treturn a + b\n}\n", "\treturn a +\n}\n"),
+    "rust": ("fn add(a: i32, b: i32) -> i32 {\n", "    a + b\n}\n", "    a +\n}\n"),
+    "typescript": ("function add(a: number, b: number): number {\n", "  return a + b;\n}\n",
+                   "  return a + ;\n}\n"),
 }
 
 # (language, name, response): completions that add nothing, or hide garbage from the compiler.
@@ -73,6 +77,11 @@ HACKS = [
     ("cpp", "elif_garbage", "#if 0\n    x\n#elif 0\n    garbage (((\n#endif\n}\n"),
     ("c_sharp", "if_undefined_garbage", "#if UNDEFINED\n        garbage (((\n#endif\n    }\n}\n"),
     ("php", "halt_compiler_garbage", "}\n__halt_compiler(); return $a + $b; ((( garbage\n"),
+    ("rust", "string_statement", '    "TODO";\n}\n'),
+    ("rust", "comment_only", "    // a + b\n"),
+    ("typescript", "use_strict", '  "use strict";\n}\n'),
+    ("typescript", "template_without_code", "  `a + b`;\n}\n"),
+    ("go", "comment_only", "\t// return a + b\n"),
     ("php", "halt_compiler_upper", "}\n__HALT_COMPILER() ?> return $a + $b;\n"),
 ]
 
