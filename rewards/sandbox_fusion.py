@@ -54,7 +54,6 @@ import os
 import posixpath
 import secrets
 import shutil
-import sysconfig
 import tarfile
 import threading
 import time
@@ -479,15 +478,17 @@ def _run_in_zygote(ex: ExecutionSpec, code: str, stdin: str, run_s: float, memor
                "nproc": limits.processes, "core": 0}
     job = {"mode": "program", "code": code, "stdin": stdin, "case_timeout": run_s,
            "timeout": run_s + 5, "cap": OUTPUT_BYTES, "command": [],
-           "path": [sysconfig.get_paths()["purelib"]]}
+           "path": list(sandbox.python_path())}
     start = time.perf_counter()
     try:
-        verdict_text, timed_out = workers.zygote_run(
+        verdict_text, timed_out, exceeded = workers.zygote_run(
             job, nonce, limits=rlimits, wall_s=limits.wall_s, tmpfs_mb=limits.tmpfs_mb,
-            env=sandbox.scrubbed_env(run_env(ex, memory_mb)))
+            env=sandbox.scrubbed_env(run_env(ex, memory_mb)), memory_mb=memory_mb)
     except workers.WorkerDied:
         return None
     seconds = time.perf_counter() - start
+    if exceeded:  # the run's memory group hit its limit: killed, as a program over its memory is
+        return _result("Finished", seconds, -9, "", "memory limit exceeded")
     try:
         verdict = json.loads(verdict_text or "null")
     except ValueError:
