@@ -18,11 +18,12 @@ from rewards import RewardConfig, Sample, codebleu, codebleu_per_sample, dfg_mat
 
 # Programs without variables (no identifier leaves): no data-flow edges.
 NO_FLOW = {"python": "1 + 2\n", "java": "", "cpp": "", "c": "", "c_sharp": "", "javascript": "1 + 2;\n",
-           "php": "<?php\n1 + 2;\n"}
+           "php": "<?php\n1 + 2;\n", "go": "", "rust": "", "typescript": "1 + 2;\n"}
 WITH_FLOW = {"python": "x = 1\n", "java": "class A { int f(int a) { return a; } }",
              "cpp": "int f(int a) { return a; }", "c": "int f(int a) { return a; }",
              "c_sharp": "class A { int F(int a) { return a; } }", "javascript": "let x = 1;\n",
-             "php": "<?php\n$x = 1;\n"}
+             "php": "<?php\n$x = 1;\n", "go": "package main\nfunc f() int { x := 1; return x }\n",
+             "rust": "fn f() -> i32 { let x = 1; x }\n", "typescript": "let x = 1;\n"}
 
 
 @pytest.mark.parametrize("lang", languages.names())
