@@ -478,18 +478,27 @@ def test_non_finite_or_out_of_range_config_is_a_400_naming_the_field(server, con
     assert field in json.dumps(body), body
 
 
-def test_deep_json_inside_tests_or_labels_is_a_400(server):
+def test_deep_json_is_a_400_in_the_body_and_invalid_in_a_sample(server):
+    """A body nested too deep to decode is a malformed envelope: 400. A value inside one
+    sample that decodes too deep (tests or a label given as a JSON string) is that
+    sample's error (#18 item 5): outcome ``invalid``, the compile-error reward, naming the
+    field; the other samples of the request are scored."""
     deep = "[" * 100_000 + "]" * 100_000
     status, body = _post(server, "/score", '{"samples": [{"language": "python", "code": "x = 1", '
                                            f'"tests": {deep}}}]}}')
     assert status == 400, body
+    deep_tests = json.dumps("[" * 200 + "]" * 200)
+    status, body = _post(server, "/score", '{"samples": [{"language": "python", "code": "x = 1", '
+                                           f'"tests": {deep_tests}}}, {SAMPLE}]}}')
+    assert status == 200, body
+    bad, good = body["results"]
+    assert bad["outcome"] == "invalid" and bad["total"] == -1.0, bad
+    assert "nested deeper than 64" in json.dumps(bad["errors"]), bad
+    assert good["outcome"] != "invalid", good
     label = json.dumps(json.dumps({"tests": json.loads("[" * 100 + "]" * 100)}))
-    status, body = _post(server, "/get_reward", f'{{"query": ["x = 1"], "labels": [{label}], "language": "python"}}')
-    assert status == 400 and "nested deeper than 64" in json.dumps(body), body
-    status, body = _post(server, "/get_reward", '{"query": ["x = 1"], "labels": ['
-                                                + json.dumps(json.dumps({"tests": "[" * 200 + "]" * 200}))
-                                                + '], "language": "python"}')
-    assert status == 400 and "nested deeper than 64" in json.dumps(body), body
+    status, body = _post(server, "/get_reward", f'{{"query": ["x = 1", "x = 1"], "labels": [{label}, null], '
+                                                '"language": "python"}')
+    assert status == 200 and body["rewards"] == [-1.0, 1.0], body
     status, body = _post(server, "/score", f'{{"samples": [{SAMPLE}]}}')
     assert status == 200, body  # the server is fine afterwards
 
