@@ -69,6 +69,8 @@ every optional key may be null. The one parser is rewards.schema.
   entry_point  the function HumanEval test code checks
   code_prefix  text the model was given (completion): ast/dfg measure what the rest
                of the program adds to it
+  whole_program  true: the code is a whole program (translation, stdin/stdout
+               synthesis) that must also link (C/C++/C# build, Java/Go/Rust main)
   prompt       kept for logging only
 Output: one JSON object per input line, in input order (rewards.RewardBreakdown):
   total        w_exec * execution + w_ast * ast + w_dfg * dfg (--weights, default 1,1,1)
