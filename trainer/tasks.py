@@ -117,6 +117,8 @@ class TaskExample:
     """Characters at the start of `prompt` that prompt truncation never cuts (an instruction)."""
     prompt_keep_tail: int = 0
     """Characters at the end of `prompt` that prompt truncation never cuts (an answer cue)."""
+    source: str | None = None
+    """The source program (translation only; chat prompts put it in their own template)."""
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
@@ -483,7 +485,7 @@ def translation_example(template: str, source: str, source_language: str, langua
     return TaskExample(prompt=template.format(source=source, **fill), language=language,
                        code_prefix="", reference=reference, tests=None,
                        source_language=source_language, id=example_id,
-                       prompt_keep_head=len(head), prompt_keep_tail=len(tail))
+                       prompt_keep_head=len(head), prompt_keep_tail=len(tail), source=source)
 
 
 # ------------------------------------------------------------------------------ split
