@@ -349,3 +349,42 @@ def test_evaluate_cli_generate_mode_in_chat_format(policy: Policy, tmp_path: Pat
         assert evaluate_cli.main([*argv, "--generation.prompt-format", "raw"]) == 0
     record = json.loads(out.with_suffix(".samples.jsonl").read_text())
     assert "reply" not in record and record["outcome"] != "passed"  # the fenced reply as code
+
+
+def test_red_team_replies_that_try_to_pass_without_an_answer(policy: Policy) -> None:
+    """Replies that try to score without a correct answer in the place the answer is read."""
+    right = "```python\ndef double(x):\n    return 2 * x\n```\n"
+    wrong = "```python\ndef double(x):\n    return x\n```\n"
+    replies = [
+        "<think>\n" + right + "</think>\nDone, see above.",  # the solution only in reasoning
+        "```python\nimport sys\nsys.exit(0)\n```\n",  # leave before the tests run
+        right + "Or shorter:\n" + wrong,  # the last block is the answer (no fence-end stop here)
+        "```text\ndef double(x):\n    return 2 * x\n```\n" + wrong,  # the task's language wins
+        "```python\n```\n",  # an empty block on the stub: nothing added
+    ]
+    workers = RewardWorkers(RewardConfig(use_ast=False, use_dfg=False, threads=1), workers=0)
+    try:
+        with forced(policy, [ids_of(policy, r) for r in replies]):
+            batch = collect(policy, [humaneval_like()] * len(replies), workers,
+                            max_prompt_tokens=256, max_new_tokens=120, temperature=0.0,
+                            chat=ChatFormat(fence_end=False), rules=StopRules())
+    finally:
+        workers.close()
+    outcomes = [s.outcome for s in batch.scored]
+    assert "passed" not in outcomes, outcomes
+    assert outcomes[2] == outcomes[3] == "failed" and outcomes[4] == "empty"
+
+
+def test_help_and_presets_show_the_prompt_format(capsys: pytest.CaptureFixture[str]) -> None:
+    from trainer.config import parse_cli
+
+    with pytest.raises(SystemExit):
+        parse_cli(["--help"])
+    shown = capsys.readouterr().out
+    for flag in ("--generation.prompt-format", "--generation.system-prompt",
+                 "--generation.chat-synthesis", "--generation.chat-translation",
+                 "--generation.max-thinking-tokens", "fence-end"):
+        assert flag in shown, flag
+    for preset in ("paper-completion", "paper-synthesis", "paper-translation"):
+        assert parse_cli(["--preset", preset]).generation.prompt_format == "raw"
+    assert Config().generation.prompt_format == "auto"
