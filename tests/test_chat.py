@@ -388,3 +388,31 @@ def test_help_and_presets_show_the_prompt_format(capsys: pytest.CaptureFixture[s
     for preset in ("paper-completion", "paper-synthesis", "paper-translation"):
         assert parse_cli(["--preset", preset]).generation.prompt_format == "raw"
     assert Config().generation.prompt_format == "auto"
+
+
+def test_a_training_run_in_chat_format(tmp_path: Path) -> None:
+    """`trainer.ppo.train` end to end on a chat model: auto picks chat for synthesis, the
+    before/after evaluations and the training samples carry the replies, line credit runs."""
+    from trainer.ppo import train
+
+    model = build_tiny_model(tmp_path / "chat", "causal", vocab="chat")
+    data = tmp_path / "problems.jsonl"
+    data.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Write f{i}(x).",
+                                        "tests": [f"assert f{i}(1) == 1"]}) + "\n"
+                            for i in range(6)))
+    cfg = Config()
+    cfg.model.name_or_path, cfg.model.lora = model, False
+    cfg.data = DataConfig(task="synthesis", source="jsonl", path=str(data), eval_fraction=0.34)
+    cfg.generation.max_new_tokens = 8
+    cfg.reward.workers, cfg.reward.line_credit = 0, 0.1
+    cfg.reward.use_ast = cfg.reward.use_dfg = False
+    cfg.ppo.steps, cfg.ppo.prompts_per_step, cfg.ppo.minibatch_size = 1, 2, 2
+    cfg.run.output_dir, cfg.run.progress, cfg.run.threads = str(tmp_path / "run"), False, 1
+    cfg.run.tensorboard, cfg.run.plot = False, False
+    train(cfg)
+    evals = [json.loads(x) for x in (tmp_path / "run" / "eval_samples.jsonl").read_text().splitlines()]
+    assert {r["step"] for r in evals} == {0, 1} and all(isinstance(r["reply"], str) for r in evals)
+    samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert samples and all("reply" in r for r in samples)
+    metrics = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert "eval/end/fence_end" in metrics[0] and "end/thinking_budget" in metrics[-1]

@@ -382,19 +382,17 @@ def _validate_prompt_format(gc: GenerationSettings, data: DataConfig) -> None:
     if not isinstance(gc.max_thinking_tokens, int) or gc.max_thinking_tokens < 0:
         raise ConfigError(f"generation.max_thinking_tokens must be an integer >= 0, got "
                           f"{gc.max_thinking_tokens!r}")
-    for name in ("chat_synthesis", "chat_translation"):
-        template = getattr(gc, name)
-        fill = {k: "" for k in ("prompt", "language", "fence", "source", "source_language",
-                                "source_fence")}
+    placeholders = {"chat_synthesis": ("prompt", "language", "fence"),
+                    "chat_translation": ("source", "source_language", "source_fence",
+                                         "language", "fence")}
+    for name, keys in placeholders.items():
         try:
-            template.format(**fill)
+            getattr(gc, name).format(**{k: "" for k in keys})
         except (KeyError, IndexError, ValueError) as exc:
             raise ConfigError(f"generation.{name} is not a valid template ({exc!r}); "
-                              f"placeholders: {', '.join('{' + k + '}' for k in fill)}") from None
-    if "{prompt}" not in gc.chat_synthesis:
-        raise ConfigError("generation.chat_synthesis must contain {prompt}")
-    if "{source}" not in gc.chat_translation:
-        raise ConfigError("generation.chat_translation must contain {source}")
+                              f"placeholders: {', '.join('{' + k + '}' for k in keys)}") from None
+        if "{" + keys[0] + "}" not in getattr(gc, name):
+            raise ConfigError(f"generation.{name} must contain {{{keys[0]}}}")
 
 
 def _validate_estimator(pc: PPOSettings, gc: GenerationSettings, mc: ModelConfig) -> None:

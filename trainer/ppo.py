@@ -240,7 +240,7 @@ def train(
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     say(f"resumed from step {start_step} of {pc.steps} in {run_dir}" if start_step else
         f"training {cfg.model.name_or_path} for {pc.steps} steps on {len(data)} "
-        f"{cfg.data.task} examples ({len(eval_set)} held out for evaluation); "
+        f"{task_of(cfg.data)} examples ({len(eval_set)} held out for evaluation); "
         f"writing to {run_dir}")
     spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
     scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
