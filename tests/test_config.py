@@ -126,8 +126,7 @@ def test_training_errors_are_one_line_and_come_before_the_model(tmp_path: Path) 
 
 
 def test_the_task_is_named_as_the_data_fixes_it() -> None:
-    from trainer.config import DataConfig
-    from trainer.tasks import task_of
+    from trainer.config import DataConfig, task_of
 
     assert task_of(DataConfig(source="xlcost")) == "translation"
     assert task_of(DataConfig(source="apps")) == task_of(DataConfig(source="humaneval")) == "synthesis"

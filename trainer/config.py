@@ -24,6 +24,13 @@ from typing import Any, Literal
 import yaml
 
 from rewards import RewardConfig
+from trainer.chat import (
+    CHAT_TASKS,
+    SYNTHESIS_TEMPLATE,
+    TRANSLATION_TEMPLATE,
+    ChatFormat,
+    choose_format,
+)
 from trainer.models import DEFAULT_MODEL
 from trainer.stop_rules import StopRules
 
@@ -31,6 +38,9 @@ TASKS = ("completion", "translation", "synthesis")
 BENCHMARKS = ("humaneval", "mbpp", "apps", "codesearchnet", "xlcost")
 """Built-in data sources in their published formats (`trainer.benchmarks`)."""
 SOURCES = ("stdlib", "jsonl", "hf", *BENCHMARKS)
+BENCHMARK_TASKS = {"humaneval": "synthesis", "mbpp": "synthesis", "apps": "synthesis",
+                   "codesearchnet": "completion", "xlcost": "translation"}
+"""The task each benchmark fixes (``data.task`` is not consulted for them)."""
 
 
 class ConfigError(ValueError):
@@ -81,10 +91,37 @@ class GenerationSettings:
     """Responses drawn per prompt (the group of ppo.advantage grpo/rloo: at least 2 there)."""
     chunk_size: int = 0
     """Prompts per generate() call; scoring of a chunk overlaps the next (0 = one call)."""
+    prompt_format: Literal["auto", "raw", "chat"] = "auto"
+    """raw: the prompt as it stands; chat: a user message through the tokenizer's chat template, the answer read out of the reply (reasoning removed, last fenced block); auto: chat when the tokenizer has a chat template and the task is synthesis or translation."""
+    system_prompt: str | None = None
+    """Chat: system message before the user message (None: none; the template's own default applies)."""
+    chat_synthesis: str = SYNTHESIS_TEMPLATE
+    """Chat: user message of synthesis; {prompt} (the problem; a code prompt in a fenced block), {language}, {fence}."""
+    chat_translation: str = TRANSLATION_TEMPLATE
+    """Chat: user message of translation; {source}, {source_language}, {source_fence}, {language}, {fence}."""
+    fence_end: bool = True
+    """Chat: end a reply when the fenced code block taken as its answer closes (the templates ask for one block)."""
+    max_thinking_tokens: int = 0
+    """Reasoning models: end a reply still inside its <think> block after this many tokens (0 = off; reasoning and answer share max_new_tokens). A reply cut while reasoning is empty."""
 
     def stop_rules(self) -> StopRules:
         """The stop rules these settings describe (shared by training and evaluation)."""
         return StopRules(stop=tuple(self.stop), function_end=self.function_end)
+
+    def chat_format(self, tokenizer: Any, task: str, model: str = "the model"
+                    ) -> ChatFormat | None:
+        """The chat format of a run with this tokenizer on `task`, or None for raw prompts
+        (`trainer.chat`; `ConfigError` when chat cannot be used)."""
+        try:
+            chosen = choose_format(self.prompt_format, tokenizer, task, model)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if chosen == "raw":
+            return None
+        return ChatFormat(system_prompt=self.system_prompt,
+                          synthesis_template=self.chat_synthesis,
+                          translation_template=self.chat_translation,
+                          fence_end=self.fence_end, max_thinking_tokens=self.max_thinking_tokens)
 
 
 @dataclass
@@ -322,6 +359,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"generation.stop must be non-empty strings, got {cfg.generation.stop!r}")
     if cfg.run.eval_examples < 0:
         raise ConfigError(f"run.eval_examples must be >= 0, got {cfg.run.eval_examples}")
+    _validate_prompt_format(cfg.generation, cfg.data)
     if cfg.generation.top_k < 0:
         raise ConfigError(f"generation.top_k must be >= 0, got {cfg.generation.top_k}")
     rs = cfg.reward
@@ -329,6 +367,34 @@ def validate(cfg: Config) -> None:
             and rs.line_credit >= 0):
         raise ConfigError(f"reward.line_credit must be a finite number >= 0, got {rs.line_credit!r}")
     _validate_estimator(cfg.ppo, cfg.generation, cfg.model)
+
+
+def task_of(data: DataConfig) -> str:
+    """The task a data config gives: the benchmark's own, else ``data.task``."""
+    return BENCHMARK_TASKS.get(data.source, "completion" if data.source == "stdlib" else data.task)
+
+
+def _validate_prompt_format(gc: GenerationSettings, data: DataConfig) -> None:
+    if gc.prompt_format not in ("auto", "raw", "chat"):
+        raise ConfigError(f"generation.prompt_format must be one of 'auto', 'raw', 'chat', got "
+                          f"{gc.prompt_format!r}")
+    if gc.prompt_format == "chat" and task_of(data) not in CHAT_TASKS:
+        raise ConfigError(f"generation.prompt_format=chat is for synthesis and translation; "
+                          f"{task_of(data)} continues the code of its prompt (use raw)")
+    if not isinstance(gc.max_thinking_tokens, int) or gc.max_thinking_tokens < 0:
+        raise ConfigError(f"generation.max_thinking_tokens must be an integer >= 0, got "
+                          f"{gc.max_thinking_tokens!r}")
+    placeholders = {"chat_synthesis": ("prompt", "language", "fence"),
+                    "chat_translation": ("source", "source_language", "source_fence",
+                                         "language", "fence")}
+    for name, keys in placeholders.items():
+        try:
+            getattr(gc, name).format(**{k: "" for k in keys})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"generation.{name} is not a valid template ({exc!r}); "
+                              f"placeholders: {', '.join('{' + k + '}' for k in keys)}") from None
+        if "{" + keys[0] + "}" not in getattr(gc, name):
+            raise ConfigError(f"generation.{name} must contain {{{keys[0]}}}")
 
 
 def _validate_estimator(pc: PPOSettings, gc: GenerationSettings, mc: ModelConfig) -> None:

@@ -18,7 +18,7 @@ Metrics (keys prefixed ``eval/`` in ``metrics.jsonl``):
 ``edit_sim``        mean ``1 - levenshtein / max length`` of the same pair
 ``codebleu``        corpus CodeBLEU of the whole programs against their references
 ``kl``              mean over responses of sum_t (log pi(y_t) - log pi_ref(y_t)) at T = 1
-``end/<reason>``    share of responses that ended by eos / stop / function_end / truncated
+``end/<reason>``    share of responses that ended by each of `trainer.generation.END_REASONS`
 ``empty``           share of responses that added nothing (outcome ``empty``)
 ``length``          mean response length in tokens
 ==================  =======================================================================
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
+from trainer.chat import ChatFormat
 from trainer.stop_rules import END_REASONS, StopRules
 from trainer.tasks import response_code
 
@@ -72,12 +73,14 @@ def evaluate_policy(
     chunk_size: int = 8,
     progress: Callable[[int, int], None] | None = None,
     with_kl: bool = True,
+    chat: ChatFormat | None = None,
 ) -> list[dict[str, Any]]:
     """Generate one response per example (greedy by default), score it, and return one
     record per example (see the module docstring). `progress(done, total)` is called
     after each chunk of `chunk_size` examples. `with_kl=False` skips the two forward
     passes the KL needs and records a KL of 0 (right for a policy that still equals
-    its reference, e.g. before the first update)."""
+    its reference, e.g. before the first update). `chat`: chat prompts, the answers read
+    out of the replies (``response`` is the answer; ``reply`` the whole reply)."""
     from trainer.rollout import collect
 
     records: list[dict[str, Any]] = []
@@ -87,12 +90,13 @@ def evaluate_policy(
         batch = collect(policy, chunk, scorer, max_prompt_tokens=max_prompt_tokens,
                         max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                         top_p=top_p, rules=rules, truncation_side=truncation_side,
-                        with_values=False, with_logprobs=with_kl)
+                        with_values=False, with_logprobs=with_kl, chat=chat)
         mask = batch.response_mask.float()
         kl = ((batch.kl_logprobs - batch.ref_logprobs) * mask).sum(1).tolist()
         lengths = mask.sum(1).tolist()
-        for ex, text, scored, end, k, n in zip(chunk, batch.texts, batch.scored, batch.ends,
-                                                kl, lengths):
+        replies = batch.replies or [None] * len(chunk)
+        for ex, text, scored, end, k, n, reply in zip(chunk, batch.texts, batch.scored,
+                                                       batch.ends, kl, lengths, replies):
             expected = expected_text(ex)
             text = response_code(ex, text)  # XLCoST-style answers read like XLCoST's data
             records.append({
@@ -103,7 +107,7 @@ def evaluate_policy(
                 "exact_match": None if expected is None else exact_match(text, expected),
                 "edit_sim": None if expected is None else edit_similarity(text, expected),
                 "has_tests": getattr(ex, "tests", None) is not None,
-                "errors": scored.errors[:2],
+                "errors": scored.errors[:2], "reply": reply,
             })
         if progress is not None:
             progress(min(start + chunk_size, len(examples)), len(examples))

@@ -67,7 +67,14 @@ import numpy as np
 from core.text_metrics import edit_similarity, exact_match
 from rewards import RewardConfig
 from trainer.benchmarks import eval_timeout_s
-from trainer.config import DataConfig, GenerationSettings, take_base_config, take_option
+from trainer.config import (
+    ConfigError,
+    DataConfig,
+    GenerationSettings,
+    take_base_config,
+    take_option,
+    task_of,
+)
 from trainer.models import check_model_source
 from trainer.stats import (
     DEFAULT_RESAMPLES,
@@ -148,6 +155,8 @@ class ScoredSample:
     errors: list[str]
     exact_match: float | None = None
     edit_sim: float | None = None
+    reply: str | None = None
+    """Generate mode, chat prompts: the whole reply the completion was read out of."""
 
 
 # ------------------------------------------------------------------------------ problems
@@ -325,6 +334,10 @@ def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[S
     policy.eval()
     examples = [p for p in problems for _ in range(cfg.n)]
     g = cfg.generation
+    try:
+        chat = g.chat_format(policy.tokenizer, task_of(cfg.data), str(cfg.model))
+    except ConfigError as exc:
+        raise EvalError(str(exc)) from None
     scorer = RewardWorkers(_reward_config(cfg), workers=0)  # rewards.score on a background thread
     bar = _progress_bar(cfg, len(examples), "generating")
     try:
@@ -333,12 +346,15 @@ def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[S
             max_new_tokens=g.max_new_tokens, rules=g.stop_rules(),
             truncation_side=g.truncation_side, temperature=cfg.temperature, top_k=g.top_k,
             top_p=g.top_p, chunk_size=cfg.batch_size,
-            progress=lambda done, total: bar.update(done - bar.n))
+            progress=lambda done, total: bar.update(done - bar.n), chat=chat)
     finally:
         bar.close()
         scorer.close()
-    return [_scored(problems[k // cfg.n], k // cfg.n, r["response"], r["outcome"], None,
-                    r["errors"]) for k, r in enumerate(records)]
+    scored = [_scored(problems[k // cfg.n], k // cfg.n, r["response"], r["outcome"], None,
+                      r["errors"]) for k, r in enumerate(records)]
+    for item, r in zip(scored, records):
+        item.reply = r.get("reply")
+    return scored
 
 
 def _scored(problem: TaskExample, index: int, completion: str, outcome: str,
@@ -469,7 +485,8 @@ def per_sample_records(problems: Sequence[TaskExample],
         out.append({"id": problems[s.problem].id, "sample": seen[s.problem],
                     "outcome": s.outcome, "passed": s.passed, "compiled": s.compiled,
                     "pass_ratio": s.pass_ratio, "exact_match": s.exact_match,
-                    "edit_sim": s.edit_sim, "errors": s.errors, "completion": s.completion})
+                    "edit_sim": s.edit_sim, "errors": s.errors, "completion": s.completion,
+                    **({"reply": s.reply} if s.reply is not None else {})})
         seen[s.problem] += 1
     return out
 

@@ -11,7 +11,18 @@ A response ends at the first of:
 * ``function_end``: the unit of code the prompt's code prefix opened is closed
   (`core.program_end`: a dedent back to the prefix's outer level in Python, the closing
   brace elsewhere). Only for examples with a code prefix (completion, HumanEval-style);
+* ``fence_end`` (chat replies): the fenced code block that would be taken as the answer
+  closes (`trainer.chat`; the default templates ask for one block). The line of the
+  closing fence must be complete, so the kept last token is the one that ends it;
+* ``thinking_budget`` (chat replies, ``max_thinking_tokens``): the reply is still inside
+  its reasoning block after that many tokens; it has no answer (outcome ``empty``);
 * ``truncated``: ``max_new_tokens`` were generated without any of the above.
+
+A chat reply also ends at the chat template's end-of-turn token, which `Policy` counts
+as an EOS (``eos``). Its text is read with `rewards.extraction` (`trainer.chat`): the
+program text it contributes is the extracted answer, and the reply itself is kept in
+`Generated.replies` with the `Answer` in `Generated.answers`. Every kept token of the
+reply (reasoning, prose, fences) is part of the response the policy is trained on.
 
 For ``stop`` and ``function_end`` the token that completed the decision is kept as the
 last response token, like EOS: it is what the policy chose in order to end, so it gets
@@ -22,13 +33,17 @@ of the loss, the KL, the values and the advantages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from core import languages
 from core.program_end import Cut, ProgramEnd, first_stop
+from rewards.extraction import UNCLOSED_REASONING, Answer
+from trainer.chat import ChatFormat, ChatPrompt, program_text
 from trainer.stop_rules import END_REASONS, StopRules
 
 __all__ = ["END_REASONS", "Generated", "StopRules", "encode_prompts", "generate"]
@@ -44,24 +59,47 @@ class Generated:
     response_mask: torch.Tensor  # (B, T) 1 on kept tokens (EOS / stop token included)
     texts: list[str]  # the program text each response contributes (after the cut)
     ends: list[str]  # why each response ended, one of END_REASONS
+    replies: list[str] | None = None  # chat: the reply text (special tokens kept, no final EOS)
+    answers: list[Answer] | None = None  # chat: the answer read out of each reply
 
 
 class _StopCriteria:
     """A `transformers` stopping criterion checking stop strings and the function-end
-    rule of every row after each generated token; records where each row was cut."""
+    rule (raw prompts) or the fence-end and thinking-budget rules (chat replies) of every
+    row after each generated token; records where each row was cut."""
 
     def __init__(self, tokenizer: Any, examples: Sequence[Any], rules: StopRules,
-                 start: int) -> None:
+                 start: int, chat: ChatFormat | None = None,
+                 prompts: Sequence[ChatPrompt] | None = None,
+                 eos_ids: frozenset[int] = frozenset()) -> None:
         self.tokenizer, self.rules, self.start = tokenizer, rules, start
+        self.chat, self.prompts, self.eos_ids = chat, prompts, eos_ids
+        self.languages = [ex.language for ex in examples]
         self.ends: list[ProgramEnd | None] = []
         for ex in examples:
-            prefix = getattr(ex, "code_prefix", "") or ""
+            prefix = "" if chat is not None else getattr(ex, "code_prefix", "") or ""
             end = ProgramEnd(ex.language, prefix) if rules.function_end and prefix else None
             self.ends.append(end if end is not None and end.active else None)
         self.cut_token: list[int | None] = [None] * len(examples)  # index of the kept last token
         self.cut: list[Cut | None] = [None] * len(examples)
-        self.watch = [e is not None for e in self.ends] if not rules.stop else \
-            [True] * len(examples)
+        chat_rules = chat is not None and (chat.fence_end or chat.max_thinking_tokens > 0)
+        self.watch = [bool(rules.stop) or chat_rules or e is not None for e in self.ends]
+
+    def text(self, ids: list[int]) -> str:
+        """The text a row's stop rules read (a chat reply keeps special tokens)."""
+        if self.chat is None:
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return reply_text(self.tokenizer, ids, self.eos_ids)
+
+    def _chat_cut(self, r: int, text: str, n_tokens: int) -> Cut | None:
+        chat, prompt = self.chat, self.prompts[r]
+        if chat.max_thinking_tokens and n_tokens >= chat.max_thinking_tokens:
+            answer = chat.read(text, self.languages[r], prompt.reasoning_open)
+            if answer.empty_reason == UNCLOSED_REASONING:
+                return Cut(len(text), max(len(text) - 1, 0), "thinking_budget")
+        if chat.fence_end and _fence_closed(chat, text, self.languages[r], prompt.reasoning_open):
+            return Cut(len(text), len(text) - 1, "fence_end")
+        return None
 
     def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         generated = input_ids[:, self.start:]
@@ -75,10 +113,12 @@ class _StopCriteria:
             if self.cut[r] is not None:
                 done[r] = True
                 continue
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            text = self.text(ids)
             found = [first_stop(text, self.rules.stop)]
             if self.ends[r] is not None:
                 found.append(self.ends[r].feed(text))
+            if self.chat is not None:
+                found.append(self._chat_cut(r, text, len(ids)))
             found = [c for c in found if c is not None]
             if found:
                 self.cut[r] = min(found, key=lambda c: c.trigger)
@@ -87,8 +127,38 @@ class _StopCriteria:
         return done
 
 
+_CLOSING_LINE = re.compile(r"(?:^|\n)([ \t]*(?:`{3,}|~{3,})[ \t]*)\n\Z")
+
+
+def _fence_closed(chat: ChatFormat, text: str, language: str, reasoning_open: str) -> bool:
+    """Whether `text` just completed the closing fence line of the block that extraction
+    takes as the answer, tagged with the task's language or untagged (a block closed
+    earlier, a block in another language or of ```text, or a bare fence that opens a new
+    block does not count)."""
+    line = _CLOSING_LINE.search(text)
+    if line is None:
+        return False
+    answer = chat.read(text, language, reasoning_open)
+    if answer.empty_reason is not None or answer.span is None or \
+            answer.span[1] != line.start(1):
+        return False
+    if answer.fence_language is not None:
+        return answer.fence_language == languages.get(language).name
+    opening = text[: answer.span[0]].rstrip("\n").rsplit("\n", 1)[-1]
+    return opening.strip().strip("`~").strip() == ""  # untagged
+
+
+def reply_text(tokenizer: Any, ids: Sequence[int], eos_ids: frozenset[int]) -> str:
+    """A chat reply's text: its tokens up to the first EOS / end-of-turn (not included),
+    decoded with special tokens kept (a reasoning tag may be one)."""
+    ids = list(ids)
+    end = next((i for i, t in enumerate(ids) if t in eos_ids), len(ids))
+    return tokenizer.decode(ids[:end], skip_special_tokens=False)
+
+
 def encode_prompts(tokenizer: Any, examples: Sequence[Any], max_tokens: int,
-                   side: str, seq2seq: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                   side: str, seq2seq: bool,
+                   add_special_tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and attention mask of each example's prompt, at most `max_tokens` long.
 
     A prompt that is too long loses tokens only from its cuttable middle: the first
@@ -98,10 +168,11 @@ def encode_prompts(tokenizer: Any, examples: Sequence[Any], max_tokens: int,
     problem statement stays) or its start (``"left"``: the code right before the
     response stays). ``"auto"``: left for examples with a code prefix (completion),
     right otherwise. Causal prompts are left-padded, seq2seq inputs right-padded.
+    `add_special_tokens=False` for text that has them already (a rendered chat template).
     """
     rows = []
     for ex in examples:
-        full = tokenizer(ex.prompt, add_special_tokens=True)["input_ids"]
+        full = tokenizer(ex.prompt, add_special_tokens=add_special_tokens)["input_ids"]
         if len(full) <= max_tokens:
             rows.append(full)
             continue
@@ -160,38 +231,51 @@ def generate(
     top_p: float = 1.0,
     rules: StopRules | None = None,
     truncation_side: str = "auto",
+    chat: ChatFormat | None = None,
 ) -> Generated:
     """Generate one response per example (repeat an example for several) and cut each
-    at its end (see the module docstring). `temperature == 0` decodes greedily."""
+    at its end (see the module docstring). `temperature == 0` decodes greedily. With
+    `chat` the prompts go through the tokenizer's chat template and the answers are read
+    out of the replies (`trainer.chat`)."""
     if not examples:
         raise ValueError("generate() needs at least one example")
     tok = policy.tokenizer
-    qi, qm = encode_prompts(tok, examples, max_prompt_tokens, truncation_side, policy.is_seq2seq)
+    prompts = [chat.render(tok, ex) for ex in examples] if chat is not None else None
+    side = "right" if prompts is not None and truncation_side == "auto" else truncation_side
+    qi, qm = encode_prompts(tok, prompts or examples, max_prompt_tokens, side,
+                            policy.is_seq2seq, add_special_tokens=prompts is None)
     qi, qm = _nonempty_queries(qi, qm, tok, policy)
     qi, qm = qi.to(policy.device), qm.to(policy.device)
     start = 1 if policy.is_seq2seq else qi.shape[1]
-    criteria = _StopCriteria(tok, examples, rules or StopRules(), start)
+    criteria = _StopCriteria(tok, examples, rules or StopRules(), start, chat, prompts,
+                             policy.eos_token_ids)
     raw = policy.generate(qi, qm, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p,
                           stopping_criteria=criteria if any(criteria.watch) else None)
     limits = [None if c is None else c + 1 for c in criteria.cut_token]
     ids, mask = policy.finish_responses(raw, limits)
-    texts, ends = [], []
+    texts, ends, replies, answers = [], [], [], []
     for r, (row, m) in enumerate(zip(ids.tolist(), mask.tolist())):
         n = sum(m)
-        text = tok.decode(row[:n], skip_special_tokens=True)
+        text = criteria.text(row[:n])
         cut = criteria.cut[r]
         if cut is not None and limits[r] is not None and n == limits[r]:
-            texts.append(text[: cut.end])
-            ends.append(cut.reason)
+            text, end = text[: cut.end], cut.reason
         elif n and row[n - 1] in policy.eos_token_ids:
-            texts.append(text)
-            ends.append("eos")
+            end = "eos"
         else:
+            end = "truncated"
+        ends.append(end)
+        if prompts is None:
             texts.append(text)
-            ends.append("truncated")
+            continue
+        answer = chat.read(text, examples[r].language, prompts[r].reasoning_open)
+        replies.append(text)
+        answers.append(answer)
+        texts.append(program_text(prompts[r].code_prefix, answer))
     return Generated(query_ids=qi, query_mask=qm, response_ids=ids, response_mask=mask,
-                     texts=texts, ends=ends)
+                     texts=texts, ends=ends, replies=replies if prompts else None,
+                     answers=answers if prompts else None)
 
 
 def _nonempty_queries(

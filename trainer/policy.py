@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.chat import end_of_turn_ids
 from trainer.models import resolve_model
 
 
@@ -101,8 +102,10 @@ class Policy(nn.Module):
         self.eos_token_id = int(eos)
         extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         extra = [extra] if isinstance(extra, int) else list(extra or [])
-        self.eos_token_ids = frozenset([self.eos_token_id, *map(int, extra)])
-        """Every token that ends a response (the tokenizer's EOS and the model's own)."""
+        self.eos_token_ids = frozenset([self.eos_token_id, *map(int, extra),
+                                        *end_of_turn_ids(tokenizer)])
+        """Every token that ends a response (the tokenizer's EOS, the model's own and the
+        chat template's end-of-turn token)."""
 
     # ------------------------------------------------------------------ construction
 

@@ -39,6 +39,7 @@ from core.shaping import make_kl_controller
 from rewards import RewardConfig
 from trainer import checkpoint
 from trainer.advantages import estimate_advantages
+from trainer.chat import ChatFormat
 from trainer.config import (
     Config,
     PPOSettings,
@@ -46,6 +47,7 @@ from trainer.config import (
     RunSettings,
     config_to_dict,
     parse_cli,
+    task_of,
     validate,
 )
 from trainer.distributed import Dist, init_distributed
@@ -56,7 +58,7 @@ from trainer.models import check_model_source
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
-from trainer.tasks import load_task, task_of
+from trainer.tasks import load_task
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
@@ -144,7 +146,8 @@ def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> di
 
 
 def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, cfg: Config,
-                   dist: Dist, step: int, log: MetricsLogger) -> dict[str, float]:
+                   dist: Dist, step: int, log: MetricsLogger,
+                   chat: ChatFormat | None = None) -> dict[str, float]:
     """Evaluate on the held-out `examples` (sharded over ranks); rank 0 writes every
     response to eval_samples.jsonl. Returns the ``eval/`` metrics (on every rank)."""
     gc, rc = cfg.generation, cfg.run
@@ -157,7 +160,8 @@ def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, c
         truncation_side=gc.truncation_side, temperature=rc.eval_temperature, top_k=gc.top_k,
         top_p=gc.top_p, chunk_size=rc.eval_batch_size,
         progress=lambda done, total: log.status(f"eval at step {step}: {done}/{total}"),
-        with_kl=step > 0)  # at step 0 the policy is its reference: the KL is exactly 0
+        with_kl=step > 0,  # at step 0 the policy is its reference: the KL is exactly 0
+        chat=chat)
     records = dist.gather(records)
     ordered = [ex for r in range(dist.world) for ex in examples[r:: dist.world]]
     metrics = {f"eval/{k}": v for k, v in summarize(records, ordered).items()}
@@ -244,11 +248,13 @@ def train(
                         tensorboard=rc.tensorboard, progress=rc.progress)
     temperature = gc.temperature if gc.temperature > 0 else 1.0
     rules = gc.stop_rules()
+    chat = gc.chat_format(policy.tokenizer, task_of(cfg.data), cfg.model.name_or_path)
+    say("prompt format: " + ("chat, through the tokenizer's chat template" if chat else "raw"))
     k = gc.samples_per_prompt
     try:
         if start_step == 0 and eval_set:  # the model before any update, the same way
             log.log(0, dist.mean_metrics(run_evaluation(policy, eval_set, scorer, cfg, dist, 0,
-                                                        log)), advance=False)
+                                                        log, chat)), advance=False)
         for step in range(start_step + 1, pc.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
             # 1. prompts: the global batch is the same on all ranks; each takes its shard of
@@ -260,7 +266,7 @@ def train(
                             max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
                             top_k=gc.top_k, top_p=gc.top_p, chunk_size=gc.chunk_size,
                             rules=rules, truncation_side=gc.truncation_side,
-                            with_values=not pc.critic_free)
+                            with_values=not pc.critic_free, chat=chat)
             t_rollout = time.perf_counter()
             # 3-4. advantages (gae: token rewards, GAE, whitening over the global batch;
             # grpo / rloo: per group), line credit on the lines feedback names
@@ -284,16 +290,19 @@ def train(
                 "time/reward_wait": batch.reward_wait_seconds,
             })
             if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
-                metrics.update(run_evaluation(policy, eval_set, scorer, cfg, dist, step, log))
+                metrics.update(run_evaluation(policy, eval_set, scorer, cfg, dist, step, log, chat))
             metrics = dist.mean_metrics(metrics)
             metrics["kl/coef"] = kl_ctl.value
             metrics["ppo/lr"] = scheduler.get_last_lr()[0]
             kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * k)
             log.log(step, metrics)
+            replies = batch.replies or [None] * len(examples)
             log.log_samples(step, [
                 {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
-                 "components": s.components(), "outcome": s.outcome, "end": end}
-                for ex, text, s, end in zip(examples, batch.texts, batch.scored, batch.ends)
+                 "components": s.components(), "outcome": s.outcome, "end": end,
+                 **({"reply": reply} if reply is not None else {})}
+                for ex, text, s, end, reply in zip(examples, batch.texts, batch.scored,
+                                                   batch.ends, replies)
             ][: rc.log_samples])
             if step % rc.save_every == 0 or step == pc.steps:
                 _save(ckpt_dir, step, policy, optimizer, scheduler, kl_ctl, sampler, dist, rc)

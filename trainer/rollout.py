@@ -35,6 +35,8 @@ from rewards import (
     import_reward,
     resolve_reward,
 )
+from rewards.extraction import Answer
+from trainer.chat import ChatFormat
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.tasks import make_samples
@@ -134,9 +136,11 @@ class Rollout:
     scores: torch.Tensor  # (B,) sequence rewards
     scored: list[RewardBreakdown]
     texts: list[str]  # the program text of each response (after its cut)
-    ends: list[str]  # why each response ended: eos | stop | function_end | truncated
+    ends: list[str]  # why each response ended (`trainer.generation.END_REASONS`)
     reward_seconds: float = 0.0  # time the workers spent scoring (overlapped)
     reward_wait_seconds: float = 0.0  # time this process blocked waiting for scores
+    replies: list[str] | None = None  # chat: each reply's text (texts holds its answer)
+    answers: list[Answer] | None = None  # chat: the answer read out of each reply
 
     @property
     def truncated(self) -> torch.Tensor:
@@ -162,6 +166,11 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
     anything past the program text (`Rollout.texts` is the response cut at its end) and
     every token of a response that was detokenised before scoring (XLCoST markers).
 
+    A chat reply's tokens are mapped through its answer's span (`rewards.extraction.Answer`):
+    tokens of the extracted code get the program line they write, every other token
+    (reasoning, prose, fence markers, end of turn) gets 0. Without a span (an answer that
+    is not one piece of the reply) or with an empty answer, every token gets 0.
+
     Offsets come from the tokenizer (``return_offsets_mapping``) over the decoded kept
     tokens when re-encoding that text gives the same ids; otherwise (a slow tokenizer,
     or a sampled tokenisation the tokenizer would not produce) token i starts at
@@ -173,6 +182,10 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
     special = set(getattr(tokenizer, "all_special_ids", ()))
     out = np.zeros(batch.response_ids.shape, dtype=np.int64)
     for b, (row, kept, ex) in enumerate(zip(ids_rows, mask_rows, examples)):
+        prefix = getattr(ex, "code_prefix", "") or ""
+        if batch.answers is not None:
+            _answer_lines(tokenizer, row, kept, batch.texts[b], batch.answers[b], prefix, out[b])
+            continue
         if response_code(ex, batch.texts[b]) != batch.texts[b]:
             continue  # detokenised before scoring (XLCoST markers): its lines are not the tokens'
         positions = [t for t, m in enumerate(kept) if m and row[t] not in special]
@@ -182,15 +195,34 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
         ids = [row[t] for t in positions]
         text = tokenizer.decode(ids, skip_special_tokens=True)
         spans = _token_spans(tokenizer, text, ids)
-        prefix = getattr(ex, "code_prefix", "") or ""
         lines = token_lines(text, spans, first_line=prefix.count("\n") + 1)
         lines[spans[:, 0] >= len(batch.texts[b])] = 0  # past the program's cut
         out[b, positions] = lines
     return torch.from_numpy(out).to(batch.response_ids.device)
 
 
-def _token_spans(tokenizer: Any, text: str, ids: list[int]) -> np.ndarray:
-    """(len(ids), 2) character spans of `ids` in `text` (their decoded string)."""
+def _answer_lines(tokenizer: Any, row: list[int], kept: list[int], program: str,
+                  answer: Answer, prefix: str, out: np.ndarray) -> None:
+    """Fill `out` (T,) with the program lines of a chat reply's answer tokens."""
+    if answer.span is None or not answer.code:
+        return
+    positions = [t for t, m in enumerate(kept) if m]
+    ids = [row[t] for t in positions]
+    text = tokenizer.decode(ids, skip_special_tokens=False)  # the reply, then its end token
+    start, end = answer.span
+    if text[start:end] != answer.code:  # decoding the whole row moved the answer: no credit
+        return
+    spans = _token_spans(tokenizer, text, ids, skip_special=False)
+    inside = (spans[:, 0] >= start) & (spans[:, 0] < end)
+    first_line = (prefix + program[: len(program) - len(answer.code)]).count("\n") + 1
+    local = np.clip(spans - start, 0, end - start)
+    lines = token_lines(answer.code, local, first_line=first_line)
+    out[[p for p, i in zip(positions, inside) if i]] = lines[inside]
+
+
+def _token_spans(tokenizer: Any, text: str, ids: list[int], skip_special: bool = True) -> np.ndarray:
+    """(len(ids), 2) character spans of `ids` in `text` (their decoded string, special
+    tokens skipped or kept as `skip_special` says)."""
     if getattr(tokenizer, "is_fast", False):
         enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
         if list(enc["input_ids"]) == ids:
@@ -201,7 +233,7 @@ def _token_spans(tokenizer: Any, text: str, ids: list[int]) -> np.ndarray:
     # one it completes (an empty span would mean "no line").
     bounds, previous = [], 0
     for i in range(len(ids) + 1):
-        n = len(tokenizer.decode(ids[:i], skip_special_tokens=True)) if i else 0
+        n = len(tokenizer.decode(ids[:i], skip_special_tokens=skip_special)) if i else 0
         previous = min(max(n, previous), len(text))
         bounds.append(previous)
     spans = [(a, b) if b > a else (max(a - 1, 0), min(max(a, 1), len(text)))
@@ -225,13 +257,15 @@ def collect(
     truncation_side: str = "auto",
     with_values: bool = True,
     with_logprobs: bool = True,
+    chat: ChatFormat | None = None,
 ) -> Rollout:
     """Generate, cut, score and measure one batch (`trainer.generation` says where
     responses end). `examples` carry `.prompt`, `.language`, `.code_prefix`,
     `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an example in the
     list to draw several samples for it. `temperature == 0` decodes greedily; the
     log-probs are then those of the temperature-1 distribution. `with_logprobs=False`
-    skips the policy and reference forward passes (log-probs and values are then 0)."""
+    skips the policy and reference forward passes (log-probs and values are then 0).
+    `chat`: prompts through the chat template, answers read out of the replies."""
     if not examples:
         raise ValueError("collect() needs at least one example")
     chunk_size = chunk_size if chunk_size > 0 else len(examples)
@@ -240,12 +274,14 @@ def collect(
     q_ids, q_masks, r_ids, r_masks, logps, kl_logps, refs, vals = ([] for _ in range(8))
     texts: list[str] = []
     ends: list[str] = []
+    replies: list[str] = []
+    answers: list[Answer] = []
     futures = []
     for start in range(0, len(examples), chunk_size):
         chunk = examples[start: start + chunk_size]
         out = generate(policy, chunk, max_prompt_tokens=max_prompt_tokens,
                        max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                       top_p=top_p, rules=rules, truncation_side=truncation_side)
+                       top_p=top_p, rules=rules, truncation_side=truncation_side, chat=chat)
         # Scoring runs in the background from here on, overlapping the forward passes
         # below and the next chunk's generation.
         futures.append(scorer.submit(make_samples(chunk, out.texts)))
@@ -266,6 +302,8 @@ def collect(
         q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
         texts.extend(out.texts)
         ends.extend(out.ends)
+        replies.extend(out.replies or [])
+        answers.extend(out.answers or [])
 
     left = not policy.is_seq2seq
     wait_start = time.perf_counter()
@@ -287,4 +325,6 @@ def collect(
         scores=torch.tensor(totals, dtype=torch.float32, device=policy.device),
         scored=scored, texts=texts, ends=ends,
         reward_seconds=sum(sec for _, sec in results), reward_wait_seconds=wait,
+        replies=replies if chat is not None else None,
+        answers=answers if chat is not None else None,
     )

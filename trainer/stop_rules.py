@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-END_REASONS = ("eos", "stop", "function_end", "truncated")
+END_REASONS = ("eos", "stop", "function_end", "fence_end", "thinking_budget", "truncated")
 
 
 @dataclass(frozen=True)

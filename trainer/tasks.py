@@ -126,6 +126,8 @@ class TaskExample:
     aliases: tuple[str, ...] = ()
     """Other ids the example answers to in sample files (MBPP's integer ``task_id``, APPS's
     ``problem_id``); `id` stays the one the trainer writes."""
+    source: str | None = None
+    """The source program (translation only; chat prompts put it in their own template)."""
     xlcost_tokens: bool = False
     """The data is XLCoST's: a response written the way XLCoST's code is (``NEW_LINE`` /
     ``INDENT`` / ``DEDENT`` markers) is detokenised like the data before it is scored."""
@@ -182,16 +184,6 @@ def detokenize_xlcost(text: str, language: str) -> str:
     if current:
         lines.append("    " * level + " ".join(current))
     return "\n".join(lines) + "\n"
-
-
-BENCHMARK_TASKS = {"humaneval": "synthesis", "mbpp": "synthesis", "apps": "synthesis",
-                   "codesearchnet": "completion", "xlcost": "translation"}
-"""The task each built-in benchmark fixes (``data.task`` is not consulted for them)."""
-
-
-def task_of(cfg: DataConfig) -> str:
-    """The task `cfg` reads: the benchmark's own, else ``cfg.task``."""
-    return BENCHMARK_TASKS.get(cfg.source, cfg.task)
 
 
 def load_task(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
@@ -578,7 +570,8 @@ def translation_example(template: str, source: str, source_language: str, langua
     return TaskExample(prompt=template.format(source=source, **fill), language=language,
                        code_prefix="", reference=reference, tests=None,
                        source_language=source_language, id=example_id,
-                       prompt_keep_head=len(head), prompt_keep_tail=len(tail), whole_program=whole)
+                       prompt_keep_head=len(head), prompt_keep_tail=len(tail), whole_program=whole,
+                       source=source)
 
 
 # ------------------------------------------------------------------------------ split

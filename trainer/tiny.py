@@ -7,7 +7,9 @@ Both kinds have 2 layers, width 128 and a word-level vocabulary of `TINY_WORDS`
 (whitespace-separated words; ids 0-3 are <pad>, </s>, <unk>, <s>). ``vocab="code"``
 gives a causal model a byte-level BPE vocabulary learnt from a few lines of code
 (`build_code_tokenizer`): its responses have newlines and indentation, so they span
-program lines (what line-level credit needs).
+program lines (what line-level credit needs). ``vocab="chat"`` adds ChatML's turn tokens,
+``<think>`` / ``</think>`` and a ChatML chat template to it (`build_chat_tokenizer`): an
+instruct model in miniature, whose end of turn (``<|im_end|>``) is not its EOS.
 """
 
 from __future__ import annotations
@@ -62,16 +64,35 @@ def build_code_tokenizer():  # noqa: ANN201
                                    pad_token="<|endoftext|>")
 
 
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""ChatML, the template of SmolLM2-Instruct and Qwen, for the tiny chat tokenizer."""
+
+
+def build_chat_tokenizer(template: str = CHAT_TEMPLATE):  # noqa: ANN201
+    """`build_code_tokenizer` plus the special tokens <|im_start|> and <|im_end|> (end of
+    turn), the added tokens <think> and </think>, and a chat template (ChatML)."""
+    tok = build_code_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.add_tokens(["<think>", "</think>"])
+    tok.chat_template = template
+    return tok
+
+
 def build_tiny_model(path: str | Path, kind: Literal["causal", "seq2seq"] = "causal",
-                     seed: int = 0, vocab: Literal["words", "code"] = "words") -> str:
+                     seed: int = 0, vocab: Literal["words", "code", "chat"] = "words") -> str:
     """Save a random 2-layer, d=128 Llama (causal) or T5 (seq2seq) + tokenizer to `path`;
-    `vocab` "code" (causal only) uses `build_code_tokenizer` instead of `TINY_WORDS`."""
+    `vocab` "code" (causal only) uses `build_code_tokenizer` instead of `TINY_WORDS`,
+    "chat" (causal only) `build_chat_tokenizer`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
-    if vocab == "code" and kind != "causal":
-        raise ValueError("vocab='code' is for causal models")
-    tokenizer = build_code_tokenizer() if vocab == "code" else build_tiny_tokenizer(kind)
+    if vocab in ("code", "chat") and kind != "causal":
+        raise ValueError(f"vocab={vocab!r} is for causal models")
+    builders = {"code": build_code_tokenizer, "chat": build_chat_tokenizer}
+    tokenizer = builders[vocab]() if vocab in builders else build_tiny_tokenizer(kind)
     n_vocab = len(tokenizer)
     torch.manual_seed(seed)
     if kind == "causal":

