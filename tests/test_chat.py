@@ -336,6 +336,8 @@ def test_evaluate_cli_generate_mode_in_chat_format(policy: Policy, tmp_path: Pat
         return policy
 
     monkeypatch.setattr(Policy, "load", staticmethod(load))
+    # the model is the forced tiny policy above: no folder or hub name to check first
+    monkeypatch.setattr(evaluate_cli, "check_model_source", lambda name: None)
     out = tmp_path / "report.json"
     argv = ["--no-progress", "--model", "tiny", "--data.source", "jsonl", "--data.task",
             "synthesis", "--data.path", str(data), "--output", str(out),
