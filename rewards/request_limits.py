@@ -240,4 +240,9 @@ def _serve() -> None:
 __all__ = ["ParserDied", "ParserProcess", "RequestLimits", "json_size", "parse_body"]
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:  # the server starts it with no arguments
+        print("usage: python -m rewards.request_limits\n\nThe HTTP server's request parser "
+              "process: pickled requests on stdin, answers on stdout (started by "
+              "`python -m rewards serve`, not by hand).")
+        sys.exit(0 if sys.argv[1] in ("-h", "--help") else 2)
     _serve()

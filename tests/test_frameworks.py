@@ -51,23 +51,28 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
 
     torch.set_num_threads(1)
     model = build_tiny_model(tmp_path / "tiny", "causal")
-    # In PHP, text after "?>" is output, not code: whatever the tiny model writes there
-    # compiles and adds something, and `exit` keeps it out of the output, so each row's
-    # reward is decided by its tests alone (APPS's stdin/stdout shape, as a JSON string).
-    # Completions are kept non-empty (no EOS or special tokens first).
-    prints = '<?php echo 1 + {}, "\\n"; exit; ?>\n'.format
+    # The tiny model may only write ";" (every other token suppressed), which ends the
+    # statement the PHP prefix began: each completion is code that compiles, and each
+    # row's reward is decided by its tests alone (APPS's stdin/stdout shape, as a JSON
+    # string). Text after "?>" would add nothing (outcome `empty`).
+    prints = '<?php echo 1 + {}, "\\n"'.format
     apps = json.dumps({"inputs": [""], "outputs": ["3\n"]})
     rows = [
         {"prompt": "def f ( x ) :", "language": "php", "code_prefix": prints(2), "tests": apps},  # +1
         {"prompt": "x = y +", "language": None, "code_prefix": prints(1), "tests": apps},  # -0.3
     ]
     dataset = Dataset.from_list(rows)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    [semicolon] = tokenizer(";", add_special_tokens=False)["input_ids"]
+    suppressed = [t for t in range(len(tokenizer)) if t != semicolon]
     execution_only = RewardConfig(use_ast=False, use_dfg=False)
     args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=2,
                       max_completion_length=6, max_steps=2, learning_rate=1e-4, beta=0.0, logging_steps=1,
                       report_to="none", save_strategy="no", use_cpu=True, bf16=False, seed=0,
                       dataloader_num_workers=0,
-                      generation_kwargs={"min_new_tokens": 6, "suppress_tokens": [0, 2, 3]})
+                      generation_kwargs={"min_new_tokens": 6, "suppress_tokens": suppressed})
     trainer = GRPOTrainer(model=model, args=args, train_dataset=dataset,
                           reward_funcs=[trl_reward_func(language="php", config=execution_only),
                                         trl_async_reward_func(language="php", config=execution_only,

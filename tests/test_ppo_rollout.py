@@ -86,19 +86,33 @@ def test_ppocoder_reward_components_reach_the_metrics(policy: Policy, tmp_path: 
 def test_unit_tests_give_the_pass_rate(policy: Policy) -> None:
     from rewards import TestSpec
 
-    # The prompt is the program's start, the response is appended to it. In PHP, what
-    # follows `__halt_compiler();` is data, never parsed, so whatever the tiny model
-    # writes there compiles (text after "?>" would too, but it adds nothing: `empty`).
-    # The good program prints the expected line and passes; the broken one fails to compile.
+    # The prompt is the program's start, the response is appended to it: the model is
+    # made to write ";", which ends the statement each prefix began (text after PHP's
+    # "?>" or "__halt_compiler();" would add nothing: `empty`). The good program prints
+    # the expected line and passes; the broken one fails to compile.
     tests = TestSpec(stdio=[("", "3\n")])
     good = TaskExample(prompt="x", language="php", reference=None, tests=tests,
-                       code_prefix='<?php echo 1 + 2, "\\n"; __halt_compiler();')
-    bad = TaskExample(prompt="x", language="php", code_prefix="<?php echo ( ; __halt_compiler();",
+                       code_prefix='<?php echo 1 + 2, "\\n"')
+    bad = TaskExample(prompt="x", language="php", code_prefix="<?php echo ( ",
                       reference=None, tests=tests)
+    semicolon = policy.tokenizer(";", add_special_tokens=False)["input_ids"]
+    original, eos = policy.model.forward, policy.tokenizer.eos_token_id
+    step = [0]
+
+    def forward(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - writes ";" then EOS
+        out = original(*args, **kwargs)
+        logits = torch.full_like(out.logits[:, -1], -1e4)
+        logits[:, semicolon[step[0]] if step[0] < len(semicolon) else eos] = 1e4
+        out.logits[:, -1] = logits
+        step[0] += 1
+        return out
+
     workers = RewardWorkers(RewardConfig(threads=1, use_ast=False, use_dfg=False), workers=0)
+    policy.model.forward = forward
     try:
         batch = collect(policy, [good, bad], workers, max_prompt_tokens=8, max_new_tokens=3)
     finally:
+        policy.model.forward = original
         workers.close()
     assert [s.outcome for s in batch.scored] == ["passed", "compile_error"]
     m = rollout_metrics(batch, [good, bad], batch.logprobs - batch.ref_logprobs)
