@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from learning import eval_records  # bench/ is on the path: the same reader of a run's evaluations
 
 EVAL_FRACTION = 0.4
 """Share of HumanEval held out (66 of 164 problems)."""
@@ -137,15 +138,6 @@ def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens:
     return outcomes
 
 
-def greedy(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The run's held-out records before (step 0) and after (its last evaluation)."""
-    rows = [json.loads(x) for x in (run_dir / "eval_samples.jsonl").read_text().splitlines()]
-    steps = sorted({r["step"] for r in rows})
-    if len(steps) < 2 or steps[0] != 0:
-        raise SystemExit(f"{run_dir}: needs an evaluation at step 0 and after training")
-    return ([r for r in rows if r["step"] == steps[0]], [r for r in rows if r["step"] == steps[-1]])
-
-
 def metrics(records: list[dict[str, Any]], sampled: list[list[str]], k: int) -> dict[str, np.ndarray]:
     """One number per problem for every metric."""
     from trainer.stats import pass_at_k
@@ -202,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no finished runs under {out}")
         return 1
     base = sample("smollm2-135m", problems, out / "base_samples.json", k, tokens, 0)
-    before_recs, _ = greedy(runs[0])
+    before_recs, _ = eval_records(runs[0])
     before = metrics(before_recs, base, k)
     afters, lines = [], []
     for r in runs:
-        b, a = greedy(r)
+        b, a = eval_records(r)
         if [x["response"] for x in b] != [x["response"] for x in before_recs]:
             lines.append(f"warning: {r} evaluated the base model differently")
         afters.append(metrics(a, sample(str(r / "final"), problems, r / "samples.json", k, tokens,

@@ -404,7 +404,7 @@ def _run(name: str, ex: ExecutionSpec, req: RunCodeRequest, p: Prepared, build: 
     try:
         binds: dict[str, str] = {}
         if build is not None and build.host_dir:
-            _readable(build.host_dir)
+            sandbox.make_readable(build.host_dir)
             binds[build.host_dir] = PROG
             command = format_argv(ex.run_command, memory_mb, src=f"{PROG}/{p.file_name}",
                                   out=PROG if ex.check == "java_worker" else f"{PROG}/prog",
@@ -459,12 +459,6 @@ def _quote(path: str) -> str:
     return "'" + path.replace("'", "'\\''") + "'"
 
 
-def _readable(path: str) -> None:
-    for base, _dirs, names in os.walk(path):
-        os.chmod(base, 0o755)
-        for n in names:
-            full = os.path.join(base, n)
-            os.chmod(full, 0o755 if os.access(full, os.X_OK) else 0o644)
 
 
 def _run_in_zygote(ex: ExecutionSpec, code: str, stdin: str, run_s: float, memory_mb: int

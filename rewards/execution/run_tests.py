@@ -323,7 +323,7 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
     if harness_host != harness_inside:
         binds[harness_host] = harness_inside
     if build.host_dir:
-        _readable(build.host_dir)  # built by the compile run's uid, read by this run's uid
+        sandbox.make_readable(build.host_dir)  # built by the compile run's uid, read by this run's uid
         binds[build.host_dir] = PROG
     job: dict[str, object] = {"nonce": nonce, "cap": output_bytes}
     # a warm runtime (the JVM's case runner) gets time to start; the run as a whole stops
@@ -378,14 +378,6 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
     return _verdict(res, nonce, label)
 
 
-def _readable(path: str) -> None:
-    """Let every uid read (and run) the built program, whatever the umask was."""
-    for root, dirs, files in os.walk(path):
-        os.chmod(root, 0o755)
-        for name in files:
-            full = os.path.join(root, name)
-            os.chmod(full, 0o755 if os.access(full, os.X_OK) else 0o644)
-        del dirs[64:]
 
 
 def _verdict(res: sandbox.RunResult, nonce: str, label: str) -> TestResult:

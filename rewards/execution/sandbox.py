@@ -632,6 +632,17 @@ def _communicate(proc: subprocess.Popen[bytes], stdin: bytes, readers: Mapping[s
     return {k: b"".join(v) for k, v in chunks.items()}, timed_out, truncated
 
 
+def make_readable(path: str) -> None:
+    """Let every uid read (and run) the files under `path` (a build made by another
+    sandbox uid, whatever the umask was)."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for name in files:
+            full = os.path.join(root, name)
+            os.chmod(full, 0o755 if os.access(full, os.X_OK) else 0o644)
+        del dirs[64:]
+
+
 def make_run_dir() -> str:
     """A fresh host directory for one run's files (random name; the caller removes it)."""
     import tempfile
