@@ -194,6 +194,19 @@ def test_java_cases_run_in_one_warm_jvm_with_fresh_static_state():
     assert "exit status 2" in res[1].messages[0].text
 
 
+def test_java_case_thread_state_does_not_reach_the_next_case():
+    """The warm JVM runs every case on one reused thread: an interrupt that a case leaves
+    behind is cleared before the next case, and System.exit is trapped whatever the
+    case named its thread."""
+    cases = TestSpec.from_io([f"{i}\n" for i in range(6)], [f"{i}\n" for i in range(6)])
+    leaves = ("public class Main {\n  public static void main(String[] a) throws Exception {\n"
+              "    Thread.sleep(1);\n    int n = new java.util.Scanner(System.in).nextInt();\n"
+              "    System.out.println(n);\n    Thread.currentThread().setName(\"worker\");\n"
+              "    Thread.currentThread().interrupt();\n    System.exit(0);\n  }\n}\n")
+    res = run_tests("java", [leaves], [cases], timeout_s=10)
+    assert (res[0].outcome, res[0].passed, res[0].total) == ("passed", 6, 6)
+
+
 def test_bad_input_gets_a_defined_result():
     spec = TestSpec(asserts=("assert f() == 1",))
     io = TestSpec.from_io(["x\n"], ["x\n"])
