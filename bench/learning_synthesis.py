@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -82,12 +83,15 @@ def train(seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
            "--run.seed", str(seed), "--run.no-progress", *extra]
     print(f"[learning-synthesis] seed {seed}: {' '.join(cmd[1:])}", flush=True)
     start = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(run_dir / "bench_log.txt", "w") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONPATH": _root_path()})
     if proc.returncode != 0:
         raise SystemExit(f"seed {seed} failed; see {run_dir / 'bench_log.txt'}")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     info = {"wall_s": time.perf_counter() - start, "cores": len(os.sched_getaffinity(0)),
+            "cpu_s": cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime,
             "load_1min_after": os.getloadavg()[0]}
     timing.write_text(json.dumps(info))
     return info
@@ -179,16 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", type=Path, default=Path("runs/learning-synthesis"))
     parser.add_argument("--only-report", action="store_true", help="train and sample nothing")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the seeds and stop (runs of different seeds can then go in "
+                             "parallel processes; a later call samples and reports)")
+    parser.add_argument("--k", type=int, default=K, help="samples per held-out problem for pass@k")
     parser.add_argument("--smoke", action="store_true",
                         help="10 problems, 2 steps, 48-token replies, k=2: checks the pipeline")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                         help="flags passed to every training run (after the bench's)")
     args = parser.parse_args(argv)
     out = args.out.resolve()
-    steps, max_examples, tokens, k = (2, 10, 48, 2) if args.smoke else (STEPS, None, MAX_NEW_TOKENS, K)
+    steps, max_examples, tokens, k = (2, 10, 48, 2) if args.smoke else (STEPS, None, MAX_NEW_TOKENS, args.k)
     extra = [*flags(steps, max_examples, tokens), *args.extra]
     problems = held_out(max_examples)
-    timings = {s: train(s, out, extra) for s in args.seeds if not args.only_report}
+    for s in args.seeds if not args.only_report else ():
+        train(s, out, extra)
+    if args.train_only:
+        return 0
     runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / "final").is_dir()]
     if not runs:
         print(f"no finished runs under {out}")
@@ -203,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"warning: {r} evaluated the base model differently")
         afters.append(metrics(a, sample(str(r / "final"), problems, r / "samples.json", k, tokens,
                                         0), k))
-        wall = timings.get(int(r.name[4:]), {}).get("wall_s")
+        timing = r / "bench_timing.json"
+        info = json.loads(timing.read_text()) if timing.is_file() else {}
         lines.append(f"{r.name}: {transitions(b, a)}"
-                     + (f"; training run {wall / 60:.1f} min" if wall else ""))
+                     + (f"; training run {info['wall_s'] / 60:.1f} min wall" if "wall_s" in info else "")
+                     + (f", {info['cpu_s'] / 60:.1f} CPU-min" if "cpu_s" in info else ""))
     report = [f"# Synthesis learning benchmark ({out})", "",
               table(f"{len(problems)} held-out HumanEval problems, {len(runs)} seed(s), after = "
                     f"mean over seeds; pass@k from {k} samples at T={TEMPERATURE}", before, afters),

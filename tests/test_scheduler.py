@@ -17,7 +17,7 @@ import pytest
 
 from rewards import RewardConfig, Sample, score_iter
 from rewards.execution import Scheduler, TestSpec, run_tests, run_tests_iter
-from rewards.execution.scheduler import current, using
+from rewards.execution.scheduler import current, release_slot, using
 
 CHECK = TestSpec(test="def check(f):\n    assert f(2) == 4\n", entry_point="f")
 GOOD = "def f(x):\n    return x * x\n"
@@ -139,6 +139,56 @@ def test_a_looping_sample_delays_no_other_result():
     assert last_quick < 20 <= arrivals[-1][2]
 
 
+def test_a_slow_job_that_releases_its_slot_lets_the_next_start():
+    """`release_slot` gives a waiting job's slot to the next job; at most max_workers
+    released jobs exist, and a job that never releases keeps its slot."""
+    s = Scheduler(max_workers=1)
+    g = _Gated()
+    order: list[str] = []
+
+    def slow(tag: str):
+        def job() -> str:
+            order.append(tag)
+            release_slot()
+            g.gates[tag].wait(30)
+            return tag
+        g.gates[tag] = threading.Event()
+        return job
+
+    batch = s.submit([slow("a"), slow("b"), lambda: order.append("c") or "c"])
+    deadline = time.monotonic() + 20
+    while len(order) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.3)  # room for c to start, were the cap not kept
+    # a released its slot, b started and could not release (one released job at most),
+    # so c waited for b; releasing b lets c run while a still waits
+    assert order == ["a", "b"]
+    g.gates["b"].set()
+    deadline = time.monotonic() + 20
+    while "c" not in order and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert order == ["a", "b", "c"]
+    g.gates["a"].set()
+    assert sorted(r for _, r in batch) == ["a", "b", "c"]
+    release_slot()  # outside a worker: nothing happens
+
+
+def test_a_loop_holds_a_worker_only_for_the_slow_threshold():
+    """One worker, a loop with a 6 s timeout first in line: the quick samples behind it
+    do not wait for the loop's timeout (its run gives the slot back after SLOW_S), the
+    loop still ends as a timeout, and a sample that sleeps past SLOW_S still passes."""
+    slow = TestSpec(test=CHECK.test, entry_point="f", timeout_s=6)
+    sleepy = "import time\ndef f(x):\n    time.sleep(1.0)\n    return x * x\n"
+    codes = [LOOP, sleepy] + [GOOD] * 6
+    tests = [slow, CHECK] + [CHECK] * 6
+    start = time.perf_counter()
+    arrivals = {k: (res.outcome, time.perf_counter() - start)
+                for k, res in run_tests_iter("python", codes, tests, workers=1)}
+    assert arrivals[0][0] == "timeout" and arrivals[0][1] >= 6
+    assert {arrivals[k][0] for k in range(1, 8)} == {"passed"}
+    assert max(arrivals[k][1] for k in range(1, 8)) < arrivals[0][1]
+
+
 def test_score_iter_streams_and_matches_score():
     slow = TestSpec(test=CHECK.test, entry_point="f", timeout_s=15)
     samples = [Sample("python", LOOP, tests=slow), Sample("python", GOOD, tests=CHECK),
@@ -177,7 +227,9 @@ def test_two_batches_share_the_workers_fairly():
         assert run_tests("python", [GOOD], [CHECK])[0].outcome == "passed"
         small = time.perf_counter() - t0
     worker.join()
-    assert small < 4 and "long" in done and done["long"] >= 8  # 4 loops on 2 slots: 2 rounds
+    # each loop runs to its own 4 s (two give their slots back after SLOW_S, and two more
+    # start beside them: 4 loops on 2 slots no longer take 2 rounds)
+    assert small < 4 and "long" in done and done["long"] >= 4
     assert 1.0 + small < done["long"]
 
 

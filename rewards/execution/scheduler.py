@@ -16,6 +16,11 @@ Every sandboxed run of the toolkit (`run_tests`, `compile_feedback`, and through
   *first slot*): a 1-sample request is never queued behind the long runs of another.
   At most ``max_workers + batches - 1`` jobs run at once, and the HTTP server bounds the
   batches (``--max-inflight``).
+* A run still going after `SLOW_S` (almost always a loop on its way to its timeout; a
+  HumanEval sample's tests take milliseconds) gives its slot back (`release_slot`, called
+  by the sandboxed run while it waits) and goes on to its own deadline beside the
+  others. At most ``max_workers`` released runs exist at once, so the processes running
+  stay below twice the slots. Its verdict is the same: the time limit is the run's own.
 
 The process-wide scheduler (`default_scheduler`) has ``os.cpu_count()`` slots, or more
 while a batch asks for more workers (a library caller's ``workers=16`` runs 16 at once,
@@ -43,6 +48,10 @@ T = TypeVar("T")
 
 IDLE_S = 60.0
 """A worker thread with nothing to do for this long ends."""
+SLOW_S = 0.5
+"""A sandboxed run still waiting for its verdict after this long releases its slot."""
+
+_local = threading.local()
 
 
 class _Failed:
@@ -116,6 +125,7 @@ class Scheduler:
         self._turn = 0  # index in _batches of the batch served next
         self._handoff: deque[tuple[Batch[Any], int, Callable[[], Any]]] = deque()
         self._running = 0
+        self._released = 0  # jobs that gave their slot back and still run
         self._idle = 0
 
     @property
@@ -207,6 +217,7 @@ class Scheduler:
                     if not woke and not self._handoff:
                         return
                 batch, index, job = self._handoff.popleft()
+                ticket = _local.ticket = [self, batch, False]  # [.., .., released]
                 self._lock.release()
                 try:
                     result: Any = job()
@@ -214,11 +225,35 @@ class Scheduler:
                     result = _Failed(exc)
                     self._cancel(batch)
                 finally:
+                    _local.ticket = None
                     self._lock.acquire()
-                batch.running -= 1
-                self._running -= 1
+                if ticket[2]:
+                    self._released -= 1
+                else:
+                    batch.running -= 1
+                    self._running -= 1
                 batch._deliver(index, result)
                 self._pump()
+
+    def _release(self, ticket: list[Any]) -> None:
+        with self._lock:
+            if ticket[2] or self._released >= self.max_workers:
+                return
+            ticket[2] = True
+            self._released += 1
+            ticket[1].running -= 1
+            self._running -= 1
+            self._pump()
+
+
+def release_slot() -> None:
+    """Called by a job that is now waiting on a slow run: its slot (and its batch's share)
+    goes to the next job while it keeps running (see the module docstring). A no-op
+    outside a scheduler's worker, when already released, or when ``max_workers`` released
+    runs exist already."""
+    ticket = getattr(_local, "ticket", None)
+    if ticket is not None:
+        ticket[0]._release(ticket)
 
 
 def _bind(fn: Callable[[Any], T], x: Any) -> Callable[[], T]:
@@ -255,4 +290,4 @@ def using(scheduler: Scheduler) -> Iterator[Scheduler]:
         _current.reset(token)
 
 
-__all__ = ["Batch", "Scheduler", "current", "default_scheduler", "using"]
+__all__ = ["SLOW_S", "Batch", "Scheduler", "current", "default_scheduler", "release_slot", "using"]

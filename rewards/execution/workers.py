@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from core.languages import ExecutionSpec
-from rewards.execution import memcg, sandbox
+from rewards.execution import memcg, sandbox, scheduler
 from rewards.execution.limits import Limits, check_count
 from rewards.execution.sandbox import HARNESS_DIR, Sandbox
 from rewards.execution.toolchain import COMPILE_MEMORY_MB, format_argv, run_env, run_limits
@@ -149,6 +149,15 @@ class PersistentWorker:
         except (BrokenPipeError, OSError) as exc:
             self.stop()
             raise WorkerDied(f"worker exited: {exc}") from exc
+
+    def readable(self, deadline: float) -> bool:
+        """Whether output is waiting (or arrives before `deadline`); never stops the worker."""
+        if self._buf:
+            return True
+        assert self.proc is not None and self.proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout.fileno(), selectors.EVENT_READ)
+            return bool(sel.select(max(deadline - time.monotonic(), 0)))
 
     def read(self, n: int, deadline: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
@@ -463,6 +472,8 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
             # zygote splices to the run after forking it: no process memory of the
             # zygote, and so of no later run, ever holds it
             worker.send(_frame(request) + _frame({**job, "nonce": nonce}))
+            if not worker.readable(time.monotonic() + scheduler.SLOW_S):
+                scheduler.release_slot()  # a slow run (a loop?) waits beside the others
             (n,) = struct.unpack("<I", worker.read(4, deadline))
             reply = json.loads(worker.read(n, deadline))
             exceeded = group is not None and group.killed_since_prepare()
