@@ -31,9 +31,15 @@ Implementations: each function exists once, in the form that won its benchmark
   * `gae` is a sequential recurrence: a Numba loop (`_gae_kernel`), ~140-250x the
     Python loop over timesteps. Tensors are read on the CPU (one copy from a GPU) and
     come back on their device; the result carries no gradient (advantages are targets).
+  * `grpo` / `rloo`: the (G, k) group statistics in NumPy float64 (a few dozen numbers:
+    torch's per-op cost on tiny tensors is what made them slow), then one multiply that
+    puts each advantage on its sample's tokens, on the mask's device.
+  * `token_kl`: NumPy when nothing needs a gradient and everything is on the CPU
+    (`np.subtract(where=)` and `np.expm1` cost half of torch's CPU `where` and `expm1`),
+    otherwise torch, which runs where the tensors are and keeps the gradient.
   * everything else is plain torch tensor code with no Python loop (NumPy input is
-    viewed as a tensor and returned as NumPy). It runs where the tensors are and keeps
-    the gradient, and `token_rewards` puts exactly `token_kl`'s value beside its rewards.
+    viewed as a tensor and returned as NumPy), and `token_rewards` puts exactly
+    `token_kl`'s value beside its rewards.
 What was tried and dropped:
   * Numba for the group estimators and `token_kl`: 0.3-0.6x the same tensor code in
     TRL / OpenRLHF, since conversion and launch cost more than the arithmetic.
@@ -165,15 +171,16 @@ def _back(out: torch.Tensor, given: Any) -> Any:
     return out.cpu().numpy().astype(dtype, copy=False)
 
 
-def _kl(r: torch.Tensor, estimator: str) -> torch.Tensor:
-    """Per-token KL estimate (see `token_kl`) of r = ref_logp - logp, elementwise, differentiable."""
+def _kl(r: Any, estimator: str) -> Any:
+    """Per-token KL estimate (see `token_kl`) of r = ref_logp - logp, elementwise, for a
+    tensor (differentiable) or a NumPy array."""
     if estimator == "k1":
         return -r
     if estimator == "k2":
         return 0.5 * r**2
     # expm1, not exp(r) - 1: near the reference (|r| ~ 1e-3) float32 exp(r) - 1 - r keeps
-    # 1-2 significant digits of k3 ~ r^2 / 2 (5% off at r = 1e-3); expm1 costs ~1.4x exp on CPU
-    return torch.expm1(r) - r
+    # 1-2 significant digits of k3 ~ r^2 / 2 (5% off at r = 1e-3); expm1 costs ~1.4x exp
+    return (np.expm1(r) if isinstance(r, np.ndarray) else torch.expm1(r)) - r
 
 
 def _check_estimator(estimator: str) -> None:
@@ -373,8 +380,26 @@ def token_kl(
     _check_estimator(estimator)
     logprobs, ref_logprobs, mask = map(_as_array, (logprobs, ref_logprobs, mask))
     _check_batch(logprobs=logprobs, ref_logprobs=ref_logprobs, mask=mask)
+    if _plain_cpu(logprobs, ref_logprobs, mask):
+        # no gradient to keep, on the CPU: NumPy (torch's CPU where/expm1 cost 2-3x more)
+        lp, ref, real = (_cpu_array(x) for x in (logprobs, ref_logprobs, mask))
+        dtype = _NP_DTYPES[_compute_dtype(logprobs.dtype)]
+        r = np.subtract(ref, lp, where=real != 0, out=np.zeros(lp.shape, dtype), casting="same_kind")
+        return _from_numpy(_kl(r, estimator), logprobs)
     device, dtype, real = _start(logprobs, mask)
     return _back(_masked_kl(logprobs, ref_logprobs, real, estimator, device, dtype), logprobs)
+
+
+def _plain_cpu(*xs: Any) -> bool:
+    """NumPy arrays, or CPU tensors that need no gradient, all in dtypes NumPy holds."""
+    return all(isinstance(x, np.ndarray) or (x.device.type == "cpu" and not x.requires_grad
+                                             and x.dtype not in (torch.bfloat16, torch.float16))
+               for x in xs)
+
+
+def _cpu_array(x: Any) -> np.ndarray:
+    """A NumPy view of a CPU tensor (no copy), or the array itself."""
+    return x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def _masked_kl(logprobs: Any, ref_logprobs: Any, real: torch.Tensor, estimator: str,
@@ -461,31 +486,36 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float) -> Any
     if shape[0] != n_groups * k:
         raise ValueError(f"mask has {shape[0]} rows, expected G * k = {n_groups} * {k} = "
                          f"{n_groups * k} (one per sample, groups in order)")
-    _check_finite_scores(scores)
-    device, dtype, real = _start(scores, mask)  # real: (G * k, T)
-    sc = _t(scores, device, dtype)  # (G, k)
-    total = sc.sum(dim=1, keepdim=True)  # (G, 1)
+    # the group statistics are (G, k) numbers: NumPy float64 on the CPU, whatever the
+    # device (scores come from the CPU reward workers); only the broadcast to tokens
+    # runs where the mask is
+    sc = _np_for_numba(scores, np.dtype(np.float64))
+    _check_finite_scores(sc)
+    total = sc.sum(axis=1, keepdims=True)  # (G, 1)
     if estimator == "grpo":
         mean = total / k
-        std = torch.sqrt(((sc - mean) ** 2).sum(dim=1, keepdim=True) / (k - 1))
+        std = np.sqrt(((sc - mean) ** 2).sum(axis=1, keepdims=True) / (k - 1))
         adv = (sc - mean) / (std + eps)
     else:
         adv = sc - (total - sc) / (k - 1)
-    low, high = torch.aminmax(sc, dim=1, keepdim=True)
-    adv = torch.where(low == high, 0.0, adv).reshape(-1, 1)  # (G * k, 1); all equal: exactly 0
-    # adv is finite, so a product with the 0/1 mask is exact; on CPU a multiply by its uint8
-    # view takes a third of the time of torch.where over (G * k, T)
-    return _back(adv * real.view(torch.uint8), scores)
+    same = sc.min(axis=1, keepdims=True) == sc.max(axis=1, keepdims=True)
+    adv = np.where(same, 0.0, adv).reshape(-1, 1)  # (G * k, 1); all equal: exactly 0
+    adv = adv.astype(_NP_DTYPES[_compute_dtype(scores.dtype)])
+    # adv is finite, so a product with the 0/1 mask is exact (and cheaper than a where)
+    if isinstance(mask, torch.Tensor):
+        out = torch.from_numpy(adv).to(mask.device) * mask.bool().view(torch.uint8)
+    else:
+        out = torch.from_numpy(adv * (np.asarray(mask) != 0))
+    return _back(out, scores)
 
 
-def _check_finite_scores(scores: Any) -> None:
-    """ValueError naming the first NaN/inf score (one device sync on GPU; scores are (G, k))."""
-    values = scores if isinstance(scores, torch.Tensor) else torch.from_numpy(scores)
-    if not values.dtype.is_floating_point or bool(torch.isfinite(values).all()):
+def _check_finite_scores(scores: np.ndarray) -> None:
+    """ValueError naming the first NaN/inf score (scores are (G, k), float64)."""
+    if np.isfinite(scores).all():
         return
-    bad = (~torch.isfinite(values)).nonzero()[0].tolist()
-    raise ValueError(f"scores must be finite; scores[{bad[0]}, {bad[1]}] is {values[tuple(bad)].item()} "
-                     f"(sample {bad[1]} of group {bad[0]})")
+    g, j = np.argwhere(~np.isfinite(scores))[0].tolist()
+    raise ValueError(f"scores must be finite; scores[{g}, {j}] is {scores[g, j]} "
+                     f"(sample {j} of group {g})")
 
 
 # ----------------------------------------------------------------- line-level credit
