@@ -21,6 +21,9 @@ Every sandboxed run of the toolkit (`run_tests`, `compile_feedback`, and through
   by the sandboxed run while it waits) and goes on to its own deadline beside the
   others. At most ``max_workers`` released runs exist at once, so the processes running
   stay below twice the slots. Its verdict is the same: the time limit is the run's own.
+  Only schedulers made with ``release_slow`` do this: the process-wide one does; one
+  made with a fixed ``max_workers`` (the server's ``--max-workers``, a bound its operator
+  sized memory for) does not unless asked.
 
 The process-wide scheduler (`default_scheduler`) has ``os.cpu_count()`` slots, or more
 while a batch asks for more workers (a library caller's ``workers=16`` runs 16 at once,
@@ -112,12 +115,15 @@ class Scheduler:
     """Worker slots shared by batches of jobs (see the module docstring).
 
     `max_workers` None: one slot per CPU core, grown while a batch asks for more; a
-    number fixes the slots (a batch's ``workers`` above it is capped at it)."""
+    number fixes the slots (a batch's ``workers`` above it is capped at it).
+    `release_slow`: slow runs give their slots back (`release_slot`); default: only when
+    the slots are not fixed."""
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, release_slow: bool | None = None) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
         self.fixed = max_workers is not None
+        self.release_slow = not self.fixed if release_slow is None else bool(release_slow)
         self._base = max_workers or max(os.cpu_count() or 1, 1)
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -237,7 +243,7 @@ class Scheduler:
 
     def _release(self, ticket: list[Any]) -> None:
         with self._lock:
-            if ticket[2] or self._released >= self.max_workers:
+            if not self.release_slow or ticket[2] or self._released >= self.max_workers:
                 return
             ticket[2] = True
             self._released += 1
