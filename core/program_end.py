@@ -18,13 +18,13 @@ end the model *meant*: the response ends where the unit of code that the prefix 
   prefix left open (depth back to 0).
 
 Comments and string literals (as the language's `LexicalSpec` describes them) hide
-brackets and newlines. `segments` cuts a text into code, comments, strings, directives,
-skipped ``#if 0`` regions and PHP's outside text; `adds_code` (is a response empty?)
-and `code_text` read it. The cut rule keeps its own incremental scan (it runs per
-generated token) over the same `LexicalSpec`. Not modelled, so possibly misread: JavaScript regex literals,
-C++ raw strings, C# verbatim strings ending in a backslash, PHP heredocs; the effect
-is a cut in the wrong place, never an error. A prefix that opened nothing (nothing
-left to close) makes the rule inactive.
+brackets and newlines. One lexer (`segments`) cuts a text into code, comments, strings,
+directives, skipped ``#if 0`` regions and PHP's outside text; `adds_code` (is a response
+empty?) and `code_text` read it, and so does the cut rule, incrementally (it runs per
+generated token) and only for code, comments and strings. Not modelled, so possibly
+misread: JavaScript regex literals, C++ raw strings, C# verbatim strings ending in a
+backslash, PHP heredocs; the effect is a cut in the wrong place, never an error. A
+prefix that opened nothing (nothing left to close) makes the rule inactive.
 
     >>> from core.program_end import find_cut
     >>> find_cut("python", "def f(x):\\n", "    return x\\n\\ndef g():\\n")
@@ -71,10 +71,9 @@ class ProgramEnd:
 
     def __init__(self, language: str, prefix: str) -> None:
         lex = languages.get(language).lexical
+        self._lx = _lexer(lex)
         self._indent = lex.blocks == "indent"
         self._line_comments = tuple(lex.line_comments)
-        self._block_comments = tuple(lex.block_comments)
-        self._quotes = tuple(sorted(lex.quotes, key=len, reverse=True))
         self._reset_state()
         self._lines: list[tuple[int, bool]] = []  # (indent, opens a block) per logical line
         self._scan(prefix, 0, in_prefix=True)
@@ -116,9 +115,7 @@ class ProgramEnd:
     # --------------------------------------------------------------- the scan
 
     def _reset_state(self) -> None:
-        self._quote: str | None = None  # delimiter of the open string literal
-        self._comment: str | None = None  # "\n" for a line comment, else the block closer
-        self._escape = False
+        self._open: _Open | None = None  # the comment or string the text read so far left open
         self._depth = 0  # brackets (indent languages) or braces (brace languages)
         self._continued = False  # a backslash just before the newline joins lines
         self._at_line_start = True  # at the start of a logical line (indent languages)
@@ -130,14 +127,12 @@ class ProgramEnd:
         self._cut: Cut | None = None
 
     def _snapshot(self) -> tuple:
-        return (self._quote, self._comment, self._escape, self._depth, self._continued,
-                self._at_line_start, self._indent_width, self._line_indent,
-                self._last_significant, self._body_seen)
+        return (self._open, self._depth, self._continued, self._at_line_start,
+                self._indent_width, self._line_indent, self._last_significant, self._body_seen)
 
     def _restore(self, state: tuple) -> None:
-        (self._quote, self._comment, self._escape, self._depth, self._continued,
-         self._at_line_start, self._indent_width, self._line_indent,
-         self._last_significant, self._body_seen) = state
+        (self._open, self._depth, self._continued, self._at_line_start, self._indent_width,
+         self._line_indent, self._last_significant, self._body_seen) = state
         self._line_start_index = 0
         self._cut = None
 
@@ -149,36 +144,40 @@ class ProgramEnd:
         self._last_significant = ""
 
     def _scan(self, text: str, i: int, in_prefix: bool) -> None:
-        n = len(text)
-        while i < n:
+        """Read `text` from `i` (its code, comments and strings, as `_lex` cuts them),
+        continuing the state; sets `_cut` where the unit ends (never in the prefix)."""
+        out: list[_Piece] = []
+        carried = self._open is not None
+        self._open = _lex(self._lx, text, i, self._open, False, out)
+        for k, (kind, a, b, closed) in enumerate(out):
+            if kind == "code":
+                if self._code(text, a, b, in_prefix):
+                    return
+                continue
+            if not (carried and k == 0):  # a comment or string opens at `a`
+                if self._indent and self._at_line_start and self._line_starts(text, a, in_prefix):
+                    return
+                self._continued = False
+            if kind == "string" and closed and self._indent:
+                self._last_significant = '"'
+
+    def _line_starts(self, text: str, i: int, in_prefix: bool) -> bool:
+        """A logical line starts at `i` (indent languages): True when it ends the unit."""
+        comment = any(text.startswith(m, i) for m in self._line_comments)
+        if not in_prefix and self._indent_width <= self._base and (self._body_seen or not comment):
+            self._cut = Cut(self._line_start_index, i, "function_end")
+            return True
+        if not comment:
+            self._line_indent = self._indent_width
+            self._body_seen = self._body_seen or not in_prefix
+        self._at_line_start = False
+        return False
+
+    def _code(self, text: str, i: int, end: int, in_prefix: bool) -> bool:
+        """Read the code `text[i:end]`: indentation, brackets or braces, line ends. True
+        when it ends the unit (`_cut` set)."""
+        while i < end:
             c = text[i]
-            if self._comment is not None:
-                if self._comment == "\n":
-                    if c == "\n":
-                        self._comment = None
-                        continue  # the newline itself ends the logical line below
-                elif text.startswith(self._comment, i):
-                    i += len(self._comment)
-                    self._comment = None
-                    continue
-                i += 1
-                continue
-            if self._quote is not None:
-                if self._escape:
-                    self._escape = False
-                elif c == "\\":
-                    self._escape = True
-                elif c == "\n" and self._quote in ('"', "'"):
-                    self._quote = None  # an unterminated one-line literal ends with its line
-                    continue
-                elif text.startswith(self._quote, i):
-                    i += len(self._quote)
-                    self._quote = None
-                    if self._indent:
-                        self._last_significant = '"'
-                    continue
-                i += 1
-                continue
             if self._indent and self._at_line_start:
                 if c in " \t\f":
                     self._indent_width = (self._indent_width // 8 + 1) * 8 if c == "\t" \
@@ -190,15 +189,8 @@ class ProgramEnd:
                     self._line_start_index = i + 1
                     i += 1
                     continue
-                comment = any(text.startswith(m, i) for m in self._line_comments)
-                if not in_prefix and self._indent_width <= self._base \
-                        and (self._body_seen or not comment):
-                    self._cut = Cut(self._line_start_index, i, "function_end")
-                    return
-                if not comment:
-                    self._line_indent = self._indent_width
-                    self._body_seen = self._body_seen or not in_prefix
-                self._at_line_start = False
+                if self._line_starts(text, i, in_prefix):
+                    return True
             if self._continued and c not in "\r\n":
                 self._continued = False
             if c == "\n":
@@ -209,28 +201,9 @@ class ProgramEnd:
                     self._indent_width = 0
                     self._line_start_index = i + 1
                 self._continued = False
-                i += 1
-                continue
-            if c == "\\":
+            elif c == "\\":
                 self._continued = True
-                i += 1
-                continue
-            opener = next((m for m in self._line_comments if text.startswith(m, i)), None)
-            if opener is not None:
-                self._comment = "\n"
-                i += len(opener)
-                continue
-            block = next((b for b in self._block_comments if text.startswith(b[0], i)), None)
-            if block is not None:
-                self._comment = block[1]
-                i += len(block[0])
-                continue
-            quote = self._quote_at(text, i)
-            if quote is not None:
-                self._quote = quote
-                i += len(quote)
-                continue
-            if self._indent:
+            elif self._indent:
                 if c in _OPEN:
                     self._depth += 1
                 elif c in _CLOSE:
@@ -243,16 +216,9 @@ class ProgramEnd:
                 self._depth -= 1
                 if not in_prefix and self._depth <= 0:
                     self._cut = Cut(i + 1, i, "function_end")
-                    return
+                    return True
             i += 1
-
-    def _quote_at(self, text: str, i: int) -> str | None:
-        for q in self._quotes:
-            if self._indent and text.startswith(q * 3, i):
-                return q * 3
-            if text.startswith(q, i):
-                return q
-        return None
+        return False
 
 
 def first_stop(response: str, stops: Sequence[str]) -> Cut | None:
@@ -337,11 +303,16 @@ class _Lexer:
         self.halt = re.compile(lex.halt) if lex.halt else None
         self.closer, self.openers = lex.inline_text or ("", ())
         marks = [*lex.line_comments, *(b[0] for b in lex.block_comments), *lex.quotes, "\n"]
+        self.next_plain = _any_of(marks)
         if lex.directive_prefix:
             marks.append(lex.directive_prefix)
         if self.closer:
             marks.append(self.closer)
-        self.next_mark = re.compile("|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True)))
+        self.next_mark = _any_of(marks)
+
+
+def _any_of(marks: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True)))
 
 
 @cache
@@ -349,98 +320,126 @@ def _lexer(lex: languages.LexicalSpec) -> _Lexer:
     return _Lexer(lex)
 
 
+_Open = tuple[str, bool, bool]
+"""A comment or string left open at the end of a text: (its closer, ``"\\n"`` for a line
+comment; whether it is a string; whether its last character is an escaping backslash)."""
+_Piece = tuple[str, int, int, bool]
+"""A segment as `_lex` yields it: (kind, start, end, closed); closed: a string's closing
+quote (not its line's or the text's end) ended it (False for the other kinds)."""
+
+
 def segments(language: str, text: str) -> list[Segment]:
     """`text` cut into segments (see `Segment`) as the language's `LexicalSpec` reads it:
-    the one lexer behind `adds_code` and `code_text`."""
-    return _segments(_lexer(languages.get(language).lexical), text)
+    the one lexer behind `adds_code`, `code_text` and the cut rule (`ProgramEnd`)."""
+    lx = _lexer(languages.get(language).lexical)
+    return [Segment(kind, a, b) for kind, a, b, _ in _segments(lx, text)]
 
 
-def _segments(lx: _Lexer, text: str) -> list[Segment]:
-    out: list[Segment] = []
-    i, n = 0, len(text)
-    in_text = bool(lx.openers) and any(o in text for o in lx.openers)
-    while i < n:
-        if in_text:
-            i, in_text = _inline_text(lx, text, i, out), False
-            continue
-        found = lx.next_mark.search(text, i)
-        j = found.start() if found else n
-        if j > i:
-            halted = lx.halt.search(text, i, j) if lx.halt else None
-            if halted:  # the rest of the file is data (PHP's __halt_compiler();)
-                if halted.start() > i:
-                    out.append(Segment("code", i, halted.start()))
-                out.append(Segment("text", halted.start(), n))  # the halt itself runs nothing
-                break
-            out.append(Segment("code", i, j))
-        if found is None:
-            break
-        i = _special(lx, text, j, found.group(), out)
-        if i < 0:  # the inline-text closer
-            i, in_text = j + len(lx.closer), True
-            out.append(Segment("tag", j, i))
+def _segments(lx: _Lexer, text: str) -> list[_Piece]:
+    out: list[_Piece] = []
+    _lex(lx, text, 0, None, True, out)
     return out
 
 
-def _inline_text(lx: _Lexer, text: str, i: int, out: list[Segment]) -> int:
+def _lex(lx: _Lexer, text: str, i: int, carry: _Open | None, full: bool, out: list[_Piece]
+         ) -> _Open | None:
+    """Append the segments of `text[i:]` to `out`, the first one continuing the comment or
+    string `carry` says the text before `i` left open; returns what `text` leaves open.
+    `full`: also directives, skipped regions and PHP's outside text (`segments`); else
+    only code, comments and strings (the cut rule, fed a growing text piece by piece)."""
+    n = len(text)
+    if carry is not None and i < n:
+        i, carry = _body(text, i, i, carry, out)
+    in_text = full and bool(lx.openers) and any(o in text for o in lx.openers)
+    marks = lx.next_mark if full else lx.next_plain
+    while i < n and carry is None:
+        if in_text:
+            i, in_text = _inline_text(lx, text, i, out), False
+            continue
+        found = marks.search(text, i)
+        j = found.start() if found else n
+        if j > i:
+            halted = lx.halt.search(text, i, j) if full and lx.halt else None
+            if halted:  # the rest of the file is data (PHP's __halt_compiler();)
+                if halted.start() > i:
+                    out.append(("code", i, halted.start(), False))
+                out.append(("text", halted.start(), n, False))  # the halt itself runs nothing
+                break
+            out.append(("code", i, j, False))
+        if found is None:
+            break
+        mark = found.group()
+        if full and mark == lx.closer:  # the inline-text closer
+            i, in_text = j + len(lx.closer), True
+            out.append(("tag", j, i, False))
+        elif (full and mark == lx.lex.directive_prefix
+              and not text[text.rfind("\n", 0, j) + 1:j].strip()):  # first on its line
+            i = _directive(lx, text, j, out)
+        else:
+            i, carry = _special(lx, text, j, mark, out)
+    return carry
+
+
+def _inline_text(lx: _Lexer, text: str, i: int, out: list[_Piece]) -> int:
     """PHP text from `i` to the next open tag; returns where code starts."""
     hits = [(at, o) for o in lx.openers if (at := text.find(o, i)) >= 0]
     if not hits:
-        out.append(Segment("text", i, len(text)))
+        out.append(("text", i, len(text), False))
         return len(text)
     at, opener = min(hits, key=lambda h: (h[0], -len(h[1])))
     if at > i:
-        out.append(Segment("text", i, at))
-    out.append(Segment("tag", at, at + len(opener)))
+        out.append(("text", i, at, False))
+    out.append(("tag", at, at + len(opener), False))
     return at + len(opener)
 
 
-def _special(lx: _Lexer, text: str, j: int, mark: str, out: list[Segment]) -> int:
-    """Read the segment that starts with `mark` at `j`; returns where scanning goes on
-    (-1: `mark` is the inline-text closer)."""
-    lex, n = lx.lex, len(text)
-    if mark == "\n":
-        out.append(Segment("code", j, j + 1))
-        return j + 1
-    if mark == lx.closer:
-        return -1
-    if mark == lex.directive_prefix and not text[text.rfind("\n", 0, j) + 1:j].strip():
-        return _directive(lx, text, j, out)
+def _special(lx: _Lexer, text: str, j: int, mark: str, out: list[_Piece]
+             ) -> tuple[int, _Open | None]:
+    """Read the newline, comment, string or stray directive mark `mark` at `j`; returns
+    where scanning goes on and what the text leaves open."""
+    lex = lx.lex
     if mark in lex.line_comments:
-        end = text.find("\n", j)
-        end = n if end < 0 else end
-        out.append(Segment("comment", j, end))
-        return end
+        return _body(text, j, j + len(mark), ("\n", False, False), out)
     block = next((b for b in lex.block_comments if b[0] == mark), None)
     if block is not None:
-        end = text.find(block[1], j + len(mark))
-        end = n if end < 0 else end + len(block[1])
-        out.append(Segment("comment", j, end))
-        return end
+        return _body(text, j, j + len(mark), (block[1], False, False), out)
     if mark in lex.quotes:
-        end = _string_end(lx, text, j, mark)
-        out.append(Segment("string", j, end))
-        return end
-    out.append(Segment("code", j, j + len(mark)))  # a '#' that starts no directive
-    return j + len(mark)
+        if lx.indent and text.startswith(mark * 3, j):
+            mark = mark * 3
+        return _body(text, j, j + len(mark), (mark, True, False), out)
+    out.append(("code", j, j + len(mark), False))  # a newline, or a '#' that starts no directive
+    return j + len(mark), None
 
 
-def _string_end(lx: _Lexer, text: str, j: int, quote: str) -> int:
-    if lx.indent and text.startswith(quote * 3, j):
-        quote = quote * 3
-    i, n = j + len(quote), len(text)
-    one_line = quote in ('"', "'")
+def _body(text: str, start: int, i: int, carry: _Open, out: list[_Piece]) -> tuple[int, _Open | None]:
+    """Read the comment or string open since `start` (`carry`) from `i` on; appends its
+    segment; returns where it ends and what is still open there (at the text's end)."""
+    closer, string, escape = carry
+    n = len(text)
+    if not string:
+        end = text.find(closer, i)
+        if end < 0:
+            out.append(("comment", start, n, False))
+            return n, carry
+        end += 0 if closer == "\n" else len(closer)  # a line comment's newline is code
+        out.append(("comment", start, end, False))
+        return end, None
+    one_line = closer in ('"', "'")
     while i < n:
         c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "\n" and one_line:
-            return i  # an unterminated one-line literal ends with its line
-        if text.startswith(quote, i):
-            return i + len(quote)
+        if escape:
+            escape = False
+        elif c == "\\":
+            escape = True
+        elif c == "\n" and one_line:
+            out.append(("string", start, i, False))
+            return i, None  # an unterminated one-line literal ends with its line
+        elif text.startswith(closer, i):
+            out.append(("string", start, i + len(closer), True))
+            return i + len(closer), None
         i += 1
-    return n
+    out.append(("string", start, n, False))
+    return n, (closer, True, escape)
 
 
 def _continued(text: str, newline: int) -> bool:
@@ -460,11 +459,11 @@ def _line_end(text: str, i: int) -> int:
         i = end + 1
 
 
-def _directive(lx: _Lexer, text: str, j: int, out: list[Segment]) -> int:
+def _directive(lx: _Lexer, text: str, j: int, out: list[_Piece]) -> int:
     end = _line_end(text, j)
     if (lx.dead is None or not lx.dead.match(text[j:end].rstrip())
             or lx.live is not None and lx.live.match(text, j)):
-        out.append(Segment("directive", j, end))
+        out.append(("directive", j, end, False))
         return end
     depth, i, n = 0, end, len(text)
     word = re.compile(re.escape(lx.lex.directive_prefix) + r"\s*(\w+)")
@@ -483,9 +482,9 @@ def _directive(lx: _Lexer, text: str, j: int, out: list[Segment]) -> int:
                 break
             depth -= 1
         elif name in ("else", "elif") and depth == 0:  # an #elif is read as a directive again
-            out.append(Segment("dead", j, start))
+            out.append(("dead", j, start, False))
             return start + len(text[start:end]) - len(text[start:end].lstrip())
-    out.append(Segment("dead", j, min(i, n)))
+    out.append(("dead", j, min(i, n), False))
     return min(i, n)
 
 
@@ -510,16 +509,16 @@ def _statements_add_code(lex: languages.LexicalSpec, prefix: str, response: str)
     text = prefix + response
     lx = _lexer(lex)
     scan = _Statements(lex, text, len(prefix))
-    for seg in _segments(lx, text):
-        if seg.kind == "string":
-            scan.items.append(("s", seg.start, seg.end))
-        elif seg.kind != "code":
+    for kind, start, end, _ in _segments(lx, text):
+        if kind == "string":
+            scan.items.append(("s", start, end))
+        elif kind != "code":
             continue
-        elif text[seg.start] == "\n":  # ends a logical line in an indentation language
-            if lx.indent and scan.depth == 0 and not _continued(text, seg.start) and scan.end(seg.start, ""):
+        elif text[start] == "\n":  # ends a logical line in an indentation language
+            if lx.indent and scan.depth == 0 and not _continued(text, start) and scan.end(start, ""):
                 return True
         elif any(scan.token(tok.group(), tok.start(), tok.end())
-                 for tok in _TOKEN.finditer(text, seg.start, seg.end)):
+                 for tok in _TOKEN.finditer(text, start, end)):
             return True
     return scan.end(len(text), "")
 

@@ -240,7 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rewards",
                                      description="PPOCoder rewards and metrics.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_codebleu_command(commands)
+    _add_score_command(commands)
+    _add_serve_command(commands)
+    return parser
 
+
+def _add_codebleu_command(commands: Any) -> None:
     cb = commands.add_parser(
         "codebleu", help="corpus CodeBLEU of candidates against references, as JSON",
         description="Corpus CodeBLEU (BLEU, keyword-weighted BLEU, AST match, data-flow "
@@ -267,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="threads of the structural engine (0 = its default)")
     cb.set_defaults(handler=_codebleu_command)
 
+
+def _add_score_command(commands: Any) -> None:
     sc = commands.add_parser(
         "score", help="PPOCoder reward of every sample of a JSONL file, as JSONL",
         description="Score samples (language, code, reference, tests) with rewards.score;\n"
@@ -284,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--language", help="language of lines that name none")
     sc.set_defaults(handler=_score_command)
 
+
+def _add_serve_command(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP scoring server",
                                 description="Serve rewards.score over HTTP (see rewards.server): "
                                             "POST /score, POST /get_reward (OpenRLHF), GET /health, "
@@ -333,7 +343,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated special-token text that ends a /get_reward response "
                             "(default: common EOS/pad tokens such as <|im_end|>, </s>, <|endoftext|>)")
     serve.set_defaults(handler=_serve_command)
-    return parser
 
 
 def _codebleu_command(args: argparse.Namespace) -> int:

@@ -366,6 +366,15 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    _add_error_answers(app, settings)
+    app.openapi = _openapi_of(app)  # type: ignore[method-assign]
+    return _Guard(app, settings, metrics, state)
+
+
+def _add_error_answers(app: Any, settings: ServerSettings) -> None:
+    """`app`'s answers to a bad request (400), a body over the limit (413), a scoring
+    failure (500) and a client gone before its answer (400)."""
+
     @app.exception_handler(RequestError)
     async def bad_request(request: Request, exc: RequestError) -> Response:
         return _json(400, {"error": str(exc)})
@@ -383,6 +392,10 @@ def create_app(settings: ServerSettings | None = None) -> Any:
     async def gone(request: Request, exc: ClientDisconnect) -> Response:
         return _json(400, {"error": "client disconnected"})  # nobody reads it
 
+
+def _openapi_of(app: Any) -> Any:
+    """`app`'s ``openapi`` method: FastAPI's schema with the request models' schemas added."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
@@ -395,8 +408,7 @@ def create_app(settings: ServerSettings | None = None) -> Any:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return _Guard(app, settings, metrics, state)
+    return openapi
 
 
 # --- the HTTP protocol: uvicorn's h11 protocol with a read deadline -------------------------

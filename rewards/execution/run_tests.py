@@ -42,6 +42,7 @@ from core.languages import ExecutionSpec
 from rewards.execution import sandbox, workers
 from rewards.execution.compile import compile_feedback
 from rewards.execution.limits import (
+    Limits,
     check_memory,
     check_output_bytes,
     check_timeout,
@@ -68,6 +69,21 @@ DEFAULT_MEMORY_MB = 1024
 PROG = "/tmp/prog"
 """Where the built program (or script) is shown, read-only, to the test run."""
 JAVA_HARNESS = "/tmp/javaharness"
+
+HARNESS_START_S = 5
+"""Seconds a test run gets beyond its tests' own time to start: the sandbox, the judge
+and the candidate's child process."""
+CASE_SERVER_START_S = 15
+"""Seconds more for stdin/stdout cases run by a warm runtime's case server (the JVM's
+case runner) to start it."""
+SANDBOX_GRACE_S = 5
+"""Seconds the sandbox's wall clock allows beyond the judge's own deadline, so the judge,
+which stops the candidate first, still writes its verdict."""
+COMPILE_MIN_S = 30
+"""Seconds a compiler (the build command, the Java worker) gets at least, whatever the
+test timeout (within the maximum timeout)."""
+SYNTAX_CHECK_MIN_S = 10
+"""Seconds a syntax check (JavaScript, PHP) gets at least."""
 
 
 def run_tests(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *,
@@ -122,12 +138,7 @@ def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *
     if memory_mb < ex.min_memory_mb:
         raise ValueError(f"memory_mb must be at least {ex.min_memory_mb} MB for {name}, got {memory_mb}")
     tests = _read_tests(name, ex, codes, tests)
-    prefixes = [None] * len(codes) if prefixes is None else list(prefixes)
-    if len(prefixes) != len(codes):
-        raise ValueError(f"{len(codes)} codes but {len(prefixes)} prefixes")
-    for k, prefix in enumerate(prefixes):
-        if prefix is not None and not isinstance(prefix, str):
-            raise ValueError(f"prefixes[{k}] is {type(prefix).__name__}, not str or None")
+    prefixes = _read_prefixes(codes, prefixes)
     values = rewards or RewardValues()
     if not codes:
         return iter(())
@@ -205,6 +216,17 @@ def _read_tests(name: str, ex: ExecutionSpec, codes: list[str], tests: Sequence[
     return specs
 
 
+def _read_prefixes(codes: list[str], prefixes: Sequence[str | None] | None) -> list[str | None]:
+    """Every sample's prefix (None: no prefixes); ValueError naming the first that is bad."""
+    found = [None] * len(codes) if prefixes is None else list(prefixes)
+    if len(found) != len(codes):
+        raise ValueError(f"{len(codes)} codes but {len(found)} prefixes")
+    for k, prefix in enumerate(found):
+        if prefix is not None and not isinstance(prefix, str):
+            raise ValueError(f"prefixes[{k}] is {type(prefix).__name__}, not str or None")
+    return found
+
+
 class _Results(Iterator[tuple[int, TestResult]]):
     """Results as they finish; `close` (also before the first read) cancels the runs not
     yet started."""
@@ -228,13 +250,14 @@ class _Build:
 
 def _not_run() -> TestResult:
     """The result of a job whose batch was closed before it started (nobody reads it)."""
-    return TestResult("runtime_error", 0.0, 0.0, 0, 0, None, [Message(None, "not run")], {}, "")
+    return TestResult("runtime_error", 0.0, messages=[Message(None, "not run")], isolation="")
 
 
 def _compile_error(messages: list[Message], isolation: str) -> TestResult:
     """A compile error as a test result (its first error line is the failing line)."""
     first = next((m.line for m in messages if m.severity == "error"), None)
-    return TestResult("compile_error", 0.0, 0.0, 0, 0, first, messages, {}, isolation)
+    return TestResult("compile_error", 0.0, first_failing_line=first, messages=messages,
+                      isolation=isolation)
 
 
 def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, threads: int,
@@ -251,11 +274,10 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
     prepared = [prepare(name, code) for code in codes]
     if ex.check == "java_worker":
         return _build_java(ex, prepared, timeout_s, threads, memory_mb)
-    # compilers get at least 30 s (10 s for a syntax check), within the maximum
-    build_s = min(max(timeout_s, 30), maximums().timeout_s)
+    build_s = min(max(timeout_s, COMPILE_MIN_S), maximums().timeout_s)
     if not ex.build_command:  # interpreted: check syntax, then run the script itself
-        checked = compile_feedback(name, codes, timeout_s=min(max(timeout_s, 10), build_s),
-                                   workers=threads)
+        check_s = min(max(timeout_s, SYNTAX_CHECK_MIN_S), build_s)
+        checked = compile_feedback(name, codes, timeout_s=check_s, workers=threads)
         out = []
         for p, res in zip(prepared, checked):
             if res.outcome != "ok":
@@ -274,8 +296,7 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
 def _build_command(ex: ExecutionSpec, p: Prepared, timeout_s: float, memory_mb: int
                    ) -> _Build | TestResult:
     """Build one sample with the language's build command in a sandbox."""
-    # compilers get at least 30 s, within the maximum
-    build_s = min(max(timeout_s, 30), maximums().timeout_s)
+    build_s = min(max(timeout_s, COMPILE_MIN_S), maximums().timeout_s)
     host = sandbox.make_run_dir()
     ok, messages, level = run_compiler(ex, ex.build_command, p, host, build_s, out_name="prog")
     if not ok:
@@ -294,7 +315,7 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
     tag = secrets.token_hex(4)
     # relative to the worker's working directory: its run dir, whatever the level
     units = [(p.file_name, p.text, f"{tag}-{k}") for k, p in enumerate(prepared)]
-    found = workers.java_compile(ex, units, threads, max(timeout_s, 30))
+    found = workers.java_compile(ex, units, threads, max(timeout_s, COMPILE_MIN_S))
     level = isolation_label(ex, sandbox.isolation_level())
     out: list[_Build | TestResult] = []
     for k, (p, res) in enumerate(zip(prepared, found)):
@@ -314,8 +335,6 @@ def _build_java(ex: ExecutionSpec, prepared: list[Prepared], timeout_s: float,
 
 def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeout_s: float,
              output_bytes: int, memory_mb: int, prefix: str | None = None) -> TestResult:
-    budget = spec.timeout_s or timeout_s
-    nonce = secrets.token_hex(16)
     level = sandbox.isolation_level()
     label = isolation_label(ex, level)
     binds: dict[str, str] = {}
@@ -325,40 +344,17 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
     if build.host_dir:
         sandbox.make_readable(build.host_dir)  # built by the compile run's uid, read by this run's uid
         binds[build.host_dir] = PROG
-    job: dict[str, object] = {"nonce": nonce, "cap": output_bytes}
-    # a warm runtime (the JVM's case runner) gets time to start; the run as a whole stops
-    # at the maximum timeout, however many cases it has
-    slack = 5 + (15 if ex.case_server else 0)
-    if spec.is_stdio:
-        total = min(budget * len(spec.stdio), maximums().timeout_s) + slack
-        job.update(mode="stdio", cases=[list(c) for c in spec.stdio], case_timeout=budget,
-                   timeout=total, python=ex.runs_in_harness, code=code)
-    elif spec.calls:
-        total = min(budget * len(spec.calls), maximums().timeout_s) + 5
-        job.update(mode="calls", code=code, entry_point=spec.entry_point, case_timeout=budget,
-                   calls=[[list(args), expected] for args, expected in spec.calls], timeout=total)
-    else:
-        total = budget + 5
-        job.update(mode="function", code=code, test=spec.test, entry_point=spec.entry_point,
-                   asserts=list(spec.asserts), timeout=budget, prefix=prefix or "")
+    job, total = _job(ex, code, spec, spec.timeout_s or timeout_s, prefix)
+    nonce = secrets.token_hex(16)
+    job.update(nonce=nonce, cap=output_bytes)
     if ex.runs_in_harness and level in sandbox.NAMESPACED:
         job["path"] = list(sandbox.python_path())
-    limits = run_limits(ex, memory_mb, total + 5, output_bytes=max(output_bytes, 1 << 16))
+    limits = run_limits(ex, memory_mb, total + SANDBOX_GRACE_S,
+                        output_bytes=max(output_bytes, 1 << 16))
     env = run_env(ex, memory_mb)
     if level == "namespaces" and not build.host_dir:
-        # warm path: fork from a zygote (fresh PID/mount namespaces and tmpfs per run)
-        job.pop("nonce")
-        job["command"] = []
-        rlimits = {"as": limits.address_space_mb << 20, "cpu": limits.cpu_s,
-                   "fsize": limits.file_size_mb << 20, "nofile": limits.open_files,
-                   "nproc": limits.processes, "core": 0}
         try:
-            verdict, timed_out, exceeded = workers.zygote_run(
-                job, nonce, limits=rlimits, wall_s=limits.wall_s, tmpfs_mb=limits.tmpfs_mb,
-                env=sandbox.scrubbed_env(env), memory_mb=limits.memory_mb)
-            return _verdict(sandbox.RunResult(None if timed_out else 0, b"", b"", timed_out, False, 0.0,
-                                              level, {"verdict": (verdict or "").encode()}, exceeded),
-                            nonce, label)
+            return _run_warm(job, nonce, limits, env, level, label)
         except workers.WorkerDied:
             nonce = secrets.token_hex(16)  # fall back to a cold sandbox with a new nonce
             job["nonce"] = nonce
@@ -378,32 +374,71 @@ def _run_one(ex: ExecutionSpec, code: str, spec: TestSpec, build: _Build, timeou
     return _verdict(res, nonce, label)
 
 
+def _job(ex: ExecutionSpec, code: str, spec: TestSpec, budget: float, prefix: str | None
+         ) -> tuple[dict[str, object], float]:
+    """The judge's job for one of the three test shapes (stdin/stdout cases, calls, assert-style
+    tests), and the seconds the whole run gets: `budget` per case or call, the run as a whole
+    stopped at the maximum timeout however many it has, plus the start-up allowances."""
+    if spec.is_stdio:
+        start = HARNESS_START_S + (CASE_SERVER_START_S if ex.case_server else 0)
+        total = min(budget * len(spec.stdio), maximums().timeout_s) + start
+        return {"mode": "stdio", "cases": [list(c) for c in spec.stdio], "case_timeout": budget,
+                "timeout": total, "python": ex.runs_in_harness, "code": code}, total
+    if spec.calls:
+        total = min(budget * len(spec.calls), maximums().timeout_s) + HARNESS_START_S
+        return {"mode": "calls", "code": code, "entry_point": spec.entry_point,
+                "case_timeout": budget, "timeout": total,
+                "calls": [[list(args), expected] for args, expected in spec.calls]}, total
+    return {"mode": "function", "code": code, "test": spec.test, "entry_point": spec.entry_point,
+            "asserts": list(spec.asserts), "timeout": budget, "prefix": prefix or ""}, \
+        budget + HARNESS_START_S
+
+
+def _run_warm(job: dict[str, object], nonce: str, limits: Limits, env: dict[str, str], level: str,
+              label: str) -> TestResult:
+    """Run `job` forked from a zygote (fresh PID/mount namespaces and tmpfs per run): the warm
+    path of a sample with no build directory (Python) at the ``namespaces`` level. Raises
+    `workers.WorkerDied` when the zygote failed."""
+    job = {k: v for k, v in job.items() if k != "nonce"}
+    job["command"] = []
+    rlimits = {"as": limits.address_space_mb << 20, "cpu": limits.cpu_s,
+               "fsize": limits.file_size_mb << 20, "nofile": limits.open_files,
+               "nproc": limits.processes, "core": 0}
+    verdict, timed_out, exceeded = workers.zygote_run(
+        job, nonce, limits=rlimits, wall_s=limits.wall_s, tmpfs_mb=limits.tmpfs_mb,
+        env=sandbox.scrubbed_env(env), memory_mb=limits.memory_mb)
+    res = sandbox.RunResult(returncode=None if timed_out else 0, stdout=b"", stderr=b"",
+                            timed_out=timed_out, truncated=False, wall_s=0.0, isolation=level,
+                            extra={"verdict": (verdict or "").encode()}, memory_exceeded=exceeded)
+    return _verdict(res, nonce, label)
 
 
 def _verdict(res: sandbox.RunResult, nonce: str, label: str) -> TestResult:
     if res.memory_exceeded and not res.timed_out:
         # the kernel killed a process of the run at its memory group's limit: whatever
         # the judge saw, the run did not keep within its memory
-        return TestResult("runtime_error", 0.0, 0.0, 0, 0, None,
-                          [Message(None, "memory limit exceeded")], {}, label)
+        return TestResult("runtime_error", 0.0, messages=[Message(None, "memory limit exceeded")],
+                          isolation=label)
     try:
         verdict = json.loads(res.extra.get("verdict", b"") or b"null")
     except (ValueError, RecursionError):
         verdict = None
     if not isinstance(verdict, dict) or verdict.get("nonce") != nonce:
         if res.timed_out:
-            return TestResult("timeout", 0.0, 0.0, 0, 0, None, [Message(None, "time limit exceeded")],
-                              {}, label)
+            return TestResult("timeout", 0.0, messages=[Message(None, "time limit exceeded")],
+                              isolation=label)
         why = "output limit exceeded" if res.truncated else (
             f"the test run ended without a verdict (exit status {res.returncode})")
         tail = res.stderr.decode("utf-8", "replace").strip()[-300:]
-        return TestResult("runtime_error", 0.0, 0.0, 0, 0, None,
-                          [Message(None, f"{why}{': ' + tail if tail else ''}")], {}, label)
+        message = Message(None, f"{why}{': ' + tail if tail else ''}")
+        return TestResult("runtime_error", 0.0, messages=[message], isolation=label)
     passed, total = int(verdict["passed"]), int(verdict["total"])
     outcome = verdict["outcome"]
     ratio = passed / total if total else (1.0 if outcome == "passed" else 0.0)
     messages = [Message(m.get("line"), m.get("text", ""), in_test_code=bool(m.get("in_test_code")))
                 for m in verdict.get("messages", [])]
     peak = verdict.get("peak_kb")
-    return TestResult(outcome, 0.0, ratio, passed, total, verdict.get("first_failing_line"),
-                      messages, {}, label, peak / 1024 if isinstance(peak, (int, float)) else None)
+    return TestResult(outcome, 0.0, pass_ratio=ratio, passed=passed, total=total,
+                      first_failing_line=verdict.get("first_failing_line"), messages=messages,
+                      isolation=label,
+                      peak_memory_mb=peak / 1024 if isinstance(peak, (int, float)) else None)
