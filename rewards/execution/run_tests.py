@@ -159,7 +159,9 @@ def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *
             claimed.add(k)
         build = builds[k]
         t0 = time.perf_counter()
-        if isinstance(build, Prepared):  # built here, in this sample's own job
+        if build is _PYTHON_CHECK:  # checked here: the first runs start without waiting
+            build = _python_build(codes[k])
+        elif isinstance(build, Prepared):  # built here, in this sample's own job
             build = _build_command(ex, build, timeout_s, memory_mb)
         built = time.perf_counter()
         if isinstance(build, TestResult):
@@ -264,13 +266,8 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
            memory_mb: int) -> list[_Build | TestResult | Prepared]:
     """Compile every sample for running (in parallel); compile errors become results. A
     language with a build command gets its `Prepared` sources back, built per job."""
-    if ex.check == "python_compile":
-        out: list[_Build | TestResult | Prepared] = []
-        for code in codes:
-            res = python_compile(code)
-            out.append(_compile_error(res.messages, "in-process") if res.outcome != "ok"
-                       else _Build(None, []))
-        return out
+    if ex.check == "python_compile":  # checked in each sample's own job (`_python_build`)
+        return [_PYTHON_CHECK] * len(codes)
     prepared = [prepare(name, code) for code in codes]
     if ex.check == "java_worker":
         return _build_java(ex, prepared, timeout_s, threads, memory_mb)
@@ -291,6 +288,15 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
         return out
 
     return list(prepared)  # compiled in each sample's own job (`_build_command`)
+
+
+_PYTHON_CHECK: Any = object()
+"""The build of a Python sample before its job ran the in-process syntax check."""
+
+
+def _python_build(code: str) -> _Build | TestResult:
+    res = python_compile(code)
+    return _compile_error(res.messages, "in-process") if res.outcome != "ok" else _Build(None, [])
 
 
 def _build_command(ex: ExecutionSpec, p: Prepared, timeout_s: float, memory_mb: int
