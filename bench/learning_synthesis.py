@@ -24,9 +24,13 @@ scoring code (`trainer.evaluate.evaluate_policy`).
 Per held-out problem, paired before/after (after = mean over seeds; 95% paired bootstrap
 interval over problems, `trainer.stats.paired_bootstrap`; "n.s." when it contains 0):
 ``pass`` (greedy answer passes), ``runs`` (greedy answer runs to the end of the tests:
-passed or failed, no error), ``reward`` (greedy, graded), ``pass@1`` and ``pass@K``
-(sampled, the unbiased estimator of Chen et al.), and the failed -> passed / passed ->
-failed transitions of the greedy answers.
+passed or failed, no error), ``compiles`` (neither a compile error nor empty), ``reward``
+(greedy, graded), ``pass@1`` and ``pass@K`` (sampled, the unbiased estimator of Chen et
+al.; ``--k 0`` skips the sampling, which costs K times a greedy evaluation per model),
+and the failed -> passed / passed -> failed transitions of the greedy answers.
+
+Runs of different seeds can train in parallel processes (``--train-only --seeds 0`` and
+``--train-only --seeds 1``, then one call without ``--train-only`` for the report).
 """
 
 from __future__ import annotations
@@ -142,19 +146,23 @@ def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens:
     return outcomes
 
 
-def metrics(records: list[dict[str, Any]], sampled: list[list[str]], k: int) -> dict[str, np.ndarray]:
-    """One number per problem for every metric."""
+def metrics(records: list[dict[str, Any]], sampled: list[list[str]] | None, k: int) -> dict[str, np.ndarray]:
+    """One number per problem for every metric (no pass@k without samples)."""
     from trainer.stats import pass_at_k
 
-    passes = [sum(o == "passed" for o in outs) for outs in sampled]
-    n = [len(outs) for outs in sampled]
-    return {
+    out = {
         "pass": np.array([r["outcome"] == "passed" for r in records], dtype=float),
         "runs": np.array([r["outcome"] in ("passed", "failed") for r in records], dtype=float),
+        "compiles": np.array([r["outcome"] not in ("compile_error", "empty") for r in records],
+                             dtype=float),
         "reward": np.array([r["reward"] for r in records], dtype=float),
-        "pass@1": np.asarray(pass_at_k(n, passes, 1), dtype=float),
-        f"pass@{k}": np.asarray(pass_at_k(n, passes, k), dtype=float),
     }
+    if sampled is not None:
+        passes = [sum(o == "passed" for o in outs) for outs in sampled]
+        n = [len(outs) for outs in sampled]
+        out["pass@1"] = np.asarray(pass_at_k(n, passes, 1), dtype=float)
+        out[f"pass@{k}"] = np.asarray(pass_at_k(n, passes, k), dtype=float)
+    return out
 
 
 def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]]) -> str:
@@ -186,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-only", action="store_true",
                         help="train the seeds and stop (runs of different seeds can then go in "
                              "parallel processes; a later call samples and reports)")
-    parser.add_argument("--k", type=int, default=K, help="samples per held-out problem for pass@k")
+    parser.add_argument("--k", type=int, default=K,
+                        help="samples per held-out problem for pass@k (0: greedy metrics only)")
     parser.add_argument("--smoke", action="store_true",
                         help="10 problems, 2 steps, 48-token replies, k=2: checks the pipeline")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"no finished runs under {out}")
         return 1
-    base = sample("smollm2-135m", problems, out / "base_samples.json", k, tokens, 0)
+    base = sample("smollm2-135m", problems, out / "base_samples.json", k, tokens, 0) if k else None
     before_recs, _ = eval_records(runs[0])
     before = metrics(before_recs, base, k)
     afters, lines = [], []
@@ -212,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         b, a = eval_records(r)
         if [x["response"] for x in b] != [x["response"] for x in before_recs]:
             lines.append(f"warning: {r} evaluated the base model differently")
-        afters.append(metrics(a, sample(str(r / "final"), problems, r / "samples.json", k, tokens,
-                                        0), k))
+        sampled = sample(str(r / "final"), problems, r / "samples.json", k, tokens, 0) if k else None
+        afters.append(metrics(a, sampled, k))
         timing = r / "bench_timing.json"
         info = json.loads(timing.read_text()) if timing.is_file() else {}
         lines.append(f"{r.name}: {transitions(b, a)}"
@@ -221,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                      + (f", {info['cpu_s'] / 60:.1f} CPU-min" if "cpu_s" in info else ""))
     report = [f"# Synthesis learning benchmark ({out})", "",
               table(f"{len(problems)} held-out HumanEval problems, {len(runs)} seed(s), after = "
-                    f"mean over seeds; pass@k from {k} samples at T={TEMPERATURE}", before, afters),
+                    f"mean over seeds; greedy answers"
+                    + (f"; pass@k from {k} samples at T={TEMPERATURE}" if k else ""), before, afters),
               "", *lines]
     text = "\n".join(report)
     print(text)
