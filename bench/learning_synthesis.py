@@ -101,6 +101,40 @@ def train(seed: int, out: Path, extra: list[str]) -> dict[str, Any]:
     return info
 
 
+def evaluate_checkpoint(run_dir: Path, step: int) -> None:
+    """Evaluate a run's checkpoint at `step` on its held-out problems, exactly as the run
+    evaluates at its end (`trainer.ppo.run_evaluation`: the run's config, greedy, the same
+    stop rules and chat format), appending the records to its eval_samples.jsonl. For a
+    run stopped after that checkpoint (machine time): the LR is constant by default, so the
+    checkpoint is the model of a run of `step` steps."""
+    import torch
+
+    from trainer import checkpoint, ppo
+    from trainer.config import load_config
+
+    cfg = load_config(run_dir / "config.yaml")
+    torch.set_num_threads(max(1, cfg.run.threads))
+    torch.manual_seed(cfg.run.seed)
+    policy = ppo._load_policy(cfg, torch.device("cpu"))
+    state = checkpoint.load(run_dir / "checkpoints" / f"step_{step:06d}", 0)
+    policy.load_trainable_state_dict(state["trainable"])
+    _, eval_data = ppo.load_task(cfg.data)
+    examples = list(eval_data or [])[: cfg.run.eval_examples]
+    scorer = ppo.RewardWorkers(ppo._reward_config(cfg.reward), cfg.reward.workers,
+                               cfg.reward.backend, cfg.reward.ray_address)
+    log = ppo.MetricsLogger(run_dir, cfg.ppo.steps, step, enabled=True, tensorboard=False,
+                            progress=False)
+    chat = cfg.generation.chat_format(policy.tokenizer, ppo.task_of(cfg.data), cfg.model.name_or_path)
+    try:
+        metrics = ppo.run_evaluation(policy, examples, scorer, cfg, ppo.Dist(), step, log, chat)
+        log.log(step, metrics, advance=False)
+    finally:
+        scorer.close()
+        log.close()
+    print(f"[learning-synthesis] {run_dir.name}: step {step} evaluated, pass rate "
+          f"{metrics['eval/pass_rate']:.3f}", flush=True)
+
+
 def _root_path() -> str:
     root = str(Path(__file__).resolve().parents[1])
     return os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -194,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-only", action="store_true",
                         help="train the seeds and stop (runs of different seeds can then go in "
                              "parallel processes; a later call samples and reports)")
+    parser.add_argument("--eval-checkpoint", type=int, default=None, metavar="STEP",
+                        help="evaluate each seed's checkpoint at STEP (a run stopped there) "
+                             "as the run's last evaluation, then report")
     parser.add_argument("--k", type=int, default=K,
                         help="samples per held-out problem for pass@k (0: greedy metrics only)")
     parser.add_argument("--smoke", action="store_true",
@@ -206,10 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     extra = [*flags(steps, max_examples, tokens), *args.extra]
     problems = held_out(max_examples)
     for s in args.seeds if not args.only_report else ():
-        train(s, out, extra)
+        if args.eval_checkpoint is not None:
+            evaluate_checkpoint(out / f"seed{s}", args.eval_checkpoint)
+        else:
+            train(s, out, extra)
     if args.train_only:
         return 0
-    runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / "final").is_dir()]
+    runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / "final").is_dir()
+            or args.eval_checkpoint is not None]
     if not runs:
         print(f"no finished runs under {out}")
         return 1
