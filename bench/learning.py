@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                     (out / variant / f"seed{seed}" / "bench_timing.json").read_text())
 
     from trainer.config import Config
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     _, held_out = load_task(Config().data)
     by_id = {ex.id: ex for ex in held_out}

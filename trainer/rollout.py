@@ -39,7 +39,7 @@ from rewards.extraction import Answer
 from trainer.chat import ChatFormat
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
-from trainer.tasks import make_samples
+from trainer.data import make_samples
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
 """A custom reward function: samples -> one float or `rewards.RewardBreakdown` each."""
@@ -176,7 +176,7 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
     or a sampled tokenisation the tokenizer would not produce) token i starts at
     ``len(decode(ids[:i]))``.
     """
-    from trainer.tasks import response_code
+    from trainer.data import response_code
 
     ids_rows, mask_rows = batch.response_ids.tolist(), batch.response_mask.tolist()
     special = set(getattr(tokenizer, "all_special_ids", ()))
@@ -261,7 +261,7 @@ def collect(
 ) -> Rollout:
     """Generate, cut, score and measure one batch (`trainer.generation` says where
     responses end). `examples` carry `.prompt`, `.language`, `.code_prefix`,
-    `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an example in the
+    `.reference`, `.tests` (a `trainer.data.TaskExample`); repeat an example in the
     list to draw several samples for it. `temperature == 0` decodes greedily; the
     log-probs are then those of the temperature-1 distribution. `with_logprobs=False`
     skips the policy and reference forward passes (log-probs and values are then 0).
