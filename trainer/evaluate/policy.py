@@ -1,4 +1,4 @@
-"""Evaluation: the trainer's own generation and scoring on held-out examples.
+"""Policy evaluation: the trainer's own generation and scoring on held-out examples.
 
 Training evaluates before any update (step 0), every ``run.eval_every`` steps and at
 the end, with the generation settings of training (stop rules, lengths) and the
@@ -38,15 +38,12 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from trainer.chat import ChatFormat
-from trainer.stop_rules import END_REASONS, StopRules
 from trainer.data import response_code
+from trainer.evaluate.metrics import outcome_rates
+from trainer.stop_rules import END_REASONS, StopRules
 
 if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
     from trainer.rollout import RewardWorkers
-
-RAN = ("ok", "passed", "failed", "runtime_error", "timeout")
-"""Outcomes of a program that compiled (and, with tests, ran)."""
-
 
 def expected_text(example: Any) -> str | None:
     """What the response should have written: the reference minus the code prefix (when
@@ -121,13 +118,11 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dic
     m: dict[str, float] = {"reward": float(np.mean([r["reward"] for r in records])),
                            "kl": float(np.mean([r["kl"] for r in records])),
                            "length": float(np.mean([r["tokens"] for r in records]))}
-    ran = [r["outcome"] for r in records if r["outcome"] != "not_run"]
-    if ran:
-        m["compile_rate"] = float(np.mean([o in RAN for o in ran]))
-    tested = [r["outcome"] for r in records  # test_error: the tests could not run
-              if r["has_tests"] and r["outcome"] not in ("not_run", "test_error")]
-    if tested:
-        m["pass_rate"] = float(np.mean([o == "passed" for o in tested]))
+    rates = outcome_rates([r["outcome"] for r in records], [r["has_tests"] for r in records],
+                          [r["end"] for r in records],  # test_error: the tests could not run
+                          untested=("not_run", "test_error"))
+    ends = {k: rates.pop(k) for k in [*(f"end/{r}" for r in END_REASONS), "empty"]}
+    m.update(rates)  # compile_rate, pass_rate
     with_expected = [r for r in records if r["expected"] is not None]
     if with_expected:
         m["exact_match"] = float(np.mean([r["exact_match"] for r in with_expected]))
@@ -135,9 +130,7 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dic
     bleu = corpus_codebleu(records, examples)
     if bleu is not None:
         m["codebleu"] = bleu
-    for reason in END_REASONS:
-        m[f"end/{reason}"] = float(np.mean([r["end"] == reason for r in records]))
-    m["empty"] = float(np.mean([r["outcome"] == "empty" for r in records]))
+    m.update(ends)
     return m
 
 
@@ -159,8 +152,3 @@ def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Any]) 
     return float(sum(codebleu(refs, cands, lang=lang).codebleu * len(refs)
                      for lang, (refs, cands) in groups.items()) / total)
 
-
-if __name__ == "__main__":  # `python -m trainer.evaluate`: the report CLI (score and generate modes)
-    from trainer.evaluate_cli import main
-
-    raise SystemExit(main())
