@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 from core import languages
 from trainer.config import SOURCES, TASKS, DataConfig
-from trainer.data import benchmarks
+from trainer.data.benchmarks import READERS as BENCHMARK_READERS
 from trainer.data.example import TaskExample
 from trainer.data.records import read_hf_split, read_jsonl
 from trainer.data.stdlib import read_stdlib
 
 READERS: dict[str, Callable[[DataConfig, str], list[TaskExample]]] = {
-    "stdlib": read_stdlib, "jsonl": read_jsonl, "hf": read_hf_split, **benchmarks.READERS}
+    "stdlib": read_stdlib, "jsonl": read_jsonl, "hf": read_hf_split, **BENCHMARK_READERS}
 """Source -> reader of one split (for jsonl: of one file)."""
 
 
