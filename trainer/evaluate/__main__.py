@@ -56,8 +56,7 @@ import json
 import sys
 from pathlib import Path
 
-from trainer.evaluate.options import EvalConfig, EvalError, run_defaults
-from trainer.evaluate.report import evaluate, markdown
+from trainer.evaluate.report import EvalConfig, EvalError, evaluate, markdown, run_defaults
 
 
 def _prepare_outputs(cfg: EvalConfig) -> str | None:
