@@ -379,8 +379,6 @@ def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
             f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}")
         example.xlcost_tokens = True  # responses written like the data are read like it
         examples.append(example)
-        if cfg.max_examples is not None and len(examples) >= cfg.max_examples:
-            break
     return examples
 
 
