@@ -21,11 +21,11 @@ from rewards import RewardConfig, TestSpec
 from rewards.extraction import UNCLOSED_REASONING
 from trainer.chat import ChatFormat, choose_format, end_of_turn_ids
 from trainer.config import Config, ConfigError, DataConfig, GenerationSettings, validate
+from trainer.data import TaskExample, translation_example
 from trainer.evaluate import evaluate_policy
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.rollout import RewardWorkers, collect, response_lines
-from trainer.data import TaskExample, translation_example
 from trainer.tiny import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 
 torch.set_num_threads(1)

@@ -292,8 +292,8 @@ def write_run(tmp_path: Path, humaneval3: str, model: str | None = None) -> Path
 
 def test_run_folder_gives_the_runs_data_split_and_generation(tmp_path: Path, humaneval3: str):
     from trainer.config import parse_cli
-    from trainer.evaluate import load_problems, run_defaults
     from trainer.data import load_task
+    from trainer.evaluate import load_problems, run_defaults
 
     run_dir = write_run(tmp_path, humaneval3)
     args = ["--samples", "s.jsonl"]

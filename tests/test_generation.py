@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from trainer.data import TaskExample
 from trainer.generation import StopRules, encode_prompts, generate
 from trainer.policy import Policy, _cut_logits, _token_logprobs
 from trainer.rollout import RewardWorkers, collect
-from trainer.data import TaskExample
 from trainer.tiny import build_tiny_model
 from trainer.update import ppo_loss
 

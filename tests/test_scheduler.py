@@ -256,8 +256,8 @@ def test_score_mode_loads_no_torch_and_defaults_to_the_benchmark_timeout(tmp_pat
 
 
 def test_eval_timeout_is_stated_per_benchmark():
-    from trainer.data import DEFAULT_EVAL_TIMEOUT_S, eval_timeout_s
     from trainer.config import DataConfig
+    from trainer.data import DEFAULT_EVAL_TIMEOUT_S, eval_timeout_s
     from trainer.evaluate.report import EvalConfig, _reward_config
 
     assert (eval_timeout_s("humaneval"), eval_timeout_s("mbpp"), eval_timeout_s("apps")) == (3, 3, 4)

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from rewards.execution import TestSpec
-from trainer.data import load, stdlib
 from trainer.config import DataConfig
-from trainer.data import TaskExample, load_task, split_completion
+from trainer.data import TaskExample, load, load_task, split_completion, stdlib
 
 # ------------------------------------------------------------------ completion cutting
 
