@@ -50,6 +50,7 @@ from trainer.config import (
     task_of,
     validate,
 )
+from trainer.data import Example, load_task
 from trainer.distributed import Dist, init_distributed
 from trainer.evaluate import evaluate_policy, outcome_rates, summarize
 from trainer.metrics import MetricsLogger, read_jsonl
@@ -57,7 +58,6 @@ from trainer.models import check_model_source
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
-from trainer.data import load_task
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
@@ -117,14 +117,14 @@ def lr_lambda(cfg: PPOSettings) -> Any:
     return f
 
 
-def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> dict[str, float]:
+def rollout_metrics(batch: Rollout, examples: list[Example], kl: torch.Tensor) -> dict[str, float]:
     """Reward components, compile/pass rates, KL, lengths and end reasons of one (local) batch."""
     m: dict[str, float] = {"reward/total": float(batch.scores.mean())}
     comps = [s.components() for s in batch.scored]
     for k in sorted({k for c in comps for k in c}):
         m[f"reward/{k}"] = float(np.mean([c[k] for c in comps if k in c]))
     rates = outcome_rates([s.outcome for s in batch.scored],
-                          [getattr(ex, "tests", None) is not None for ex in examples], batch.ends)
+                          [ex.tests is not None for ex in examples], batch.ends)
     for key, name in (("compile_rate", "rate/compile"), ("pass_rate", "rate/pass")):
         if key in rates:
             m[name] = rates[key]
@@ -141,7 +141,7 @@ def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> di
 # --------------------------------------------------------------------------- train
 
 
-def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, cfg: Config,
+def run_evaluation(policy: Policy, examples: list[Example], scorer: RewardWorkers, cfg: Config,
                    dist: Dist, step: int, log: MetricsLogger,
                    chat: ChatFormat | None = None) -> dict[str, float]:
     """Evaluate on the held-out `examples` (sharded over ranks); rank 0 writes every
@@ -183,8 +183,8 @@ class TrainState:
 def train(
     cfg: Config,
     reward_fn: RewardFn | None = None,
-    train_data: list[Any] | None = None,
-    eval_data: list[Any] | None = None,
+    train_data: list[Example] | None = None,
+    eval_data: list[Example] | None = None,
 ) -> Policy:
     """Run (or resume) PPO as configured; returns the trained policy.
 
@@ -355,7 +355,7 @@ def _log_step(log: MetricsLogger, step: int, metrics: dict[str, float], state: T
     log.log(step, metrics)
 
 
-def _log_samples(log: MetricsLogger, step: int, examples: list[Any], batch: Rollout,
+def _log_samples(log: MetricsLogger, step: int, examples: list[Example], batch: Rollout,
                  limit: int) -> None:
     """The first `limit` responses of the step, with their rewards and outcomes."""
     replies = batch.replies or [None] * len(examples)

@@ -37,9 +37,9 @@ from rewards import (
 )
 from rewards.extraction import Answer
 from trainer.chat import ChatFormat
+from trainer.data import Example, make_samples, response_code
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
-from trainer.data import make_samples, response_code
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
 """A custom reward function: samples -> one float or `rewards.RewardBreakdown` each."""
@@ -183,7 +183,7 @@ def _finite_totals(scored: Sequence[Any]) -> list[float]:
     return totals
 
 
-def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> torch.Tensor:
+def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Example]) -> torch.Tensor:
     """(B, T) int64: the line of the scored program (``code_prefix + response text``,
     1-based, as `rewards.RewardBreakdown.error_lines` counts) on which each kept
     response token starts; 0 for padding, special tokens (EOS), the kept stop token,
@@ -204,7 +204,7 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
     special = set(getattr(tokenizer, "all_special_ids", ()))
     out = np.zeros(batch.response_ids.shape, dtype=np.int64)
     for b, (row, kept, ex) in enumerate(zip(ids_rows, mask_rows, examples)):
-        prefix = getattr(ex, "code_prefix", "") or ""
+        prefix = ex.code_prefix or ""
         if batch.answers is not None:
             _answer_lines(tokenizer, row, kept, batch.texts[b], batch.answers[b], prefix, out[b])
             continue
@@ -266,7 +266,7 @@ def _token_spans(tokenizer: Any, text: str, ids: list[int], skip_special: bool =
 @torch.no_grad()
 def collect(
     policy: Policy,
-    examples: Sequence[Any],
+    examples: Sequence[Example],
     scorer: RewardWorkers,
     *,
     max_prompt_tokens: int,

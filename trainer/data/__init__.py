@@ -81,6 +81,7 @@ from trainer.data.benchmarks import (
 )
 from trainer.data.completion import count_tokens, split_completion
 from trainer.data.example import (
+    Example,
     TaskExample,
     detokenize_xlcost,
     make_samples,
@@ -90,7 +91,7 @@ from trainer.data.example import (
 from trainer.data.load import load_task, split_train_eval
 from trainer.data.records import load_hub_split, read_jsonl_records
 
-__all__ = ["DEFAULT_EVAL_TIMEOUT_S", "EVAL_TIMEOUT_S", "TaskExample", "apps_prompt", "count_tokens",
+__all__ = ["DEFAULT_EVAL_TIMEOUT_S", "EVAL_TIMEOUT_S", "Example", "TaskExample", "apps_prompt", "count_tokens",
            "detokenize_xlcost", "eval_timeout_s", "load_hub_split", "load_task", "make_samples",
            "mbpp_prompt", "read_jsonl_records", "response_code", "split_completion",
            "split_train_eval", "translation_example"]

@@ -5,10 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from rewards import Sample
 from rewards.execution import declares_main
+
+
+class Example(Protocol):
+    """What training and evaluation read of an example: `TaskExample` has it all; other
+    objects need these five, and the other fields of `TaskExample` are optional."""
+
+    prompt: str
+    language: str
+    code_prefix: str
+    reference: str | None
+    tests: Any | None
 
 
 @dataclass
@@ -117,15 +128,14 @@ def translation_example(template: str, source: str, source_language: str, langua
                        source=source)
 
 
-def make_samples(examples: Sequence[Any], texts: Sequence[str]) -> list[Sample]:
+def make_samples(examples: Sequence[Example], texts: Sequence[str]) -> list[Sample]:
     """Programs to score: each example's `code_prefix` + the response's program text
     (`response_code`: XLCoST-style responses are detokenised like the data)."""
     samples = []
     for ex, text in zip(examples, texts):
-        prefix = getattr(ex, "code_prefix", "") or ""
+        prefix = ex.code_prefix or ""
         samples.append(Sample(language=ex.language, code=prefix + response_code(ex, text),
-                              reference=getattr(ex, "reference", None),
-                              tests=getattr(ex, "tests", None),
-                              prompt=getattr(ex, "prompt", None), code_prefix=prefix,
+                              reference=ex.reference, tests=ex.tests, prompt=ex.prompt,
+                              code_prefix=prefix,
                               whole_program=bool(getattr(ex, "whole_program", False))))
     return samples

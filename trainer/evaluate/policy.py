@@ -38,26 +38,26 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from trainer.chat import ChatFormat
-from trainer.data import response_code
+from trainer.data import Example, response_code
 from trainer.evaluate.metrics import outcome_rates
 from trainer.stop_rules import END_REASONS, StopRules
 
 if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
     from trainer.rollout import RewardWorkers
 
-def expected_text(example: Any) -> str | None:
+def expected_text(example: Example) -> str | None:
     """What the response should have written: the reference minus the code prefix (when
     the reference starts with it, as in completion), else the whole reference."""
-    reference = getattr(example, "reference", None)
+    reference = example.reference
     if reference is None:
         return None
-    prefix = getattr(example, "code_prefix", "") or ""
+    prefix = example.code_prefix or ""
     return reference[len(prefix):] if prefix and reference.startswith(prefix) else reference
 
 
 def evaluate_policy(
     policy: Any,
-    examples: Sequence[Any],
+    examples: Sequence[Example],
     scorer: RewardWorkers,
     *,
     max_prompt_tokens: int,
@@ -103,7 +103,7 @@ def evaluate_policy(
                 "outcome": scored.outcome, "end": end, "tokens": int(n), "kl": float(k),
                 "exact_match": None if expected is None else exact_match(text, expected),
                 "edit_sim": None if expected is None else edit_similarity(text, expected),
-                "has_tests": getattr(ex, "tests", None) is not None,
+                "has_tests": ex.tests is not None,
                 "errors": scored.errors[:2], "reply": reply,
             })
         if progress is not None:
@@ -111,7 +111,7 @@ def evaluate_policy(
     return records
 
 
-def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dict[str, float]:
+def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Example]) -> dict[str, float]:
     """The eval metrics (without the ``eval/`` prefix) of records aligned with `examples`."""
     if not records:
         return {}
@@ -134,18 +134,18 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dic
     return m
 
 
-def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> float | None:
+def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Example]) -> float | None:
     """Corpus CodeBLEU of the whole programs (code prefix + response) against their
     references, per language, averaged with the languages' example counts as weights."""
     from rewards import codebleu
 
     groups: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for rec, ex in zip(records, examples):
-        if getattr(ex, "reference", None) is None:
+        if ex.reference is None:
             continue
         refs, cands = groups[ex.language]
         refs.append(ex.reference)
-        cands.append((getattr(ex, "code_prefix", "") or "") + rec["response"])
+        cands.append((ex.code_prefix or "") + rec["response"])
     if not groups:
         return None
     total = sum(len(refs) for refs, _ in groups.values())
