@@ -157,12 +157,8 @@ def run_tests_iter(lang: str, codes: Sequence[str], tests: Sequence[TestSpec], *
             if closed[0]:
                 return _not_run()
             claimed.add(k)
-        build = builds[k]
         t0 = time.perf_counter()
-        if build is _PYTHON_CHECK:  # checked here: the first runs start without waiting
-            build = _python_build(codes[k])
-        elif isinstance(build, Prepared):  # built here, in this sample's own job
-            build = _build_command(ex, build, timeout_s, memory_mb)
+        build = _build_in_job(ex, builds[k], codes[k], timeout_s, memory_mb)
         built = time.perf_counter()
         if isinstance(build, TestResult):
             build.timings.setdefault("compile", build_share + built - t0)
@@ -288,6 +284,18 @@ def _build(name: str, ex: ExecutionSpec, codes: list[str], timeout_s: float, thr
         return out
 
     return list(prepared)  # compiled in each sample's own job (`_build_command`)
+
+
+def _build_in_job(ex: ExecutionSpec, build: _Build | TestResult | Prepared, code: str,
+                  timeout_s: float, memory_mb: int) -> _Build | TestResult:
+    """The part of a sample's build made in its own job, just before its run: the Python
+    syntax check (so the first runs start without waiting for the batch's) or the build
+    command of a compiled language."""
+    if build is _PYTHON_CHECK:
+        return _python_build(code)
+    if isinstance(build, Prepared):
+        return _build_command(ex, build, timeout_s, memory_mb)
+    return build
 
 
 _PYTHON_CHECK: Any = object()
