@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rewards.execution import types
 from rewards.execution.types import TestSpec
 
 __all__ = ["FORMATS", "TestFormat", "decode_lcb_private", "format_names", "looks_like_tests",
@@ -524,3 +525,6 @@ def tests_language(raw: Any) -> str | None:
         if isinstance(inner, Mapping) and "test_cases" in inner and isinstance(inner.get("language"), str):
             return inner["language"]
     return None
+
+
+types.set_test_reader(read_tests)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,9 +193,9 @@ class TestSpec:
 
         Raises ValueError naming what is wrong otherwise.
         """
-        from rewards.test_formats import read_tests  # the one registry of formats
-
-        return read_tests(raw, entry_point)
+        if _test_reader is None:  # the `rewards` package loads the registry on import
+            raise RuntimeError("no test format registry: import rewards (rewards.test_formats)")
+        return _test_reader(raw, entry_point)
 
     @classmethod
     def from_humaneval(cls, problem: Mapping[str, Any], timeout_s: float | None = None) -> TestSpec:
@@ -210,6 +210,17 @@ class TestSpec:
         if len(inputs) != len(outputs):
             raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
         return cls(stdio=tuple(zip(inputs, outputs)), timeout_s=timeout_s)
+
+
+_test_reader: Callable[[Any, str | None], TestSpec | None] | None = None
+"""`rewards.test_formats.read_tests`, registered by that module when it loads (the
+`rewards` package loads it), so that this module stays below the formats read into it."""
+
+
+def set_test_reader(reader: Callable[[Any, str | None], TestSpec | None]) -> None:
+    """Make `reader` the one that `TestSpec.parse` uses (`rewards.test_formats` does this)."""
+    global _test_reader
+    _test_reader = reader
 
 
 def _check_test_code(test: str, asserts: tuple[str, ...]) -> None:
