@@ -36,7 +36,7 @@ from pathlib import Path
 
 from rewards.execution import isolation_level
 from trainer.config import DataConfig
-from trainer.evaluate_cli import EvalConfig, evaluate
+from trainer.evaluate import EvalConfig, evaluate
 
 BROKEN = ["    return None\n", "    raise ValueError('no')\n", "    return (\n"]
 

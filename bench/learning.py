@@ -11,7 +11,7 @@ split before any update (step 0) and after its last step, greedily, with its sto
 and writes every response to ``eval_samples.jsonl``. This script pairs the two
 evaluations example by example: per metric, the mean before and after and the mean
 difference with a 95% paired bootstrap interval over the examples
-(`trainer.stats.paired_bootstrap`). With several seeds an example's "after" is its mean
+(`trainer.evaluate.stats.paired_bootstrap`). With several seeds an example's "after" is its mean
 over the seeds, and every seed is also reported alone. A difference whose interval
 contains 0 is marked "n.s." (not significant). CodeBLEU is a corpus score: its interval
 resamples the examples of both corpora together (`rewards.codebleu_metric.codebleu_resampled`).
@@ -166,7 +166,7 @@ def codebleu_interval(before: list[dict[str, Any]], after: list[dict[str, Any]],
     """Corpus CodeBLEU before and after, and the paired bootstrap interval of the change."""
     from rewards import codebleu
     from rewards.codebleu_metric import codebleu_resampled
-    from trainer.stats import bootstrap_counts, percentile_interval
+    from trainer.evaluate.stats import bootstrap_counts, percentile_interval
 
     refs = [ex.reference for ex in examples]
     cands = {k: [ex.code_prefix + r["response"] for ex, r in zip(examples, recs)]
@@ -184,7 +184,7 @@ def codebleu_interval(before: list[dict[str, Any]], after: list[dict[str, Any]],
 def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]],
           codebleu_row: tuple[float, float, Any] | None = None, codebleu_of: str = "") -> str:
     """Markdown rows: metric | before | after | difference [95% CI]."""
-    from trainer.stats import paired_bootstrap
+    from trainer.evaluate.stats import paired_bootstrap
 
     lines = [f"**{title}**", "", "| metric | before | after | after - before [95% CI] |",
              "|---|---|---|---|"]
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                     (out / variant / f"seed{seed}" / "bench_timing.json").read_text())
 
     from trainer.config import Config
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     _, held_out = load_task(Config().data)
     by_id = {ex.id: ex for ex in held_out}

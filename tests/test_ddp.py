@@ -20,7 +20,7 @@ import torch
 torch.set_num_threads(1)
 from trainer.config import Config
 from trainer.ppo import train
-from trainer.tasks import TaskExample
+from trainer.data import TaskExample
 
 def count_x(samples):
     return [s.code.split().count("x") / max(len(s.code.split()), 1) for s in samples]

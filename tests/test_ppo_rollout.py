@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rewards import RewardConfig, Sample
+from trainer.data import TaskExample
 from trainer.policy import Policy
 from trainer.ppo import rollout_metrics
 from trainer.rollout import RewardWorkers, collect
-from trainer.tasks import TaskExample
 from trainer.tiny import build_tiny_model
 
 torch.set_num_threads(1)

@@ -177,8 +177,8 @@ def test_ppo_run_scores_on_ray(local_ray, tmp_path) -> None:
     import torch
 
     from trainer.config import Config
+    from trainer.data import TaskExample
     from trainer.ppo import train
-    from trainer.tasks import TaskExample
     from trainer.tiny import build_tiny_model
 
     torch.set_num_threads(1)

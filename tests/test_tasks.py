@@ -1,4 +1,4 @@
-"""trainer.tasks: the embedded stdlib completion task, JSONL and Hugging Face sources, splits."""
+"""trainer.data: the embedded stdlib completion task, JSONL and Hugging Face sources, splits."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from rewards.execution import TestSpec
-from trainer import tasks
 from trainer.config import DataConfig
-from trainer.tasks import TaskExample, load_task, split_completion
+from trainer.data import TaskExample, load, load_task, split_completion, stdlib
 
 # ------------------------------------------------------------------ completion cutting
 
@@ -78,7 +77,7 @@ def textwrap_indent(body: str) -> str:
 
 def test_stdlib_task_from_a_fake_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_stdlib(tmp_path)
-    monkeypatch.setattr(tasks, "_stdlib_root", lambda: tmp_path)
+    monkeypatch.setattr(stdlib, "_stdlib_root", lambda: tmp_path)
     cfg = DataConfig(completion_holdout=5, max_per_file=3, eval_fraction=0.25, max_examples=None)
     train, evals = load_task(cfg)
     everything = train + evals
@@ -100,7 +99,7 @@ def test_stdlib_task_from_a_fake_tree(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_stdlib_task_ignores_file_system_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_stdlib(tmp_path)
-    monkeypatch.setattr(tasks, "_stdlib_root", lambda: tmp_path)
+    monkeypatch.setattr(stdlib, "_stdlib_root", lambda: tmp_path)
     cfg = DataConfig(completion_holdout=5, max_per_file=2, max_examples=5)
     first = load_task(cfg)
     real_walk = os.walk
@@ -110,7 +109,7 @@ def test_stdlib_task_ignores_file_system_order(tmp_path: Path, monkeypatch: pyte
             dirnames.reverse()
             yield dirpath, dirnames, list(reversed(filenames))
 
-    monkeypatch.setattr(tasks.os, "walk", reversed_walk)
+    monkeypatch.setattr(stdlib.os, "walk", reversed_walk)
     assert load_task(cfg) == first
     other_seed = load_task(DataConfig(completion_holdout=5, max_per_file=2, max_examples=5, seed=1))
     assert [e.id for e in other_seed[0] + other_seed[1]] != [e.id for e in first[0] + first[1]]
@@ -129,7 +128,7 @@ def test_real_stdlib_default_is_deterministic_and_well_formed() -> None:
         assert cfg.min_lines <= n_lines <= cfg.max_lines
         ast.parse(ex.reference)
     # the held-out part has exactly completion_holdout tokens, counted here by Python's
-    # own tokenizer (tasks.py counts tree-sitter leaves)
+    # own tokenizer (trainer.data counts tree-sitter leaves)
     for ex in train + evals:
         assert python_tokens_from(ex.reference, len(ex.code_prefix)) == cfg.completion_holdout, ex.id
 
@@ -150,7 +149,7 @@ def python_tokens_from(code: str, offset: int) -> int:
 
 def test_line_unit_holds_out_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_stdlib(tmp_path)
-    monkeypatch.setattr(tasks, "_stdlib_root", lambda: tmp_path)
+    monkeypatch.setattr(stdlib, "_stdlib_root", lambda: tmp_path)
     train, evals = load_task(DataConfig(completion_unit="lines", completion_holdout=2,
                                         eval_fraction=0.0))
     assert evals == [] and train
@@ -302,15 +301,15 @@ def examples(ids: list[str]) -> list[TaskExample]:
 def test_split_depends_only_on_ids_seed_and_fraction() -> None:
     ids = [f"ex{i}" for i in range(50)]
     cfg = DataConfig(eval_fraction=0.2)
-    train, evals = tasks.split_train_eval(examples(ids), cfg)
+    train, evals = load.split_train_eval(examples(ids), cfg)
     assert len(evals) == 10 and len(train) == 40
     assert [e.id for e in train] == [i for i in ids if i in {e.id for e in train}]  # order kept
-    shuffled = tasks.split_train_eval(examples(ids[::-1]), cfg)
+    shuffled = load.split_train_eval(examples(ids[::-1]), cfg)
     assert {e.id for e in shuffled[1]} == {e.id for e in evals}
-    reseeded = tasks.split_train_eval(examples(ids), DataConfig(eval_fraction=0.2, seed=7))
+    reseeded = load.split_train_eval(examples(ids), DataConfig(eval_fraction=0.2, seed=7))
     assert {e.id for e in reseeded[1]} != {e.id for e in evals}
-    assert tasks.split_train_eval(examples(ids[:2]), DataConfig(eval_fraction=0.01))[1] != []
-    assert tasks.split_train_eval(examples(ids[:1]), DataConfig(eval_fraction=0.5))[1] == []
+    assert load.split_train_eval(examples(ids[:2]), DataConfig(eval_fraction=0.01))[1] != []
+    assert load.split_train_eval(examples(ids[:1]), DataConfig(eval_fraction=0.5))[1] == []
 
 
 # ------------------------------------------------------------------- Hugging Face

@@ -27,10 +27,13 @@ the stub's definition, one that writes only the body completes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import languages
 from rewards.extraction import Answer, AnswerPolicy, extract_answer
+
+if TYPE_CHECKING:  # the data package loads the config, which loads this module
+    from trainer.data.example import Example
 
 PROMPT_FORMATS = ("auto", "raw", "chat")
 
@@ -118,7 +121,7 @@ class ChatFormat:
     """End a reply still inside its reasoning block after this many tokens (0 = off)."""
     answer_policy: AnswerPolicy = AnswerPolicy()
 
-    def user_message(self, example: Any) -> tuple[str, str]:
+    def user_message(self, example: Example) -> tuple[str, str]:
         """The user message with `_CODE_MARK` where the cuttable part goes, and that part."""
         language = example.language
         fill = {"language": language_name(language), "fence": fence_tag(language)}
@@ -132,13 +135,13 @@ class ChatFormat:
                      "source_fence": fence_tag(source_language)}
             return self.translation_template.format(source=_CODE_MARK, **fill), source
         prompt = example.prompt
-        if getattr(example, "code_prefix", ""):  # the prompt is code: show it as code
+        if example.code_prefix:  # the prompt is code: show it as code
             body = prompt if prompt.endswith("\n") else prompt + "\n"
             return self.synthesis_template.format(
                 prompt=f"```{fill['fence']}\n{_CODE_MARK}```", **fill), body
         return self.synthesis_template.format(prompt=_CODE_MARK, **fill), prompt
 
-    def render(self, tokenizer: Any, example: Any) -> ChatPrompt:
+    def render(self, tokenizer: Any, example: Example) -> ChatPrompt:
         """The prompt text of `example` through the tokenizer's chat template."""
         message, body = self.user_message(example)
         messages = [] if self.system_prompt is None else [
@@ -148,10 +151,10 @@ class ChatFormat:
         head, found, tail = text.partition(_CODE_MARK)
         if not found:  # a template that rewrites the content: nothing may be cut
             text = text.replace(_CODE_MARK, body)
-            return ChatPrompt(text, len(text), 0, getattr(example, "code_prefix", "") or "",
+            return ChatPrompt(text, len(text), 0, example.code_prefix or "",
                               _open_tag(text, self.answer_policy))
         return ChatPrompt(head + body + tail, len(head), len(tail),
-                          getattr(example, "code_prefix", "") or "",
+                          example.code_prefix or "",
                           _open_tag(tail, self.answer_policy))
 
     def read(self, reply: str, language: str, reasoning_open: str = "") -> Answer:

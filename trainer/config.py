@@ -36,7 +36,7 @@ from trainer.stop_rules import StopRules
 
 TASKS = ("completion", "translation", "synthesis")
 BENCHMARKS = ("humaneval", "mbpp", "apps", "codesearchnet", "xlcost")
-"""Built-in data sources in their published formats (`trainer.benchmarks`)."""
+"""Built-in data sources in their published formats (`trainer.data.benchmarks`)."""
 SOURCES = ("stdlib", "jsonl", "hf", *BENCHMARKS)
 BENCHMARK_TASKS = {"humaneval": "synthesis", "mbpp": "synthesis", "apps": "synthesis",
                    "codesearchnet": "completion", "xlcost": "translation"}

@@ -44,6 +44,7 @@ from core import languages
 from core.program_end import Cut, ProgramEnd, first_stop
 from rewards.extraction import UNCLOSED_REASONING, Answer
 from trainer.chat import ChatFormat, ChatPrompt, program_text
+from trainer.data.example import Example
 from trainer.stop_rules import END_REASONS, StopRules
 
 __all__ = ["END_REASONS", "Generated", "StopRules", "encode_prompts", "generate"]
@@ -68,7 +69,7 @@ class _StopCriteria:
     rule (raw prompts) or the fence-end and thinking-budget rules (chat replies) of every
     row after each generated token; records where each row was cut."""
 
-    def __init__(self, tokenizer: Any, examples: Sequence[Any], rules: StopRules,
+    def __init__(self, tokenizer: Any, examples: Sequence[Example], rules: StopRules,
                  start: int, chat: ChatFormat | None = None,
                  prompts: Sequence[ChatPrompt] | None = None,
                  eos_ids: frozenset[int] = frozenset()) -> None:
@@ -77,7 +78,7 @@ class _StopCriteria:
         self.languages = [ex.language for ex in examples]
         self.ends: list[ProgramEnd | None] = []
         for ex in examples:
-            prefix = "" if chat is not None else getattr(ex, "code_prefix", "") or ""
+            prefix = "" if chat is not None else ex.code_prefix or ""
             end = ProgramEnd(ex.language, prefix) if rules.function_end and prefix else None
             self.ends.append(end if end is not None and end.active else None)
         self.cut_token: list[int | None] = [None] * len(examples)  # index of the kept last token
@@ -156,7 +157,7 @@ def reply_text(tokenizer: Any, ids: Sequence[int], eos_ids: frozenset[int]) -> s
     return tokenizer.decode(ids[:end], skip_special_tokens=False)
 
 
-def encode_prompts(tokenizer: Any, examples: Sequence[Any], max_tokens: int,
+def encode_prompts(tokenizer: Any, examples: Sequence[Example], max_tokens: int,
                    side: str, seq2seq: bool,
                    add_special_tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and attention mask of each example's prompt, at most `max_tokens` long.
@@ -190,7 +191,7 @@ def encode_prompts(tokenizer: Any, examples: Sequence[Any], max_tokens: int,
         head, body, tail = enc(head_text), enc(body_text), enc(tail_text)
         budget = max(max_tokens - n_special, 0)
         room = budget - len(head) - len(tail)
-        keep_end = side == "left" or (side == "auto" and bool(getattr(ex, "code_prefix", "")))
+        keep_end = side == "left" or (side == "auto" and bool(ex.code_prefix))
         if room >= 0:
             body = body[len(body) - room:] if keep_end else body[:room]
             ids = head + body + tail if room else head + tail
@@ -222,7 +223,7 @@ def _with_specials(tokenizer: Any, ids: list[int], full: list[int], bare: list[i
 
 def generate(
     policy: Any,
-    examples: Sequence[Any],
+    examples: Sequence[Example],
     *,
     max_prompt_tokens: int,
     max_new_tokens: int,

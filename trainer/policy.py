@@ -170,16 +170,9 @@ class Policy(nn.Module):
         critic = load_backbone() if separate_critic else None
         reference = None
         if lora:
-            from peft import LoraConfig, PeftModel, get_peft_model
-
-            lcfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                              target_modules=lora_target_modules, bias="none")
-            if adapter.is_file():
-                model = PeftModel.from_pretrained(model, path, is_trainable=True)
-            else:
-                model = get_peft_model(model, lcfg)
-            if critic is not None:
-                critic = get_peft_model(critic, copy.deepcopy(lcfg))
+            model, critic = _with_lora(model, critic, path if adapter.is_file() else None,
+                                       r=lora_r, alpha=lora_alpha, dropout=lora_dropout,
+                                       target_modules=lora_target_modules)
         else:
             reference = copy.deepcopy(model)
             for p in reference.parameters():
@@ -456,3 +449,21 @@ def _hidden_size(config: Any) -> int:
         if isinstance(value, int):
             return value
     raise ValueError(f"cannot find the hidden size in {type(config).__name__}")
+
+
+def _with_lora(model: nn.Module, critic: nn.Module | None, adapters: str | None, *, r: int,
+               alpha: int, dropout: float, target_modules: str | list[str]
+               ) -> tuple[nn.Module, nn.Module | None]:
+    """`model` with trainable LoRA adapters (those saved in folder `adapters`, else new ones),
+    and `critic` with new ones of its own."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    lcfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                      bias="none")
+    if adapters is not None:
+        model = PeftModel.from_pretrained(model, adapters, is_trainable=True)
+    else:
+        model = get_peft_model(model, lcfg)
+    if critic is not None:
+        critic = get_peft_model(critic, copy.deepcopy(lcfg))
+    return model, critic

@@ -50,15 +50,14 @@ from trainer.config import (
     task_of,
     validate,
 )
+from trainer.data import Example, load_task
 from trainer.distributed import Dist, init_distributed
-from trainer.evaluate import RAN, evaluate_policy, summarize
-from trainer.generation import END_REASONS
+from trainer.evaluate import evaluate_policy, outcome_rates, summarize
 from trainer.metrics import MetricsLogger, read_jsonl
 from trainer.models import check_model_source
 from trainer.plot import plot_metrics
 from trainer.policy import Policy
 from trainer.rollout import RewardFn, RewardWorkers, Rollout, collect, response_lines
-from trainer.tasks import load_task
 from trainer.update import NonFiniteError, masked_mean, ppo_update
 
 # ------------------------------------------------------------------------- helpers
@@ -118,25 +117,22 @@ def lr_lambda(cfg: PPOSettings) -> Any:
     return f
 
 
-def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> dict[str, float]:
+def rollout_metrics(batch: Rollout, examples: list[Example], kl: torch.Tensor) -> dict[str, float]:
     """Reward components, compile/pass rates, KL, lengths and end reasons of one (local) batch."""
     m: dict[str, float] = {"reward/total": float(batch.scores.mean())}
     comps = [s.components() for s in batch.scored]
     for k in sorted({k for c in comps for k in c}):
         m[f"reward/{k}"] = float(np.mean([c[k] for c in comps if k in c]))
-    ran = [s.outcome for s in batch.scored if s.outcome != "not_run"]
-    if ran:
-        m["rate/compile"] = float(np.mean([o in RAN for o in ran]))
-    tested = [s.outcome for s, ex in zip(batch.scored, examples)
-              if getattr(ex, "tests", None) is not None and s.outcome != "not_run"]
-    if tested:
-        m["rate/pass"] = float(np.mean([o == "passed" for o in tested]))
+    rates = outcome_rates([s.outcome for s in batch.scored],
+                          [ex.tests is not None for ex in examples], batch.ends)
+    for key, name in (("compile_rate", "rate/compile"), ("pass_rate", "rate/pass")):
+        if key in rates:
+            m[name] = rates[key]
     lengths = batch.response_mask.sum(1).float()
     m["kl/mean"] = float((kl * batch.response_mask).sum(1).mean())
     m["response/length"] = float(lengths.mean())
-    for reason in END_REASONS:
-        m[f"end/{reason}"] = float(np.mean([e == reason for e in batch.ends]))
-    m["response/empty"] = float(np.mean([s.outcome == "empty" for s in batch.scored]))
+    m.update({k: v for k, v in rates.items() if k.startswith("end/")})
+    m["response/empty"] = rates["empty"]
     if batch.values is not None:
         m["value/mean"] = float(masked_mean(batch.values, batch.response_mask))
     return m
@@ -145,7 +141,7 @@ def rollout_metrics(batch: Rollout, examples: list[Any], kl: torch.Tensor) -> di
 # --------------------------------------------------------------------------- train
 
 
-def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, cfg: Config,
+def run_evaluation(policy: Policy, examples: list[Example], scorer: RewardWorkers, cfg: Config,
                    dist: Dist, step: int, log: MetricsLogger,
                    chat: ChatFormat | None = None) -> dict[str, float]:
     """Evaluate on the held-out `examples` (sharded over ranks); rank 0 writes every
@@ -171,95 +167,62 @@ def run_evaluation(policy: Policy, examples: list[Any], scorer: RewardWorkers, c
     return metrics
 
 
+@dataclasses.dataclass
+class TrainState:
+    """What a checkpoint restores: the policy, its optimizer and schedules, the prompt order."""
+
+    policy: Policy
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    kl_ctl: Any
+    sampler: PromptSampler
+    step: int = 0
+    """The last step done (0: none)."""
+
+
 def train(
     cfg: Config,
     reward_fn: RewardFn | None = None,
-    train_data: list[Any] | None = None,
-    eval_data: list[Any] | None = None,
+    train_data: list[Example] | None = None,
+    eval_data: list[Example] | None = None,
 ) -> Policy:
     """Run (or resume) PPO as configured; returns the trained policy.
 
     `reward_fn` (list[Sample] -> list[float]) overrides the configured reward;
     `train_data` / `eval_data` (objects with .prompt/.language/.code_prefix/.reference/
-    .tests, e.g. `trainer.tasks.TaskExample`) override `cfg.data`.
+    .tests, e.g. `trainer.data.TaskExample`) override `cfg.data`.
     """
     validate(cfg)
     pc, gc, rc = cfg.ppo, cfg.generation, cfg.run
-    torch.set_num_threads(rc.threads if rc.threads > 0 else auto_threads())
-    device = torch.device(rc.device if rc.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-        torch.cuda.set_device(device)  # NCCL collectives use the current device
-    dist = init_distributed(device)
-    if pc.prompts_per_step % dist.world:
-        raise ValueError(f"ppo.prompts_per_step={pc.prompts_per_step} must divide by the "
-                         f"{dist.world} ranks")
+    device, dist = _distributed(cfg)
     run_dir = Path(rc.output_dir)
-    ckpt_dir = run_dir / "checkpoints"
     main = dist.rank == 0
     say = _say if main else (lambda *_: None)
-
     if train_data is None:  # data problems surface before the model loads
         train_data, loaded_eval = load_task(cfg.data)
         eval_data = loaded_eval if eval_data is None else eval_data
-    found = checkpoint.latest(ckpt_dir) if rc.resume else None
+    found = checkpoint.latest(run_dir / "checkpoints") if rc.resume else None
     if found is not None and checkpoint.step_of(found) >= pc.steps:
-        say(f"already finished at step {checkpoint.step_of(found)} of {pc.steps}: "
-            f"results are in {run_dir} (raise --ppo.steps to train further, or give "
-            "another --run.output-dir)")
-        if main:
-            _print_before_after(run_dir)
-        return _load_policy(cfg, device)
-
-    # Same init on every rank (value head, LoRA), then rank-specific sampling streams.
-    torch.manual_seed(rc.seed)
-    policy = _load_policy(cfg, device)
-    params = [p for p in policy.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc))
-    kl_ctl = make_kl_controller(pc.kl_coef, pc.kl_target, pc.kl_horizon)
-    data = train_data
-    eval_set = list(eval_data or [])[: rc.eval_examples]
-    sampler = PromptSampler(len(data), rc.seed)
-    torch.manual_seed(rc.seed + 1000 * dist.rank)
-    np.random.seed(rc.seed + 1000 * dist.rank)
-
-    start_step = 0
-    if found is not None:
-        ck = checkpoint.load(found, dist.rank)
-        policy.load_trainable_state_dict(ck["trainable"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        kl_ctl.load_state_dict(ck["state"]["kl_controller"])
-        sampler.load_state_dict(ck["state"]["sampler"])
-        checkpoint.set_rng_state(ck["rng"])
-        start_step = ck["state"]["step"]
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    say(f"resumed from step {start_step} of {pc.steps} in {run_dir}" if start_step else
-        f"training {cfg.model.name_or_path} for {pc.steps} steps on {len(data)} "
-        f"{task_of(cfg.data)} examples ({len(eval_set)} held out for evaluation); "
-        f"writing to {run_dir}")
-    spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
-    scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
-    log = MetricsLogger(run_dir, pc.steps, start_step, enabled=main,
-                        tensorboard=rc.tensorboard, progress=rc.progress)
+        return _already_finished(cfg, device, found, main, say)
+    data, eval_set = train_data, list(eval_data or [])[: rc.eval_examples]
+    state = _start(cfg, device, dist, len(data), found)
+    policy = state.policy
+    _announce(cfg, state.step, len(data), len(eval_set), main, say)
+    scorer, log = _services(cfg, reward_fn, state.step, main)
     temperature = gc.temperature if gc.temperature > 0 else 1.0
     rules = gc.stop_rules()
     chat = gc.chat_format(policy.tokenizer, task_of(cfg.data), cfg.model.name_or_path)
     say("prompt format: " + ("chat, through the tokenizer's chat template" if chat else "raw"))
     k = gc.samples_per_prompt
     try:
-        if start_step == 0 and eval_set:  # the model before any update, the same way
+        if state.step == 0 and eval_set:  # the model before any update, the same way
             log.log(0, dist.mean_metrics(run_evaluation(policy, eval_set, scorer, cfg, dist, 0,
                                                         log, chat)), advance=False)
-        for step in range(start_step + 1, pc.steps + 1):
+        for step in range(state.step + 1, pc.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
             # 1. prompts: the global batch is the same on all ranks; each takes its shard of
             # whole prompts, and each prompt's k samples are consecutive rows (a group)
-            idx = sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
+            idx = state.sampler.take(pc.prompts_per_step)[dist.rank:: dist.world]
             examples = [data[i] for i in idx for _ in range(k)]
             # 2. generate + cut + score (in the background) + logprobs / ref logprobs / values
             batch = collect(policy, examples, scorer, max_prompt_tokens=gc.max_prompt_tokens,
@@ -272,49 +235,145 @@ def train(
             # grpo / rloo: per group), line credit on the lines feedback names
             credit = cfg.reward.line_credit
             est = estimate_advantages(
-                batch, pc, k, kl_ctl.value, dist, line_credit=credit,
+                batch, pc, k, state.kl_ctl.value, dist, line_credit=credit,
                 lines=response_lines(policy.tokenizer, batch, examples) if credit else None)
             # 5. PPO epochs
-            stats = ppo_update(policy, optimizer, batch, est.advantages, est.returns, pc,
+            stats = ppo_update(policy, state.optimizer, batch, est.advantages, est.returns, pc,
                                temperature, dist, top_k=gc.top_k, top_p=gc.top_p,
                                group_size=k if pc.critic_free else 1,
-                               kl_coef=kl_ctl.value if pc.advantage == "grpo" else 0.0)
-            scheduler.step()
-            t_update = time.perf_counter()
+                               kl_coef=state.kl_ctl.value if pc.advantage == "grpo" else 0.0)
+            state.scheduler.step()
+            times = {"t0": t0, "cpu0": cpu0, "rollout": t_rollout, "update": time.perf_counter()}
             # 6. metrics (averaged over ranks), KL controller, evaluation, checkpoint
-            metrics = {**rollout_metrics(batch, examples, est.kl), **est.metrics, **stats}
-            metrics.update({
-                "time/step": t_update - t0, "time/step_cpu": time.process_time() - cpu0,
-                "time/rollout": t_rollout - t0,
-                "time/update": t_update - t_rollout, "time/reward": batch.reward_seconds,
-                "time/reward_wait": batch.reward_wait_seconds,
-            })
+            metrics = {**rollout_metrics(batch, examples, est.kl), **est.metrics, **stats,
+                       **_times(times, batch)}
             if eval_set and ((rc.eval_every and step % rc.eval_every == 0) or step == pc.steps):
                 metrics.update(run_evaluation(policy, eval_set, scorer, cfg, dist, step, log, chat))
-            metrics = dist.mean_metrics(metrics)
-            metrics["kl/coef"] = kl_ctl.value
-            metrics["ppo/lr"] = scheduler.get_last_lr()[0]
-            kl_ctl.update(metrics["kl/mean"], pc.prompts_per_step * k)
-            log.log(step, metrics)
-            replies = batch.replies or [None] * len(examples)
-            log.log_samples(step, [
-                {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
-                 "components": s.components(), "outcome": s.outcome, "end": end,
-                 **({"reply": reply} if reply is not None else {})}
-                for ex, text, s, end, reply in zip(examples, batch.texts, batch.scored,
-                                                   batch.ends, replies)
-            ][: rc.log_samples])
+            _log_step(log, step, dist.mean_metrics(metrics), state, pc.prompts_per_step * k)
+            _log_samples(log, step, examples, batch, rc.log_samples)
             if step % rc.save_every == 0 or step == pc.steps:
-                _save(ckpt_dir, step, policy, optimizer, scheduler, kl_ctl, sampler, dist, rc)
+                _save(run_dir / "checkpoints", step, state, dist, rc)
     finally:
         scorer.close()
         log.close()
     if main:
-        _export(policy, run_dir / "final")
-        if rc.plot and (run_dir / "metrics.jsonl").is_file():
-            plot_metrics(run_dir / "metrics.jsonl", run_dir / "plot.png")
-        _print_before_after(run_dir)
+        _finish(policy, run_dir, rc)
     return policy
+
+
+def _announce(cfg: Config, start_step: int, n_train: int, n_eval: int, main: bool,
+              say: Any) -> None:
+    """Rank 0 writes the run's config.yaml; say what the run does."""
+    run_dir = Path(cfg.run.output_dir)
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    say(f"resumed from step {start_step} of {cfg.ppo.steps} in {run_dir}" if start_step else
+        f"training {cfg.model.name_or_path} for {cfg.ppo.steps} steps on {n_train} "
+        f"{task_of(cfg.data)} examples ({n_eval} held out for evaluation); "
+        f"writing to {run_dir}")
+
+
+def _distributed(cfg: Config) -> tuple[torch.device, Dist]:
+    """Set the CPU threads; this rank's device (under torchrun ``cuda:LOCAL_RANK``) and ranks."""
+    rc, pc = cfg.run, cfg.ppo
+    torch.set_num_threads(rc.threads if rc.threads > 0 else auto_threads())
+    device = torch.device(rc.device if rc.device != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)  # NCCL collectives use the current device
+    dist = init_distributed(device)
+    if pc.prompts_per_step % dist.world:
+        raise ValueError(f"ppo.prompts_per_step={pc.prompts_per_step} must divide by the "
+                         f"{dist.world} ranks")
+    return device, dist
+
+
+def _already_finished(cfg: Config, device: torch.device, found: Path, main: bool,
+                      say: Any) -> Policy:
+    """A run whose newest checkpoint is its last step: say so; its trained policy."""
+    run_dir = Path(cfg.run.output_dir)
+    say(f"already finished at step {checkpoint.step_of(found)} of {cfg.ppo.steps}: "
+        f"results are in {run_dir} (raise --ppo.steps to train further, or give "
+        "another --run.output-dir)")
+    if main:
+        _print_before_after(run_dir)
+    return _load_policy(cfg, device)
+
+
+def _services(cfg: Config, reward_fn: RewardFn | None, start_step: int,
+              main: bool) -> tuple[RewardWorkers, MetricsLogger]:
+    """The reward workers (`reward_fn`, else the configured reward) and the metrics logger."""
+    spec: Any = reward_fn or cfg.reward.function or _reward_config(cfg.reward)
+    scorer = RewardWorkers(spec, cfg.reward.workers, cfg.reward.backend, cfg.reward.ray_address)
+    rc = cfg.run
+    return scorer, MetricsLogger(Path(rc.output_dir), cfg.ppo.steps, start_step, enabled=main,
+                                 tensorboard=rc.tensorboard, progress=rc.progress)
+
+
+def _start(cfg: Config, device: torch.device, dist: Dist, n_examples: int,
+           found: Path | None) -> TrainState:
+    """The policy, optimizer, schedules and prompt order, resumed from checkpoint `found`."""
+    pc, rc = cfg.ppo, cfg.run
+    # Same init on every rank (value head, LoRA), then rank-specific sampling streams.
+    torch.manual_seed(rc.seed)
+    policy = _load_policy(cfg, device)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=pc.lr, weight_decay=pc.weight_decay)
+    state = TrainState(policy, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(pc)),
+                       make_kl_controller(pc.kl_coef, pc.kl_target, pc.kl_horizon),
+                       PromptSampler(n_examples, rc.seed))
+    torch.manual_seed(rc.seed + 1000 * dist.rank)
+    np.random.seed(rc.seed + 1000 * dist.rank)
+    if found is not None:
+        ck = checkpoint.load(found, dist.rank)
+        policy.load_trainable_state_dict(ck["trainable"])
+        optimizer.load_state_dict(ck["optimizer"])
+        state.scheduler.load_state_dict(ck["scheduler"])
+        state.kl_ctl.load_state_dict(ck["state"]["kl_controller"])
+        state.sampler.load_state_dict(ck["state"]["sampler"])
+        checkpoint.set_rng_state(ck["rng"])
+        state.step = ck["state"]["step"]
+    return state
+
+
+def _times(t: dict[str, float], batch: Rollout) -> dict[str, float]:
+    """The ``time/`` metrics of a step from its clock readings."""
+    return {"time/step": t["update"] - t["t0"], "time/step_cpu": time.process_time() - t["cpu0"],
+            "time/rollout": t["rollout"] - t["t0"], "time/update": t["update"] - t["rollout"],
+            "time/reward": batch.reward_seconds, "time/reward_wait": batch.reward_wait_seconds}
+
+
+def _log_step(log: MetricsLogger, step: int, metrics: dict[str, float], state: TrainState,
+              responses: int) -> None:
+    """Log a step's (rank-averaged) metrics with the KL coefficient and learning rate, then
+    adapt the KL coefficient to the step's KL."""
+    metrics["kl/coef"] = state.kl_ctl.value
+    metrics["ppo/lr"] = state.scheduler.get_last_lr()[0]
+    state.kl_ctl.update(metrics["kl/mean"], responses)
+    log.log(step, metrics)
+
+
+def _log_samples(log: MetricsLogger, step: int, examples: list[Example], batch: Rollout,
+                 limit: int) -> None:
+    """The first `limit` responses of the step, with their rewards and outcomes."""
+    replies = batch.replies or [None] * len(examples)
+    log.log_samples(step, [
+        {"prompt_tail": ex.prompt[-200:], "response": text, "reward": s.total,
+         "components": s.components(), "outcome": s.outcome, "end": end,
+         **({"reply": reply} if reply is not None else {})}
+        for ex, text, s, end, reply in zip(examples, batch.texts, batch.scored,
+                                           batch.ends, replies)
+    ][:limit])
+
+
+def _finish(policy: Policy, run_dir: Path, rc: RunSettings) -> None:
+    """Rank 0 after the last step: export the model, plot the curves, print before/after."""
+    _export(policy, run_dir / "final")
+    if rc.plot and (run_dir / "metrics.jsonl").is_file():
+        plot_metrics(run_dir / "metrics.jsonl", run_dir / "plot.png")
+    _print_before_after(run_dir)
 
 
 def _load_policy(cfg: Config, device: torch.device) -> Policy:
@@ -365,8 +424,7 @@ def _reward_config(rs: RewardSettings) -> RewardConfig:
     return RewardConfig(**{f.name: getattr(rs, f.name) for f in dataclasses.fields(RewardConfig)})
 
 
-def _save(ckpt_dir: Path, step: int, policy: Policy, optimizer: Any, scheduler: Any,
-          kl_ctl: Any, sampler: PromptSampler, dist: Dist, rc: RunSettings) -> None:
+def _save(ckpt_dir: Path, step: int, state: TrainState, dist: Dist, rc: RunSettings) -> None:
     rng = checkpoint.rng_state()
     if dist.world > 1:
         states: list[Any] = [None] * dist.world
@@ -374,10 +432,10 @@ def _save(ckpt_dir: Path, step: int, policy: Policy, optimizer: Any, scheduler: 
     else:
         states = [rng]
     if dist.rank == 0:
-        checkpoint.save(ckpt_dir, step, trainable=policy.trainable_state_dict(),
-                        optimizer=optimizer, scheduler=scheduler,
-                        state={"kl_controller": kl_ctl.state_dict(),
-                               "sampler": sampler.state_dict()},
+        checkpoint.save(ckpt_dir, step, trainable=state.policy.trainable_state_dict(),
+                        optimizer=state.optimizer, scheduler=state.scheduler,
+                        state={"kl_controller": state.kl_ctl.state_dict(),
+                               "sampler": state.sampler.state_dict()},
                         rng_states=states, keep_last=rc.keep_last)
     if dist.world > 1:
         torch.distributed.barrier()

@@ -37,9 +37,9 @@ from rewards import (
 )
 from rewards.extraction import Answer
 from trainer.chat import ChatFormat
+from trainer.data import Example, make_samples, response_code
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
-from trainer.tasks import make_samples
 
 RewardFn = Callable[[list[Sample]], Sequence[Any]]
 """A custom reward function: samples -> one float or `rewards.RewardBreakdown` each."""
@@ -159,7 +159,31 @@ def _pad_query(chunks: list[torch.Tensor], value: float, left: bool) -> torch.Te
     return torch.cat([torch.nn.functional.pad(c, p, value=value) for c, p in zip(chunks, pads)])
 
 
-def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> torch.Tensor:
+def _measure(policy: Policy, qi: torch.Tensor, qm: torch.Tensor, ri: torch.Tensor,
+             rm: torch.Tensor, with_logprobs: bool, with_values: bool, temperature: float,
+             top_k: int, top_p: float) -> tuple[torch.Tensor, ...]:
+    """(log-probs, KL log-probs, reference log-probs, values or None) of one chunk's
+    responses; zeros (and no values) without `with_logprobs`."""
+    if not with_logprobs:
+        zeros = torch.zeros(ri.shape, device=ri.device)
+        return zeros, zeros, zeros, None
+    stats = policy.token_stats(qi, qm, ri, rm, temperature=temperature, top_k=top_k,
+                               top_p=top_p, with_values=with_values)
+    ref = policy.ref_logprobs(qi, qm, ri, rm, temperature=temperature)
+    return stats.logprobs, stats.kl_logprobs, ref, stats.values
+
+
+def _finite_totals(scored: Sequence[Any]) -> list[float]:
+    """The total rewards; FloatingPointError when one is not finite."""
+    totals = [s.total for s in scored]
+    bad = [i for i, t in enumerate(totals) if not math.isfinite(t)]
+    if bad:
+        raise FloatingPointError(
+            f"reward is not finite for {len(bad)} sample(s), e.g. sample {bad[0]} = {totals[bad[0]]}")
+    return totals
+
+
+def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Example]) -> torch.Tensor:
     """(B, T) int64: the line of the scored program (``code_prefix + response text``,
     1-based, as `rewards.RewardBreakdown.error_lines` counts) on which each kept
     response token starts; 0 for padding, special tokens (EOS), the kept stop token,
@@ -176,13 +200,11 @@ def response_lines(tokenizer: Any, batch: Rollout, examples: Sequence[Any]) -> t
     or a sampled tokenisation the tokenizer would not produce) token i starts at
     ``len(decode(ids[:i]))``.
     """
-    from trainer.tasks import response_code
-
     ids_rows, mask_rows = batch.response_ids.tolist(), batch.response_mask.tolist()
     special = set(getattr(tokenizer, "all_special_ids", ()))
     out = np.zeros(batch.response_ids.shape, dtype=np.int64)
     for b, (row, kept, ex) in enumerate(zip(ids_rows, mask_rows, examples)):
-        prefix = getattr(ex, "code_prefix", "") or ""
+        prefix = ex.code_prefix or ""
         if batch.answers is not None:
             _answer_lines(tokenizer, row, kept, batch.texts[b], batch.answers[b], prefix, out[b])
             continue
@@ -244,7 +266,7 @@ def _token_spans(tokenizer: Any, text: str, ids: list[int], skip_special: bool =
 @torch.no_grad()
 def collect(
     policy: Policy,
-    examples: Sequence[Any],
+    examples: Sequence[Example],
     scorer: RewardWorkers,
     *,
     max_prompt_tokens: int,
@@ -261,7 +283,7 @@ def collect(
 ) -> Rollout:
     """Generate, cut, score and measure one batch (`trainer.generation` says where
     responses end). `examples` carry `.prompt`, `.language`, `.code_prefix`,
-    `.reference`, `.tests` (a `trainer.tasks.TaskExample`); repeat an example in the
+    `.reference`, `.tests` (a `trainer.data.TaskExample`); repeat an example in the
     list to draw several samples for it. `temperature == 0` decodes greedily; the
     log-probs are then those of the temperature-1 distribution. `with_logprobs=False`
     skips the policy and reference forward passes (log-probs and values are then 0).
@@ -289,16 +311,11 @@ def collect(
         if ri.shape[1] == 0:  # nothing generated at all: one padding column keeps shapes
             ri = torch.full((ri.shape[0], 1), policy.pad_token_id, device=ri.device)
             rm = torch.zeros_like(ri)
-        if with_logprobs:
-            stats = policy.token_stats(qi, qm, ri, rm, temperature=t_eval, top_k=k_eval,
-                                       top_p=p_eval, with_values=with_values)
-            refs.append(policy.ref_logprobs(qi, qm, ri, rm, temperature=t_eval))
-            logps.append(stats.logprobs), kl_logps.append(stats.kl_logprobs)
-            if stats.values is not None:
-                vals.append(stats.values)
-        else:
-            zeros = torch.zeros(ri.shape, device=ri.device)
-            logps.append(zeros), kl_logps.append(zeros), refs.append(zeros)
+        logp, kl_logp, ref, value = _measure(policy, qi, qm, ri, rm, with_logprobs, with_values,
+                                             t_eval, k_eval, p_eval)
+        logps.append(logp), kl_logps.append(kl_logp), refs.append(ref)
+        if value is not None:
+            vals.append(value)
         q_ids.append(qi), q_masks.append(qm), r_ids.append(ri), r_masks.append(rm)
         texts.extend(out.texts)
         ends.extend(out.ends)
@@ -310,11 +327,7 @@ def collect(
     results = [f.result() for f in futures]
     wait = time.perf_counter() - wait_start
     scored = [s for chunk_scored, _ in results for s in chunk_scored]
-    totals = [s.total for s in scored]
-    bad = [i for i, t in enumerate(totals) if not math.isfinite(t)]
-    if bad:
-        raise FloatingPointError(
-            f"reward is not finite for {len(bad)} sample(s), e.g. sample {bad[0]} = {totals[bad[0]]}")
+    totals = _finite_totals(scored)
     return Rollout(
         query_ids=_pad_query(q_ids, policy.pad_token_id, left),
         query_mask=_pad_query(q_masks, 0, left),

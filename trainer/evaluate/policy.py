@@ -1,4 +1,4 @@
-"""Evaluation: the trainer's own generation and scoring on held-out examples.
+"""Policy evaluation: the trainer's own generation and scoring on held-out examples.
 
 Training evaluates before any update (step 0), every ``run.eval_every`` steps and at
 the end, with the generation settings of training (stop rules, lengths) and the
@@ -38,29 +38,26 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from trainer.chat import ChatFormat
+from trainer.data import Example, response_code
+from trainer.evaluate.metrics import outcome_rates
 from trainer.stop_rules import END_REASONS, StopRules
-from trainer.tasks import response_code
 
 if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
     from trainer.rollout import RewardWorkers
 
-RAN = ("ok", "passed", "failed", "runtime_error", "timeout")
-"""Outcomes of a program that compiled (and, with tests, ran)."""
-
-
-def expected_text(example: Any) -> str | None:
+def expected_text(example: Example) -> str | None:
     """What the response should have written: the reference minus the code prefix (when
     the reference starts with it, as in completion), else the whole reference."""
-    reference = getattr(example, "reference", None)
+    reference = example.reference
     if reference is None:
         return None
-    prefix = getattr(example, "code_prefix", "") or ""
+    prefix = example.code_prefix or ""
     return reference[len(prefix):] if prefix and reference.startswith(prefix) else reference
 
 
 def evaluate_policy(
     policy: Any,
-    examples: Sequence[Any],
+    examples: Sequence[Example],
     scorer: RewardWorkers,
     *,
     max_prompt_tokens: int,
@@ -106,7 +103,7 @@ def evaluate_policy(
                 "outcome": scored.outcome, "end": end, "tokens": int(n), "kl": float(k),
                 "exact_match": None if expected is None else exact_match(text, expected),
                 "edit_sim": None if expected is None else edit_similarity(text, expected),
-                "has_tests": getattr(ex, "tests", None) is not None,
+                "has_tests": ex.tests is not None,
                 "errors": scored.errors[:2], "reply": reply,
             })
         if progress is not None:
@@ -114,20 +111,18 @@ def evaluate_policy(
     return records
 
 
-def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dict[str, float]:
+def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Example]) -> dict[str, float]:
     """The eval metrics (without the ``eval/`` prefix) of records aligned with `examples`."""
     if not records:
         return {}
     m: dict[str, float] = {"reward": float(np.mean([r["reward"] for r in records])),
                            "kl": float(np.mean([r["kl"] for r in records])),
                            "length": float(np.mean([r["tokens"] for r in records]))}
-    ran = [r["outcome"] for r in records if r["outcome"] != "not_run"]
-    if ran:
-        m["compile_rate"] = float(np.mean([o in RAN for o in ran]))
-    tested = [r["outcome"] for r in records  # test_error: the tests could not run
-              if r["has_tests"] and r["outcome"] not in ("not_run", "test_error")]
-    if tested:
-        m["pass_rate"] = float(np.mean([o == "passed" for o in tested]))
+    rates = outcome_rates([r["outcome"] for r in records], [r["has_tests"] for r in records],
+                          [r["end"] for r in records],  # test_error: the tests could not run
+                          untested=("not_run", "test_error"))
+    ends = {k: rates.pop(k) for k in [*(f"end/{r}" for r in END_REASONS), "empty"]}
+    m.update(rates)  # compile_rate, pass_rate
     with_expected = [r for r in records if r["expected"] is not None]
     if with_expected:
         m["exact_match"] = float(np.mean([r["exact_match"] for r in with_expected]))
@@ -135,32 +130,25 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> dic
     bleu = corpus_codebleu(records, examples)
     if bleu is not None:
         m["codebleu"] = bleu
-    for reason in END_REASONS:
-        m[f"end/{reason}"] = float(np.mean([r["end"] == reason for r in records]))
-    m["empty"] = float(np.mean([r["outcome"] == "empty" for r in records]))
+    m.update(ends)
     return m
 
 
-def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Any]) -> float | None:
+def corpus_codebleu(records: Sequence[dict[str, Any]], examples: Sequence[Example]) -> float | None:
     """Corpus CodeBLEU of the whole programs (code prefix + response) against their
     references, per language, averaged with the languages' example counts as weights."""
     from rewards import codebleu
 
     groups: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for rec, ex in zip(records, examples):
-        if getattr(ex, "reference", None) is None:
+        if ex.reference is None:
             continue
         refs, cands = groups[ex.language]
         refs.append(ex.reference)
-        cands.append((getattr(ex, "code_prefix", "") or "") + rec["response"])
+        cands.append((ex.code_prefix or "") + rec["response"])
     if not groups:
         return None
     total = sum(len(refs) for refs, _ in groups.values())
     return float(sum(codebleu(refs, cands, lang=lang).codebleu * len(refs)
                      for lang, (refs, cands) in groups.items()) / total)
 
-
-if __name__ == "__main__":  # `python -m trainer.evaluate`: the report CLI (score and generate modes)
-    from trainer.evaluate_cli import main
-
-    raise SystemExit(main())

