@@ -70,7 +70,6 @@ def check_config(cfg: DataConfig) -> DataConfig:
                                if source_language is None else languages.get(source_language).name)
 
 
-
 def split_train_eval(examples: list[TaskExample], cfg: DataConfig) -> tuple[list[TaskExample], list[TaskExample]]:
     """Deterministic (train, eval) split by a seeded hash of each example's id."""
     n = len(examples)
