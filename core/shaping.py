@@ -495,7 +495,8 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float) -> Any
     if estimator == "grpo":
         mean = total / k
         std = np.sqrt(((sc - mean) ** 2).sum(axis=1, keepdims=True) / (k - 1))
-        adv = (sc - mean) / (std + eps)
+        with np.errstate(divide="ignore", invalid="ignore"):  # tied groups: replaced by 0 below
+            adv = (sc - mean) / (std + eps)
     else:
         adv = sc - (total - sc) / (k - 1)
     same = sc.min(axis=1, keepdims=True) == sc.max(axis=1, keepdims=True)
