@@ -259,7 +259,10 @@ def token_rewards(
     if tuple(scores.shape) != shape[:1]:
         raise ValueError(f"scores must have shape ({shape[0]},), got {tuple(scores.shape)}")
     device, dtype, real = _start(logprobs, mask)
-    kl = _masked_kl(logprobs, ref_logprobs, real, estimator, device, dtype)
+    if _plain_cpu(logprobs, ref_logprobs, mask):  # exactly token_kl's values, whichever path
+        kl = torch.from_numpy(_numpy_kl(logprobs, ref_logprobs, mask, estimator))
+    else:
+        kl = _masked_kl(logprobs, ref_logprobs, real, estimator, device, dtype)
     rewards = -kl_coef * kl  # (B, T), 0 on padding
     if shape[0] and shape[1]:
         positions = torch.arange(shape[1], device=device).expand(shape)
@@ -381,13 +384,18 @@ def token_kl(
     logprobs, ref_logprobs, mask = map(_as_array, (logprobs, ref_logprobs, mask))
     _check_batch(logprobs=logprobs, ref_logprobs=ref_logprobs, mask=mask)
     if _plain_cpu(logprobs, ref_logprobs, mask):
-        # no gradient to keep, on the CPU: NumPy (torch's CPU where/expm1 cost 2-3x more)
-        lp, ref, real = (_cpu_array(x) for x in (logprobs, ref_logprobs, mask))
-        dtype = _NP_DTYPES[_compute_dtype(logprobs.dtype)]
-        r = np.subtract(ref, lp, where=real != 0, out=np.zeros(lp.shape, dtype), casting="same_kind")
-        return _from_numpy(_kl(r, estimator), logprobs)
+        return _from_numpy(_numpy_kl(logprobs, ref_logprobs, mask, estimator), logprobs)
     device, dtype, real = _start(logprobs, mask)
     return _back(_masked_kl(logprobs, ref_logprobs, real, estimator, device, dtype), logprobs)
+
+
+def _numpy_kl(logprobs: Any, ref_logprobs: Any, mask: Any, estimator: str) -> np.ndarray:
+    """`token_kl` in NumPy, for inputs that need no gradient on the CPU (torch's CPU
+    where/expm1 cost 2-3x more); `token_rewards` takes the same values from here."""
+    lp, ref, real = (_cpu_array(x) for x in (logprobs, ref_logprobs, mask))
+    dtype = _NP_DTYPES[_compute_dtype(logprobs.dtype)]
+    r = np.subtract(ref, lp, where=real != 0, out=np.zeros(lp.shape, dtype), casting="same_kind")
+    return _kl(r, estimator)
 
 
 def _plain_cpu(*xs: Any) -> bool:
