@@ -112,6 +112,11 @@ def evaluate_checkpoint(run_dir: Path, step: int) -> None:
     from trainer import checkpoint, ppo
     from trainer.config import load_config
 
+    records = run_dir / "eval_samples.jsonl"
+    if records.is_file() and any(json.loads(line)["step"] == step
+                                 for line in records.read_text().splitlines()):
+        return  # evaluated already (a rerun reports again, it does not evaluate twice)
+
     cfg = load_config(run_dir / "config.yaml")
     torch.set_num_threads(max(1, cfg.run.threads))
     torch.manual_seed(cfg.run.seed)
@@ -249,8 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             train(s, out, extra)
     if args.train_only:
         return 0
-    runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / "final").is_dir()
-            or args.eval_checkpoint is not None]
+    # a finished run has final/; a run stopped at a checkpoint, its evaluation of it
+    done = "final" if args.eval_checkpoint is None else "eval_samples.jsonl"
+    runs = [out / f"seed{s}" for s in args.seeds if (out / f"seed{s}" / done).exists()]
     if not runs:
         print(f"no finished runs under {out}")
         return 1
