@@ -22,6 +22,7 @@ from pathlib import Path
 # folder off the import path so that `import codebleu` finds the package.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
 
 import codebleu as oracle  # noqa: E402
 from codebleu import bleu as oracle_bleu  # noqa: E402

@@ -34,6 +34,8 @@ import textwrap
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
+
 from rewards.execution import isolation_level
 from trainer.config import DataConfig
 from trainer.evaluate import EvalConfig, evaluate

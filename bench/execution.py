@@ -29,6 +29,9 @@ import tempfile
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
 
 from rewards import TestSpec, compile_feedback, run_tests
 from rewards.execution import isolation_level

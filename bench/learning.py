@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
+
 from trainer.evaluate import RAN
 
 GROUP_SIZE = 2

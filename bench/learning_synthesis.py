@@ -46,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
+
 from learning import eval_records  # bench/ is on the path: the same reader of a run's evaluations
 
 EVAL_FRACTION = 0.4

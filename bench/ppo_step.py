@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, not an installed copy
+
 from trainer.config import parse_cli
 from trainer.metrics import read_jsonl
 

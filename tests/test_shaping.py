@@ -414,6 +414,26 @@ def test_group_advantages_float32_paths(d: dict, name: str) -> None:
     close(tgot, want, rtol=1e-4, atol=1e-4)
 
 
+def test_group_advantages_read_any_mask_kind() -> None:
+    """The mask is read as non-zero, whatever its dtype or memory layout: bool, integers,
+    float16/bfloat16 tensors (no NumPy/Numba view), weights other than 1, strided views."""
+    rng = np.random.default_rng(3)
+    scores = rng.choice(EXECUTION_VALUES, size=(3, 4)) + rng.random((3, 4))
+    real = rng.random((12, 9)) < 0.6
+    for name in ("grpo", "rloo"):
+        want = np.asarray(ref.group_advantages(scores, real.astype(int), name, 1e-6))
+        masks = [real, real.astype(np.int32), real * 2.5, np.asfortranarray(real.astype(np.float32)),
+                 real.T.copy().T,
+                 t(real), t(real).to(torch.bfloat16), t(real).to(torch.float16) * 3,
+                 t(np.stack([real, ~real], axis=2).astype(np.float32))[:, :, 0]]
+        for mask in masks:
+            got = group_estimator(name, scores, mask, 1e-6)
+            close(got, want)
+            tgot = group_estimator(name, t(scores), mask, 1e-6)
+            assert tgot.dtype == torch.float64
+            close(tgot, want)
+
+
 def test_grpo_and_rloo_by_hand() -> None:
     scores = np.array([[2.0, 4.0], [1.0, -1.0]])
     mask = np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 0, 0]])  # 2 groups of k = 2
