@@ -2,7 +2,7 @@
 (reasoning removed, last fenced block), end of turn / fence end / reasoning cut, and the
 same path in training (rollouts, line credit) and evaluation.
 
-The model is a tiny random Llama with a ChatML tokenizer built here (`trainer.tiny`,
+The model is a tiny random Llama with a ChatML tokenizer built here (`tests.tiny_models`,
 ``vocab="chat"``); its replies are forced token by token (`forced`) through the real
 `generate`, stop criteria, scoring and evaluation code.
 """
@@ -26,7 +26,7 @@ from trainer.evaluate import evaluate_policy
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.rollout import RewardWorkers, collect, response_lines
-from trainer.tiny import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
+from tests.tiny_models import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -17,7 +17,7 @@ import yaml
 from safetensors.torch import load_file
 
 from trainer import checkpoint
-from trainer.tiny import build_tiny_model
+from tests.tiny_models import build_tiny_model
 
 torch.set_num_threads(1)
 

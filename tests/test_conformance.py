@@ -205,7 +205,7 @@ def test_trl_reward_function_inside_a_grpo_trainer_step(tmp_path: Path):
     from trl import GRPOConfig, GRPOTrainer
 
     from rewards.adapters import trl_reward_func
-    from trainer.tiny import build_tiny_model
+    from tests.tiny_models import build_tiny_model
 
     torch.set_num_threads(1)
     rows = _column_rows()

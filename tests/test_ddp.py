@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from trainer.tiny import build_tiny_model
+from tests.tiny_models import build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -27,7 +27,7 @@ from trainer.generation import StopRules
 from trainer.policy import Policy
 from trainer.ppo import train
 from trainer.rollout import RewardWorkers, Rollout, collect, response_lines
-from trainer.tiny import build_code_tokenizer, build_tiny_model
+from tests.tiny_models import build_code_tokenizer, build_tiny_model
 from trainer.update import minibatch_order, ppo_loss
 
 torch.set_num_threads(1)

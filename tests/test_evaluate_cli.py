@@ -173,7 +173,7 @@ def test_codebleu_resampled_equals_codebleu_of_the_resampled_corpus():
 
 @pytest.fixture(scope="module")
 def tiny_causal(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from trainer.tiny import build_tiny_model
+    from tests.tiny_models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "causal", "causal")
 

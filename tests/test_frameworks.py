@@ -47,7 +47,7 @@ def test_trl_grpo_trainer_two_steps_with_a_tests_column(tmp_path):
 
     from rewards import RewardConfig
     from rewards.adapters import trl_async_reward_func, trl_reward_func
-    from trainer.tiny import build_tiny_model
+    from tests.tiny_models import build_tiny_model
 
     torch.set_num_threads(1)
     model = build_tiny_model(tmp_path / "tiny", "causal")

@@ -73,7 +73,7 @@ def test_token_lines_bad_input() -> None:
 
 def byte_level_tokenizer():
     """A real byte-level BPE tokenizer (the GPT-2 / SmolLM kind), trained here on code."""
-    from trainer.tiny import build_code_tokenizer
+    from tests.tiny_models import build_code_tokenizer
 
     return build_code_tokenizer()
 

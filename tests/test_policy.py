@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainer.policy import Policy
-from trainer.tiny import build_tiny_model
+from tests.tiny_models import build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -15,7 +15,7 @@ from trainer.data import TaskExample
 from trainer.distributed import Dist
 from trainer.ppo import PromptSampler, train
 from trainer.rollout import RewardWorkers, collect
-from trainer.tiny import build_tiny_model
+from tests.tiny_models import build_tiny_model
 from trainer.update import masked_mean, ppo_loss, ppo_update
 
 torch.set_num_threads(1)

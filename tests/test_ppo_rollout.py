@@ -14,7 +14,7 @@ from trainer.data import TaskExample
 from trainer.policy import Policy
 from trainer.ppo import rollout_metrics
 from trainer.rollout import RewardWorkers, collect
-from trainer.tiny import build_tiny_model
+from tests.tiny_models import build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -179,7 +179,7 @@ def test_ppo_run_scores_on_ray(local_ray, tmp_path) -> None:
     from trainer.config import Config
     from trainer.data import TaskExample
     from trainer.ppo import train
-    from trainer.tiny import build_tiny_model
+    from tests.tiny_models import build_tiny_model
 
     torch.set_num_threads(1)
 

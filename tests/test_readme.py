@@ -316,7 +316,7 @@ def test_score_schema_is_the_help_text_and_the_readme_text(tmp_path: Path) -> No
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from trainer.tiny import build_tiny_model
+    from tests.tiny_models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), "causal")
 

@@ -1,6 +1,6 @@
 """Tiny random models with a locally built tokenizer, for tests and smoke runs (no network).
 
-    >>> from trainer.tiny import build_tiny_model
+    >>> from tests.tiny_models import build_tiny_model
     >>> path = build_tiny_model("/tmp/tiny-causal", kind="causal")   # doctest: +SKIP
 
 Both kinds have 2 layers, width 128 and a word-level vocabulary of `TINY_WORDS`
