@@ -30,7 +30,9 @@ al.; ``--k 0`` skips the sampling, which costs K times a greedy evaluation per m
 and the failed -> passed / passed -> failed transitions of the greedy answers.
 
 Runs of different seeds can train in parallel processes (``--train-only --seeds 0`` and
-``--train-only --seeds 1``, then one call without ``--train-only`` for the report).
+``--train-only --seeds 1``, then one call without ``--train-only`` for the report); the
+base model's samples need no run and can be drawn beside them (``--sample-base-only``).
+A run stopped at a checkpoint (``--eval-checkpoint STEP``) is sampled from that checkpoint.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def evaluate_checkpoint(run_dir: Path, step: int) -> None:
     checkpoint is the model of a run of `step` steps."""
     import torch
 
-    from trainer import checkpoint, ppo
+    from trainer import ppo
     from trainer.config import load_config
 
     records = run_dir / "eval_samples.jsonl"
@@ -122,10 +124,7 @@ def evaluate_checkpoint(run_dir: Path, step: int) -> None:
 
     cfg = load_config(run_dir / "config.yaml")
     torch.set_num_threads(max(1, cfg.run.threads))
-    torch.manual_seed(cfg.run.seed)
-    policy = ppo._load_policy(cfg, torch.device("cpu"))
-    state = checkpoint.load(run_dir / "checkpoints" / f"step_{step:06d}", 0)
-    policy.load_trainable_state_dict(state["trainable"])
+    policy = checkpoint_policy(run_dir, step)
     _, eval_data = ppo.load_task(cfg.data)
     examples = list(eval_data or [])[: cfg.run.eval_examples]
     scorer = ppo.RewardWorkers(ppo._reward_config(cfg.reward), cfg.reward.workers,
@@ -143,6 +142,22 @@ def evaluate_checkpoint(run_dir: Path, step: int) -> None:
           f"{metrics['eval/pass_rate']:.3f}", flush=True)
 
 
+def checkpoint_policy(run_dir: Path, step: int) -> Any:
+    """The policy of a run's checkpoint at `step`, loaded as the run loads its model
+    (its own config), seeded with the run's seed."""
+    import torch
+
+    from trainer import checkpoint, ppo
+    from trainer.config import load_config
+
+    cfg = load_config(run_dir / "config.yaml")
+    torch.manual_seed(cfg.run.seed)
+    policy = ppo._load_policy(cfg, torch.device("cpu"))
+    state = checkpoint.load(run_dir / "checkpoints" / f"step_{step:06d}", 0)
+    policy.load_trainable_state_dict(state["trainable"])
+    return policy
+
+
 def _root_path() -> str:
     root = str(Path(__file__).resolve().parents[1])
     return os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -157,9 +172,10 @@ def held_out(max_examples: int | None) -> list[Any]:
                                 max_examples=max_examples))[1]
 
 
-def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens: int,
-           seed: int) -> list[list[str]]:
-    """Outcomes of `k` samples per problem from `model` (a name or a run's final/)."""
+def sample(model: str | tuple[Path, int], problems: list[Any], cache: Path, k: int,
+           max_new_tokens: int, seed: int) -> list[list[str]]:
+    """Outcomes of `k` samples per problem from `model`: a name, a run's final/, or
+    (run folder, step) for a run's checkpoint."""
     if cache.is_file():
         return json.loads(cache.read_text())
     import torch
@@ -170,9 +186,12 @@ def sample(model: str, problems: list[Any], cache: Path, k: int, max_new_tokens:
     from trainer.policy import Policy
     from trainer.rollout import RewardWorkers
 
+    if isinstance(model, tuple):
+        policy = checkpoint_policy(*model)
+    else:
+        lora = (Path(model) / "adapter_config.json").is_file()
+        policy = Policy.load(model, lora=lora, value_head=False)
     torch.manual_seed(seed)
-    lora = (Path(model) / "adapter_config.json").is_file()
-    policy = Policy.load(model, lora=lora, value_head=False)
     chat = GenerationSettings(prompt_format="chat").chat_format(policy.tokenizer, "synthesis")
     scorer = RewardWorkers(RewardConfig(use_ast=False, use_dfg=False), workers=0)
     try:
@@ -241,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
                              "as the run's last evaluation, then report")
     parser.add_argument("--k", type=int, default=K,
                         help="samples per held-out problem for pass@k (0: greedy metrics only)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of this process's sampling (default: torch's)")
+    parser.add_argument("--sample-base-only", action="store_true",
+                        help="draw the base model's pass@k samples and stop (they need no "
+                             "training run, so they can go beside one)")
     parser.add_argument("--smoke", action="store_true",
                         help="10 problems, 2 steps, 48-token replies, k=2: checks the pipeline")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
@@ -250,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     steps, max_examples, tokens, k = (2, 10, 48, 2) if args.smoke else (STEPS, None, MAX_NEW_TOKENS, args.k)
     extra = [*flags(steps, max_examples, tokens), *args.extra]
     problems = held_out(max_examples)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.sample_base_only:
+        sample("smollm2-135m", problems, out / "base_samples.json", k, tokens, 0)
+        return 0
     for s in args.seeds if not args.only_report else ():
         if args.eval_checkpoint is not None:
             evaluate_checkpoint(out / f"seed{s}", args.eval_checkpoint)
@@ -271,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         b, a = eval_records(r)
         if [x["response"] for x in b] != [x["response"] for x in before_recs]:
             lines.append(f"warning: {r} evaluated the base model differently")
-        sampled = sample(str(r / "final"), problems, r / "samples.json", k, tokens, 0) if k else None
+        model = str(r / "final") if (r / "final").exists() else (r, args.eval_checkpoint)
+        sampled = sample(model, problems, r / "passk_samples.json", k, tokens, 0) if k else None
         afters.append(metrics(a, sampled, k))
         timing = r / "bench_timing.json"
         info = json.loads(timing.read_text()) if timing.is_file() else {}
