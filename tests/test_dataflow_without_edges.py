@@ -12,7 +12,7 @@ import pytest
 from codebleu import calc_codebleu
 
 from core import languages
-from core._structural_reference import match_pair
+from tests.structural_reference import match_pair
 from core.structural import match
 from rewards import RewardConfig, Sample, codebleu, codebleu_per_sample, dfg_match, score
 

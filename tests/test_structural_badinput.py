@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from codebleu.parser import remove_comments_and_docstrings
 
-from core import _structural_reference as reference
+from tests import structural_reference as reference
 from core.structural import MatchCounts, dataflow, match, strip_comments
 from rewards import ast_match, dfg_match
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import _structural_reference as reference
+from tests import structural_reference as reference
 from core.structural import dataflow, match
 
 CODEBLEU_LANGS = ["python", "java", "javascript", "php", "c_sharp"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core import _native
-from core import _structural_reference as reference
+from tests import structural_reference as reference
 from core.structural import match, native_language
 
 CORPUS = Path("/work/shared/data/codebleu-parity/corpus.jsonl")
