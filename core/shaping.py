@@ -514,7 +514,7 @@ def _group_advantages(scores: Any, mask: Any, estimator: str, eps: float) -> Any
     if isinstance(mask, torch.Tensor):  # NumPy has no bf16 and Numba no f16: compare those first
         m = _cpu_array(mask.bool() if mask.dtype in (torch.bfloat16, torch.float16) else mask)
     else:
-        m = mask
+        m = mask if mask.dtype.isnative and mask.dtype != np.float16 else mask != 0
     out = _broadcast_rows(adv, m, np.empty(m.shape, _NP_DTYPES[dtype]))
     if isinstance(scores, np.ndarray):
         return out if out.dtype == scores.dtype else _back(torch.from_numpy(out), scores)

@@ -423,6 +423,7 @@ def test_group_advantages_read_any_mask_kind() -> None:
     for name in ("grpo", "rloo"):
         want = np.asarray(ref.group_advantages(scores, real.astype(int), name, 1e-6))
         masks = [real, real.astype(np.int32), real * 2.5, np.asfortranarray(real.astype(np.float32)),
+                 real.astype(np.float16), real.astype(">f4"),
                  real.T.copy().T,
                  t(real), t(real).to(torch.bfloat16), t(real).to(torch.float16) * 3,
                  t(np.stack([real, ~real], axis=2).astype(np.float32))[:, :, 0]]
