@@ -11,7 +11,8 @@
   serve`` and then curls it (on a free port). Training, installs and the full test
   script are only parsed.
 - The ```text block is `rewards.cli.SCORE_JSONL`, the schema ``score --help`` prints.
-- The untagged block is the source layout, not code: skipped by design.
+- The untagged block is the source layout: every source file of csrc/, core/, rewards/ and
+  trainer/ has its line, and every file it names exists.
 
 Any other tag fails, so a new kind of block cannot go unchecked.
 """
@@ -340,3 +341,53 @@ def test_bash_block(block: Block, workdir: Path) -> None:
     for command in commands:
         if is_ours(command, "score", "codebleu"):
             run_rewards_command(command, workdir)
+
+
+# ------------------------------------------------------------------- the layout block
+
+SOURCE_SUFFIXES = (".py", ".cpp", ".hpp", ".java", ".js")
+
+
+def layout_entries(block: Block) -> set[str]:
+    """The paths the layout tree names: two spaces of indent per level; ``a.cpp/.hpp``
+    and ``a.py, b.py`` name two files; a name ending in ``/`` is a folder."""
+    stack: list[str] = []
+    paths = set()
+    for line in block.text.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        names = line.strip().split("  ")[0].strip()
+        del stack[depth:]
+        parts = [n.strip() for n in names.split(",")]
+        if "/." in parts[0]:  # engine.cpp/.hpp
+            stem = parts[0].split("/.")[0].rsplit(".", 1)[0]
+            parts = [parts[0].split("/.")[0], f"{stem}.{parts[0].split('/.')[1]}"]
+        for name in parts:
+            paths.add("/".join([*stack, name]))
+        if parts[0].endswith("/"):
+            stack.append(parts[0].rstrip("/"))
+    return paths
+
+
+def test_the_layout_names_every_source_file_and_nothing_else():
+    """README's Layout draws the tree one line per file: a source file added, moved or
+    removed without the tree following fails here."""
+    (block,) = [b for b in BLOCKS if b.tag == "" and b.text.startswith("CMakeLists.txt")]
+    named = layout_entries(block)
+    folders = {p.rstrip("/") for p in named if p.endswith("/")}
+    files = {p for p in named if not p.endswith("/")}
+    missing = [p for p in sorted(files) if not (ROOT / p).is_file()]
+    assert missing == [], f"the layout names files that do not exist: {missing}"
+    unlisted = []
+    for top in ("csrc", "core", "rewards", "trainer"):
+        for path in sorted((ROOT / top).rglob("*")):
+            rel = path.relative_to(ROOT).as_posix()
+            if path.suffix not in SOURCE_SUFFIXES or path.name == "__init__.py" or "__pycache__" in rel:
+                continue
+            # a file is drawn by its own line, or by its folder's when that folder is a leaf
+            leaf = any(rel.startswith(f + "/") and not any(p.startswith(f + "/") for p in files)
+                       for f in folders)
+            if rel not in files and not leaf:
+                unlisted.append(rel)
+    assert unlisted == [], f"source files missing from the README's layout: {unlisted}"
