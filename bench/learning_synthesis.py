@@ -203,6 +203,10 @@ def sample(model: str | tuple[Path, int], problems: list[Any], cache: Path, k: i
         scorer.close()
     outcomes = [[r["outcome"] for r in records[i * k:(i + 1) * k]] for i in range(len(problems))]
     cache.parent.mkdir(parents=True, exist_ok=True)
+    # the samples themselves, to be read (a metric can rise for the wrong reason)
+    with open(cache.with_suffix(".records.jsonl"), "w") as f:
+        for r in records:
+            f.write(json.dumps(r, default=str) + "\n")
     cache.write_text(json.dumps(outcomes))
     return outcomes
 
