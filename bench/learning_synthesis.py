@@ -57,7 +57,7 @@ EVAL_FRACTION = 0.4
 """Share of HumanEval held out (66 of 164 problems)."""
 GROUP = 4
 """GRPO samples per training prompt."""
-STEPS = 24
+STEPS = 20
 """PPO steps of a full run (2 prompts x 4 samples each)."""
 K = 4
 """Samples per held-out problem for pass@k."""
