@@ -19,6 +19,7 @@ import torch
 
 from rewards import RewardConfig, TestSpec
 from rewards.extraction import UNCLOSED_REASONING
+from tests.tiny_models import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 from trainer.chat import ChatFormat, choose_format, end_of_turn_ids
 from trainer.config import Config, ConfigError, DataConfig, GenerationSettings, validate
 from trainer.data import TaskExample, translation_example
@@ -26,7 +27,6 @@ from trainer.evaluate import evaluate_policy
 from trainer.generation import StopRules, generate
 from trainer.policy import Policy
 from trainer.rollout import RewardWorkers, collect, response_lines
-from tests.tiny_models import build_chat_tokenizer, build_code_tokenizer, build_tiny_model
 
 torch.set_num_threads(1)
 

@@ -16,8 +16,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from trainer import checkpoint
 from tests.tiny_models import build_tiny_model
+from trainer import checkpoint
 
 torch.set_num_threads(1)
 

@@ -12,9 +12,9 @@ import pytest
 from codebleu import calc_codebleu
 
 from core import languages
-from tests.structural_reference import match_pair
 from core.structural import match
 from rewards import RewardConfig, Sample, codebleu, codebleu_per_sample, dfg_match, score
+from tests.structural_reference import match_pair
 
 # Programs without variables (no identifier leaves): no data-flow edges.
 NO_FLOW = {"python": "1 + 2\n", "java": "", "cpp": "", "c": "", "c_sharp": "", "javascript": "1 + 2;\n",

@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 
 from core.shaping import grpo, rloo, token_kl
 from rewards import RewardBreakdown, Sample
+from tests.tiny_models import build_code_tokenizer, build_tiny_model
 from trainer.advantages import estimate_advantages, grouped
 from trainer.config import Config, ConfigError, PPOSettings, validate
 from trainer.data import TaskExample
@@ -27,7 +28,6 @@ from trainer.generation import StopRules
 from trainer.policy import Policy
 from trainer.ppo import train
 from trainer.rollout import RewardWorkers, Rollout, collect, response_lines
-from tests.tiny_models import build_code_tokenizer, build_tiny_model
 from trainer.update import minibatch_order, ppo_loss
 
 torch.set_num_threads(1)

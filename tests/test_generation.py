@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tiny_models import build_tiny_model
 from trainer.data import TaskExample
 from trainer.generation import StopRules, encode_prompts, generate
 from trainer.policy import Policy, _cut_logits, _token_logprobs
 from trainer.rollout import RewardWorkers, collect
-from tests.tiny_models import build_tiny_model
 from trainer.update import ppo_loss
 
 torch.set_num_threads(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.policy import Policy
 from tests.tiny_models import build_tiny_model
+from trainer.policy import Policy
 
 torch.set_num_threads(1)
 

@@ -10,12 +10,12 @@ import torch
 import yaml
 
 from rewards import Sample
+from tests.tiny_models import build_tiny_model
 from trainer.config import Config, load_config, parse_cli
 from trainer.data import TaskExample
 from trainer.distributed import Dist
 from trainer.ppo import PromptSampler, train
 from trainer.rollout import RewardWorkers, collect
-from tests.tiny_models import build_tiny_model
 from trainer.update import masked_mean, ppo_loss, ppo_update
 
 torch.set_num_threads(1)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from rewards import RewardConfig, Sample
+from tests.tiny_models import build_tiny_model
 from trainer.data import TaskExample
 from trainer.policy import Policy
 from trainer.ppo import rollout_metrics
 from trainer.rollout import RewardWorkers, collect
-from tests.tiny_models import build_tiny_model
 
 torch.set_num_threads(1)
 

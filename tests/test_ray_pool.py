@@ -176,10 +176,10 @@ def test_ppo_run_scores_on_ray(local_ray, tmp_path) -> None:
 
     import torch
 
+    from tests.tiny_models import build_tiny_model
     from trainer.config import Config
     from trainer.data import TaskExample
     from trainer.ppo import train
-    from tests.tiny_models import build_tiny_model
 
     torch.set_num_threads(1)
 

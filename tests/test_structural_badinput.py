@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from codebleu.parser import remove_comments_and_docstrings
 
-from tests import structural_reference as reference
 from core.structural import MatchCounts, dataflow, match, strip_comments
 from rewards import ast_match, dfg_match
+from tests import structural_reference as reference
 
 
 def one(lang: str, cand: str | bytes, ref: str | bytes) -> tuple[int, int, int, int, int]:

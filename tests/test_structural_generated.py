@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import structural_reference as reference
 from core.structural import dataflow, match
+from tests import structural_reference as reference
 
 CODEBLEU_LANGS = ["python", "java", "javascript", "php", "c_sharp"]
 ALL_LANGS = [*CODEBLEU_LANGS, "c", "cpp"]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from core import _native
-from tests import structural_reference as reference
 from core.structural import match, native_language
+from tests import structural_reference as reference
 
 CORPUS = Path("/work/shared/data/codebleu-parity/corpus.jsonl")
 ALL_LANGS = ["python", "java", "javascript", "php", "c_sharp", "c", "cpp"]
