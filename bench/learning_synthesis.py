@@ -121,7 +121,7 @@ def evaluate_checkpoint(run_dir: Path, step: int) -> None:
     if records.is_file() and any(json.loads(line)["step"] == step
                                  for line in records.read_text().splitlines()):
         return  # evaluated already (a rerun reports again, it does not evaluate twice)
-
+    _checkpoint_folder(run_dir, step)
     cfg = load_config(run_dir / "config.yaml")
     torch.set_num_threads(max(1, cfg.run.threads))
     policy = checkpoint_policy(run_dir, step)
@@ -150,12 +150,22 @@ def checkpoint_policy(run_dir: Path, step: int) -> Any:
     from trainer import checkpoint, ppo
     from trainer.config import load_config
 
+    folder = _checkpoint_folder(run_dir, step)
     cfg = load_config(run_dir / "config.yaml")
     torch.manual_seed(cfg.run.seed)
     policy = ppo._load_policy(cfg, torch.device("cpu"))
-    state = checkpoint.load(run_dir / "checkpoints" / f"step_{step:06d}", 0)
+    state = checkpoint.load(folder, 0)
     policy.load_trainable_state_dict(state["trainable"])
     return policy
+
+
+def _checkpoint_folder(run_dir: Path, step: int) -> Path:
+    """The run's checkpoint folder of `step`; a one-line exit when the run or it is missing."""
+    folder = run_dir / "checkpoints" / f"step_{step:06d}"
+    if not (run_dir / "config.yaml").is_file() or not folder.is_dir():
+        raise SystemExit(f"{run_dir} has no checkpoint at step {step} ({folder}); train it "
+                         "first (a run saves one every --run.save-every steps and at its end)")
+    return folder
 
 
 def _root_path() -> str:
