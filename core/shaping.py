@@ -35,7 +35,7 @@ Implementations: each function exists once, in the form that won its benchmark
     (`_group_values`, with the finite check and the exact zero of a tied group) and one
     pass that writes each advantage on its sample's real tokens (`_broadcast_rows`,
     cheaper than torch's multiply by a float mask, which also trusts the mask to be 0/1);
-    2-3.5x / 1.2-1.9x TRL's / OpenRLHF's tensor code. A mask on a GPU gets the
+    2.3-3.5x / 1.1-1.7x TRL's / OpenRLHF's tensor code. A mask on a GPU gets the
     advantages by one multiply on its device instead.
   * `token_kl`: NumPy when nothing needs a gradient and everything is on the CPU
     (`np.subtract(where=)` and `np.expm1` cost half of torch's CPU `where` and `expm1`),

@@ -40,7 +40,7 @@ from core.text_metrics import edit_similarity, exact_match
 from trainer.chat import ChatFormat
 from trainer.data import Example, response_code
 from trainer.evaluate.metrics import outcome_rates
-from trainer.stop_rules import END_REASONS, StopRules
+from trainer.stop_rules import StopRules
 
 if TYPE_CHECKING:  # torch loads with generation only: score-only evaluation runs without it
     from trainer.rollout import RewardWorkers
@@ -121,8 +121,7 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Example]) ->
     rates = outcome_rates([r["outcome"] for r in records], [r["has_tests"] for r in records],
                           [r["end"] for r in records],  # test_error: the tests could not run
                           untested=("not_run", "test_error"))
-    ends = {k: rates.pop(k) for k in [*(f"end/{r}" for r in END_REASONS), "empty"]}
-    m.update(rates)  # compile_rate, pass_rate
+    m.update(rates)  # compile_rate, pass_rate, end/<reason>, empty
     with_expected = [r for r in records if r["expected"] is not None]
     if with_expected:
         m["exact_match"] = float(np.mean([r["exact_match"] for r in with_expected]))
@@ -130,7 +129,6 @@ def summarize(records: Sequence[dict[str, Any]], examples: Sequence[Example]) ->
     bleu = corpus_codebleu(records, examples)
     if bleu is not None:
         m["codebleu"] = bleu
-    m.update(ends)
     return m
 
 

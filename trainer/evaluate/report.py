@@ -43,7 +43,6 @@ from trainer.models import check_model_source
 DEFAULT_KS = (1, 10, 100)
 
 
-
 @dataclass
 class EvalConfig:
     """What to evaluate and how the report is made."""
