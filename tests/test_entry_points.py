@@ -1,4 +1,4 @@
-"""The README's commands and every `python -m` entry point, run from the clone root.
+"""The README's commands, every `python -m` entry point and the benchmarks, run from the clone root.
 
 There the checkout's own packages come first on sys.path (they shadow the installed
 ones) and hold no compiled engine: `core._extension` takes the installed extension
@@ -135,3 +135,24 @@ def test_checkout_borrows_only_an_engine_built_from_its_sources(tmp_path: Path) 
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert "was built from other C++ sources than" in last and "pip install ." in last
+
+
+def bench_scripts() -> list[str]:
+    """The benchmarks that import the project's packages."""
+    return [p.name for p in sorted((ROOT / "bench").glob("*.py"))
+            if any(f"from {pkg}" in p.read_text() or f"import {pkg}" in p.read_text()
+                   for pkg in PACKAGES)]
+
+
+@pytest.mark.parametrize("script", bench_scripts())
+def test_a_benchmark_times_this_checkout_not_an_installed_copy(script: str, tmp_path: Path):
+    """`python bench/X.py` puts bench/ first on sys.path, so without care it would import an
+    installed (maybe older) copy of core/rewards/trainer and time that. Here a decoy copy
+    that fails on import comes first on PYTHONPATH: each benchmark must not see it."""
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("raise ImportError('the decoy copy')\n")
+    done = subprocess.run([sys.executable, f"bench/{script}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**ENV, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-600:]
+    assert "decoy" not in done.stderr
