@@ -161,8 +161,16 @@ class Group:
         self._kills = 0
 
     @property
-    def procs(self) -> str:
-        return f"{self.path}/cgroup.procs"
+    def join_file(self) -> str:
+        """The file a process writes ``0`` into to join this group itself.
+
+        cgroup v1: ``tasks``, which moves the writing thread only. A process joins as its
+        first step, while it has one thread (what it starts later is born inside), and the
+        kernel then skips the hierarchy-wide lock that moving a whole process takes: that
+        lock waits for an RCU grace period, about 10 ms a run on a machine between runs
+        (`bench/evaluate.py`). cgroup v2: ``cgroup.procs`` (its threads file is only for
+        threaded groups)."""
+        return f"{self.path}/{'tasks' if self.ctl.version == 1 else 'cgroup.procs'}"
 
     def prepare(self, limit: int) -> None:
         """Set the limit (and no swap) for the next run; remember the OOM-kill count.
@@ -210,7 +218,7 @@ class Group:
 
     def wrap(self, argv: list[str]) -> list[str]:
         """`argv` run so that its first process is already in this group."""
-        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', self.procs, *argv]
+        return ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', self.join_file, *argv]
 
 
 _groups: dict[int, Group] = {}

@@ -464,7 +464,8 @@ def zygote_run(job: dict[str, object], nonce: str, *, limits: dict[str, int], wa
             request = {"uid": box.slot.uid, "limits": limits, "wall_s": wall_s,
                        "tmpfs_mb": tmpfs_mb, "env": env,
                        "binds": {p: p for p in sandbox.tmp_prefixes()},
-                       "memcg": f"{sandbox.MEMCG_INSIDE}/cgroup.procs" if group else None}
+                       "memcg": (f"{sandbox.MEMCG_INSIDE}/{os.path.basename(group.join_file)}"
+                                 if group else None)}
             if group is not None:
                 group.prepare(memcg.limit_bytes(memory_mb))
             deadline = time.monotonic() + wall_s + 20

@@ -74,8 +74,10 @@ def mount_tmpfs(path, size_mb, mode="1777"):
 def run_isolated(req, job_r, verdict_w):
     """In the forked child: new namespaces, then PID 1 that drops privileges and runs."""
     if req.get("memcg"):
-        with open(req["memcg"], "w") as f:  # the run's memory group, before it allocates
-            f.write(str(os.getpid()))
+        # the run's memory group, before it allocates or starts a thread ("0": this
+        # thread, see `memcg.Group.join_file`)
+        with open(req["memcg"], "w") as f:
+            f.write("0")
     check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     check(LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     held = [(inside, os.open(path, os.O_PATH)) for inside, path in req.get("binds", {}).items()]
