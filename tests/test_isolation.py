@@ -4,6 +4,7 @@ outside the address space is bounded, and the sandbox shows no test data or proj
 * IPC objects (SysV shm, message queues, semaphores) made by one run are gone for the
   next run in the same zygote (warm) and in the next cold sandbox; the host never sees
   them, and its Shmem is back where it was.
+* A warm run is its own PID namespace: /proc shows the judge (PID 1) and the candidate.
 * The kernel keyring cannot be reached: ``add_key``/``keyctl`` fail, no sandbox uid gets
   a key on the host (``/proc/key-users``).
 * memfd, SysV shm and tmpfs bombs end as runtime errors, never passes, and the host's
@@ -129,6 +130,19 @@ def test_ipc_objects_die_with_the_warm_run():
     assert [r.outcome for r in res] == ["passed"] * 4, [(r.outcome, r.messages) for r in res]
     assert f"0x{KEY:08x}" not in host_ipc()
     assert settled_shmem_growth_mb(base) < 8
+
+
+@needs_ns
+def test_a_warm_run_sees_only_its_own_processes():
+    """Each warm run is its own PID namespace, forked straight from the zygote: the judge is
+    PID 1, the candidate PID 2, and /proc lists nothing else (not the zygote, not the run
+    beside it, not a run before it) however many runs one zygote has served."""
+    code = ("import os, time\ntime.sleep(0.05)\n"
+            "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+            "def f():\n    return [os.getpid(), os.getppid(), pids]\n")
+    spec = TestSpec(asserts=("assert f() == [2, 1, [1, 2]], f()",))
+    res = run_tests("python", [code] * 8, [spec] * 8, workers=2)
+    assert [r.outcome for r in res] == ["passed"] * 8, [(r.outcome, r.messages) for r in res]
 
 
 C_IPC = f"""#include <stdio.h>

@@ -4,21 +4,23 @@ Runs INSIDE a bubblewrap sandbox (PID, network, IPC, mount namespaces; read-only
 root) as root with only CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and CAP_KILL, started as
 ``python -I -S zygote.py``. Per request (4-byte length + JSON on stdin):
 
-1. fork; the child joins the run's memory cgroup (where the scorer has one: it bounds
-   everything the run holds, shm and memfd included), unshares new PID, mount and IPC
-   namespaces (SysV shm, semaphores and message queues die with the run) and mounts a
-   fresh tmpfs on ``/tmp`` and ``/dev/shm`` (nothing survives into the next run);
-2. it forks PID 1 of the new namespace, which mounts its own /proc, sets the rlimits,
-   drops to the run's unprivileged uid (no groups, no_new_privs, no capabilities) and
-   runs `runner.run_sample` (judge + candidate host) from the already imported code;
+1. the zygote forks PID 1 of a new PID namespace (it asks for one for its next child with
+   unshare(CLONE_NEWPID), then points its later children back at its own namespace);
+2. PID 1 joins the run's memory cgroup (where the scorer has one: it bounds everything
+   the run holds, shm and memfd included), unshares new mount and IPC namespaces (SysV
+   shm, semaphores and message queues die with the run), mounts a fresh tmpfs on ``/tmp``
+   and ``/dev/shm`` (nothing survives into the next run) and its own /proc, sets the
+   rlimits, drops to the run's unprivileged uid (no groups, no_new_privs, no
+   capabilities) and runs `runner.run_sample` (judge + candidate host) from the already
+   imported code;
 3. only then does the zygote move the job itself (a second frame: the tests, expected
    outputs and the run's nonce) to PID 1 with splice(2), kernel to kernel: neither the
    zygote's memory, nor so any run forked from it later, ever holds a job; PID 1 forks
    the candidate's host process before it reads the job;
 4. the verdict comes back on a pipe. When PID 1 (the judge) exits, the kernel kills and
-   reaps everything left in its namespace before the child's wait returns; on the deadline
-   the child is killed (PID 1 follows by PDEATHSIG) and so is every process of the run's
-   uid (a `kill(-1)` sent as that uid).
+   reaps everything left in its namespace before the zygote's wait for it returns; on the
+   deadline the zygote kills PID 1 (which empties the namespace the same way) and every
+   process of the run's uid (a `kill(-1)` sent as that uid).
 
 The judge's modules (imported by `runner`) and the standard library modules that
 programs use most (`PRELOAD`) are imported before the first request.
@@ -55,6 +57,8 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+OWN_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY)
+"""The zygote's own PID namespace (its children's again after each run's PID 1)."""
 LIMITS = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE,
           "nofile": resource.RLIMIT_NOFILE, "nproc": resource.RLIMIT_NPROC, "core": resource.RLIMIT_CORE}
 
@@ -72,13 +76,14 @@ def mount_tmpfs(path, size_mb, mode="1777"):
 
 
 def run_isolated(req, job_r, verdict_w):
-    """In the forked child: new namespaces, then PID 1 that drops privileges and runs."""
+    """In PID 1 of the run's new PID namespace: the run's memory group, new mount and IPC
+    namespaces, then drop privileges and run."""
     if req.get("memcg"):
         # the run's memory group, before it allocates or starts a thread ("0": this
         # thread, see `memcg.Group.join_file`)
         with open(req["memcg"], "w") as f:
             f.write("0")
-    check(LIBC.unshare(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
+    check(LIBC.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     check(LIBC.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     held = [(inside, os.open(path, os.O_PATH)) for inside, path in req.get("binds", {}).items()]
     mount_tmpfs("/tmp", req["tmpfs_mb"])
@@ -92,12 +97,6 @@ def run_isolated(req, job_r, verdict_w):
         check(LIBC.mount(f"/proc/self/fd/{fd}".encode(), inside.encode(), None, MS_BIND | MS_REC, None),
               f"bind {inside}")
         os.close(fd)
-    pid1 = os.fork()
-    if pid1:
-        os.close(job_r)
-        os.close(verdict_w)
-        _, status = os.waitpid(pid1, 0)
-        os._exit(0)
     check(LIBC.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
     for name, value in req["limits"].items():
         resource.setrlimit(LIMITS[name], (value, value))
@@ -159,6 +158,11 @@ def kill_uid(uid):
 def serve_one(req):
     job_r, job_w = os.pipe()
     verdict_r, verdict_w = os.pipe()
+    # the next child is PID 1 of a new PID namespace; the zygote's later children
+    # (`kill_uid`'s, the next run's) are pointed back at its own namespace right after
+    # the fork, in the zygote only (and before the unshare, in case a fork failed)
+    check(LIBC.setns(OWN_PID_NS, CLONE_NEWPID), "setns")
+    check(LIBC.unshare(CLONE_NEWPID), "unshare")
     child = os.fork()
     if child == 0:
         try:
@@ -177,6 +181,7 @@ def serve_one(req):
             finally:
                 os._exit(70)
         os._exit(0)
+    check(LIBC.setns(OWN_PID_NS, CLONE_NEWPID), "setns")
     os.close(job_r)
     os.close(verdict_w)
     (size,) = struct.unpack("<I", runner._read_exact(0, 4, None))
@@ -201,11 +206,10 @@ def serve_one(req):
             data += chunk
     os.close(verdict_r)
     if timed_out:
-        # PID 1 of the run dies with its parent (PDEATHSIG), which empties the namespace;
-        # anything else of the run's uid goes too
+        # killing PID 1 empties its namespace; anything else of the run's uid goes too
         os.kill(child, signal.SIGKILL)
         kill_uid(req["uid"])
-    # the kernel reaps the whole namespace before its PID 1 (and so the child) is gone
+    # the kernel reaps the whole namespace before its PID 1 is gone
     os.waitpid(child, 0)
     return {"verdict": data.decode("utf-8", "replace") if data else None, "timed_out": timed_out}
 
