@@ -5,11 +5,13 @@ outside the address space is bounded, and the sandbox shows no test data or proj
   next run in the same zygote (warm) and in the next cold sandbox; the host never sees
   them, and its Shmem is back where it was.
 * A warm run is its own PID namespace: /proc shows the judge (PID 1) and the candidate.
+* The file holds without a memory cgroup too (`PPOCODER_MEMCG=0`, run again in a subprocess).
 * The kernel keyring cannot be reached: ``add_key``/``keyctl`` fail, no sandbox uid gets
   a key on the host (``/proc/key-users``).
 * memfd, SysV shm and tmpfs bombs end as runtime errors, never passes, and the host's
-  Shmem never grows past 1.5x the run's ``memory_mb`` (sampled while they run), in
-  Python, C, C++, JavaScript, PHP, Java and C#.
+  Shmem never grows past 1.5x the run's ``memory_mb`` under a memory cgroup, or past the
+  run's three 64 MB tmpfs mounts without one (sampled while they run), in Python, C, C++,
+  JavaScript, PHP, Java and C#.
 * A Python, C or JavaScript program cannot read the HumanEval data file, this repository
   or the scorer's packages; numpy still imports.
 * A warm run imports what a cold run imports when the environment lives under /tmp.
@@ -375,6 +377,20 @@ def test_without_a_cgroup_memfd_and_shm_are_denied(tmp_path):
     assert all(label == "namespaces+rlimit+seccomp" for _, label in res), res
     assert peak.growth_mb <= 1.5 * 96
     assert settled_shmem_growth_mb(base) < 8
+
+
+@needs_ns
+@pytest.mark.skipif(not has_memcg(), reason="no memory cgroup here: this file already runs without one")
+def test_this_file_holds_without_a_memory_cgroup(tmp_path):
+    """Every test of this file again with ``PPOCODER_MEMCG=0`` (the seccomp guard), as on a
+    host without a delegated memory controller: each asserts that mode's own bound."""
+    env = {**os.environ, "PPOCODER_MEMCG": "0"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                          "-k", "not holds_without and not without_a_cgroup"],
+                         env=env, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    passed = re.search(r"(\d+) passed", out.stdout)
+    assert passed and int(passed.group(1)) >= 20, out.stdout[-500:]  # the file ran, not a few
 
 
 # ----------------------------------------------------------------------- visible tree
