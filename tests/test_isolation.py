@@ -314,7 +314,7 @@ CS_TMPFS = ("using System; using System.IO;\nclass P { static void Main() {\n"
 
 def has_memcg() -> bool:
     """Whether runs get a memory cgroup here (else the seccomp filter is the guard)."""
-    return memory_guard(isolation_level()).startswith("memcg")
+    return (memory_guard(isolation_level()) or "").startswith("memcg")
 
 
 def shmem_bound_mb(memory_mb: int) -> float:
