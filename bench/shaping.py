@@ -13,8 +13,8 @@ Anchors (over torch tensors, with a response mask):
   * token_kl (k3): TRL's one tensor expression ``exp(ref - logp) - (ref - logp) - 1``.
   * line penalty: a Python loop over rows and tokens testing each token's line.
   * token lines: a Python loop over tokens counting newlines before each start.
-Ours: `core.shaping` (Numba for GAE, tensor code for the rest), on NumPy arrays and on
-CPU tensors.
+Ours: `core.shaping` (Numba for GAE, GRPO and RLOO, NumPy or tensor code for the rest), on
+NumPy arrays and on CPU tensors.
 
 Timing: rounds alternate anchor and ours (A B A B ...); each round times every function
 over enough calls to last ~5 ms of this process's CPU time (one thread everywhere); the
