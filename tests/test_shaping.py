@@ -414,6 +414,24 @@ def test_group_advantages_float32_paths(d: dict, name: str) -> None:
     close(tgot, want, rtol=1e-4, atol=1e-4)
 
 
+def test_group_advantages_read_any_score_kind() -> None:
+    """Scores reach the kernel as a NumPy view where they can (CPU float32/float64, with or
+    without a gradient, strided) and converted where they cannot (integers, bfloat16):
+    every kind gives the reference's advantages."""
+    rng = np.random.default_rng(5)
+    scores = rng.integers(-2, 3, size=(3, 4)).astype(np.float64)
+    mask = rng.random((12, 7)) < 0.7
+    for name in ("grpo", "rloo"):
+        want = np.asarray(ref.group_advantages(scores, mask.astype(int), name, 1e-6))
+        kinds = [t(scores), t(scores).float(), t(scores).requires_grad_(), t(scores).long(),
+                 t(scores).to(torch.bfloat16), t(np.stack([scores, -scores], axis=2))[:, :, 0]]
+        for sc in kinds:
+            got = group_estimator(name, sc, mask, 1e-6)
+            assert not got.requires_grad
+            tol = 1e-2 if sc.dtype == torch.bfloat16 else 1e-6  # a bf16 result holds 3 digits
+            close(got.double(), want, rtol=tol, atol=tol)
+
+
 def test_group_advantages_read_any_mask_kind() -> None:
     """The mask is read as non-zero, whatever its dtype or memory layout: bool, integers,
     float16/bfloat16 tensors (no NumPy/Numba view), weights other than 1, strided views."""
